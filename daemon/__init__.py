@@ -1,0 +1,1 @@
+"""Streaming daemon: Kafka in, annotated records out."""

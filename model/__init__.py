@@ -1,0 +1,1 @@
+"""Character-level delimiter tagger: vocabulary, network, training, inference, scores."""
