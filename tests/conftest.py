@@ -1,0 +1,322 @@
+"""Shared fixtures: the embedded broker, unique names, Kafka I/O helpers, daemon subprocesses.
+
+The broker is a real Tansu process (``logdelim.daemon.broker``) started once per
+session on a free port and stopped at the end; tests never mock Kafka. Every test
+gets its own topics and consumer groups from the factory fixtures, so tests do
+not see each other's data on the shared broker.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logdelim.daemon.broker import EmbeddedBroker, broker_binary, free_port
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+LABELS_DIR = Path("/work/shared/data/loghub/labels")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the test when ``condition`` is false, or fail it under CI=true (nothing may skip there)."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- broker
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    """A Tansu broker for the whole session on a free 127.0.0.1 port (memory storage)."""
+    try:
+        broker_binary()
+    except Exception as exc:  # noqa: BLE001 - any failure to locate it means "no broker"
+        require(False, f"no Tansu binary: {exc}")
+    with EmbeddedBroker() as running:
+        yield running
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Factory of names unique to this test: ``unique_name("in")`` -> ``in-test_x-3-1a2b3c``."""
+    test = request.node.name.replace("[", "-").replace("]", "")[:40]
+
+    def make(prefix: str) -> str:
+        return f"{prefix}-{test}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+    return make
+
+
+@pytest.fixture
+def make_topic(broker: EmbeddedBroker, unique_name: Callable[[str], str]) -> Callable[..., str]:
+    """Factory creating a fresh topic on the session broker: ``make_topic("in", partitions=4)``."""
+
+    def make(prefix: str = "topic", partitions: int = 1) -> str:
+        name = unique_name(prefix)
+        asyncio.run(_create_topics(broker.bootstrap_servers, {name: partitions}))
+        return name
+
+    return make
+
+
+async def _create_topics(bootstrap_servers: str, partitions_by_topic: dict[str, int]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, n, 1) for name, n in partitions_by_topic.items()])
+    finally:
+        await admin.close()
+
+
+# --------------------------------------------------------------------------- Kafka I/O
+
+
+class KafkaIO:
+    """Blocking produce/consume/committed helpers over aiokafka for test bodies."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+
+    def produce(self, topic: str, values: Sequence[bytes | None], partition: int | None = None,
+                headers: Sequence[tuple[str, bytes]] | None = None,
+                max_request_size: int = 4 * 1024 * 1024) -> None:
+        """Send ``values`` (round-robin over partitions unless ``partition`` is given) and wait for acks."""
+        asyncio.run(self._produce(topic, values, partition, headers, max_request_size))
+
+    async def _produce(self, topic: str, values: Sequence[bytes | None], partition: int | None,
+                       headers: Sequence[tuple[str, bytes]] | None, max_request_size: int) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+                                    enable_idempotence=False, linger_ms=5,
+                                    max_request_size=max_request_size)
+        await producer.start()
+        try:
+            count = len(await producer.partitions_for(topic))
+            futures = []
+            for i, value in enumerate(values):
+                # A tombstone needs a key; give every message one so null values are sendable.
+                futures.append(await producer.send(
+                    topic, value, key=f"k{i}".encode(),
+                    partition=partition if partition is not None else i % count,
+                    headers=list(headers or [])))
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    def consume(self, topic: str, count: int, timeout_s: float = 60.0,
+                max_fetch_bytes: int = 8 * 1024 * 1024) -> list[Any]:
+        """Read ``topic`` from the start until ``count`` messages arrived or ``timeout_s`` passed.
+
+        Returns aiokafka ``ConsumerRecord`` objects (possibly fewer than ``count`` on timeout).
+        """
+        return asyncio.run(self._consume(topic, count, timeout_s, max_fetch_bytes))
+
+    async def _consume(self, topic: str, count: int, timeout_s: float, max_fetch_bytes: int) -> list[Any]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", max_partition_fetch_bytes=max_fetch_bytes,
+                                    fetch_max_bytes=max_fetch_bytes)
+        await consumer.start()
+        try:
+            await consumer.topics()  # refreshes metadata so the partition count is known
+            partitions = consumer.partitions_for_topic(topic) or set()
+            consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+            await consumer.seek_to_beginning()
+            out: list[Any] = []
+            deadline = time.monotonic() + timeout_s
+            while len(out) < count and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for messages in batch.values():
+                    out.extend(messages)
+            return out
+        finally:
+            await consumer.stop()
+
+    def committed(self, group_id: str, topic: str, partitions: int) -> dict[int, int | None]:
+        """The group's committed offset of each partition of ``topic`` (None when none)."""
+        return asyncio.run(self._committed(group_id, topic, partitions))
+
+    async def _committed(self, group_id: str, topic: str, partitions: int) -> dict[int, int | None]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        # Same group id, but never subscribed: committed() is an OffsetFetch, not a join.
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=group_id,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture
+def kafka_io(broker: EmbeddedBroker) -> KafkaIO:
+    """Blocking Kafka helpers bound to the session broker."""
+    return KafkaIO(broker.bootstrap_servers)
+
+
+# --------------------------------------------------------------------------- test data
+
+
+def loghub_lines(limit: int | None = None) -> list[str]:
+    """Real log lines from the shared labelled LogHub data, interleaving the systems.
+
+    Skips (fails under CI=true) when the data is absent.
+    """
+    files = sorted(LABELS_DIR.glob("*.jsonl")) if LABELS_DIR.is_dir() else []
+    require(bool(files), f"labelled data not found under {LABELS_DIR}")
+    per_system = [[json.loads(row)["line"] for row in f.read_text(encoding="utf-8").splitlines() if row.strip()]
+                  for f in files]
+    lines = [line for group in itertools.zip_longest(*per_system) for line in group if line is not None]
+    return lines[:limit] if limit is not None else lines
+
+
+# --------------------------------------------------------------------------- daemon subprocess
+
+
+class DaemonProcess:
+    """A ``logdelim run`` subprocess with its metrics endpoint."""
+
+    def __init__(self, process: subprocess.Popen, metrics_port: int, log_path: Path) -> None:
+        self.process = process
+        self.metrics_port = metrics_port
+        self.log_path = log_path
+
+    @property
+    def metrics_url(self) -> str:
+        """Base URL of the metrics/health server."""
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        """HTTP GET on the metrics server: (status, body); status 0 when unreachable."""
+        try:
+            with urllib.request.urlopen(self.metrics_url + path, timeout=2) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            return 0, ""
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0.0 when none)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        _, body = self.get("/metrics")
+        total = 0.0
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until ``/readyz`` answers 200 (consuming with an assignment)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.process.returncode}:\n{self.log()}")
+            if self.get("/readyz")[0] == 200:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"daemon not ready within {timeout_s} s:\n{self.log()}")
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Poll ``condition`` until true; fail naming ``what`` (with the daemon log) on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.process.returncode} waiting for {what}:\n{self.log()}")
+            time.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> tuple[int, float]:
+        """Send ``sig`` and wait: (exit status, seconds it took). Kills it after ``timeout_s`` + 5 s."""
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            rc = self.process.wait(timeout=timeout_s + 5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            rc = self.process.wait()
+        return rc, time.monotonic() - started
+
+    def log(self) -> str:
+        """The daemon's combined stdout/stderr so far (tail)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-8000:]
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def start_daemon(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    """Factory running ``logdelim run --config`` as a subprocess against the session broker.
+
+    ``start_daemon(input_topics=[...], output_topic=..., dead_letter_topic=..., group_id=...,
+    batching={...}, model={...}, ...)`` writes a config (sections given as dicts are merged
+    over the defaults), starts the daemon on a free metrics port and waits until it is ready
+    (``wait_ready=False`` to skip). Daemons still running at teardown are killed.
+    """
+    started: list[DaemonProcess] = []
+
+    def start(*, input_topics: list[str], output_topic: str, dead_letter_topic: str, group_id: str,
+              wait_ready: bool = True, env: dict[str, str] | None = None,
+              **sections: dict[str, Any]) -> DaemonProcess:
+        import yaml
+
+        port = free_port()
+        config: dict[str, Any] = {
+            "kafka": {"bootstrap_servers": broker.bootstrap_servers, "input_topics": input_topics,
+                      "output_topic": output_topic, "dead_letter_topic": dead_letter_topic,
+                      "group_id": group_id},
+            "metrics": {"host": "127.0.0.1", "port": port},
+        }
+        for section, values in sections.items():
+            config.setdefault(section, {}).update(values)
+        index = len(started)
+        config_path = tmp_path / f"daemon-{index}.yaml"
+        config_path.write_text(yaml.safe_dump(config))
+        log_path = tmp_path / f"daemon-{index}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(config_path)],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})})
+        daemon = DaemonProcess(process, port, log_path)
+        started.append(daemon)
+        if wait_ready:
+            daemon.wait_ready()
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
