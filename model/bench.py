@@ -1,0 +1,292 @@
+"""``logdelim bench``: the tagger's speed against its peers, on the same lines, in one run.
+
+Measured, each over the same lines in file order:
+
+- the tagger uncached: an engine with ``cache_size=0`` fed chunks of
+  ``batch_size`` lines (the engine buckets each chunk by length);
+- the tagger cached: a fresh engine with its memo cache, fed the same chunks in
+  file order, as a stream would arrive (repeated line shapes become cache hits);
+- Drain3: ``TemplateMiner.add_log_message`` on every line (fresh miner);
+- a Python regex split on whitespace and the common separators.
+
+Every measurement covers the whole set of lines once unless ``max_seconds``
+caps it; a capped measurement reports the rate over the lines it reached (the
+``*_lines`` keys say how many). :func:`bench_tagger` is reused by the pipeline
+benchmark, which measures the same engine behind Kafka.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from logdelim.model.baselines import COMMON_SEPARATORS_SPLIT
+from logdelim.model.data import load_jsonl
+
+DEFAULT_BATCH_LINES = 512
+# Stateless measurements this fast (the regex split) are repeated until they have run this long,
+# so that timer resolution and one-off hiccups do not decide the figure.
+MIN_REPEAT_SECONDS = 0.5
+# Where the shared Loghub labels live: beside the repository (``../shared``), unless overridden.
+LOGHUB_LABELS_ENV = "LOGDELIM_LOGHUB_LABELS"
+_DEFAULT_LOGHUB_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub" / "labels"
+
+
+def loghub_label_files() -> list[Path]:
+    """The shared Loghub labelled files, sorted by system name; empty when the data is absent.
+
+    The folder is ``$LOGDELIM_LOGHUB_LABELS`` when set, else ``../shared/data/loghub/labels``
+    relative to the repository root.
+    """
+    folder = Path(os.environ.get(LOGHUB_LABELS_ENV) or _DEFAULT_LOGHUB_LABELS)
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def read_lines(paths: Sequence[str | Path]) -> list[str]:
+    """The log lines of the files, in order: labelled JSONL (``.jsonl``) or raw text.
+
+    Raw text is decoded as UTF-8 with replacement (as the tagger would see it);
+    the line terminator is dropped, nothing else.
+    """
+    lines: list[str] = []
+    for path in paths:
+        if str(path).endswith(".jsonl"):
+            lines.extend(example["line"] for example in load_jsonl(path))
+        else:
+            with open(path, encoding="utf-8", errors="replace", newline="") as f:
+                lines.extend(text.rstrip("\r\n") for text in f)
+    return lines
+
+
+def _chunks(lines: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [lines[i:i + size] for i in range(0, len(lines), size)]
+
+
+def time_chunks(process: Callable[[Sequence[str]], Any], chunks: Sequence[Sequence[str]],
+                max_seconds: float | None = None, min_seconds: float = 0.0) -> dict[str, float]:
+    """Runs ``process`` on each chunk in order and times it.
+
+    Args:
+        process: does the work on one chunk of lines.
+        chunks: the lines, chunked.
+        max_seconds: stop after the chunk that crosses this much time (None: never).
+        min_seconds: repeat the whole pass until this much time has run (for stateless work only).
+
+    Returns:
+        ``lines``, ``chars`` processed, ``seconds`` taken, ``lines_per_s`` and ``chars_per_s``.
+    """
+    n_lines = n_chars = 0
+    elapsed = 0.0
+    capped = False
+    start = time.perf_counter()
+    while True:
+        for chunk in chunks:
+            process(chunk)
+            n_lines += len(chunk)
+            n_chars += sum(len(line) for line in chunk)
+            elapsed = time.perf_counter() - start
+            capped = max_seconds is not None and elapsed >= max_seconds
+            if capped:
+                break
+        if capped or elapsed >= min_seconds or not n_lines:
+            break
+    # The character count is summed inside the timed loop but costs nanoseconds per line.
+    return {
+        "lines": n_lines,
+        "chars": n_chars,
+        "seconds": elapsed,
+        "lines_per_s": n_lines / elapsed if elapsed else 0.0,
+        "chars_per_s": n_chars / elapsed if elapsed else 0.0,
+    }
+
+
+def bench_tagger(engine_factory: Callable[[int | None], Any], lines: Sequence[str], *,
+                 batch_size: int = DEFAULT_BATCH_LINES, max_seconds: float | None = None) -> dict[str, Any]:
+    """Tagger throughput uncached and cached, on ``lines`` in file order.
+
+    Args:
+        engine_factory: ``cache_size -> Engine``; ``None`` asks for the engine's default cache.
+            It is called twice, so the cached run starts from an empty cache.
+        lines: the lines, in stream order.
+        batch_size: lines per ``engine.tag`` call.
+        max_seconds: cap per measurement (None: one full pass each).
+
+    Returns:
+        ``tagger_lines_per_s``, ``tagger_chars_per_s``, ``tagger_cached_lines_per_s``,
+        ``tagger_cached_chars_per_s``, the line counts and seconds of both, the cache hit ratio
+        of the cached run, and the engine's ``model_id`` and ``device``.
+    """
+    chunks = _chunks(lines, batch_size)
+    uncached = engine_factory(0)
+    uncached.tag(chunks[0] if chunks else [""])  # warm-up: first-call allocations are not throughput
+    plain = time_chunks(uncached.tag, chunks, max_seconds)
+    cached_engine = engine_factory(None)
+    hits, misses = cached_engine.cache_hits, cached_engine.cache_misses
+    cached = time_chunks(cached_engine.tag, chunks, max_seconds)
+    hits, misses = cached_engine.cache_hits - hits, cached_engine.cache_misses - misses
+    return {
+        "tagger_lines_per_s": plain["lines_per_s"],
+        "tagger_chars_per_s": plain["chars_per_s"],
+        "tagger_lines": plain["lines"],
+        "tagger_seconds": plain["seconds"],
+        "tagger_cached_lines_per_s": cached["lines_per_s"],
+        "tagger_cached_chars_per_s": cached["chars_per_s"],
+        "tagger_cached_lines": cached["lines"],
+        "tagger_cached_seconds": cached["seconds"],
+        "cache_hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
+        "model_id": uncached.model_id,
+        "device": uncached.device,
+    }
+
+
+def bench_drain3(lines: Sequence[str], *, max_seconds: float | None = None) -> dict[str, float]:
+    """Drain3's ``TemplateMiner.add_log_message`` per line, a fresh miner, default settings."""
+    from drain3 import TemplateMiner
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    # Drain3 logs every new cluster at INFO; that would swamp the output and slow the loop.
+    drain_logger = logging.getLogger("drain3")
+    level = drain_logger.level
+    drain_logger.setLevel(logging.WARNING)
+    try:
+        # An explicit config: no drain3.ini lookup in the working directory, same settings everywhere.
+        miner = TemplateMiner(config=TemplateMinerConfig())
+
+        def add(chunk: Sequence[str]) -> None:
+            for line in chunk:
+                miner.add_log_message(line)
+
+        return time_chunks(add, _chunks(lines, DEFAULT_BATCH_LINES), max_seconds)
+    finally:
+        drain_logger.setLevel(level)
+
+
+def bench_regex(lines: Sequence[str], *, max_seconds: float | None = None) -> dict[str, float]:
+    """``re.split`` on whitespace and the common separators, per line (repeated for a stable figure)."""
+    split = COMMON_SEPARATORS_SPLIT.split
+
+    def run(chunk: Sequence[str]) -> None:
+        for line in chunk:
+            split(line)
+
+    min_seconds = MIN_REPEAT_SECONDS if max_seconds is None else min(MIN_REPEAT_SECONDS, max_seconds)
+    return time_chunks(run, _chunks(lines, DEFAULT_BATCH_LINES), max_seconds, min_seconds)
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    """What the figures were measured on."""
+    import torch
+
+    cpu_model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu_model = next((t.split(":", 1)[1].strip() for t in f if t.startswith("model name")), cpu_model)
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu_cores": os.cpu_count(),
+        "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_model": cpu_model,
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "device": device,
+    }
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def run_bench(engine_factory: Callable[[int | None], Any], lines: Sequence[str], *,
+              batch_size: int = DEFAULT_BATCH_LINES, max_seconds: float | None = None) -> dict[str, Any]:
+    """All four measurements on ``lines``, with the ratios and the machine."""
+    result: dict[str, Any] = {"lines": len(lines), "chars": sum(len(line) for line in lines),
+                              "batch_size": batch_size, "max_seconds": max_seconds}
+    result |= bench_tagger(engine_factory, lines, batch_size=batch_size, max_seconds=max_seconds)
+    drain3 = bench_drain3(lines, max_seconds=max_seconds)
+    regex = bench_regex(lines, max_seconds=max_seconds)
+    result |= {
+        "drain3_lines_per_s": drain3["lines_per_s"],
+        "drain3_chars_per_s": drain3["chars_per_s"],
+        "drain3_lines": drain3["lines"],
+        "drain3_seconds": drain3["seconds"],
+        "regex_lines_per_s": regex["lines_per_s"],
+        "regex_chars_per_s": regex["chars_per_s"],
+        "regex_lines": regex["lines"],
+        "regex_seconds": regex["seconds"],
+    }
+    drain3_rate = result["drain3_lines_per_s"]
+    result["tagger_vs_drain3"] = result["tagger_lines_per_s"] / drain3_rate if drain3_rate else 0.0
+    result["tagger_cached_vs_drain3"] = result["tagger_cached_lines_per_s"] / drain3_rate if drain3_rate else 0.0
+    result["machine"] = machine_info(result["device"])
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A benchmark result as a text table."""
+    drain3_rate = result["drain3_lines_per_s"]
+    rows = [
+        ("tagger, uncached", "tagger"),
+        ("tagger, cached stream", "tagger_cached"),
+        ("drain3 add_log_message", "drain3"),
+        ("regex split", "regex"),
+    ]
+    out = [f"{'':24} {'lines':>8} {'seconds':>8} {'lines/s':>10} {'chars/s':>12} {'vs drain3':>9}"]
+    for title, key in rows:
+        rate = result[f"{key}_lines_per_s"]
+        ratio = rate / drain3_rate if drain3_rate else 0.0
+        out.append(f"{title:24} {result[f'{key}_lines']:>8d} {result[f'{key}_seconds']:>8.2f} "
+                   f"{rate:>10,.0f} {result[f'{key}_chars_per_s']:>12,.0f} {ratio:>9.2f}")
+    machine = result["machine"]
+    out.append("")
+    out.append(f"lines: {result['lines']} ({result['chars'] / max(1, result['lines']):.0f} chars each), "
+               f"batch {result['batch_size']}, cache hit ratio {result['cache_hit_ratio']:.3f}")
+    out.append(f"model {result['model_id']} on {machine['device']}; {machine['cpu_cores']} cores "
+               f"({machine['cpu_model']}), {machine['torch_threads']} torch threads, torch {machine['torch_version']}")
+    return "\n".join(out)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``logdelim bench``."""
+    parser.add_argument("--data", nargs="+", metavar="FILE",
+                        help="raw log text or labelled .jsonl files (default: the shared Loghub lines)")
+    parser.add_argument("--model", help="checkpoint to load (default: the shipped model)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="cap on each measurement in seconds (default: one full pass over the lines)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_LINES, help="lines per engine.tag call")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``logdelim bench``; returns the exit status."""
+    from logdelim.model.engine import Engine
+
+    paths = args.data or loghub_label_files()
+    if not paths:
+        sys.stderr.write(f"logdelim bench: no --data given and no shared Loghub labels found "
+                         f"(set ${LOGHUB_LABELS_ENV})\n")
+        return 2
+    lines = read_lines(paths)
+    if not lines:
+        sys.stderr.write("logdelim bench: the data holds no lines\n")
+        return 2
+
+    def engine_factory(cache_size: int | None) -> Engine:
+        options: dict[str, Any] = {} if cache_size is None else {"cache_size": cache_size}
+        return Engine.load(args.model, device=args.device, num_threads=args.threads,
+                           quantize=args.quantize, **options)
+
+    result = run_bench(engine_factory, lines, batch_size=args.batch_size, max_seconds=args.seconds)
+    sys.stdout.write((json.dumps(result, indent=2) if args.json else format_table(result)) + "\n")
+    return 0
