@@ -1,0 +1,153 @@
+"""Composition root of ``logdelim run``: config -> engine, clients, metrics, pipeline.
+
+The only module that reads :class:`~logdelim.daemon.config.Config`; everything
+it builds receives plain values. SIGTERM and SIGINT start a graceful stop:
+stop fetching, drain, commit, exit 0.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from logdelim.daemon.config import Config, ConfigError, load
+from logdelim.daemon.logging_setup import configure_logging
+from logdelim.daemon.metrics import Metrics, MetricsServer, process_registry
+
+logger = logging.getLogger(__name__)
+
+PRODUCER_LINGER_MS = 5
+
+
+def security_options(security: Mapping[str, Any]) -> dict[str, Any]:
+    """aiokafka keyword arguments for ``kafka.security`` (ssl_* files become an ``ssl_context``)."""
+    options = {k: v for k, v in security.items() if not k.startswith("ssl_")}
+    ssl_files = {k[4:]: v for k, v in security.items() if k.startswith("ssl_") and k != "ssl_check_hostname"}
+    if ssl_files or "ssl_check_hostname" in security:
+        from aiokafka.helpers import create_ssl_context
+
+        context = create_ssl_context(**ssl_files)
+        context.check_hostname = bool(security.get("ssl_check_hostname", True))
+        options["ssl_context"] = context
+    return options
+
+
+def build_clients(config: Config) -> tuple[Any, Any]:
+    """An unstarted consumer (group member, manual commits) and producer (acks=all) for ``config``."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    kafka = config.kafka
+    common = {"bootstrap_servers": kafka.bootstrap_servers, "client_id": kafka.client_id,
+              **security_options(kafka.security)}
+    consumer = AIOKafkaConsumer(
+        **common, group_id=kafka.group_id, enable_auto_commit=False, auto_offset_reset=kafka.auto_offset_reset,
+        max_partition_fetch_bytes=kafka.max_message_bytes,
+        fetch_max_bytes=max(kafka.max_message_bytes, 50 * 1024 * 1024))
+    # Tansu has no idempotent producer; duplicates are what the record key is for.
+    producer = AIOKafkaProducer(
+        **common, acks="all", enable_idempotence=False, linger_ms=PRODUCER_LINGER_MS,
+        max_request_size=kafka.max_message_bytes, request_timeout_ms=kafka.produce_timeout_ms)
+    return consumer, producer
+
+
+async def serve(config: Config, on_started: Callable[[MetricsServer], None] | None = None,
+                stop: asyncio.Event | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT (or ``stop`` is set); returns the exit status.
+
+    Args:
+        config: validated configuration.
+        on_started: called with the metrics server once it listens (the demo prints its URL).
+        stop: an extra stop trigger for in-process callers.
+    """
+    from logdelim.daemon.pipeline import Pipeline
+    from logdelim.model.engine import Engine
+
+    registry = process_registry()
+    metrics = Metrics(registry)
+    engine = Engine.load(config.model.path, device=config.model.device, num_threads=config.model.num_threads,
+                         quantize=config.model.quantize, cache_size=config.model.cache_size)
+    metrics.model_info.labels(engine.model_id, engine.device).set(1)
+    logger.info("model %s on %s", engine.model_id, engine.device)
+
+    consumer, producer = build_clients(config)
+    kafka, batching = config.kafka, config.batching
+    pipeline = Pipeline(
+        consumer, producer, engine, metrics,
+        input_topics=kafka.input_topics, output_topic=kafka.output_topic, dead_letter_topic=kafka.dead_letter_topic,
+        max_lines=batching.max_lines, max_wait_ms=batching.max_wait_ms,
+        max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
+        max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
+        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s)
+    server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
+    logger.info("metrics on http://%s:%d/metrics", config.metrics.host, server.port)
+    if on_started is not None:
+        on_started(server)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, pipeline.request_stop)
+    watcher = asyncio.create_task(_stop_when(stop, pipeline)) if stop is not None else None
+    try:
+        try:
+            await producer.start()
+            await consumer.start()
+        except Exception as exc:  # noqa: BLE001 - a startup failure is reported, not a traceback
+            logger.error("cannot connect to Kafka at %s: %r", kafka.bootstrap_servers, exc)
+            return 1
+        logger.info("consuming %s as group %s -> %s (dead letters: %s)", ",".join(kafka.input_topics),
+                    kafka.group_id, kafka.output_topic, kafka.dead_letter_topic)
+        await pipeline.run()
+        return 0
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if watcher is not None:
+            watcher.cancel()
+        await consumer.stop()
+        await producer.stop()
+        server.stop()
+        logger.info("stopped")
+
+
+async def _stop_when(stop: asyncio.Event, pipeline: Any) -> None:
+    await stop.wait()
+    pipeline.request_stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``logdelim run``."""
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="YAML config (keys: see README); omitted = all defaults")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="overrides",
+                        help="override one key (value parsed as YAML); repeatable; wins over "
+                             "LOGDELIM_SECTION__KEY environment variables")
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["a.b=1"]`` -> ``{"a.b": "1"}``.
+
+    Raises:
+        ConfigError: for an item without ``=``.
+    """
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{item}: --set takes SECTION.KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """``logdelim run``: validate the config (exit 2 naming the bad key), then serve."""
+    try:
+        config = load(args.config, parse_overrides(args.overrides))
+    except ConfigError as exc:
+        sys.stderr.write(f"logdelim run: config error: {exc}\n")
+        return 2
+    configure_logging(config.logging.level, config.logging.format)
+    return asyncio.run(serve(config))

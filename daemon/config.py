@@ -1,0 +1,265 @@
+"""Daemon configuration: YAML into frozen dataclasses, validated once at startup.
+
+The dataclass field defaults below are the single place each setting's default
+lives. An unknown key or a bad value raises :class:`ConfigError` naming the key
+(``kafka.bootstrap_servrs: unknown key``), so a typo fails at startup instead of
+silently running with a default.
+
+Overrides, applied in this order over the YAML file:
+
+1. environment variables ``LOGDELIM_<SECTION>__<KEY>``, e.g.
+   ``LOGDELIM_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or
+   ``LOGDELIM_BATCHING__MAX_LINES=256``;
+2. ``--set section.key=value`` flags of ``logdelim run``.
+
+Override values are parsed as YAML scalars/flow values, so ``null``, ``true``,
+``42`` and ``[a, b]`` mean what they mean in the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+ENV_PREFIX = "LOGDELIM_"
+
+# Keys of kafka.security handed to aiokafka as they are (its own names).
+SECURITY_KEYS = frozenset({
+    "security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password",
+    "sasl_kerberos_service_name", "sasl_kerberos_domain_name",
+    "ssl_cafile", "ssl_capath", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname",
+})
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message starts with the dotted key at fault."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaConfig:
+    """Where lines come from and records go, and how delivery is tracked."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    input_topics: tuple[str, ...] = ("logs.raw",)
+    output_topic: str = "logs.tokens"
+    dead_letter_topic: str = "logs.dead"
+    group_id: str = "logdelim"
+    client_id: str = "logdelim"
+    auto_offset_reset: str = "earliest"
+    commit_interval_ms: int = 1000
+    # Our own resend attempts after aiokafka's internal retries give up on a record.
+    produce_retries: int = 5
+    produce_timeout_ms: int = 30000
+    # Largest message read or written; must cover input.max_line_bytes for dead letters.
+    max_message_bytes: int = 8 * 1024 * 1024
+    # SIGTERM / revocation drain budget; the issue's contract is exit within 10 s.
+    drain_timeout_s: float = 7.0
+    security: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.bootstrap_servers.strip()), "kafka.bootstrap_servers", "must not be empty")
+        _require(len(self.input_topics) > 0 and all(self.input_topics), "kafka.input_topics",
+                 "must be a non-empty list of topic names")
+        for key in ("output_topic", "dead_letter_topic", "group_id"):
+            _require(bool(getattr(self, key)), f"kafka.{key}", "must not be empty")
+        _require(self.output_topic not in self.input_topics, "kafka.output_topic", "must not be an input topic")
+        _require(self.auto_offset_reset in ("earliest", "latest"), "kafka.auto_offset_reset",
+                 "must be earliest or latest")
+        _positive(self, "kafka", ("commit_interval_ms", "produce_timeout_ms", "max_message_bytes",
+                                  "drain_timeout_s"))
+        _require(self.produce_retries >= 0, "kafka.produce_retries", "must be >= 0")
+        for key in self.security:
+            _require(key in SECURITY_KEYS, f"kafka.security.{key}", "unknown key")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingConfig:
+    """Micro-batching and backpressure."""
+
+    max_lines: int = 512
+    max_wait_ms: int = 20
+    # Lines fetched but not yet acknowledged; at the bound, partitions are paused.
+    max_in_flight_lines: int = 8192
+
+    def __post_init__(self) -> None:
+        _positive(self, "batching", ("max_lines", "max_wait_ms", "max_in_flight_lines"))
+        _require(self.max_in_flight_lines >= self.max_lines, "batching.max_in_flight_lines",
+                 "must be >= batching.max_lines")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+    """What counts as a taggable line (see daemon/README-daemon.md, bad input)."""
+
+    # Longer messages go to the dead-letter topic with reason too_long.
+    max_line_bytes: int = 65536
+
+    def __post_init__(self) -> None:
+        _positive(self, "input", ("max_line_bytes",))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which checkpoint tags, and where."""
+
+    path: str | None = None
+    device: str = "auto"
+    num_threads: int | None = None
+    cache_size: int = 200_000
+    quantize: bool = False
+
+    def __post_init__(self) -> None:
+        device = self.device
+        valid = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
+        _require(valid, "model.device", f"{device!r} is not auto, cpu, cuda or cuda:N")
+        _require(self.num_threads is None or self.num_threads > 0, "model.num_threads", "must be > 0 or null")
+        _require(self.cache_size >= 0, "model.cache_size", "must be >= 0")
+        if self.path is not None:
+            _require(Path(self.path).is_file(), "model.path", f"{self.path!r} is not a file")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsConfig:
+    """The /metrics, /healthz and /readyz server."""
+
+    host: str = "0.0.0.0"
+    port: int = 9108
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.port <= 65535, "metrics.port", f"{self.port} is not a TCP port")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggingConfig:
+    """Log level and line format."""
+
+    level: str = "INFO"
+    format: str = "plain"
+
+    def __post_init__(self) -> None:
+        _require(self.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "logging.level",
+                 f"{self.level!r} is not a log level")
+        _require(self.format in ("plain", "json"), "logging.format", f"{self.format!r} is not plain or json")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole daemon configuration."""
+
+    kafka: KafkaConfig = dataclasses.field(default_factory=KafkaConfig)
+    batching: BatchingConfig = dataclasses.field(default_factory=BatchingConfig)
+    input: InputConfig = dataclasses.field(default_factory=InputConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    metrics: MetricsConfig = dataclasses.field(default_factory=MetricsConfig)
+    logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+
+
+def _require(condition: bool, key: str, problem: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {problem}")
+
+
+def _positive(section: object, name: str, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        _require(getattr(section, key) > 0, f"{name}.{key}", "must be > 0")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """``value`` checked against (and lightly converted to) the type ``hint``; error names ``key``."""
+    origin = get_origin(hint)
+    if origin is not None and type(None) in get_args(hint):  # Optional[X]
+        if value is None:
+            return None
+        (inner,) = [a for a in get_args(hint) if a is not type(None)]
+        return _coerce(value, inner, key)
+    if hint is bool:
+        _require(isinstance(value, bool), key, f"{value!r} is not true/false")
+        return value
+    if hint is int:
+        _require(isinstance(value, int) and not isinstance(value, bool), key, f"{value!r} is not an integer")
+        return value
+    if hint is float:
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), key, f"{value!r} is not a number")
+        return float(value)
+    if hint is str:
+        _require(isinstance(value, str), key, f"{value!r} is not a string")
+        return value
+    if origin is tuple:
+        if isinstance(value, str):  # a single topic written without brackets
+            value = [value]
+        _require(isinstance(value, list), key, f"{value!r} is not a list")
+        return tuple(_coerce(item, str, f"{key}[{i}]") for i, item in enumerate(value))
+    if origin is Mapping or hint is Mapping:
+        _require(isinstance(value, dict), key, f"{value!r} is not a mapping")
+        return dict(value)
+    raise TypeError(f"no coercion for {hint!r} ({key})")  # pragma: no cover - programming error
+
+
+def _build_section(cls: type, values: Any, name: str) -> Any:
+    if values is None:
+        values = {}
+    _require(isinstance(values, dict), name, f"must be a mapping, not {type(values).__name__}")
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        _require(key in hints, f"{name}.{key}", "unknown key")
+        kwargs[key] = _coerce(value, hints[key], f"{name}.{key}")
+    return cls(**kwargs)
+
+
+def from_mapping(raw: Any) -> Config:
+    """A validated :class:`Config` from parsed YAML (a dict of sections)."""
+    if raw is None:
+        raw = {}
+    _require(isinstance(raw, dict), "<root>", "the config must be a mapping of sections")
+    hints = get_type_hints(Config)
+    sections = {}
+    for name, values in raw.items():
+        _require(name in hints, str(name), "unknown key")
+        sections[name] = _build_section(hints[name], values, name)
+    return Config(**sections)
+
+
+def apply_override(raw: dict[str, Any], dotted_key: str, text: str) -> None:
+    """Set ``section.key`` (or ``kafka.security.key``) in ``raw`` to ``text`` parsed as YAML."""
+    parts = dotted_key.split(".")
+    _require(len(parts) in (2, 3) and all(parts), dotted_key, "override keys look like section.key")
+    value = yaml.safe_load(text) if text.strip() else ""
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        _require(isinstance(node, dict), dotted_key, "cannot override inside a non-mapping")
+    node[parts[-1]] = value
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """``{"kafka.bootstrap_servers": value}`` from ``LOGDELIM_KAFKA__BOOTSTRAP_SERVERS=value`` etc."""
+    out = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            out[".".join(p.lower() for p in name[len(ENV_PREFIX):].split("__"))] = value
+    return out
+
+
+def load(path: str | Path | None, overrides: Mapping[str, str] | None = None,
+         environ: Mapping[str, str] | None = None) -> Config:
+    """Read the YAML file (None: defaults only), apply env then explicit overrides, validate.
+
+    Raises:
+        ConfigError: naming the first unknown key or bad value.
+    """
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    _require(isinstance(raw, dict), "<root>", "the config must be a mapping of sections")
+    env = env_overrides(os.environ if environ is None else environ)
+    for key, text in [*env.items(), *(overrides or {}).items()]:
+        apply_override(raw, key, text)
+    return from_mapping(raw)

@@ -1,0 +1,104 @@
+"""Input policy: which Kafka message values become a taggable line, and how.
+
+Every message either decodes to a line (which gets a record) or is rejected with
+a reason (which sends its original bytes to the dead-letter topic). The policy,
+documented for users in daemon/README-daemon.md:
+
+- null value (tombstone)                  -> dead letter ``null_value``
+- value longer than ``max_line_bytes``    -> dead letter ``too_long``
+- not valid UTF-8                         -> dead letter ``invalid_utf8``
+- NUL or another C0 control character other than TAB, LF, CR and ESC, or DEL
+                                          -> dead letter ``control_chars``
+- empty value (or only a line terminator) -> record with ``line == ""`` and no tokens
+- several lines in one message            -> one record; the line terminators are
+  delimiters and each physical line is tagged on its own, token offsets being
+  offsets into the whole message
+- one trailing line terminator (``\\n``, ``\\r\\n`` or ``\\r``) is removed first, since
+  line shippers append it; everything else is kept verbatim (TAB and ESC included).
+
+Nothing here knows about Kafka clients or the model: plain values in, plain values out.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from logdelim.model.spans import Span
+
+NULL_VALUE = "null_value"
+TOO_LONG = "too_long"
+INVALID_UTF8 = "invalid_utf8"
+CONTROL_CHARS = "control_chars"
+TAGGING_ERROR = "tagging_error"
+# The fixed label set of logdelim_dead_letters_total{reason}.
+DEAD_LETTER_REASONS = (NULL_VALUE, TOO_LONG, INVALID_UTF8, CONTROL_CHARS, TAGGING_ERROR)
+
+# TAB, LF, CR and ESC (ANSI colours) are ordinary in logs; other C0 controls and DEL
+# mean a binary or corrupted payload.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+_TRAILING_TERMINATOR = re.compile(r"(?:\r\n|\n|\r)\Z")
+_TERMINATOR = re.compile(r"\r\n|\n|\r")
+
+
+class Rejection(NamedTuple):
+    """Why a message gets no record: a reason from DEAD_LETTER_REASONS and a human detail."""
+
+    reason: str
+    detail: str
+
+
+def decode(value: bytes | None, max_line_bytes: int) -> str | Rejection:
+    """The line a message value carries, or why it carries none."""
+    if value is None:
+        return Rejection(NULL_VALUE, "null value (tombstone)")
+    if len(value) > max_line_bytes:
+        return Rejection(TOO_LONG, f"{len(value)} bytes > max_line_bytes {max_line_bytes}")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection(INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
+    bad = _FORBIDDEN.search(text)
+    if bad:
+        return Rejection(CONTROL_CHARS, f"control character U+{ord(bad.group()):04X} at {bad.start()}")
+    return _TRAILING_TERMINATOR.sub("", text, count=1)
+
+
+def segments(line: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each non-empty physical line of ``line`` (terminators excluded)."""
+    out = []
+    start = 0
+    for match in _TERMINATOR.finditer(line):
+        if match.start() > start:
+            out.append((start, match.start()))
+        start = match.end()
+    if len(line) > start:
+        out.append((start, len(line)))
+    return out
+
+
+class Tagged(NamedTuple):
+    """Tagging outcome of one whole message, in offsets of the message."""
+
+    tokens: list[Span]
+    min_confidence: float
+    delimiter_confidence: list[float]
+
+
+def join(parts: Sequence[tuple[int, int]], results: Sequence[object]) -> Tagged:
+    """Combine the engine's TagResults of ``parts`` (from :func:`segments`) into one message result.
+
+    Terminators between parts are delimiters by rule, not by the model, so they
+    contribute no confidence.
+    """
+    tokens: list[Span] = []
+    confidence: list[float] = []
+    lowest = 1.0
+    for (start, _), result in zip(parts, results):
+        if start == 0:
+            tokens.extend(result.tokens)
+        else:
+            tokens.extend(Span(t.text, t.start + start, t.end + start) for t in result.tokens)
+        confidence.extend(result.delimiter_confidence)
+        lowest = min(lowest, result.min_confidence)
+    return Tagged(tokens, lowest, confidence)

@@ -1,0 +1,127 @@
+"""Prometheus metrics of the daemon and the HTTP server for /metrics, /healthz, /readyz.
+
+Names are a contract with deploy/ (dashboards, alerts): see notes/common.md.
+Everything is declared once, in :class:`Metrics`, on a registry passed in, so
+tests use a fresh registry and the daemon one with the process collectors.
+Buckets fit the latencies involved (milliseconds to seconds), not the library
+defaults.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
+from prometheus_client import gc_collector, platform_collector, process_collector
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+INFERENCE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+END_TO_END_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
+
+
+def process_registry() -> CollectorRegistry:
+    """A fresh registry with prometheus-client's process, platform and GC collectors."""
+    registry = CollectorRegistry()
+    process_collector.ProcessCollector(registry=registry)
+    platform_collector.PlatformCollector(registry=registry)
+    gc_collector.GCCollector(registry=registry)
+    return registry
+
+
+class Metrics:
+    """Every metric the daemon exports, registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.lines_consumed = Counter("logdelim_lines_consumed", "Input messages fetched", ["topic"],
+                                      registry=registry)
+        self.records_produced = Counter("logdelim_records_produced",
+                                        "Output records acknowledged by the broker", ["topic"], registry=registry)
+        self.dead_letters = Counter("logdelim_dead_letters",
+                                    "Input messages sent to the dead-letter topic (acknowledged), by reason",
+                                    ["reason"], registry=registry)
+        self.produce_errors = Counter("logdelim_produce_errors",
+                                      "Failed produce attempts (each retry counts)", ["topic"], registry=registry)
+        self.batch_size = Histogram("logdelim_batch_size_lines", "Lines per tagging batch",
+                                    buckets=BATCH_SIZE_BUCKETS, registry=registry)
+        self.inference_seconds = Histogram("logdelim_inference_seconds", "Wall time of one tagging batch",
+                                           buckets=INFERENCE_BUCKETS_S, registry=registry)
+        self.end_to_end_seconds = Histogram(
+            "logdelim_end_to_end_seconds",
+            "Input message broker timestamp to acknowledgement of its output record",
+            buckets=END_TO_END_BUCKETS_S, registry=registry)
+        self.delimiter_confidence = Histogram(
+            "logdelim_delimiter_confidence",
+            "Lowest delimiter probability in each tagged line (drift shows as mass moving left)",
+            buckets=CONFIDENCE_BUCKETS, registry=registry)
+        self.consumer_lag = Gauge("logdelim_consumer_lag_messages",
+                                  "Fetch high watermark minus consumer position", ["topic", "partition"],
+                                  registry=registry)
+        self.cache_hit_ratio = Gauge("logdelim_cache_hit_ratio", "Engine line-cache hits / lookups, cumulative",
+                                     registry=registry)
+        self.lines_in_flight = Gauge("logdelim_lines_in_flight", "Lines fetched but not yet acknowledged",
+                                     registry=registry)
+        self.paused_partitions = Gauge("logdelim_paused_partitions", "Partitions paused by backpressure",
+                                       registry=registry)
+        self.model_info = Gauge("logdelim_model_info", "Model in use (value is always 1)",
+                                ["model_id", "device"], registry=registry)
+        self.ready = Gauge("logdelim_ready", "1 while consuming with an assignment, else 0", registry=registry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "MetricsServer"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            self._send(200, b"ok\n")
+        elif path == "/readyz":
+            ready = self.server.is_ready()
+            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
+        else:
+            self._send(404, b"not found\n")
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - overrides the stdlib
+        logger.debug("http %s", format % args)
+
+
+class MetricsServer(ThreadingHTTPServer):
+    """/metrics, /healthz and /readyz on one port, served from a background thread."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, registry: CollectorRegistry, is_ready: Callable[[], bool]) -> None:
+        super().__init__((host, port), _Handler)
+        self.registry = registry
+        self.is_ready = is_ready
+        self._thread = threading.Thread(target=self.serve_forever, name="metrics-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The bound port (differs from the requested one when that was 0)."""
+        return self.server_address[1]
+
+    def start(self) -> "MetricsServer":
+        """Serve in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.shutdown()
+        self.server_close()

@@ -1,0 +1,421 @@
+"""The streaming loop: fetch, micro-batch, tag off the event loop, produce, commit.
+
+Three tasks share the event loop:
+
+- fetch: ``getmany`` -> decode each message (``inputs``) -> register its offset
+  (``offsets``) -> queue it in the micro-batcher. Everything after ``getmany``
+  returns is synchronous, so a rebalance never sees a half-registered fetch.
+  When the lines in flight reach the bound, every partition is paused
+  (backpressure) and resumed once half of them are acknowledged.
+- tag: takes batches, runs ``engine.tag`` in a one-thread executor (so
+  heartbeats, fetches and acknowledgements go on meanwhile), sends one record or
+  dead letter per message. Each acknowledgement marks its offset done.
+- housekeeping: commits the acknowledged prefix of each partition, refreshes
+  lag and ratio gauges.
+
+A record whose delivery fails is resent up to ``produce_retries`` times; after
+that it stays unacknowledged, its partition is paused and commits stop before
+it (so a restart retries it) -- it is logged with topic, partition and offset.
+
+The clients are built and started by the composition root (``app``) and passed
+in; this module never reads the configuration.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from logdelim.daemon import inputs
+from logdelim.daemon.batcher import MicroBatcher
+from logdelim.daemon.metrics import Metrics
+from logdelim.daemon.offsets import OffsetTracker, PartitionOffsets
+from logdelim.daemon.records import Source, dead_letter_headers, record_key, record_value
+
+logger = logging.getLogger(__name__)
+
+# getmany's wait when nothing is buffered: short, so stopping and pausing react quickly.
+FETCH_POLL_MS = 100
+LAG_REFRESH_S = 1.0
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Room kept in a dead letter for headers and framing when the original bytes are cut.
+DEAD_LETTER_HEADROOM_BYTES = 64 * 1024
+
+
+class Pending(NamedTuple):
+    """A fetched message on its way to a record or dead letter."""
+
+    source: Source
+    state: PartitionOffsets
+    line: str | inputs.Rejection
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+class Pipeline:
+    """One consumer-group member turning input messages into records.
+
+    Args:
+        consumer: a started ``AIOKafkaConsumer`` with a ``group_id`` and auto-commit off.
+        producer: a started ``AIOKafkaProducer`` (acks=all).
+        engine: an object with ``tag(lines)``, ``model_id``, ``cache_hits``, ``cache_misses``.
+        metrics: where to count.
+    """
+
+    def __init__(self, consumer: Any, producer: Any, engine: Any, metrics: Metrics, *,
+                 input_topics: Sequence[str], output_topic: str, dead_letter_topic: str,
+                 max_lines: int, max_wait_ms: int, max_in_flight_lines: int, max_line_bytes: int,
+                 max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
+                 drain_timeout_s: float) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.engine = engine
+        self.metrics = metrics
+        self.input_topics = list(input_topics)
+        self.output_topic = output_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.max_lines = max_lines
+        self.max_in_flight_lines = max_in_flight_lines
+        self.max_line_bytes = max_line_bytes
+        self.max_message_bytes = max_message_bytes
+        self.commit_interval_s = commit_interval_ms / 1000
+        self.produce_retries = produce_retries
+        self.drain_timeout_s = drain_timeout_s
+
+        self.batcher: MicroBatcher[Pending] = MicroBatcher(max_lines, max_wait_ms)
+        self.tracker = OffsetTracker()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger")
+        self._partition_counts: dict[str, int] = {}
+        self._backpressure = False
+        self._stuck: set[TopicPartition] = set()
+        self._lag_reported: set[TopicPartition] = set()
+        self._retry_tasks: set[asyncio.Task] = set()
+        self._acked = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._rebalancing = False
+        self.ready = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop fetching, drain, commit and return (signal handlers call this)."""
+        if not self._stop.is_set():
+            logger.info("stop requested: draining")
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until :meth:`request_stop`; then drain, commit and return."""
+        for topic in (self.output_topic, self.dead_letter_topic):
+            self._partition_counts[topic] = await self._partitions_of(topic)
+        self.consumer.subscribe(topics=self.input_topics, listener=_Rebalance(self))
+        fetch = asyncio.create_task(self._fetch_loop(), name="fetch")
+        tag = asyncio.create_task(self._tag_loop(), name="tag")
+        housekeeping = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")
+        stop = asyncio.create_task(self._stop.wait(), name="stop")
+        try:
+            done, _ = await asyncio.wait({fetch, tag, housekeeping, stop}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stop}:
+                task.result()  # a loop that ended on its own crashed: raise its error
+        finally:
+            self._set_ready(False)
+            # Cancelling the fetch task interrupts only getmany: records it has not returned stay unfetched.
+            for task in (fetch, housekeeping, stop):
+                task.cancel()
+            await asyncio.gather(fetch, housekeeping, stop, return_exceptions=True)
+            self.batcher.close()
+            deadline = time.monotonic() + self.drain_timeout_s
+            try:
+                await asyncio.wait_for(tag, timeout=max(0.1, deadline - time.monotonic()))
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - still commit what was delivered
+                logger.exception("tagging did not finish while draining")
+            await self._wait_acked(None, deadline)
+            await self._commit(self.consumer.assignment())
+            for retry in list(self._retry_tasks):
+                retry.cancel()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            logger.info("drained; %d lines left unacknowledged", self.tracker.in_flight)
+
+    async def _partitions_of(self, topic: str) -> int:
+        partitions = await self.producer.partitions_for(topic)
+        if not partitions:
+            raise RuntimeError(f"topic {topic!r} has no partitions (does it exist?)")
+        return len(partitions)
+
+    def _set_ready(self, ready: bool) -> None:
+        self.ready = ready
+        self.metrics.ready.set(1 if ready else 0)
+
+    # ------------------------------------------------------------------ fetch
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=FETCH_POLL_MS, max_records=self.max_lines)
+            for tp, messages in batches.items():
+                self._accept(tp, messages)
+            if batches:
+                self._apply_backpressure()
+
+    def _accept(self, tp: TopicPartition, messages: Sequence[Any]) -> None:
+        """Register and queue fetched messages (synchronous on purpose; see module doc)."""
+        state = self.tracker.partition(tp)
+        for message in messages:
+            state.add(message.offset)
+            timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
+            self.batcher.add(Pending(
+                Source(tp.topic, tp.partition, message.offset, timestamp), state,
+                inputs.decode(message.value, self.max_line_bytes), message.value, tuple(message.headers or ())))
+        self.metrics.lines_consumed.labels(tp.topic).inc(len(messages))
+
+    def _apply_backpressure(self) -> None:
+        in_flight = self.tracker.in_flight
+        self.metrics.lines_in_flight.set(in_flight)
+        if not self._backpressure and in_flight >= self.max_in_flight_lines:
+            self._backpressure = True
+            self.consumer.pause(*self.consumer.assignment())
+            logger.debug("backpressure: %d lines in flight, paused all partitions", in_flight)
+        elif self._backpressure and in_flight <= self.max_in_flight_lines // 2:
+            self._backpressure = False
+            self.consumer.resume(*(self.consumer.assignment() - self._stuck))
+            logger.debug("backpressure released at %d lines in flight", in_flight)
+        self.metrics.paused_partitions.set(len(self.consumer.paused()))
+
+    # ------------------------------------------------------------------ tag and produce
+
+    async def _tag_loop(self) -> None:
+        while True:
+            batch = await self.batcher.next_batch()
+            if not batch:
+                return
+            await self._process(batch)
+
+    async def _process(self, batch: list[Pending]) -> None:
+        lines = [p for p in batch if isinstance(p.line, str)]
+        parts = [inputs.segments(p.line) for p in lines]
+        tagged = await self._tag(lines, parts)
+        results = iter(tagged)
+        for pending in batch:
+            if isinstance(pending.line, inputs.Rejection):
+                await self._send_dead_letter(pending, pending.line)
+                continue
+            outcome = next(results)
+            if isinstance(outcome, inputs.Rejection):
+                await self._send_dead_letter(pending, outcome)
+                continue
+            if outcome.delimiter_confidence:
+                self.metrics.delimiter_confidence.observe(min(outcome.delimiter_confidence))
+            value = record_value(pending.source, pending.line, outcome.tokens, self.engine.model_id,
+                                 outcome.min_confidence)
+            await self._send(self.output_topic, value, pending, list(pending.headers), reason=None)
+        hits, misses = self.engine.cache_hits, self.engine.cache_misses
+        if hits + misses:
+            self.metrics.cache_hit_ratio.set(hits / (hits + misses))
+        self.metrics.lines_in_flight.set(self.tracker.in_flight)
+
+    async def _tag(self, lines: list[Pending], parts: list[list[tuple[int, int]]]
+                   ) -> list[inputs.Tagged | inputs.Rejection]:
+        """Tag every physical line of ``lines`` in one engine call; per-message fallback on error."""
+        if not lines:
+            return []
+        flat = [p.line[s:e] for p, spans in zip(lines, parts) for s, e in spans]
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(self._executor, self.engine.tag, flat)
+        except Exception:  # noqa: BLE001 - isolate the message that breaks the model
+            logger.exception("tagging a batch of %d lines failed; retrying line by line", len(flat))
+            return [await self._tag_one(loop, p, spans) for p, spans in zip(lines, parts)]
+        finally:
+            self.metrics.inference_seconds.observe(time.perf_counter() - started)
+            self.metrics.batch_size.observe(len(flat))
+        out: list[inputs.Tagged | inputs.Rejection] = []
+        position = 0
+        for spans in parts:
+            out.append(inputs.join(spans, results[position:position + len(spans)]))
+            position += len(spans)
+        return out
+
+    async def _tag_one(self, loop: asyncio.AbstractEventLoop, pending: Pending,
+                       spans: list[tuple[int, int]]) -> inputs.Tagged | inputs.Rejection:
+        try:
+            results = await loop.run_in_executor(self._executor, self.engine.tag,
+                                                 [pending.line[s:e] for s, e in spans])
+        except Exception as exc:  # noqa: BLE001 - becomes a dead letter, never a crash
+            src = pending.source
+            logger.error("tagging failed for %s[%d]@%d: %r", src.topic, src.partition, src.offset, exc)
+            return inputs.Rejection(inputs.TAGGING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+        return inputs.join(spans, results)
+
+    async def _send_dead_letter(self, pending: Pending, rejection: inputs.Rejection) -> None:
+        src = pending.source
+        logger.warning("dead letter %s for %s[%d]@%d: %s", rejection.reason, src.topic, src.partition,
+                       src.offset, rejection.detail)
+        value = pending.value
+        detail = rejection.detail
+        limit = self.max_message_bytes - DEAD_LETTER_HEADROOM_BYTES
+        if value is not None and len(value) > limit:
+            # Larger than any message we may write: keep the head, say how much there was.
+            detail = f"{detail}; value cut from {len(value)} to {limit} bytes"
+            value = value[:limit]
+        headers = dead_letter_headers(src, rejection.reason, detail, pending.headers)
+        await self._send(self.dead_letter_topic, value, pending, headers, reason=rejection.reason)
+
+    async def _send(self, topic: str, value: bytes | None, pending: Pending, headers: list[tuple[str, bytes]],
+                    reason: str | None, attempt: int = 0) -> None:
+        """Hand one message to the producer; its acknowledgement (or failure) arrives in a callback."""
+        source = pending.source
+        partition = source.partition if source.partition < self._partition_counts[topic] else None
+        try:
+            future = await self.producer.send(topic, value, key=record_key(source), partition=partition,
+                                              headers=headers)
+        except (KafkaError, ValueError, AssertionError) as exc:
+            self._failed(topic, value, pending, headers, reason, attempt, exc)
+            return
+        future.add_done_callback(
+            lambda f: self._delivered(f, topic, value, pending, headers, reason, attempt))
+
+    def _delivered(self, future: asyncio.Future, topic: str, value: bytes | None, pending: Pending,
+                   headers: list[tuple[str, bytes]], reason: str | None, attempt: int) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._failed(topic, value, pending, headers, reason, attempt, exc)
+            return
+        pending.state.ack(pending.source.offset)
+        if reason is None:
+            self.metrics.records_produced.labels(topic).inc()
+            if pending.source.timestamp_ms is not None:
+                self.metrics.end_to_end_seconds.observe(max(0.0, time.time() - pending.source.timestamp_ms / 1000))
+        else:
+            self.metrics.dead_letters.labels(reason).inc()
+        self._acked.set()
+        if self._backpressure:
+            self._apply_backpressure()
+
+    def _failed(self, topic: str, value: bytes | None, pending: Pending, headers: list[tuple[str, bytes]],
+                reason: str | None, attempt: int, exc: BaseException) -> None:
+        src = pending.source
+        self.metrics.produce_errors.labels(topic).inc()
+        if attempt < self.produce_retries:
+            delay_s = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+            logger.warning("produce to %s failed for %s[%d]@%d (attempt %d): %r; retrying in %.1f s",
+                           topic, src.topic, src.partition, src.offset, attempt + 1, exc, delay_s)
+            task = asyncio.get_running_loop().create_task(
+                self._resend(delay_s, topic, value, pending, headers, reason, attempt + 1))
+            self._retry_tasks.add(task)
+            task.add_done_callback(self._retry_tasks.discard)
+            return
+        tp = TopicPartition(src.topic, src.partition)
+        logger.error("giving up on %s[%d]@%d after %d attempts (%r): partition paused, no commit past it",
+                     src.topic, src.partition, src.offset, attempt + 1, exc)
+        self._stuck.add(tp)
+        if tp in self.consumer.assignment():
+            self.consumer.pause(tp)
+            self.metrics.paused_partitions.set(len(self.consumer.paused()))
+
+    async def _resend(self, delay_s: float, topic: str, value: bytes | None, pending: Pending,
+                      headers: list[tuple[str, bytes]], reason: str | None, attempt: int) -> None:
+        await asyncio.sleep(delay_s)
+        await self._send(topic, value, pending, headers, reason, attempt)
+
+    # ------------------------------------------------------------------ commit, drain, rebalance
+
+    async def _housekeeping_loop(self) -> None:
+        next_lag = 0.0
+        while True:
+            await asyncio.sleep(min(self.commit_interval_s, LAG_REFRESH_S))
+            if self._rebalancing:
+                continue
+            await self._commit(self.consumer.assignment())
+            self.metrics.lines_in_flight.set(self.tracker.in_flight)
+            if time.monotonic() >= next_lag:
+                next_lag = time.monotonic() + LAG_REFRESH_S
+                await self._refresh_lag()
+
+    async def _commit(self, partitions: Any) -> None:
+        """Commit the acknowledged prefix of ``partitions`` that moved since the last commit."""
+        offsets = self.tracker.to_commit(partitions)
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            logger.warning("commit of %s failed: %r (retried at the next interval)",
+                           {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()}, exc)
+            return
+        self.tracker.committed(offsets)
+        logger.debug("committed %s", {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()})
+
+    async def _refresh_lag(self) -> None:
+        """Lag from the fetch high watermark (Tansu's ListOffsets under-reports the log end)."""
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await asyncio.wait_for(self.consumer.position(tp), timeout=1.0)
+            except (asyncio.TimeoutError, KafkaError, AssertionError, ValueError):
+                continue
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            self._lag_reported.add(tp)
+
+    async def _wait_acked(self, partitions: Any, deadline: float) -> None:
+        """Wait until ``partitions`` (None: all) have nothing unacknowledged, or until ``deadline``."""
+        while self.tracker.pending(partitions) > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.warning("drain deadline passed with %d lines unacknowledged",
+                               self.tracker.pending(partitions))
+                return
+            self._acked.clear()
+            try:
+                await asyncio.wait_for(self._acked.wait(), timeout=min(remaining, 0.1))
+            except asyncio.TimeoutError:
+                pass
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Finish and commit the lines of partitions this member loses."""
+        self._rebalancing = True
+        self._set_ready(False)
+        if not revoked:
+            return
+        self.batcher.flush()
+        await self._wait_acked(revoked, time.monotonic() + self.drain_timeout_s)
+        await self._commit(revoked)
+        for tp in revoked:
+            self.tracker.forget(tp)
+            self._stuck.discard(tp)
+            if tp in self._lag_reported:
+                self._lag_reported.discard(tp)
+                self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        logger.info("revoked %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Start the new assignment with fresh offset state (positions come from the committed offsets)."""
+        for tp in assigned:
+            self.tracker.forget(tp)
+        self._rebalancing = False
+        if self._backpressure and assigned:
+            self.consumer.pause(*assigned)
+        self.metrics.paused_partitions.set(len(self.consumer.paused()))
+        self._set_ready(bool(assigned) and not self._stop.is_set())
+        logger.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """aiokafka's hook into :meth:`Pipeline.on_revoked` / :meth:`Pipeline.on_assigned`."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.pipeline.on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.pipeline.on_assigned(set(assigned))

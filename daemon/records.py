@@ -1,0 +1,82 @@
+"""The bytes the daemon writes: output records and dead letters.
+
+Output record (value of a message on ``kafka.output_topic``; JSON Schema in
+``record.schema.json``, shipped as package data)::
+
+    {"schema_version": 1,
+     "source": {"topic": str, "partition": int, "offset": int, "timestamp_ms": int | null},
+     "line": str,
+     "tokens": [{"text": str, "start": int, "end": int}],   # line[start:end] == text
+     "model": {"id": str},
+     "min_confidence": float}
+
+Dead letter (message on ``kafka.dead_letter_topic``): the value is the input's
+original bytes, untouched (null stays null); everything else is in headers,
+after the input's own headers: ``logdelim.reason``, ``logdelim.detail``,
+``logdelim.source.topic``, ``logdelim.source.partition``,
+``logdelim.source.offset``, ``logdelim.source.timestamp_ms`` (UTF-8 text).
+
+Both use the message key ``topic:partition:offset`` of the input, so consumers
+can deduplicate what at-least-once delivery may repeat.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, NamedTuple
+
+from logdelim.model.spans import Span
+
+SCHEMA_VERSION = 1
+SCHEMA_RESOURCE = "record.schema.json"
+DEAD_LETTER_HEADER_PREFIX = "logdelim."
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Source(NamedTuple):
+    """Coordinates of an input message, carried from fetch to output."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+
+
+def record_key(source: Source) -> bytes:
+    """Message key ``topic:partition:offset`` (deduplication id of the input message)."""
+    return f"{source.topic}:{source.partition}:{source.offset}".encode()
+
+
+def record_value(source: Source, line: str, tokens: Sequence[Span], model_id: str,
+                 min_confidence: float) -> bytes:
+    """The JSON output record of one tagged line, UTF-8 encoded."""
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "source": source._asdict(),
+        "line": line,
+        "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in tokens],
+        "model": {"id": model_id},
+        "min_confidence": round(float(min_confidence), 6),
+    }
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def dead_letter_headers(source: Source, reason: str, detail: str, input_headers: Headers) -> list[tuple[str, bytes]]:
+    """Input headers followed by the ``logdelim.*`` headers saying where it came from and why."""
+    ours = {
+        "reason": reason,
+        "detail": detail,
+        "source.topic": source.topic,
+        "source.partition": str(source.partition),
+        "source.offset": str(source.offset),
+        "source.timestamp_ms": "" if source.timestamp_ms is None else str(source.timestamp_ms),
+    }
+    return [*input_headers, *((DEAD_LETTER_HEADER_PREFIX + k, v.encode()) for k, v in ours.items())]
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the output record."""
+    text = resources.files("logdelim.daemon").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return json.loads(text)
