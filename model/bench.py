@@ -2,10 +2,12 @@
 
 Measured, each over the same lines in file order:
 
-- the tagger uncached: an engine with ``cache_size=0`` fed chunks of
-  ``batch_size`` lines (the engine buckets each chunk by length);
-- the tagger cached: a fresh engine with its memo cache, fed the same chunks in
-  file order, as a stream would arrive (repeated line shapes become cache hits);
+- the tagger uncached: an engine with ``cache_size=0`` fed large chunks of
+  lines, which it sorts into length-bucketed batches (the throughput of the
+  network itself);
+- the tagger cached: a fresh engine with its memo cache, fed the lines in file
+  order in chunks of ``stream_chunk_lines``, as a stream would arrive (repeated
+  line shapes become cache hits);
 - Drain3: ``TemplateMiner.add_log_message`` on every line (fresh miner);
 - a Python regex split on whitespace and the common separators.
 
@@ -21,17 +23,24 @@ import json
 import logging
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+from drain3 import TemplateMiner
+from drain3.template_miner_config import TemplateMinerConfig
+
 from logdelim.model.baselines import COMMON_SEPARATORS_SPLIT
 from logdelim.model.data import load_jsonl
+from logdelim.model.engine import Engine
 
-DEFAULT_BATCH_LINES = 512
+# Lines per engine.tag call when measuring the network: enough for the engine's length buckets to fill.
+UNCACHED_CHUNK_LINES = 4096
+# Lines per engine.tag call on the cached stream: a daemon micro-batch.
+STREAM_CHUNK_LINES = 512
 # Stateless measurements this fast (the regex split) are repeated until they have run this long,
 # so that timer resolution and one-off hiccups do not decide the figure.
 MIN_REPEAT_SECONDS = 0.5
@@ -108,15 +117,15 @@ def time_chunks(process: Callable[[Sequence[str]], Any], chunks: Sequence[Sequen
     }
 
 
-def bench_tagger(engine_factory: Callable[[int | None], Any], lines: Sequence[str], *,
-                 batch_size: int = DEFAULT_BATCH_LINES, max_seconds: float | None = None) -> dict[str, Any]:
+def bench_tagger(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
+                 stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None) -> dict[str, Any]:
     """Tagger throughput uncached and cached, on ``lines`` in file order.
 
     Args:
         engine_factory: ``cache_size -> Engine``; ``None`` asks for the engine's default cache.
             It is called twice, so the cached run starts from an empty cache.
         lines: the lines, in stream order.
-        batch_size: lines per ``engine.tag`` call.
+        stream_chunk_lines: lines per ``engine.tag`` call on the cached stream.
         max_seconds: cap per measurement (None: one full pass each).
 
     Returns:
@@ -124,13 +133,12 @@ def bench_tagger(engine_factory: Callable[[int | None], Any], lines: Sequence[st
         ``tagger_cached_chars_per_s``, the line counts and seconds of both, the cache hit ratio
         of the cached run, and the engine's ``model_id`` and ``device``.
     """
-    chunks = _chunks(lines, batch_size)
     uncached = engine_factory(0)
-    uncached.tag(chunks[0] if chunks else [""])  # warm-up: first-call allocations are not throughput
-    plain = time_chunks(uncached.tag, chunks, max_seconds)
+    uncached.tag(lines[:STREAM_CHUNK_LINES] or [""])  # warm-up: first-call allocations are not throughput
+    plain = time_chunks(uncached.tag, _chunks(lines, UNCACHED_CHUNK_LINES), max_seconds)
     cached_engine = engine_factory(None)
     hits, misses = cached_engine.cache_hits, cached_engine.cache_misses
-    cached = time_chunks(cached_engine.tag, chunks, max_seconds)
+    cached = time_chunks(cached_engine.tag, _chunks(lines, stream_chunk_lines), max_seconds)
     hits, misses = cached_engine.cache_hits - hits, cached_engine.cache_misses - misses
     return {
         "tagger_lines_per_s": plain["lines_per_s"],
@@ -149,9 +157,6 @@ def bench_tagger(engine_factory: Callable[[int | None], Any], lines: Sequence[st
 
 def bench_drain3(lines: Sequence[str], *, max_seconds: float | None = None) -> dict[str, float]:
     """Drain3's ``TemplateMiner.add_log_message`` per line, a fresh miner, default settings."""
-    from drain3 import TemplateMiner
-    from drain3.template_miner_config import TemplateMinerConfig
-
     # Drain3 logs every new cluster at INFO; that would swamp the output and slow the loop.
     drain_logger = logging.getLogger("drain3")
     level = drain_logger.level
@@ -164,7 +169,7 @@ def bench_drain3(lines: Sequence[str], *, max_seconds: float | None = None) -> d
             for line in chunk:
                 miner.add_log_message(line)
 
-        return time_chunks(add, _chunks(lines, DEFAULT_BATCH_LINES), max_seconds)
+        return time_chunks(add, _chunks(lines, STREAM_CHUNK_LINES), max_seconds)
     finally:
         drain_logger.setLevel(level)
 
@@ -178,13 +183,11 @@ def bench_regex(lines: Sequence[str], *, max_seconds: float | None = None) -> di
             split(line)
 
     min_seconds = MIN_REPEAT_SECONDS if max_seconds is None else min(MIN_REPEAT_SECONDS, max_seconds)
-    return time_chunks(run, _chunks(lines, DEFAULT_BATCH_LINES), max_seconds, min_seconds)
+    return time_chunks(run, _chunks(lines, STREAM_CHUNK_LINES), max_seconds, min_seconds)
 
 
 def machine_info(device: str) -> dict[str, Any]:
     """What the figures were measured on."""
-    import torch
-
     cpu_model = platform.processor()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -205,12 +208,12 @@ def machine_info(device: str) -> dict[str, Any]:
     return info
 
 
-def run_bench(engine_factory: Callable[[int | None], Any], lines: Sequence[str], *,
-              batch_size: int = DEFAULT_BATCH_LINES, max_seconds: float | None = None) -> dict[str, Any]:
+def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
+              stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None) -> dict[str, Any]:
     """All four measurements on ``lines``, with the ratios and the machine."""
     result: dict[str, Any] = {"lines": len(lines), "chars": sum(len(line) for line in lines),
-                              "batch_size": batch_size, "max_seconds": max_seconds}
-    result |= bench_tagger(engine_factory, lines, batch_size=batch_size, max_seconds=max_seconds)
+                              "stream_chunk_lines": stream_chunk_lines, "max_seconds": max_seconds}
+    result |= bench_tagger(engine_factory, lines, stream_chunk_lines=stream_chunk_lines, max_seconds=max_seconds)
     drain3 = bench_drain3(lines, max_seconds=max_seconds)
     regex = bench_regex(lines, max_seconds=max_seconds)
     result |= {
@@ -248,7 +251,7 @@ def format_table(result: dict[str, Any]) -> str:
     machine = result["machine"]
     out.append("")
     out.append(f"lines: {result['lines']} ({result['chars'] / max(1, result['lines']):.0f} chars each), "
-               f"batch {result['batch_size']}, cache hit ratio {result['cache_hit_ratio']:.3f}")
+               f"stream chunks of {result['stream_chunk_lines']}, cache hit ratio {result['cache_hit_ratio']:.3f}")
     out.append(f"model {result['model_id']} on {machine['device']}; {machine['cpu_cores']} cores "
                f"({machine['cpu_model']}), {machine['torch_threads']} torch threads, torch {machine['torch_version']}")
     return "\n".join(out)
@@ -262,7 +265,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--seconds", type=float, default=None,
                         help="cap on each measurement in seconds (default: one full pass over the lines)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_LINES, help="lines per engine.tag call")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="lines per network batch inside the engine (default: the engine's)")
+    parser.add_argument("--chunk-lines", type=int, default=STREAM_CHUNK_LINES,
+                        help="lines per engine.tag call on the cached stream")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU only)")
@@ -270,8 +276,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``logdelim bench``; returns the exit status."""
-    from logdelim.model.engine import Engine
-
     paths = args.data or loghub_label_files()
     if not paths:
         sys.stderr.write(f"logdelim bench: no --data given and no shared Loghub labels found "
@@ -282,11 +286,14 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("logdelim bench: the data holds no lines\n")
         return 2
 
-    def engine_factory(cache_size: int | None) -> Engine:
-        options: dict[str, Any] = {} if cache_size is None else {"cache_size": cache_size}
-        return Engine.load(args.model, device=args.device, num_threads=args.threads,
-                           quantize=args.quantize, **options)
+    options: dict[str, Any] = {} if args.batch_size is None else {"max_batch_lines": args.batch_size}
 
-    result = run_bench(engine_factory, lines, batch_size=args.batch_size, max_seconds=args.seconds)
+    def engine_factory(cache_size: int | None) -> Engine:
+        cache = {} if cache_size is None else {"cache_size": cache_size}
+        return Engine.load(args.model, device=args.device, num_threads=args.threads,
+                           quantize=args.quantize, **options, **cache)
+
+    result = run_bench(engine_factory, lines, stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds)
+    result["batch_size"] = args.batch_size
     sys.stdout.write((json.dumps(result, indent=2) if args.json else format_table(result)) + "\n")
     return 0

@@ -1,0 +1,57 @@
+"""``logdelim bench``: every measurement runs on the same lines and reports positive rates."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from logdelim.daemon.cli import main
+from logdelim.model.bench import read_lines, time_chunks
+from test_evaluate import tiny_model, toy_data  # noqa: F401  (session fixtures: toy data, tiny checkpoint)
+
+RATE_KEYS = ("tagger_lines_per_s", "tagger_chars_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s",
+             "regex_lines_per_s", "tagger_vs_drain3", "tagger_cached_vs_drain3")
+
+
+def test_read_lines_takes_raw_text_and_labelled_jsonl(tmp_path: Path, toy_data: list[str]) -> None:  # noqa: F811
+    raw = tmp_path / "app.log"
+    raw.write_bytes(b"first line\r\nsecond \xff line\n\nlast")
+    assert read_lines([raw]) == ["first line", "second \ufffd line", "", "last"]
+    jsonl = read_lines([toy_data[0]])
+    assert len(jsonl) == 60 and "=" in jsonl[0]
+
+
+def test_time_chunks_stops_at_the_cap_and_repeats_to_the_minimum() -> None:
+    calls: list[int] = []
+    capped = time_chunks(lambda chunk: calls.append(len(chunk)), [["a"]] * 5, max_seconds=0.0)
+    assert capped["lines"] == 1 and calls == [1]
+    repeated = time_chunks(lambda chunk: None, [["ab", "c"]], min_seconds=0.01)
+    assert repeated["lines"] > 2 and repeated["chars"] == repeated["lines"] * 3 / 2
+    assert repeated["seconds"] >= 0.01 and repeated["lines_per_s"] > 0
+
+
+def test_bench_json_on_a_small_file(tiny_model: str, tmp_path: Path,  # noqa: F811
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "small.log"
+    # Repeats make cache hits on the stream.
+    log.write_text("".join(f"2024-01-0{i % 3 + 1} INFO worker[{i % 4}] job=build status=ok\n" for i in range(300)))
+    assert main(["bench", "--model", tiny_model, "--data", str(log), "--json", "--seconds", "1",
+                 "--device", "cpu", "--threads", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in RATE_KEYS:
+        assert result[key] > 0, key
+    assert result["lines"] == 300
+    assert result["tagger_chars_per_s"] > result["tagger_lines_per_s"]
+    assert result["tagger_cached_lines"] == 300 and result["cache_hit_ratio"] > 0.5
+    assert result["machine"]["torch_threads"] == 1 and result["machine"]["device"] == "cpu"
+    assert result["machine"]["cpu_cores"] >= 1
+    assert result["model_id"].startswith("charbilstm-")
+
+
+def test_bench_text_table(tiny_model: str, toy_data: list[str],  # noqa: F811
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--model", tiny_model, "--data", toy_data[0], "--seconds", "0.2", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    for row in ("tagger, uncached", "tagger, cached stream", "drain3 add_log_message", "regex split"):
+        assert row in out
