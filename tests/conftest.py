@@ -56,23 +56,22 @@ def broker() -> Iterator[EmbeddedBroker]:
 _counter = itertools.count()
 
 
-@pytest.fixture
-def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
-    """Factory of names unique to this test: ``unique_name("in")`` -> ``in-test_x-3-1a2b3c``."""
-    test = request.node.name.replace("[", "-").replace("]", "")[:40]
-
-    def make(prefix: str) -> str:
-        return f"{prefix}-{test}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
-
-    return make
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def make_topic(broker: EmbeddedBroker, unique_name: Callable[[str], str]) -> Callable[..., str]:
+@pytest.fixture(scope="session")
+def unique_name() -> Callable[[str], str]:
+    """Factory of names unique in the session (topics, groups): ``unique_name("group")``."""
+    return _unique
+
+
+@pytest.fixture(scope="session")
+def make_topic(broker: EmbeddedBroker) -> Callable[..., str]:
     """Factory creating a fresh topic on the session broker: ``make_topic("in", partitions=4)``."""
 
     def make(prefix: str = "topic", partitions: int = 1) -> str:
-        name = unique_name(prefix)
+        name = _unique(prefix)
         asyncio.run(_create_topics(broker.bootstrap_servers, {name: partitions}))
         return name
 
@@ -173,7 +172,7 @@ class KafkaIO:
             await consumer.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def kafka_io(broker: EmbeddedBroker) -> KafkaIO:
     """Blocking Kafka helpers bound to the session broker."""
     return KafkaIO(broker.bootstrap_servers)
@@ -275,48 +274,86 @@ class DaemonProcess:
             return ""
 
 
-@pytest.fixture
-def start_daemon(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    """Factory running ``logdelim run --config`` as a subprocess against the session broker.
+class DaemonLauncher:
+    """Starts ``logdelim run --config`` subprocesses against one broker, writing configs under ``directory``.
 
-    ``start_daemon(input_topics=[...], output_topic=..., dead_letter_topic=..., group_id=...,
-    batching={...}, model={...}, ...)`` writes a config (sections given as dicts are merged
-    over the defaults), starts the daemon on a free metrics port and waits until it is ready
-    (``wait_ready=False`` to skip). Daemons still running at teardown are killed.
+    ``launch(input_topics=[...], output_topic=..., dead_letter_topic=..., group_id=..., batching={...},
+    ...)`` writes a config (sections given as dicts are merged over the defaults), starts the
+    daemon on a free metrics port and waits until it is ready (``wait_ready=False`` to skip).
+    ``kill_all`` kills what is still running.
     """
-    started: list[DaemonProcess] = []
 
-    def start(*, input_topics: list[str], output_topic: str, dead_letter_topic: str, group_id: str,
-              wait_ready: bool = True, env: dict[str, str] | None = None,
-              **sections: dict[str, Any]) -> DaemonProcess:
+    def __init__(self, bootstrap_servers: str, directory: Path, model_path: str | None) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.directory = directory
+        self.model_path = model_path
+        self.started: list[DaemonProcess] = []
+
+    def launch(self, *, input_topics: list[str], output_topic: str, dead_letter_topic: str, group_id: str,
+               wait_ready: bool = True, env: dict[str, str] | None = None,
+               **sections: dict[str, Any]) -> DaemonProcess:
         import yaml
 
         port = free_port()
         config: dict[str, Any] = {
-            "kafka": {"bootstrap_servers": broker.bootstrap_servers, "input_topics": input_topics,
+            "kafka": {"bootstrap_servers": self.bootstrap_servers, "input_topics": input_topics,
                       "output_topic": output_topic, "dead_letter_topic": dead_letter_topic,
                       "group_id": group_id},
             "metrics": {"host": "127.0.0.1", "port": port},
+            "model": {"path": self.model_path},
         }
         for section, values in sections.items():
             config.setdefault(section, {}).update(values)
-        index = len(started)
-        config_path = tmp_path / f"daemon-{index}.yaml"
+        index = len(self.started)
+        config_path = self.directory / f"daemon-{index}.yaml"
         config_path.write_text(yaml.safe_dump(config))
-        log_path = tmp_path / f"daemon-{index}.log"
+        log_path = self.directory / f"daemon-{index}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(config_path)],
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **(env or {})})
         daemon = DaemonProcess(process, port, log_path)
-        started.append(daemon)
+        self.started.append(daemon)
         if wait_ready:
             daemon.wait_ready()
         return daemon
 
-    yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
+    def kill_all(self) -> None:
+        """Kill daemons still running (teardown)."""
+        for daemon in self.started:
+            if daemon.process.poll() is None:
+                daemon.process.kill()
+                daemon.process.wait()
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
+    """Checkpoint for daemon tests: None (the shipped model) when model/default.pt exists, else a tiny
+    checkpoint trained here in seconds (only the plumbing is under test, not accuracy)."""
+    from importlib import resources
+
+    if resources.files("logdelim.model").joinpath("default.pt").is_file():
+        return None
+    require(not IN_CI, "the shipped model logdelim/model/default.pt is missing")
+    out = tmp_path_factory.mktemp("tiny-model")
+    subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "train", "--out", str(out),
+                    "--synthetic-lines", "500", "--epochs", "1", "--threads", "1",
+                    "--hidden-size", "16", "--conv-channels", "16"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return str(out / "model.pt")
+
+
+@pytest.fixture(scope="session")
+def daemon_launcher(broker: EmbeddedBroker, model_path: str | None) -> Callable[[Path], DaemonLauncher]:
+    """``daemon_launcher(directory)`` -> a :class:`DaemonLauncher` (for module-scoped fixtures)."""
+    return lambda directory: DaemonLauncher(broker.bootstrap_servers, directory, model_path)
+
+
+@pytest.fixture
+def start_daemon(daemon_launcher: Callable[[Path], DaemonLauncher], tmp_path: Path
+                 ) -> Iterator[Callable[..., DaemonProcess]]:
+    """Factory running ``logdelim run`` subprocesses (see :class:`DaemonLauncher`); killed at teardown."""
+    launcher = daemon_launcher(tmp_path)
+    yield launcher.launch
+    launcher.kill_all()
