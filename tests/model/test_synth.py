@@ -1,0 +1,155 @@
+"""Tests of the synthetic labelled-line generator (``logdelim.model.synth``): spec invariants,
+determinism, family coverage, hand-checked token lists and punctuation balance."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from logdelim.model.spans import labels_to_spans
+from logdelim.model.synth import (
+    FAMILIES,
+    assemble,
+    generate,
+    json_pieces,
+    logfmt_pieces,
+    piece_labels,
+    render,
+)
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    return generate(4000, seed=11)
+
+
+def _tokens(line: str, labels: str) -> list[str]:
+    return [span.text for span in labels_to_spans(line, labels)]
+
+
+def _assembled_tokens(pieces: list[tuple[str, bool]]) -> tuple[str, list[str]]:
+    line, labels = assemble(pieces)
+    return line, _tokens(line, labels)
+
+
+def test_rows_follow_the_spec_invariants(rows: list[dict]) -> None:
+    for row in rows:
+        line, labels = row["line"], row["labels"]
+        assert set(row) == {"system", "line", "labels"}
+        assert row["system"].startswith("synthetic/")
+        assert len(labels) == len(line) > 0
+        assert set(labels) <= {"O", "D"}
+        assert line == line.strip() and "\n" not in line and "\r" not in line
+        for char, label in zip(line, labels):
+            if char.isspace():
+                assert label == "D", (line, char)
+            elif char.isalnum():
+                assert label == "O", (line, char)
+
+
+def test_same_seed_same_rows_other_seed_other_rows() -> None:
+    first = generate(300, seed=5)
+    assert first == generate(300, seed=5)
+    assert generate(100, seed=5) == first[:100]
+    assert generate(300, seed=6) != first
+    assert len(first) == 300
+
+
+def test_every_family_appears(rows: list[dict]) -> None:
+    counts = Counter(row["system"] for row in rows)
+    assert set(counts) == {f"synthetic/{family}" for family in FAMILIES}
+    assert min(counts.values()) >= 50
+
+
+def test_piece_labels_constant_and_variable() -> None:
+    assert piece_labels("dfs.DataNode: ", False) == "OOODOOOOOOOODD"
+    assert piece_labels("10.0.0.1:80 x", True) == "OOOOOOOOOOODO"
+    assert piece_labels("a\tb", True) == "ODO"
+    assert piece_labels("", True) == ""
+
+
+def test_render_fields_padding_and_literal_braces() -> None:
+    r = random.Random(0)
+    pieces = render(r, "{{{file}}} [{level:<5}] {msg}", {"file": "a.py:12", "level": "INFO",
+                                                        "msg": [("done.", False)]})
+    line, tokens = _assembled_tokens(pieces)
+    assert line == "{a.py:12} [INFO ] done."
+    assert tokens == ["a.py:12", "INFO", "done"]
+
+
+def test_logfmt_line_tokens() -> None:
+    r = random.Random(0)
+    msg = render(r, "Listening on {hostport}", {"hostport": "10.0.0.1:8080"})
+    pieces = logfmt_pieces(r, [("level", "info"), ("msg", msg), ("http.status", "200"),
+                               ("path", "C:\\Program Files\\x")])
+    line, tokens = _assembled_tokens(pieces)
+    assert line == 'level=info msg="Listening on 10.0.0.1:8080" http.status=200 path="C:\\\\Program Files\\\\x"'
+    assert tokens == ["level", "info", "msg", "Listening", "on", "10.0.0.1:8080", "http", "status", "200",
+                      "path", "C:\\\\Program", "Files\\\\x"]
+
+
+def test_url_is_one_token() -> None:
+    url = "https://api.example.com:8443/v1/items?q=x&y=z"
+    line, tokens = _assembled_tokens(render(random.Random(0), "GET {url} -> {status}",
+                                            {"url": url, "status": "200"}))
+    assert tokens == ["GET", url, "200"]
+
+
+def test_ipv6_host_port_and_scoped_address() -> None:
+    pieces = render(random.Random(0), "peer {hostport} via {ip}: ok", {"hostport": "[2001:db8::1]:443",
+                                                                      "ip": "fe80::1%eth0"})
+    assert _assembled_tokens(pieces)[1] == ["peer", "[2001:db8::1]:443", "via", "fe80::1%eth0", "ok"]
+
+
+def test_windows_path_with_space_splits_only_at_the_space() -> None:
+    pieces = render(random.Random(0), "Loaded file {winpath} ({size})",
+                    {"winpath": "C:\\Program Files\\x.dll", "size": "1.2GiB"})
+    assert _assembled_tokens(pieces)[1] == ["Loaded", "file", "C:\\Program", "Files\\x.dll", "1.2GiB"]
+
+
+def test_json_object_syntax_is_delimiter_values_are_tokens() -> None:
+    r = random.Random(0)
+    obj = {"level": [("info", True)], "ts": "1.5e9",
+           "msg": render(r, "open {path}: denied", {"path": '/tmp/"a b"'}),
+           "http": {"ok": "true"}}
+    line, tokens = _assembled_tokens(json_pieces(obj, spaced=False))
+    assert line == '{"level":"info","ts":1.5e9,"msg":"open /tmp/\\"a b\\": denied","http":{"ok":true}}'
+    assert tokens == ["level", "info", "ts", "1.5e9", "msg", "open", '/tmp/\\"a', 'b\\"', "denied",
+                      "http", "ok", "true"]
+
+
+def test_outer_whitespace_is_trimmed_with_its_labels() -> None:
+    line, labels = assemble([("  ", False), ("x y", True), (" .", False)])
+    assert (line, labels) == ("x y .", "ODODD")
+
+
+def test_line_breaks_are_refused() -> None:
+    with pytest.raises(ValueError):
+        assemble([("a\nb", True)])
+
+
+def test_family_spot_checks(rows: list[dict]) -> None:
+    by_family: dict[str, list[list[str]]] = {}
+    for row in rows:
+        by_family.setdefault(row["system"].split("/", 1)[1], []).append(_tokens(row["line"], row["labels"]))
+    # klog: level letter and MMDD form one token, then the time, the thread id and file:line.
+    for tokens in by_family["klog"]:
+        assert tokens[0][0] in "IWEF" and tokens[0][1:].isdigit() and ":" in tokens[3]
+    # access logs: the Common Log Format time stays one token, as does the request path.
+    for tokens in by_family["web_access"]:
+        assert any(t.count("/") == 2 and t.count(":") == 3 for t in tokens)
+        assert any(t.startswith("/") for t in tokens)
+
+
+def test_punctuation_gets_both_labels(rows: list[dict]) -> None:
+    counts: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        for char, label in zip(row["line"], row["labels"]):
+            if not char.isalnum() and not char.isspace():
+                counts[char, label] += 1
+    inside = sum(n for (_, label), n in counts.items() if label == "O")
+    assert 0.3 < inside / sum(counts.values()) < 0.7
+    for char in ":.-/_,[]=":
+        o, d = counts[char, "O"], counts[char, "D"]
+        assert min(o, d) >= 0.01 * (o + d), (char, o, d)
