@@ -20,11 +20,23 @@ class Span(NamedTuple):
 _TOKEN = re.compile("O+")
 
 
+def token_bounds(labels: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every token of a line with this ``O``/``D`` label string."""
+    return [m.span() for m in _TOKEN.finditer(labels)]
+
+
+def spans_at(line: str, bounds: list[tuple[int, int]]) -> list[Span]:
+    """Spans of ``line`` at precomputed ``token_bounds`` (the engine reuses bounds across equal lines)."""
+    # tuple.__new__ skips NamedTuple's argument parsing: half the cost on the hot path.
+    new = tuple.__new__
+    return [new(Span, (line[start:end], start, end)) for start, end in bounds]
+
+
 def labels_to_spans(line: str, labels: str) -> list[Span]:
     """Token spans of ``line`` given its ``O``/``D`` label string."""
     if len(labels) != len(line):
         raise ValueError(f"labels has {len(labels)} characters, line has {len(line)}")
-    return [Span(line[m.start():m.end()], m.start(), m.end()) for m in _TOKEN.finditer(labels)]
+    return spans_at(line, token_bounds(labels))
 
 
 def spans_to_labels(length: int, spans: list[tuple[int, int]] | list[Span]) -> str:

@@ -1,0 +1,66 @@
+"""The network: character embedding, a 1-D convolution, a BiLSTM and a linear head.
+
+The convolution gives each character its immediate neighbourhood cheaply; the
+BiLSTM carries context along the line. The two LSTM directions run as two
+unidirectional LSTMs, the backward one on each sequence reversed within its own
+length, so a character's output never depends on the padding of its batch: the
+same line gives the same logits alone, in any batch, cached or not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """Shape of the network; stored in every checkpoint."""
+
+    vocab_size: int
+    num_labels: int = 2
+    embedding_dim: int = 32
+    conv_channels: int = 64
+    conv_kernel: int = 5
+    hidden_size: int = 48
+    dropout: float = 0.2
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of a right-padded batch ``[B, T, ...]`` within its length; padding stays put."""
+    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+    index = lengths.unsqueeze(1) - 1 - steps
+    index = torch.where(index >= 0, index, steps)
+    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+class CharTagger(nn.Module):
+    """Labels every character of right-padded id sequences."""
+
+    def __init__(self, config: TaggerConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
+        self.conv = nn.Conv1d(c.embedding_dim, c.conv_channels, c.conv_kernel, padding=c.conv_kernel // 2)
+        self.dropout = nn.Dropout(c.dropout)
+        lstm_in = c.embedding_dim + c.conv_channels
+        self.forward_lstm = nn.LSTM(lstm_in, c.hidden_size, batch_first=True)
+        self.backward_lstm = nn.LSTM(lstm_in, c.hidden_size, batch_first=True)
+        self.head = nn.Linear(2 * c.hidden_size, c.num_labels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, num_labels]`` for ids ``[B, T]`` (0 = padding) of the given lengths."""
+        emb = self.embedding(ids)
+        conv = torch.relu(self.conv(emb.transpose(1, 2))).transpose(1, 2)
+        # Zero the convolution's output on padding so the backward LSTM, which sees
+        # a sequence's padding only after its last real step, gets the same input
+        # whatever the batch's width.
+        mask = (ids != 0).unsqueeze(-1)
+        x = self.dropout(torch.cat([emb, conv * mask], dim=-1))
+        fwd, _ = self.forward_lstm(x)
+        bwd, _ = self.backward_lstm(reverse_padded(x, lengths))
+        out = torch.cat([fwd, reverse_padded(bwd, lengths)], dim=-1)
+        return self.head(self.dropout(out))

@@ -1,0 +1,287 @@
+"""Training: labelled JSONL plus synthetic lines in, the best checkpoint out.
+
+Loghub repeats a few hundred line shapes per system, so the real data is
+deduplicated on what the network sees and mixed with generated lines that carry
+the formats and values Loghub lacks. For the O/D alphabet the loss covers only
+punctuation, the one decision the spec leaves open (whitespace is always D,
+alphanumerics always O); other alphabets are learned on every character.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import checkpoint
+from .data import dedupe, label_alphabet, load_jsonl, split
+from .tagger import CharTagger, TaggerConfig
+from .vocab import CharVocab
+
+log = logging.getLogger(__name__)
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved in its metrics JSON."""
+
+    data: tuple[str, ...] = ()
+    out_dir: str = "runs/train"
+    exclude_systems: tuple[str, ...] = ()
+    synthetic_lines: int = 20_000
+    max_minutes: float = 10.0
+    max_epochs: int = 60
+    patience: int = 5
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    dev_fraction: float = 0.1
+    max_train_chars: int = 256
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    embedding_dim: int = 32
+    conv_channels: int = 64
+    hidden_size: int = 48
+    dropout: float = 0.2
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` means the GPU when there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def supervised(line: str, delimiter_rules: bool) -> list[bool]:
+    """Which characters the network is trained (and trusted) on."""
+    if not delimiter_rules:
+        return [True] * len(line)
+    return [not (c.isalnum() or c.isspace()) for c in line]
+
+
+def _encode(example: dict, vocab: CharVocab, label_ids: dict[str, int], rules: bool) -> tuple[list[int], list[int]]:
+    line = example["line"]
+    targets = [label_ids[label] if keep else IGNORE
+               for label, keep in zip(example["labels"], supervised(line, rules))]
+    return vocab.encode(line), targets
+
+
+def _crop(ids: list[int], targets: list[int], max_chars: int, rng: random.Random) -> tuple[list[int], list[int]]:
+    if len(ids) <= max_chars:
+        return ids, targets
+    start = rng.randrange(len(ids) - max_chars + 1)
+    return ids[start:start + max_chars], targets[start:start + max_chars]
+
+
+def _batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random | None,
+             max_chars: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Length-bucketed, right-padded batches; shuffled when ``rng`` is given."""
+    order = list(range(len(encoded)))
+    if rng is not None:
+        rng.shuffle(order)
+    out = []
+    pool = batch_size * 50
+    for i in range(0, len(order), pool):
+        chunk = [encoded[j] for j in order[i:i + pool]]
+        if rng is not None:
+            chunk = [_crop(ids, tg, max_chars, rng) for ids, tg in chunk]
+        chunk.sort(key=lambda pair: len(pair[0]))
+        for k in range(0, len(chunk), batch_size):
+            group = chunk[k:k + batch_size]
+            width = max(1, max(len(ids) for ids, _ in group))
+            ids = torch.zeros(len(group), width, dtype=torch.long)
+            targets = torch.full((len(group), width), IGNORE, dtype=torch.long)
+            for row, (x, y) in enumerate(group):
+                ids[row, :len(x)] = torch.tensor(x, dtype=torch.long)
+                targets[row, :len(y)] = torch.tensor(y, dtype=torch.long)
+            lengths = torch.tensor([max(1, len(x)) for x, _ in group])
+            out.append((ids, lengths, targets))
+    if rng is not None:
+        rng.shuffle(out)
+    return out
+
+
+def _class_weights(encoded: list[tuple[list[int], list[int]]], num_labels: int) -> torch.Tensor:
+    """Inverse-frequency weights, square-root damped, so rare labels count without swamping the loss."""
+    counts = torch.ones(num_labels)
+    for _, targets in encoded:
+        for t in targets:
+            if t != IGNORE:
+                counts[t] += 1
+    weights = (counts.sum() / counts).sqrt()
+    return weights / weights.mean()
+
+
+def _evaluate(model: CharTagger, batches, loss_fn: nn.Module, device: torch.device) -> dict[str, float]:
+    model.eval()
+    total_loss, correct, counted, lines_ok, lines = 0.0, 0, 0, 0, 0
+    with torch.no_grad():
+        for ids, lengths, targets in batches:
+            ids, targets = ids.to(device), targets.to(device)
+            logits = model(ids, lengths.to(device))
+            total_loss += loss_fn(logits.flatten(0, 1), targets.flatten()).item() * ids.shape[0]
+            keep = targets != IGNORE
+            hit = (logits.argmax(-1) == targets) | ~keep
+            correct += int((hit & keep).sum())
+            counted += int(keep.sum())
+            lines_ok += int(hit.all(dim=1).sum())
+            lines += ids.shape[0]
+    model.train()
+    return {"loss": total_loss / max(1, lines), "accuracy": correct / max(1, counted),
+            "exact_lines": lines_ok / max(1, lines)}
+
+
+def _plot(history: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [h["train_loss"] for h in history], label="train")
+    left.plot(epochs, [h["dev_loss"] for h in history], label="dev")
+    left.set(xlabel="epoch", ylabel="loss", title="loss")
+    left.legend()
+    right.plot(epochs, [h["dev_accuracy"] for h in history], label="dev accuracy (decided chars)")
+    right.plot(epochs, [h["dev_exact_lines"] for h in history], label="dev exact lines")
+    right.set(xlabel="epoch", title="validation")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def load_examples(cfg: TrainConfig) -> list[dict]:
+    """The labelled lines of ``cfg.data`` minus excluded systems, plus generated ones."""
+    examples = [e for path in cfg.data for e in load_jsonl(path) if e["system"] not in cfg.exclude_systems]
+    if cfg.synthetic_lines and (not examples or label_alphabet(examples) == ["O", "D"]):
+        from .synth import generate
+
+        examples += generate(cfg.synthetic_lines, seed=cfg.seed)
+    if not examples:
+        raise ValueError("no training data: give --data files or synthetic lines")
+    return examples
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train a tagger; writes ``model.pt``, ``metrics.json`` and ``curves.png`` into ``cfg.out_dir``."""
+    started = time.monotonic()
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    examples = dedupe(load_examples(cfg))
+    labels = label_alphabet(examples)
+    rules = labels == ["O", "D"]
+    train_set, dev_set = split(examples, cfg.dev_fraction, cfg.seed)
+    vocab = CharVocab.from_lines((e["line"] for e in train_set), min_count=2)
+    label_ids = {name: i for i, name in enumerate(labels)}
+    train_enc = [_encode(e, vocab, label_ids, rules) for e in train_set]
+    dev_batches = _batches([_encode(e, vocab, label_ids, rules) for e in dev_set], 256, None, cfg.max_train_chars)
+
+    model_cfg = TaggerConfig(vocab_size=len(vocab), num_labels=len(labels), embedding_dim=cfg.embedding_dim,
+                             conv_channels=cfg.conv_channels, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
+    model = CharTagger(model_cfg).to(device)
+    weights = _class_weights(train_enc, len(labels)).to(device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
+    rng = random.Random(cfg.seed)
+    deadline = started + cfg.max_minutes * 60
+    history: list[dict] = []
+    best: dict | None = None
+    best_state: dict | None = None
+    stale = 0
+    log.info("training on %d lines (%d dev), %d labels, vocab %d, device %s",
+             len(train_set), len(dev_set), len(labels), len(vocab), device)
+    for epoch in range(1, cfg.max_epochs + 1):
+        batches = _batches(train_enc, cfg.batch_size, rng, cfg.max_train_chars)
+        total, seen = 0.0, 0
+        steps_per_epoch = len(batches)
+        for step, (ids, lengths, targets) in enumerate(batches):
+            # Cosine decay over the time budget keeps runs of any length converging.
+            progress = min(1.0, (time.monotonic() - started) / max(1.0, deadline - started))
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+            ids, targets = ids.to(device), targets.to(device)
+            logits = model(ids, lengths.to(device))
+            loss = loss_fn(logits.flatten(0, 1), targets.flatten())
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            total += loss.item() * ids.shape[0]
+            seen += ids.shape[0]
+            if time.monotonic() > deadline and step < steps_per_epoch - 1:
+                break
+        dev = _evaluate(model, dev_batches, loss_fn, device)
+        record = {"epoch": epoch, "train_loss": total / max(1, seen), "dev_loss": dev["loss"],
+                  "dev_accuracy": dev["accuracy"], "dev_exact_lines": dev["exact_lines"],
+                  "seconds": round(time.monotonic() - started, 1)}
+        history.append(record)
+        log.info("epoch %d: %s", epoch, json.dumps(record))
+        if best is None or (dev["accuracy"], -dev["loss"]) > (best["dev_accuracy"], -best["dev_loss"]):
+            best, stale = record, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if stale >= cfg.patience or time.monotonic() > deadline:
+            break
+
+    model.load_state_dict(best_state)
+    model = model.cpu().eval()
+    model_id = checkpoint.save(out_dir / "model.pt", model, vocab, labels, rules)
+    metrics = {"model_id": model_id, "best": best, "history": history, "labels": labels,
+               "train_lines": len(train_set), "dev_lines": len(dev_set), "vocab_size": len(vocab),
+               "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
+               "config": asdict(cfg)}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _plot(history, out_dir / "curves.png")
+    return {**metrics, "checkpoint": str(out_dir / "model.pt")}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``logdelim train``; defaults come from ``TrainConfig``."""
+    d = TrainConfig()
+    parser.add_argument("--data", nargs="*", default=[], help="labelled JSONL files (spec format)")
+    parser.add_argument("--out", default=d.out_dir, help="output folder for model.pt, metrics.json, curves.png")
+    parser.add_argument("--exclude", default="", help="comma-separated systems to leave out")
+    parser.add_argument("--synthetic-lines", type=int, default=d.synthetic_lines)
+    parser.add_argument("--minutes", type=float, default=d.max_minutes, help="time budget")
+    parser.add_argument("--epochs", type=int, default=d.max_epochs)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    for f in fields(TrainConfig):
+        if f.name in ("batch_size", "learning_rate", "embedding_dim", "conv_channels", "hidden_size", "dropout",
+                      "patience", "max_train_chars", "dev_fraction"):
+            parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``logdelim train``: prints the metrics summary as JSON."""
+    cfg = TrainConfig(
+        data=tuple(args.data), out_dir=args.out,
+        exclude_systems=tuple(s for s in args.exclude.split(",") if s),
+        synthetic_lines=args.synthetic_lines, max_minutes=args.minutes, max_epochs=args.epochs,
+        seed=args.seed, device=args.device, num_threads=args.threads,
+    )
+    cfg = replace(cfg, **{k: getattr(args, k) for k in ("batch_size", "learning_rate", "embedding_dim",
+                                                         "conv_channels", "hidden_size", "dropout", "patience",
+                                                         "max_train_chars", "dev_fraction")})
+    result = train(cfg)
+    import sys
+
+    sys.stdout.write(json.dumps({k: result[k] for k in ("checkpoint", "model_id", "best", "parameters")}) + "\n")
+    return 0
