@@ -1,0 +1,31 @@
+# The two fresh-machine commands of the README: `make demo` and `make test`.
+# Both create and use .venv in the repo root.
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install system-deps demo test test-fast
+
+# torch first, pinned: 2.13.0 is the CPU build on disk; any other spec pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# promtool and prometheus for the deploy tests (Debian's package).
+system-deps:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus)
+
+demo: install
+	$(VENV)/bin/logdelim demo
+
+test: install system-deps
+	$(PY) -m pytest -ra
+
+test-fast: install
+	$(PY) -m pytest -ra -m "not slow"
