@@ -1,0 +1,92 @@
+"""Config: the issue's keys and defaults, errors naming the key, env and --set overrides."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from logdelim.daemon.config import Config, ConfigError, from_mapping, load
+
+ISSUE_EXAMPLE = """
+kafka:
+  bootstrap_servers: "127.0.0.1:9092"
+  input_topics: ["logs.raw"]
+  output_topic: "logs.tokens"
+  dead_letter_topic: "logs.dead"
+  group_id: "logdelim"
+batching:
+  max_lines: 512
+  max_wait_ms: 20
+model:
+  path: null
+  device: auto
+metrics:
+  host: 0.0.0.0
+  port: 9108
+"""
+
+
+def test_issue_example_loads_and_equals_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(ISSUE_EXAMPLE)
+    config = load(path, environ={})
+    assert config == Config()
+    assert config.kafka.input_topics == ("logs.raw",)
+    assert config.batching.max_wait_ms == 20 and config.metrics.port == 9108
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"kafka": {"bootstrap_servrs": "x:1"}}, "kafka.bootstrap_servrs: unknown key"),
+    ({"kafak": {}}, "kafak: unknown key"),
+    ({"batching": {"max_lines": "many"}}, "batching.max_lines: 'many' is not an integer"),
+    ({"batching": {"max_lines": 0}}, "batching.max_lines: must be > 0"),
+    ({"batching": {"max_lines": 64, "max_in_flight_lines": 8}}, "batching.max_in_flight_lines"),
+    ({"model": {"device": "tpu"}}, "model.device: 'tpu' is not auto, cpu, cuda or cuda:N"),
+    ({"model": {"path": "/nonexistent/model.pt"}}, "model.path:"),
+    ({"metrics": {"port": 70000}}, "metrics.port: 70000 is not a TCP port"),
+    ({"kafka": {"input_topics": []}}, "kafka.input_topics"),
+    ({"kafka": {"output_topic": "logs.raw"}}, "kafka.output_topic: must not be an input topic"),
+    ({"kafka": {"security": {"sasl_pasword": "x"}}}, "kafka.security.sasl_pasword: unknown key"),
+    ({"logging": {"format": "xml"}}, "logging.format"),
+    ({"batching": {"max_wait_ms": True}}, "batching.max_wait_ms"),
+])
+def test_bad_config_names_the_key(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        from_mapping(raw)
+    assert str(info.value).startswith(message)
+
+
+def test_config_is_frozen() -> None:
+    config = Config()
+    with pytest.raises(AttributeError):
+        config.kafka.group_id = "other"  # type: ignore[misc]
+
+
+def test_env_then_explicit_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("batching:\n  max_lines: 100\n")
+    environ = {"LOGDELIM_KAFKA__BOOTSTRAP_SERVERS": "broker:19092", "LOGDELIM_BATCHING__MAX_LINES": "256",
+               "LOGDELIM_KAFKA__INPUT_TOPICS": "[a, b]", "LOGDELIM_MODEL__NUM_THREADS": "null",
+               "UNRELATED": "1"}
+    config = load(path, overrides={"batching.max_lines": "300", "kafka.security.security_protocol": "SSL"},
+                  environ=environ)
+    assert config.kafka.bootstrap_servers == "broker:19092"
+    assert config.kafka.input_topics == ("a", "b")
+    assert config.batching.max_lines == 300
+    assert config.kafka.security == {"security_protocol": "SSL"}
+
+
+def test_env_override_with_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"^kafka.bootstrap_servrs: unknown key"):
+        load(None, environ={"LOGDELIM_KAFKA__BOOTSTRAP_SERVRS": "x:1"})
+
+
+def test_run_exits_2_naming_the_bad_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("kafka:\n  bootstrap_servrs: x:1\n")
+    result = subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "kafka.bootstrap_servrs: unknown key" in result.stderr
