@@ -240,7 +240,7 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
         engine = Engine.load(trained["checkpoint"], device=device, num_threads=num_threads)
         fold = evaluate(engine, by_system[system])
         record = {"system": system, "model_id": engine.model_id, "checkpoint": trained["checkpoint"],
-                  "train_config": asdict(cfg), **fold.system_dict(system)}
+                  "train_config": asdict(cfg), "train_best": trained["best"], **fold.system_dict(system)}
         tmp = result_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=2))
         tmp.replace(result_path)  # atomic: a killed run never leaves a half-written result behind

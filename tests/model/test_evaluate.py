@@ -139,3 +139,25 @@ def test_loso_rejects_unknown_system(toy_data: list[str], tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--loso", "--data", *toy_data, "--out", str(tmp_path), "--systems", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_eval_cli_on_a_multiclass_alphabet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = random.Random(4)
+    examples = []
+    for _ in range(40):
+        line = f"{rng.choice(['acme', 'initech'])} paid {rng.choice(['bob', 'alice'])} {rng.randint(1, 99)}"
+        labels = ["B-NUM" if c.isdigit() else "B-ORG" if line.index(" ") > i else "O" for i, c in enumerate(line)]
+        examples.append({"system": "toy", "line": line, "labels": labels})
+    data_path = _write_jsonl(tmp_path / "entities.jsonl", examples)
+    cfg = TrainConfig(data=(data_path,), out_dir=str(tmp_path / "model"), synthetic_lines=0, max_minutes=0.05,
+                      max_epochs=3, seed=0, device="cpu")
+    model = train(cfg)["checkpoint"]
+    assert main(["eval", "--model", model, "--data", data_path, "--json", "--device", "cpu"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["binary"] is False
+    overall = data["overall"]
+    assert overall["scores"] == {}  # the four scores and the rules are defined for O/D only
+    assert {"B-NUM", "B-ORG", "O"} <= set(overall["report"]) and overall["lines"] == 40
+    assert overall["report"]["micro avg"]["support"] == sum(len(e["line"]) for e in examples)
+    assert main(["eval", "--model", model, "--data", data_path, "--device", "cpu"]) == 0
+    assert "B-ORG" in capsys.readouterr().out
