@@ -275,15 +275,20 @@ def ts_dmy(r: Rng) -> str:
     return f"{m.day:02d} {m.mon} {m.year} {m.time}.{m.micro // 1000:03d}"
 
 
+_COMPACT_FORMATS: tuple[Callable[[_Moment], str], ...] = (
+    lambda m: f"{m.year % 100:02d}{m.month:02d}{m.day:02d} {m.hour:2d}:{m.minute:02d}:{m.second:02d}",
+    lambda m: f"{m.year}{m.month:02d}{m.day:02d} {m.time}",
+    lambda m: f"{m.year % 100:02d}/{m.month:02d}/{m.day:02d} {m.time}",
+    lambda m: f"{m.year}{m.month:02d}{m.day:02d}-{m.time}:{m.micro // 1000}",
+    lambda m: f"{m.month:02d}.{m.day:02d} {m.time}",
+    lambda m: f"{m.date}-{m.hour:02d}.{m.minute:02d}.{m.second:02d}.{m.micro:06d}",
+)
+
+
 def ts_compact(r: Rng) -> str:
-    """Compact dates: ``240102  3:04:05`` (old MySQL), ``20240102 03:04:05``, ``17/06/09 20:10:53``."""
-    m = _Moment(r)
-    style = r.randrange(3)
-    if style == 0:
-        return f"{m.year % 100:02d}{m.month:02d}{m.day:02d} {m.hour:2d}:{m.minute:02d}:{m.second:02d}"
-    if style == 1:
-        return f"{m.year}{m.month:02d}{m.day:02d} {m.time}"
-    return f"{m.year % 100:02d}/{m.month:02d}/{m.day:02d} {m.time}"
+    """Compact dates: ``240102  3:04:05`` (old MySQL), ``20240102 03:04:05``, ``17/06/09 20:10:53``,
+    ``20240102-03:04:05:123``, ``01.02 03:04:05``, ``2024-01-02-03.04.05.123456``."""
+    return r.choice(_COMPACT_FORMATS)(_Moment(r))
 
 
 _TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_apache,
@@ -347,14 +352,9 @@ def _host(r: Rng) -> str:
 
 
 def _hostport(r: Rng) -> str:
-    style = r.randrange(4)
-    if style == 0:
-        return f"{_ipv4(r)}:{_port(r)}"
-    if style == 1:
-        return f"{_host(r)}:{_port(r)}"
-    if style == 2:
-        return f"[{_ipv6(r)}]:{_port(r)}"
-    return f":{_port(r)}" if r.random() < 0.5 else f"0.0.0.0:{_port(r)}"
+    """``ip:port``, ``host:port``, ``[ipv6]:port`` or a listen address such as ``:8080``."""
+    address = r.choice((_ipv4(r), _host(r), f"[{_ipv6(r)}]", r.choice(("", "0.0.0.0", "[::]", "localhost"))))
+    return f"{address}:{_port(r)}"
 
 
 def _ip(r: Rng) -> str:
@@ -667,7 +667,8 @@ VALUES: dict[str, Gen] = {
     "word": _pick("ok", "failed", "timeout", "canceled", "success", "pending", "degraded", "true", "false", "none"),
     "topic": _pick("orders", "events.v1", "logs-raw", "__consumer_offsets", "payments-dlq"),
     "region": _pick("us-east-1", "eu-west-1", "ap-southeast-2"),
-    "bucket": _pick("my-bucket", "logs-archive-2024", "backups.example.com"),
+    "s3url": lambda r: f"s3://{r.choice(('my-bucket', 'logs-archive-2024', 'backups.example.com'))}"
+                       f"/{r.choice(_DIRS)}/{r.choice(_FILES)}",
     "kb": lambda r: f"KB{r.randint(2_000_000, 5_100_000)}",
     "device": _pick("sda1", "nvme0n1p2", "dm-0", "vda", "sdb", "md0", "loop3"),
     "signal": _pick("SIGTERM", "SIGKILL", "SIGHUP", "SIGSEGV", "SIGINT", "15", "9"),
@@ -701,7 +702,7 @@ _APP_MESSAGES = (
     "{method} {httppath} returned {status} in {duration}",
     "worker {thread} started with pid {pid}",
     "Job {uuid} finished with status {word} after {duration}",
-    "Uploaded {size} to s3://{bucket}/{path}",
+    "Uploaded {size} to {s3url}",
     "invalid value \"{word}\" for parameter {key}",
     "checksum mismatch: expected {sha} got {sha}",
     "memory usage {size} of {size} ({pct})",
@@ -933,8 +934,60 @@ _ES_MESSAGES = (
 )
 
 
+# Words for composed messages: realistic English and code names, recombined so that the
+# model sees punctuation in contexts no fixed template list covers.
+_NOUNS = ("connection", "request", "session", "block", "worker", "task", "job", "file", "user", "packet",
+          "query", "lease", "replica", "node", "socket", "message", "container", "volume", "snapshot",
+          "token", "partition", "segment", "index", "checkpoint", "heartbeat", "channel", "upstream")
+_VERBS = ("opened", "closed", "failed", "received", "sent", "started", "stopped", "accepted", "rejected",
+          "dropped", "created", "deleted", "updated", "flushed", "scheduled", "expired", "retried",
+          "committed", "timed out", "registered", "evicted", "restored", "skipped")
+_ADJECTIVES = ("stale", "invalid", "new", "pending", "duplicate", "corrupt", "slow", "idle", "unknown", "remote")
+_PREPOSITIONS = ("from", "to", "on", "for", "in", "at", "with", "after", "via", "by", "of")
+_CODE_CLASSES = _JAVA_CLASSES + ("BlockReceiver", "SessionManager", "ConnectionPool", "LeaseRenewer", "Scheduler")
+_CODE_METHODS = ("open", "close", "run", "init", "flush", "handleRequest", "acquire", "release", "sync", "poll")
+_VARIABLE_KINDS = ("ip", "hostport", "path", "url", "int", "int", "decimal", "neg", "hex", "uuid", "duration",
+                   "size", "user", "host", "version", "iso", "clock", "winpath", "email", "count", "sha", "pct",
+                   "exp", "ipv6", "thread", "pod", "reqid", "word", "mac", "table")
+_CLAUSES = ("{Noun} {var} {verb}", "{Verb} {noun} {var}", "{Noun} {verb} {prep} {var}",
+            "{Verb} {noun} {prep} {var}", "{Adj} {noun} {var}", "{Noun} {verb}", "{Adj} {noun} {verb} {prep} {var}")
+_ATTACHMENTS = (", {key}={var}", " ({key}: {var})", " [{var}]", ": {var}", " - {var}", "; {key} {var}",
+                " {key}={var}", " <{var}>", " '{var}'", ' "{var}"', " {key} {var}", ", {key}: {var}",
+                " ({var})", " #{var}", " {prep} {var}", " -> {var}", ", {noun} {var}", " {key} = {var}",
+                " {key}:{var}", ", {key} = {var}", " {key}[{var}]")
+_CODE_PREFIXES = ("{cls}.{method}: ", "{method}(): ", "[{cls}] ", "{cls}::{method} ", "{cls}#{method} - ",
+                  "{snake}: ", "{cls}.{method}() ")
+_COMPOSED_SHARE = 0.2  # share of messages composed from words rather than drawn from a template list
+
+
+def _compose(r: Rng) -> list[Piece]:
+    """A message composed from English words, code names and variables, with punctuation between.
+
+    The words are constant text, the ``{kind}`` slots variables; the template is built
+    first and rendered like any other, so labels follow the same rules.
+    """
+    def var() -> str:
+        return "{" + r.choice(_VARIABLE_KINDS) + "}"
+
+    words = {"noun": r.choice(_NOUNS), "verb": r.choice(_VERBS), "adj": r.choice(_ADJECTIVES),
+             "prep": r.choice(_PREPOSITIONS)}
+    words.update({key.title(): value.capitalize() if r.random() < 0.6 else value for key, value in words.items()})
+    text = r.choice(_CLAUSES).format(var=var(), **words)
+    for _ in range(r.choice((0, 1, 1, 2, 3))):
+        key, kind = r.choice(_CONTEXT_KEYS)
+        text += r.choice(_ATTACHMENTS).format(key=key, var="{" + kind + "}", prep=r.choice(_PREPOSITIONS),
+                                              noun=r.choice(_NOUNS))
+    if r.random() < 0.25:
+        text = r.choice(_CODE_PREFIXES).format(cls=r.choice(_CODE_CLASSES), method=r.choice(_CODE_METHODS),
+                                               snake=f"{r.choice(_NOUNS)}_{r.choice(_VERBS).split()[0]}") + text
+    return render(r, text + r.choice(("", "", "", ".", "!", "...", " ok", " (done)")))
+
+
 def _msg(r: Rng, templates: Sequence[str]) -> list[Piece]:
-    """Pieces of a random event template from ``templates``, nested ``{errmsg}`` expanded."""
+    """Pieces of a random event template from ``templates`` (nested ``{errmsg}`` expanded),
+    or now and then a composed message."""
+    if r.random() < _COMPOSED_SHARE:
+        return _compose(r)
     template = r.choice(templates)
     fields = {"errmsg": render(r, r.choice(_ERROR_MESSAGES))} if "{errmsg}" in template else None
     return render(r, template, fields)
@@ -1376,17 +1429,44 @@ def fam_redis(r: Rng) -> list[Piece]:
                   {"role": r.choice("MSCX"), "mark": r.choice(("*", "#", "-", ".")), "msg": _msg(r, _REDIS_MESSAGES)})
 
 
+# Header fields of made-up formats: a template each, so compound fields such as
+# ``proc[pid]`` keep their constant brackets.
+_HEADER_ITEMS = ("{host}", "{pid}", "{thread}", "{logger}", "{pylogger}", "{srcline}", "{reqid}", "{proc}",
+                 "{proc}[{pid}]", "{host}/{proc}", "{logger}:{small}", "{proc}({pid})", "pid={pid}",
+                 "{user}@{host}", "#{int}", "{unit}", "{namespace}/{pod}", "{ip}")
+_HEADER_TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_epoch, ts_clock,
+                                       ts_slash, ts_apache, ts_ctime, ts_compact, ts_dmy)
+
+
+def _header(r: Rng) -> list[list[Piece]]:
+    """The header fields of a made-up format: usually a timestamp and a level, then 0-3 others."""
+    fields = {"ts": r.choice(_HEADER_TIMESTAMPS)(r), "level": _level(r, r.choice(("upper", "mixed", "short")))}
+    items = [render(r, item, fields) for item in r.sample(_HEADER_ITEMS, r.randint(0, 3))]
+    if r.random() < 0.8:
+        items.insert(r.choice((0, 0, 0, len(items))), render(r, "{level}", fields))
+    if r.random() < 0.85:
+        items.insert(0 if r.random() < 0.9 else len(items), render(r, "{ts}", fields))
+    return items or [render(r, "{host}")]
+
+
 def fam_delimited(r: Rng) -> list[Piece]:
-    """Application logs whose header fields are separated by ``|``, ``;``, tabs or ``,``."""
-    sep = r.choice((" | ", "|", ";", "\t", ", ", " ; "))
-    fields = [r.choice((ts_iso, ts_date_time, ts_epoch))(r), _level(r, "mixed"),
-              r.choice((VALUES["host"], VALUES["thread"], VALUES["pylogger"], VALUES["logger"]))(r)]
-    if r.random() < 0.5:
-        fields.append(VALUES["reqid"](r))
+    """Application logs whose header fields are separated by one of ``|``, ``;``, tab or ``,``."""
+    sep = [(r.choice((" | ", "|", ";", "\t", ", ", " ; ", " || ")), False)]
     pieces: list[Piece] = []
-    for i, value in enumerate(fields):
-        pieces += ([(sep, False)] if i else []) + [(value, True)]
-    return pieces + [(sep, False)] + _msg(r, _APP_MESSAGES)
+    for item in _header(r):
+        pieces += item + sep
+    return pieces + _msg(r, _APP_MESSAGES)
+
+
+def fam_composed(r: Rng) -> list[Piece]:
+    """Made-up header shapes: fields bare or in brackets, with assorted separators, then a message."""
+    pieces: list[Piece] = []
+    for item in _header(r):
+        opening, closing = r.choice(((" ", " "), (" ", " "), ("[", "] "), ("[", "]"), ("(", ") "), ("<", "> "),
+                                     ("{", "} "), (" ", ": "), (" ", " - "), (" ", " | "), (" ", "\t")))
+        pieces += [(opening, False)] + item + [(closing, False)]
+    pieces.append((r.choice((" ", ": ", " - ", " -- ", " > ", " :: ", " ")), False))
+    return pieces + _msg(r, _APP_MESSAGES + _ERROR_MESSAGES)
 
 
 _FAMILY_FUNCTIONS: dict[str, Callable[[Rng], list[Piece]]] = {
@@ -1394,7 +1474,7 @@ _FAMILY_FUNCTIONS: dict[str, Callable[[Rng], list[Piece]]] = {
     "apache_error": fam_apache_error, "postgres": fam_postgres, "mysql": fam_mysql, "apt": fam_apt, "dpkg": fam_dpkg,
     "pip": fam_pip, "npm": fam_npm, "syslog": fam_syslog, "syslog5424": fam_syslog5424, "dmesg": fam_dmesg,
     "klog": fam_klog, "java": fam_java, "python": fam_python, "openstack": fam_openstack, "go": fam_go, "windows": fam_windows,
-    "redis": fam_redis, "delimited": fam_delimited,
+    "redis": fam_redis, "delimited": fam_delimited, "composed": fam_composed,
 }
 
 FAMILIES: tuple[str, ...] = tuple(_FAMILY_FUNCTIONS)
