@@ -8,18 +8,18 @@ import pytest
 
 from logdelim.daemon.cli import main
 from logdelim.model.bench import read_lines, time_chunks
-from test_evaluate import tiny_model, toy_data  # noqa: F401  (session fixtures: toy data, tiny checkpoint)
 
 RATE_KEYS = ("tagger_lines_per_s", "tagger_chars_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s",
              "regex_lines_per_s", "tagger_vs_drain3", "tagger_cached_vs_drain3")
 
 
-def test_read_lines_takes_raw_text_and_labelled_jsonl(tmp_path: Path, toy_data: list[str]) -> None:  # noqa: F811
+def test_read_lines_takes_raw_text_and_labelled_jsonl(tmp_path: Path) -> None:
     raw = tmp_path / "app.log"
     raw.write_bytes(b"first line\r\nsecond \xff line\n\nlast")
     assert read_lines([raw]) == ["first line", "second \ufffd line", "", "last"]
-    jsonl = read_lines([toy_data[0]])
-    assert len(jsonl) == 60 and "=" in jsonl[0]
+    labelled = tmp_path / "app.jsonl"
+    labelled.write_text('{"system": "app", "line": "a b", "labels": "ODO"}\n{"line": "c", "labels": "O"}\n')
+    assert read_lines([labelled, raw]) == ["a b", "c", "first line", "second \ufffd line", "", "last"]
 
 
 def test_time_chunks_stops_at_the_cap_and_repeats_to_the_minimum() -> None:
@@ -31,12 +31,17 @@ def test_time_chunks_stops_at_the_cap_and_repeats_to_the_minimum() -> None:
     assert repeated["seconds"] >= 0.01 and repeated["lines_per_s"] > 0
 
 
-def test_bench_json_on_a_small_file(tiny_model: str, tmp_path: Path,  # noqa: F811
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def small_log(tmp_path: Path) -> Path:
+    """300 lines of 12 shapes: repeats make cache hits on the stream."""
     log = tmp_path / "small.log"
-    # Repeats make cache hits on the stream.
     log.write_text("".join(f"2024-01-0{i % 3 + 1} INFO worker[{i % 4}] job=build status=ok\n" for i in range(300)))
-    assert main(["bench", "--model", tiny_model, "--data", str(log), "--json", "--seconds", "1",
+    return log
+
+
+def test_bench_json_on_a_small_file(toy_checkpoint: Path, small_log: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--model", str(toy_checkpoint), "--data", str(small_log), "--json", "--seconds", "1",
                  "--device", "cpu", "--threads", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in RATE_KEYS:
@@ -49,9 +54,9 @@ def test_bench_json_on_a_small_file(tiny_model: str, tmp_path: Path,  # noqa: F8
     assert result["model_id"].startswith("charbilstm-")
 
 
-def test_bench_text_table(tiny_model: str, toy_data: list[str],  # noqa: F811
-                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--model", tiny_model, "--data", toy_data[0], "--seconds", "0.2", "--device", "cpu"]) == 0
+def test_bench_text_table(toy_checkpoint: Path, small_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--model", str(toy_checkpoint), "--data", str(small_log), "--seconds", "0.2",
+                 "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     for row in ("tagger, uncached", "tagger, cached stream", "drain3 add_log_message", "regex split"):
         assert row in out

@@ -44,14 +44,6 @@ def toy_data(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
             _write_jsonl(folder / "pipe.jsonl", _toy_lines("pipe", 60, 2))]
 
 
-@pytest.fixture(scope="session")
-def tiny_model(toy_data: list[str], tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A checkpoint trained for a few seconds on the toy lines."""
-    cfg = TrainConfig(data=tuple(toy_data), out_dir=str(tmp_path_factory.mktemp("tiny_model")),
-                      synthetic_lines=0, max_minutes=0.1, max_epochs=3, seed=0, device="cpu")
-    return train(cfg)["checkpoint"]
-
-
 class _Oracle:
     """An engine stand-in that returns the gold tokens: the scorer's upper bound."""
 
@@ -88,9 +80,9 @@ def test_evaluation_scores_tagger_and_baselines_and_pools_exactly() -> None:
     assert data["overall"]["confusion"]["labels"] == ["O", "D"]
 
 
-def test_eval_cli_json_on_a_tiny_model(tiny_model: str, toy_data: list[str],
+def test_eval_cli_json_on_a_tiny_model(toy_checkpoint: Path, toy_data: list[str],
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "--model", tiny_model, "--data", *toy_data, "--json", "--device", "cpu"]) == 0
+    assert main(["eval", "--model", str(toy_checkpoint), "--data", *toy_data, "--json", "--device", "cpu"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["model_id"].startswith("charbilstm-") and data["device"] == "cpu"
     assert set(data["systems"]) == {"kv", "pipe"}
@@ -106,9 +98,9 @@ def test_eval_cli_json_on_a_tiny_model(tiny_model: str, toy_data: list[str],
     assert sum(map(sum, data["overall"]["confusion"]["matrix"])) == report["micro avg"]["support"]
 
 
-def test_eval_cli_text_has_table_report_and_confusion(tiny_model: str, toy_data: list[str],
+def test_eval_cli_text_has_table_report_and_confusion(toy_checkpoint: Path, toy_data: list[str],
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "--model", tiny_model, "--data", toy_data[0], "--device", "cpu"]) == 0
+    assert main(["eval", "--model", str(toy_checkpoint), "--data", toy_data[0], "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "| kv | 60 |" in out and "| **overall** | 60 |" in out
     assert "macro avg" in out and "gold\\pred" in out
