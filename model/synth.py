@@ -655,6 +655,7 @@ VALUES: dict[str, Gen] = {
     "npmpkg": lambda r: r.choice(("inflight@1.0.6", "glob@7.2.3", "@babel/core@7.23.7", "rimraf@3.0.2",
                                   "lodash@4.17.21", "@types/node@20.10.6", "uuid@3.4.0", "request@2.88.2")),
     "pod": _pod, "namespace": _pick("default", "kube-system", "monitoring", "ingress-nginx", "prod", "cert-manager"),
+    "podref": lambda r: f"{VALUES['namespace'](r)}/{_pod(r)}",
     "image": _image, "container": _container, "node": lambda r: r.choice(("node-1", "ip-10-0-3-17.eu-west-1.compute.internal", "worker-a", "minikube")),
     # Databases.
     "db": _pick("postgres", "app_production", "mydb", "orders", "template1", "analytics"),
@@ -888,8 +889,8 @@ _MYSQL_MESSAGES = (
 )
 
 _KLOG_MESSAGES = (
-    "\"Successfully synced\" pod=\"{namespace}/{pod}\" duration=\"{duration}\"",
-    "\"Error syncing pod, skipping\" err=\"failed to \\\"StartContainer\\\"\" pod=\"{namespace}/{pod}\"",
+    "\"Successfully synced\" pod=\"{podref}\" duration=\"{duration}\"",
+    "\"Error syncing pod, skipping\" err=\"failed to \\\"StartContainer\\\"\" pod=\"{podref}\"",
     "Watch close - *v1.Pod total {int} items received",
     "\"Starting\" version=\"{version}\"",
     "Successfully pulled image \"{image}\" in {duration}",
@@ -897,7 +898,7 @@ _KLOG_MESSAGES = (
     "Failed to list *v1.Endpoints: Get \"{url}\": dial tcp {hostport}: connect: connection refused",
     "Updating ready status of pod {pod} to true",
     "attempting to acquire leader lease {namespace}/kube-controller-manager...",
-    "\"SyncLoop (PLEG): event for pod\" pod=\"{namespace}/{pod}\" event={{ID:{uuid} Type:ContainerStarted Data:{container}}}",
+    "\"SyncLoop (PLEG): event for pod\" pod=\"{podref}\" event={{ID:{uuid} Type:ContainerStarted Data:{container}}}",
 )
 
 _REDIS_MESSAGES = (
@@ -1271,7 +1272,7 @@ def fam_npm(r: Rng) -> list[Piece]:
         "added {count} packages in {duration}",
         "found {small} vulnerabilities",
         "{small} packages are looking for funding",
-        "npm http fetch GET {status} {url} {int}ms (cache {word})",
+        "npm http fetch GET {status} {url} {count}ms (cache {word})",
         "> {npmpkg} {word}",
     ))
     errcode = r.choice(("ENOENT", "E404", "ERESOLVE", "EACCES", "ETIMEDOUT", "ELIFECYCLE"))
@@ -1433,7 +1434,7 @@ def fam_redis(r: Rng) -> list[Piece]:
 # ``proc[pid]`` keep their constant brackets.
 _HEADER_ITEMS = ("{host}", "{pid}", "{thread}", "{logger}", "{pylogger}", "{srcline}", "{reqid}", "{proc}",
                  "{proc}[{pid}]", "{host}/{proc}", "{logger}:{small}", "{proc}({pid})", "pid={pid}",
-                 "{user}@{host}", "#{int}", "{unit}", "{namespace}/{pod}", "{ip}")
+                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}")
 _HEADER_TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_epoch, ts_clock,
                                        ts_slash, ts_apache, ts_ctime, ts_compact, ts_dmy)
 
