@@ -87,7 +87,7 @@ def assemble(pieces: Sequence[Piece]) -> tuple[str, str]:
 _FIELD = re.compile(r"\{\{|\}\}|\{(\w+)(?::([<>^]?\d+))?\}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=4096)  # bounded: composed messages make templates on the fly
 def _parse(template: str) -> tuple[tuple[str, str | None, str], ...]:
     """Split a template into ``(constant text, field name or None, format spec)`` parts."""
     parts: list[tuple[str, str | None, str]] = []
