@@ -228,14 +228,20 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
     overrides = {"max_minutes": max_minutes, "synthetic_lines": synthetic_lines, "seed": seed}
     base = replace(TrainConfig(data=tuple(str(f) for f in files), device=device, num_threads=num_threads),
                    **{key: value for key, value in overrides.items() if value is not None})
+    out_dir.mkdir(parents=True, exist_ok=True)
     for system in systems or by_system:
         fold_dir = out_dir / system
         result_path = fold_dir / RESULT_FILE
+        cfg = replace(base, out_dir=str(fold_dir), exclude_systems=(system,))
         if result_path.exists():
+            saved = json.loads(result_path.read_text())["train_config"]
+            if saved != json.loads(json.dumps(asdict(cfg))):
+                # Resuming is the point, but a fold trained under other settings should not pass unnoticed.
+                log.warning("leave-one-system-out: %s was trained with other settings (%s); kept, delete it "
+                            "to retrain", system, result_path)
             log.info("leave-one-system-out: %s already done (%s), skipped", system, result_path)
             continue
         log.info("leave-one-system-out: training without %s", system)
-        cfg = replace(base, out_dir=str(fold_dir), exclude_systems=(system,))
         trained = train(cfg)
         engine = Engine.load(trained["checkpoint"], device=device, num_threads=num_threads)
         fold = evaluate(engine, by_system[system])

@@ -107,7 +107,8 @@ def test_eval_cli_text_has_table_report_and_confusion(toy_checkpoint: Path, toy_
 
 
 def test_loso_runs_chosen_folds_resumes_and_pools(toy_data: list[str], tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     common = ["eval", "--loso", "--data", *toy_data, "--out", str(tmp_path), "--minutes-per-system", "0.03",
               "--synthetic-lines", "0", "--device", "cpu"]
     assert main([*common, "--systems", "kv"]) == 0
@@ -125,6 +126,11 @@ def test_loso_runs_chosen_folds_resumes_and_pools(toy_data: list[str], tmp_path:
     assert data == loso_table(tmp_path, ["kv", "pipe"])
     table = (tmp_path / "loso.md").read_text()
     assert "| **overall** | 120 |" in table and "F1 over common separators" in table
+
+    # A saved fold trained under other settings is kept, but not silently.
+    assert main([*common[:-2], "--seed", "7", "--device", "cpu", "--systems", "kv"]) == 0
+    assert (tmp_path / "kv" / "result.json").stat().st_mtime_ns == first
+    assert "kv was trained with other settings" in caplog.text
 
 
 def test_loso_rejects_unknown_system(toy_data: list[str], tmp_path: Path,
