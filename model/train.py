@@ -37,6 +37,8 @@ class TrainConfig:
     out_dir: str = "runs/train"
     exclude_systems: tuple[str, ...] = ()
     synthetic_lines: int = 20_000
+    # A safety cap: a run stopped by it depends on the machine's speed, one that ends
+    # by max_epochs or early stopping does not.
     max_minutes: float = 10.0
     max_epochs: int = 60
     patience: int = 5
@@ -210,8 +212,9 @@ def train(cfg: TrainConfig) -> dict:
         total, seen = 0.0, 0
         steps_per_epoch = len(batches)
         for step, (ids, lengths, targets) in enumerate(batches):
-            # Cosine decay over the time budget keeps runs of any length converging.
-            progress = min(1.0, (time.monotonic() - started) / max(1.0, deadline - started))
+            # Cosine decay over the epoch budget, counted in steps rather than time, so
+            # a run that ends by epochs or early stopping is reproducible for a seed.
+            progress = min(1.0, ((epoch - 1) * steps_per_epoch + step) / (cfg.max_epochs * steps_per_epoch))
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
             ids, targets = ids.to(device), targets.to(device)

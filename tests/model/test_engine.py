@@ -1,0 +1,96 @@
+"""The inference engine: exact cache, batch independence, long lines, any input."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from logdelim.model.engine import Engine, char_classes
+from logdelim.model.spans import labels_to_spans
+from logdelim.model.vocab import cache_key
+
+
+@pytest.fixture(scope="module")
+def engine(toy_checkpoint) -> Engine:
+    return Engine.load(str(toy_checkpoint), device="cpu", num_threads=1)
+
+
+def _lines(n: int, toy_line) -> list[str]:
+    rng = random.Random(7)
+    return [toy_line(rng)["line"] for _ in range(n)]
+
+
+def test_learns_the_toy_rule(engine, toy_line) -> None:
+    rng = random.Random(99)
+    examples = [toy_line(rng) for _ in range(200)]
+    results = engine.tag([e["line"] for e in examples])
+    exact = sum(r.labels == e["labels"] for r, e in zip(results, examples)) / len(examples)
+    assert exact >= 0.95
+
+
+def test_cached_equals_uncached(toy_checkpoint, toy_line) -> None:
+    lines = _lines(300, toy_line) * 2
+    cached = Engine.load(str(toy_checkpoint), device="cpu", cache_size=1000)
+    plain = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0)
+    first = cached.tag(lines[:300])
+    second = cached.tag(lines[300:])
+    reference = plain.tag(lines)
+    assert cached.cache_hits >= 300
+    keys = [cache_key(line) for line in lines]
+    assert plain.cache_hits == len(keys) - len(set(keys))  # without a cache, only in-batch reuse
+    for got, want in zip(first + second, reference):
+        assert got.labels == want.labels
+        assert got.tokens == want.tokens
+        assert got.delimiter_confidence == pytest.approx(want.delimiter_confidence, abs=1e-5)
+
+
+def test_cache_is_bounded(toy_checkpoint) -> None:
+    engine = Engine.load(str(toy_checkpoint), device="cpu", cache_size=10)
+    engine.tag([f"key{chr(97 + i % 26)}{chr(97 + i // 26)}: v" for i in range(50)])
+    assert len(engine._cache) == 10
+
+
+def test_result_does_not_depend_on_the_batch(engine, toy_line) -> None:
+    lines = _lines(64, toy_line) + ["x" * 300 + ": 1:2"]
+    together = engine.tag(lines)
+    alone = [engine.tag([line])[0] for line in lines[:5]]
+    assert [r.labels for r in together[:5]] == [r.labels for r in alone]
+
+
+def test_rules_hold_on_any_unicode(engine) -> None:
+    lines = ["", " ", "ключ: значение 1:2", "a\u3000b\tc", "😀:😀", "\x00\x01:x", "x" * 3]
+    for result in engine.tag(lines):
+        classes = char_classes(result.line)
+        assert len(result.labels) == len(result.line)
+        for cls, label in zip(classes.tobytes().decode(), result.labels):
+            if cls == "s":
+                assert label == "D"
+            if cls == "a":
+                assert label == "O"
+        assert [t.text for t in result.tokens] == [t.text for t in labels_to_spans(result.line, result.labels)]
+        assert 0.0 <= result.min_confidence <= 1.0
+
+
+def test_long_lines_are_fully_labelled(engine) -> None:
+    unit = "time: 12:30 ok "
+    line = (unit * 700).strip()  # 10,499 characters: many overlapping windows
+    result = engine.tag([line])[0]
+    assert len(result.labels) == len(line)
+    short = engine.tag([unit.strip()])[0].labels
+    assert result.labels == ((short + "D") * 700)[: len(line)]
+
+
+def test_tag_cli_orders_lines_and_flags_invalid_utf8(toy_checkpoint, tmp_path) -> None:
+    path = tmp_path / "in.log"
+    path.write_bytes(b"time: 1:2 ok\r\n\xff\xfe bad\n\nport: 3 ok")
+    out = subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "tag", "--model", str(toy_checkpoint),
+                          str(path)], capture_output=True, check=True, text=True).stdout
+    records = [json.loads(x) for x in out.splitlines()]
+    assert [r["line"] for r in records] == ["time: 1:2 ok", "\ufffd\ufffd bad", "", "port: 3 ok"]
+    assert records[1]["invalid_utf8"] is True and "invalid_utf8" not in records[0]
+    for r in records:
+        assert all(r["line"][t["start"]:t["end"]] == t["text"] for t in r["tokens"])
+    assert [t["text"] for t in records[0]["tokens"]] == ["time", "1:2", "ok"]

@@ -1,0 +1,38 @@
+"""Vocabulary edge cases: digits, unknown characters, any Unicode."""
+from __future__ import annotations
+
+from logdelim.model.vocab import DIGIT, UNK_ALNUM, UNK_OTHER, UNK_SPACE, CharVocab, cache_key
+
+
+def test_digits_share_one_id_and_one_key() -> None:
+    vocab = CharVocab.from_lines(["abc 123"])
+    assert vocab.encode("0123456789") == [DIGIT] * 10
+    assert cache_key("port 8080 at 10.0.0.1") == cache_key("port 1234 at 99.9.9.9")
+    assert cache_key("a1") != cache_key("b1")
+
+
+def test_unknown_characters_fall_back_by_class() -> None:
+    vocab = CharVocab.from_lines(["abc"])
+    ids = vocab.encode("ж\u3000→")
+    assert ids == [UNK_ALNUM, UNK_SPACE, UNK_OTHER]
+
+
+def test_known_characters_get_their_own_ids_and_ascii_is_always_known() -> None:
+    vocab = CharVocab.from_lines(["é"])
+    ids = vocab.encode("é~a")
+    assert len(set(ids)) == 3 and min(ids) >= 5
+
+
+def test_min_count_drops_rare_characters() -> None:
+    vocab = CharVocab.from_lines(["ééé ж"], min_count=2)
+    assert vocab.encode("ж") == [UNK_ALNUM]
+    assert vocab.encode("é") != [UNK_ALNUM]
+
+
+def test_round_trip_through_char_list_and_lengths() -> None:
+    vocab = CharVocab.from_lines(["x€y😀"])
+    again = CharVocab(vocab.chars)
+    text = "x€y😀 \t\x00"
+    assert again.encode(text) == vocab.encode(text)
+    assert len(vocab.encode(text)) == len(text)
+    assert vocab.encode("") == []
