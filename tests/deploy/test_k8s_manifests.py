@@ -17,7 +17,7 @@ import yaml
 
 from deploy_support import KUSTOMIZATIONS, only, render
 
-K8S_VERSION = "1.30.0"  # oldest release the manifests target (native sidecars are GA-track from 1.29)
+K8S_VERSION = "1.30.0"  # oldest release the manifests target (native sidecars: on by default since 1.29)
 CRD_KINDS = {
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PodMonitor": "monitoring.coreos.com/v1",

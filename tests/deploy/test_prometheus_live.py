@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from deploy_support import PROMETHEUS_DIR, RULES, panel_queries, rules, tool
+from logdelim.daemon.broker import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker, pytest.mark.timeout(180)]
 
@@ -58,12 +59,6 @@ class Prometheus:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def free_port() -> int:
-    from logdelim.daemon.broker import free_port as broker_free_port
-
-    return broker_free_port()
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 metric-name contract between the daemon and everything in deploy/ that queries it."""
 from __future__ import annotations
 
+import re
+
 import yaml
 
-from deploy_support import PROMETHEUS_DIR, metric_names, panel_queries, rules, run_tool, tool
+from deploy_support import PROMETHEUS_DIR, RULES, metric_names, panel_queries, rules, run_tool, tool
 
 ALERTS = {"LogdelimDown", "LogdelimAbsent", "LogdelimConsumerLagGrowing", "LogdelimNoProgress",
           "LogdelimDeadLetterRateHigh", "LogdelimEndToEndLatencyHigh", "LogdelimProduceErrors"}
@@ -81,3 +83,16 @@ def test_rules_select_the_contract_job() -> None:
     for rule in rules("record") + rules("alert"):
         if metric_names(rule["expr"]) or "up{" in rule["expr"]:
             assert 'job="logdelim"' in rule["expr"], rule
+
+
+def test_alerts_follow_the_recording_rules_they_read_in_one_group() -> None:
+    # Groups are evaluated concurrently, rules within one in order: an alert reading a
+    # recording rule from another group (or an earlier position) sees last round's value.
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        seen: set[str] = set()
+        for rule in group["rules"]:
+            if "alert" in rule:
+                read = set(re.findall(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", rule["expr"]))
+                assert read <= seen, f"{rule['alert']} reads {sorted(read - seen)} before they are recorded"
+            else:
+                seen.add(rule["record"])
