@@ -34,7 +34,7 @@ from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
 
 from logdelim.model.baselines import COMMON_SEPARATORS_SPLIT
-from logdelim.model.data import load_jsonl
+from logdelim.model.data import LOGHUB_LABELS_ENV, load_jsonl, loghub_label_files
 from logdelim.model.engine import Engine
 
 # Lines per engine.tag call when measuring the network: enough for the engine's length buckets to fill.
@@ -44,21 +44,6 @@ STREAM_CHUNK_LINES = 512
 # Stateless measurements this fast (the regex split) are repeated until they have run this long,
 # so that timer resolution and one-off hiccups do not decide the figure.
 MIN_REPEAT_SECONDS = 0.5
-# Where the shared Loghub labels live: beside the repository (``../shared``), unless overridden.
-LOGHUB_LABELS_ENV = "LOGDELIM_LOGHUB_LABELS"
-_DEFAULT_LOGHUB_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub" / "labels"
-
-
-def loghub_label_files() -> list[Path]:
-    """The shared Loghub labelled files, sorted by system name; empty when the data is absent.
-
-    The folder is ``$LOGDELIM_LOGHUB_LABELS`` when set, else ``../shared/data/loghub/labels``
-    relative to the repository root.
-    """
-    folder = Path(os.environ.get(LOGHUB_LABELS_ENV) or _DEFAULT_LOGHUB_LABELS)
-    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-
-
 def read_lines(paths: Sequence[str | Path]) -> list[str]:
     """The log lines of the files, in order: labelled JSONL (``.jsonl``) or raw text.
 

@@ -2,10 +2,27 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
 from .vocab import cache_key
+
+
+# Where the shared Loghub labels live: beside the repository (``../shared``), unless overridden.
+LOGHUB_LABELS_ENV = "LOGDELIM_LOGHUB_LABELS"
+_DEFAULT_LOGHUB_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub" / "labels"
+
+
+def loghub_label_dir() -> Path:
+    """``$LOGDELIM_LOGHUB_LABELS`` when set, else ``../shared/data/loghub/labels`` beside the repository."""
+    return Path(os.environ.get(LOGHUB_LABELS_ENV) or _DEFAULT_LOGHUB_LABELS)
+
+
+def loghub_label_files() -> list[Path]:
+    """The shared Loghub labelled files, sorted by system name; empty when the data is absent."""
+    folder = loghub_label_dir()
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
 
 def load_jsonl(path: str | Path) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -38,24 +38,40 @@ def char_classes(line: str) -> np.ndarray:
     return np.frombuffer(classes.encode("ascii"), dtype=np.uint8)
 
 
-@dataclass(frozen=True)
 class TagResult:
     """One tagged line.
 
     Attributes:
         line: the input line.
         labels: ``O``/``D`` per character (a list of label names for other alphabets).
-        tokens: token spans (empty for alphabets other than O/D).
+        bounds: ``(start, end)`` of every token, code points, end exclusive.
         delimiter_confidence: the network's probability for each delimiter it decided.
         min_confidence: the lowest probability of any label the network decided; 1.0 when
             the rules decided every character.
     """
 
-    line: str
-    labels: str | list[str]
-    tokens: list[Span] = field(default_factory=list)
-    delimiter_confidence: list[float] = field(default_factory=list)
-    min_confidence: float = 1.0
+    __slots__ = ("line", "labels", "bounds", "delimiter_confidence", "min_confidence")
+
+    def __init__(self, line: str, labels: str | list[str], bounds: tuple[tuple[int, int], ...] = (),
+                 delimiter_confidence: tuple[float, ...] = (), min_confidence: float = 1.0) -> None:
+        self.line = line
+        self.labels = labels
+        self.bounds = bounds
+        self.delimiter_confidence = delimiter_confidence
+        self.min_confidence = min_confidence
+
+    @property
+    def tokens(self) -> list[Span]:
+        """Token spans (empty for alphabets other than O/D); built on demand from ``bounds``.
+
+        Equal lines share their bounds through the cache, and building span objects
+        costs more than everything else a hit does, so callers that only need
+        offsets (the daemon) skip it.
+        """
+        return spans_at(self.line, self.bounds)
+
+    def __repr__(self) -> str:
+        return f"TagResult(line={self.line!r}, labels={self.labels!r}, min_confidence={self.min_confidence:.3f})"
 
 
 @dataclass(frozen=True)
@@ -142,8 +158,7 @@ class Engine:
         for line, key in zip(lines, keys):
             t = found[key]
             labels = t.labels if isinstance(t.labels, str) else list(t.labels)
-            tokens = spans_at(line, t.bounds)
-            results.append(TagResult(line, labels, tokens, list(t.delimiter_confidence), t.min_confidence))
+            results.append(TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence))
         return results
 
     def _windows(self, length: int) -> list[tuple[int, int, int, int]]:

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from logdelim.model.data import loghub_label_dir, loghub_label_files
 from logdelim.model.train import TrainConfig, train
-
-LOGHUB_LABELS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub" / "labels"
 
 
 @pytest.fixture(scope="session")
 def loghub_files() -> list[Path]:
     """The 11 labelled Loghub files; skip without them, except under CI where that is a failure."""
-    files = sorted(LOGHUB_LABELS.glob("*.jsonl"))
+    files = loghub_label_files()
     if not files:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"labelled Loghub data missing at {LOGHUB_LABELS}")
-        pytest.skip(f"labelled Loghub data missing at {LOGHUB_LABELS}")
+            pytest.fail(f"labelled Loghub data missing at {loghub_label_dir()}")
+        pytest.skip(f"labelled Loghub data missing at {loghub_label_dir()}")
     return files
 
 
