@@ -172,6 +172,8 @@ def test_prometheus_scrapes_the_daemon_and_every_query_returns_data(
     assert [s["value"][1] for s in prometheus.query('up{job="logdelim"}')] == ["1"]
     (info,) = prometheus.query("logdelim_model_info")
     assert info["metric"]["model_id"] and info["metric"]["device"] == "cpu"
+    partitions = prometheus.query(f'job_topic_partition:logdelim_consumer_lag_messages:max{{topic="{source}"}}')
+    assert sorted(s["metric"]["partition"] for s in partitions) == ["0", "1"]
     reasons = {s["metric"]["reason"] for s in prometheus.query("job_reason:logdelim_dead_letters:rate1m > 0")}
     assert {"null_value", "invalid_utf8", "too_long"} <= reasons
 
