@@ -25,6 +25,9 @@ DASHBOARD = DEPLOY / "grafana" / "logdelim.json"
 K8S = DEPLOY / "k8s"
 KUSTOMIZATIONS = ("overlays/cpu", "overlays/gpu", "sidecar")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# What every image, manifest and unit runs: the daemon on the mounted config.
+CONFIG_PATH = "/etc/logdelim/config.yaml"
+DAEMON_ARGV = ["run", "--config", CONFIG_PATH]
 
 # Values the dashboard's template variables take when its queries are run outside Grafana.
 # $__rate_interval is Grafana's; 1m holds enough samples at any scrape interval up to 15 s.

@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from deploy_support import DEPLOY, REPO
+from deploy_support import CONFIG_PATH, DAEMON_ARGV, DEPLOY, REPO
 
 DOCKER = DEPLOY / "docker"
 IMAGES = ("cpu", "cuda")
-CONFIG_PATH = "/etc/logdelim/config.yaml"
 
 
 def parser(image: str) -> DockerfileParser:
@@ -78,7 +77,7 @@ def test_image_runs_the_daemon_on_the_mounted_config(image: str) -> None:
     stage = final_stage(image)
     entrypoint = [exec_form(s["value"]) for s in stage if s["instruction"] == "ENTRYPOINT"][-1]
     cmd = [exec_form(s["value"]) for s in stage if s["instruction"] == "CMD"][-1]
-    assert entrypoint + cmd == ["logdelim", "run", "--config", CONFIG_PATH]
+    assert entrypoint + cmd == ["logdelim", *DAEMON_ARGV]
     assert any(s["instruction"] == "COPY" and s["value"].endswith(f"deploy/docker/config.yaml {CONFIG_PATH}")
                for s in stage)
     assert [s["value"] for s in stage if s["instruction"] == "EXPOSE"] == ["9108"]

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deploy_support import KUSTOMIZATIONS, only, render
+from deploy_support import DAEMON_ARGV, KUSTOMIZATIONS, only, render
 
 K8S_VERSION = "1.30.0"  # oldest release the manifests target (native sidecars: on by default since 1.29)
 CRD_KINDS = {
@@ -72,7 +72,7 @@ def test_pod_template_honours_the_daemon_contract(rendered: tuple[str, list[dict
     template = pod_template(docs)
     spec = template["spec"]
     container = logdelim_container(template)
-    assert container["args"] == ["run", "--config", "/etc/logdelim/config.yaml"]
+    assert container["args"] == DAEMON_ARGV
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == 9108
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}

@@ -6,10 +6,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from deploy_support import DEPLOY, run_tool, tool
+from deploy_support import DAEMON_ARGV, DEPLOY, run_tool, tool
 
 UNIT = DEPLOY / "systemd" / "logdelim.service"
-EXEC_START = "/opt/logdelim/bin/logdelim run --config /etc/logdelim/config.yaml"
+EXEC_START = " ".join(["/opt/logdelim/bin/logdelim", *DAEMON_ARGV])
 
 
 def unit() -> configparser.ConfigParser:
@@ -40,3 +40,16 @@ def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     # Unknown keys or misplaced options are only warnings: treat any output as a failure.
     assert result.stderr.strip() == "" and result.stdout.strip() == "", result.stderr + result.stdout
+
+
+def test_the_deployed_command_line_is_the_cli_s() -> None:
+    # Images, manifests and this unit all run DAEMON_ARGV; the real CLI must accept it.
+    import argparse
+
+    from logdelim.daemon import app
+    from logdelim.daemon.cli import COMMANDS
+
+    assert COMMANDS[DAEMON_ARGV[0]][0] == app.__name__
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    app.add_arguments(parser)
+    assert parser.parse_args(DAEMON_ARGV[1:]).config == DAEMON_ARGV[2]
