@@ -16,10 +16,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# promtool and prometheus for the deploy tests (Debian's package).
+# Debian packages for the deploy tests: prometheus + promtool, systemd-analyze.
 system-deps:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
-	  ($(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus)
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v systemd-analyze >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus systemd)
 
 demo: install
 	$(VENV)/bin/logdelim demo
