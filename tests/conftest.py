@@ -181,7 +181,13 @@ def kafka_io(broker: EmbeddedBroker) -> KafkaIO:
 # --------------------------------------------------------------------------- test data
 
 
-def loghub_lines(limit: int | None = None) -> list[str]:
+@pytest.fixture(scope="session")
+def loghub_lines() -> Callable[[int | None], list[str]]:
+    """``loghub_lines(n)``: the first ``n`` real log lines (see :func:`read_loghub_lines`)."""
+    return read_loghub_lines
+
+
+def read_loghub_lines(limit: int | None = None) -> list[str]:
     """Real log lines from the shared labelled LogHub data, interleaving the systems.
 
     Skips (fails under CI=true) when the data is absent.
@@ -198,10 +204,12 @@ def loghub_lines(limit: int | None = None) -> list[str]:
 
 
 class DaemonProcess:
-    """A ``logdelim run`` subprocess with its metrics endpoint."""
+    """A ``logdelim run`` subprocess with its metrics endpoint and the config it was given."""
 
-    def __init__(self, process: subprocess.Popen, metrics_port: int, log_path: Path) -> None:
+    def __init__(self, process: subprocess.Popen, metrics_port: int, log_path: Path,
+                 config: dict[str, Any]) -> None:
         self.process = process
+        self.config = config
         self.metrics_port = metrics_port
         self.log_path = log_path
 
@@ -298,7 +306,9 @@ class DaemonLauncher:
         config: dict[str, Any] = {
             "kafka": {"bootstrap_servers": self.bootstrap_servers, "input_topics": input_topics,
                       "output_topic": output_topic, "dead_letter_topic": dead_letter_topic,
-                      "group_id": group_id},
+                      "group_id": group_id,
+                      # Tansu answers a join after half the session timeout: keep test starts short.
+                      "session_timeout_ms": 4000, "heartbeat_interval_ms": 1000},
             "metrics": {"host": "127.0.0.1", "port": port},
             "model": {"path": self.model_path},
         }
@@ -313,7 +323,7 @@ class DaemonLauncher:
                 [sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(config_path)],
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **(env or {})})
-        daemon = DaemonProcess(process, port, log_path)
+        daemon = DaemonProcess(process, port, log_path, config)
         self.started.append(daemon)
         if wait_ready:
             daemon.wait_ready()
