@@ -36,11 +36,11 @@ class TrainConfig:
     data: tuple[str, ...] = ()
     out_dir: str = "runs/train"
     exclude_systems: tuple[str, ...] = ()
-    synthetic_lines: int = 20_000
+    synthetic_lines: int = 10_000
     # A safety cap: a run stopped by it depends on the machine's speed, one that ends
     # by max_epochs or early stopping does not.
-    max_minutes: float = 10.0
-    max_epochs: int = 60
+    max_minutes: float = 30.0
+    max_epochs: int = 15
     patience: int = 5
     batch_size: int = 64
     learning_rate: float = 3e-3
