@@ -118,6 +118,18 @@ class EmbeddedBroker:
         self.stop()
 
 
+async def create_topics(bootstrap_servers: str, partitions_by_topic: dict[str, int]) -> None:
+    """Create topics (name -> partition count, replication 1) on a broker such as the embedded one."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, n, 1) for name, n in partitions_by_topic.items()])
+    finally:
+        await admin.close()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim broker``."""
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,

@@ -24,7 +24,7 @@ import urllib.request
 from importlib import resources
 from typing import Any
 
-from logdelim.daemon.broker import EmbeddedBroker, free_port
+from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
 
 logger = logging.getLogger(__name__)
 
@@ -74,18 +74,6 @@ def _port_free(port: int) -> bool:
 def _write(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-async def _create_topics(bootstrap_servers: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(INPUT_TOPIC, PARTITIONS, 1), NewTopic(OUTPUT_TOPIC, PARTITIONS, 1),
-                                   NewTopic(DEAD_LETTER_TOPIC, 1, 1)])
-    finally:
-        await admin.close()
 
 
 async def _produce(bootstrap_servers: str, values: list[bytes]) -> None:
@@ -142,7 +130,8 @@ async def _demo(broker: EmbeddedBroker, metrics_port: int, follow: bool, verbose
     from logdelim.daemon.config import from_mapping
     from logdelim.daemon.logging_setup import configure_logging
 
-    await _create_topics(broker.bootstrap_servers)
+    await create_topics(broker.bootstrap_servers, {INPUT_TOPIC: PARTITIONS, OUTPUT_TOPIC: PARTITIONS,
+                                                   DEAD_LETTER_TOPIC: 1})
     config = from_mapping({
         "kafka": {"bootstrap_servers": broker.bootstrap_servers, "input_topics": [INPUT_TOPIC],
                   "output_topic": OUTPUT_TOPIC, "dead_letter_topic": DEAD_LETTER_TOPIC, "group_id": "logdelim-demo",

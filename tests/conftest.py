@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from logdelim.daemon.broker import EmbeddedBroker, broker_binary, free_port
+from logdelim.daemon.broker import EmbeddedBroker, broker_binary, create_topics, free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 LABELS_DIR = Path("/work/shared/data/loghub/labels")
@@ -72,21 +72,10 @@ def make_topic(broker: EmbeddedBroker) -> Callable[..., str]:
 
     def make(prefix: str = "topic", partitions: int = 1) -> str:
         name = _unique(prefix)
-        asyncio.run(_create_topics(broker.bootstrap_servers, {name: partitions}))
+        asyncio.run(create_topics(broker.bootstrap_servers, {name: partitions}))
         return name
 
     return make
-
-
-async def _create_topics(bootstrap_servers: str, partitions_by_topic: dict[str, int]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, n, 1) for name, n in partitions_by_topic.items()])
-    finally:
-        await admin.close()
 
 
 # --------------------------------------------------------------------------- Kafka I/O
