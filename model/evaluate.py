@@ -28,6 +28,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from logdelim.model.annotated import load_annotated
 from logdelim.model.baselines import BASELINES
 from logdelim.model.data import label_alphabet, load_jsonl
 from logdelim.model.engine import Engine
@@ -143,6 +144,11 @@ def tagger_labels(engine: Engine, lines: Sequence[str], binary: bool) -> list[Se
     return out
 
 
+def load_examples(path: str | Path) -> list[dict]:
+    """A labelled file's examples: hand-annotated ``.ann`` (see ``logdelim.model.annotated``) or JSONL."""
+    return load_annotated(path) if Path(path).suffix == ".ann" else load_jsonl(path)
+
+
 def group_by_system(examples: Iterable[dict]) -> dict[str, list[dict]]:
     """Examples per ``system`` field, systems in order of first appearance."""
     groups: dict[str, list[dict]] = {}
@@ -218,7 +224,7 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
         The table as a dict (:meth:`Evaluation.to_dict` shape, plus ``missing`` systems), built from
         every fold whose result exists, this run's or an earlier one's.
     """
-    examples = [example for path in files for example in load_jsonl(path)]
+    examples = [example for path in files for example in load_examples(path)]
     if label_alphabet(examples) != ["O", "D"]:
         raise ValueError("leave-one-system-out needs O/D delimiter labels")
     by_system = group_by_system(examples)
@@ -283,7 +289,7 @@ def loso_markdown(data: dict[str, Any]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim eval``."""
-    parser.add_argument("--data", nargs="+", required=True, metavar="FILE", help="labelled JSONL files")
+    parser.add_argument("--data", nargs="+", required=True, metavar="FILE", help="labelled JSONL or .ann files")
     parser.add_argument("--model", help="checkpoint to score (default: the shipped model)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -320,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text + "\n")
         return 0
     engine = Engine.load(args.model, device=args.device, num_threads=args.threads)
-    examples = [example for path in args.data for example in load_jsonl(path)]
+    examples = [example for path in args.data for example in load_examples(path)]
     data = {"model_id": engine.model_id, "device": engine.device, "data": [str(p) for p in args.data],
             **evaluate(engine, examples).to_dict()}
     sys.stdout.write((json.dumps(data, indent=2) if args.json else format_text(data)) + "\n")
