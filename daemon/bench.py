@@ -1,22 +1,847 @@
-"""``logdelim bench``: speed of the tagger against its peers.
+"""``logdelim bench``: the tagger against its peers, and the whole pipeline against its Kafka ceiling.
 
-For now this is the tagger benchmark of ``logdelim.model.bench`` (tagger
-uncached and cached, Drain3 and a regex split on the same lines); the pipeline
-benchmark through Kafka will be added here, reusing
-``logdelim.model.bench.bench_tagger`` for the engine-only figures.
+One run, one set of real log lines (default: the shared Loghub lines), so every
+claim is a ratio taken on the same machine at the same time:
+
+1. the tagger benchmark of :mod:`logdelim.model.bench` (tagger uncached and
+   cached, Drain3, a regex split), plus the uncached tagger's throughput by
+   network batch size;
+2. the **Kafka ceiling**: a bare aiokafka consume -> JSON encode -> produce loop
+   with offset commits and no model, in this process, with the daemon's own
+   client settings (:func:`logdelim.daemon.app.build_clients`). Its input topic
+   (4 partitions) is filled first; the loop is timed from its partition
+   assignment until every output record is acknowledged;
+3. the **daemon**: the real ``logdelim run`` process, from a YAML config in a
+   temporary folder (``batching.max_wait_ms: 20``). Saturation: the input topic
+   is filled first, then the daemon is started and timed from ``/readyz``
+   (consuming) until all records are visible on the output topic. Latency: at
+   fractions of that rate a paced producer feeds new lines; a record's latency
+   is the input's timestamp (set by the producer at send, kept by the broker)
+   to the moment a separate consumer of the output topic sees the record, so it
+   covers the output acknowledgement and a consumer fetch on top (an upper
+   bound of the issue's "input timestamp -> output acknowledgement"). The
+   daemon's own ``logdelim_end_to_end_seconds`` histogram (to the
+   acknowledgement, bucket resolution) is reported beside it. Peak resident
+   memory is the daemon's ``VmHWM``;
+4. a GPU section when CUDA is present (tagger by batch size and the daemon with
+   ``model.device: cuda``); otherwise it says ``skipped: no CUDA`` and the JSON
+   has ``"gpu": null``.
+
+The broker is the embedded one (:class:`~logdelim.daemon.broker.EmbeddedBroker`)
+unless ``--bootstrap-servers`` names another. Results go to ``--out``:
+``bench.json`` and ``bench.png`` (tagger throughput by batch size, latency by
+offered load).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
+from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
 from logdelim.model import bench as model_bench
+from logdelim.model.data import LOGHUB_LABELS_ENV, loghub_label_files
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OUT_DIR = "bench-results"
+DEFAULT_PIPELINE_LINES = 20_000
+INPUT_PARTITIONS = 4
+# The issue's latency target is taken at half the saturated rate; the other points draw the curve.
+TARGET_LOAD_FRACTION = 0.5
+LOAD_FRACTIONS = (0.25, TARGET_LOAD_FRACTION, 0.75)
+DEFAULT_LATENCY_SECONDS = 8.0
+DAEMON_MAX_WAIT_MS = 20
+DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
+# Cap per batch-size point when --seconds is not given: batch size 1 over every line would take minutes.
+SWEEP_SECONDS = 3.0
+# Tansu answers a group join after half the session timeout: a short one keeps starts quick.
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 2000
+# Lines per getmany of the ceiling loop: the daemon's default batch (batching.max_lines).
+PASSTHROUGH_FETCH_LINES = 512
+PASSTHROUGH_COMMIT_INTERVAL_S = 1.0
+# The output watcher's fetch wait: latency it adds to every record it times when the topic is quiet.
+WATCH_FETCH_WAIT_MS = 10
+# How often the paced producer wakes up to send what is due.
+PACE_TICK_S = 0.005
+DAEMON_READY_TIMEOUT_S = 120.0
+# Issue 6's targets.
+TARGET_DAEMON_VS_CEILING = 0.5
+TARGET_P99_MS = 250.0
+TARGET_PEAK_RSS_MB = 1536.0
+GPU_SKIPPED = "skipped: no CUDA"
+
+
+# --------------------------------------------------------------------------- tagger by batch size
+
+
+def bench_batch_sizes(engine_factory: Callable[[int], Any], lines: Sequence[str], batch_sizes: Sequence[int],
+                      max_seconds: float) -> list[dict[str, float]]:
+    """Uncached tagger throughput for each network batch size (``engine_factory(batch_size)``, no cache).
+
+    Each point tags the lines in file order in chunks of eight batches (so the
+    engine's length buckets fill) and stops after ``max_seconds``.
+    """
+    points = []
+    for batch_size in batch_sizes:
+        engine = engine_factory(batch_size)
+        engine.tag(lines[:batch_size] or [""])  # warm-up: first-call allocations are not throughput
+        chunk_lines = max(8 * batch_size, 64)
+        chunks = [lines[i:i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
+        timed = model_bench.time_chunks(engine.tag, chunks, max_seconds)
+        points.append({"batch_size": batch_size, "lines_per_s": timed["lines_per_s"], "lines": timed["lines"]})
+    return points
+
+
+# --------------------------------------------------------------------------- Kafka helpers
+
+
+def _producer(bootstrap_servers: str, linger_ms: int) -> Any:
+    from aiokafka import AIOKafkaProducer
+
+    # Same delivery settings as the daemon's producer (Tansu has no idempotent producer).
+    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False,
+                            linger_ms=linger_ms, max_batch_size=1024 * 1024)
+
+
+async def produce_lines(bootstrap_servers: str, topic: str, lines: Sequence[str], partitions: int) -> None:
+    """Send ``lines`` round-robin over ``partitions`` as fast as possible and wait for every ack."""
+    producer = _producer(bootstrap_servers, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, line.encode("utf-8"), partition=i % partitions)
+                   for i, line in enumerate(lines)]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def produce_paced(producer: Any, topic: str, lines: Iterator[str], partitions: int, rate_per_s: float,
+                        seconds: float) -> int:
+    """Send lines at ``rate_per_s`` for ``seconds`` (bursts every few ms); returns how many were sent.
+
+    Acknowledgements are awaited at the end, not per send, so a slow broker does
+    not lower the offered load.
+    """
+    futures = []
+    start = time.perf_counter()
+    sent = 0
+    while True:
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+        due = min(int(elapsed * rate_per_s) + 1, int(seconds * rate_per_s))
+        while sent < due:
+            futures.append(await producer.send(topic, next(lines).encode("utf-8"), partition=sent % partitions))
+            sent += 1
+        await asyncio.sleep(PACE_TICK_S)
+    await asyncio.gather(*futures)
+    return sent
+
+
+class OutputWatcher:
+    """Reads an output topic from its start in the background, noting when each record became visible.
+
+    ``arrivals`` holds ``(seen_at_ms, input_timestamp_ms)`` per distinct record
+    (distinct by message key, so at-least-once repeats count once).
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.arrivals: list[tuple[float, int | None]] = []
+        self._keys: set[bytes] = set()
+        self._changed = asyncio.Event()
+        self._consumer: Any = None
+        self._task: asyncio.Task | None = None
+
+    @property
+    def count(self) -> int:
+        """Distinct records seen so far."""
+        return len(self._keys)
+
+    async def start(self) -> "OutputWatcher":
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+                                          fetch_max_wait_ms=WATCH_FETCH_WAIT_MS, auto_offset_reset="earliest")
+        await self._consumer.start()
+        await self._consumer.topics()  # metadata, so the partitions are known
+        partitions = self._consumer.partitions_for_topic(self.topic) or set()
+        self._consumer.assign([TopicPartition(self.topic, p) for p in sorted(partitions)])
+        await self._consumer.seek_to_beginning()
+        self._task = asyncio.create_task(self._run(), name=f"watch-{self.topic}")
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100)
+            seen_at_ms = time.time() * 1000
+            for messages in batches.values():
+                for message in messages:
+                    if message.key in self._keys:
+                        continue
+                    self._keys.add(message.key)
+                    self.arrivals.append((seen_at_ms, json.loads(message.value)["source"]["timestamp_ms"]))
+            if batches:
+                self._changed.set()
+
+    async def wait_for(self, count: int, timeout_s: float) -> bool:
+        """Wait until ``count`` distinct records were seen; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self.count < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.5))
+        return True
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+# --------------------------------------------------------------------------- Kafka ceiling
+
+
+async def kafka_ceiling(bootstrap_servers: str, lines: Sequence[str]) -> dict[str, float]:
+    """Lines/s of a bare consume -> JSON -> produce loop with commits (no model), on fresh topics.
+
+    The records have the daemon's shape (:func:`~logdelim.daemon.records.record_value`)
+    with no tokens; clients are the daemon's (:func:`~logdelim.daemon.app.build_clients`).
+    Produce acknowledgements are pipelined as in the daemon: offsets are
+    committed every second up to the acknowledged prefix, and once more at the end.
+    """
+    from aiokafka import ConsumerRebalanceListener
+
+    from logdelim.daemon.app import build_clients
+    from logdelim.daemon.config import from_mapping
+    from logdelim.daemon.records import Source, record_key, record_value
+
+    source_topic, output_topic = _unique("bench-ceiling-in"), _unique("bench-ceiling-out")
+    await create_topics(bootstrap_servers, {source_topic: INPUT_PARTITIONS, output_topic: INPUT_PARTITIONS})
+    await produce_lines(bootstrap_servers, source_topic, lines, INPUT_PARTITIONS)
+    config = from_mapping({"kafka": {
+        "bootstrap_servers": bootstrap_servers, "input_topics": [source_topic], "output_topic": output_topic,
+        "group_id": _unique("bench-ceiling"), "session_timeout_ms": SESSION_TIMEOUT_MS,
+        "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS}})
+    consumer, producer = build_clients(config)
+    assigned_at: list[float] = []
+
+    class Listener(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            pass
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            if assigned and not assigned_at:
+                assigned_at.append(time.perf_counter())
+
+    await producer.start()
+    await consumer.start()
+    try:
+        consumer.subscribe([source_topic], listener=Listener())
+        # Per fetched batch: its produce futures and the offsets to commit once they are all acknowledged.
+        pending: deque[tuple[list[asyncio.Future], dict[Any, int]]] = deque()
+        moved = 0
+        next_commit = time.monotonic() + PASSTHROUGH_COMMIT_INTERVAL_S
+        while moved < len(lines):
+            batches = await consumer.getmany(timeout_ms=100, max_records=PASSTHROUGH_FETCH_LINES)
+            for tp, messages in batches.items():
+                futures = []
+                for message in messages:
+                    source = Source(tp.topic, tp.partition, message.offset, message.timestamp)
+                    value = record_value(source, message.value.decode("utf-8", "replace"), (), "passthrough", 1.0)
+                    futures.append(await producer.send(output_topic, value, key=record_key(source),
+                                                       partition=tp.partition, headers=list(message.headers)))
+                pending.append((futures, {tp: messages[-1].offset + 1}))
+                moved += len(messages)
+            if time.monotonic() >= next_commit:
+                next_commit = time.monotonic() + PASSTHROUGH_COMMIT_INTERVAL_S
+                await _commit_acknowledged(consumer, pending, wait=False)
+        await _commit_acknowledged(consumer, pending, wait=True)
+        acked_at = time.perf_counter()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    seconds = acked_at - assigned_at[0]
+    return {"passthrough_lines_per_s": len(lines) / seconds, "passthrough_seconds": seconds,
+            "passthrough_lines": len(lines)}
+
+
+async def _commit_acknowledged(consumer: Any, pending: deque, wait: bool) -> None:
+    """Commit the offsets of the leading batches whose records are all acknowledged (``wait``: all of them)."""
+    offsets: dict[Any, int] = {}
+    while pending and (wait or all(f.done() for f in pending[0][0])):
+        futures, batch_offsets = pending.popleft()
+        await asyncio.gather(*futures)
+        offsets.update(batch_offsets)
+    if offsets:
+        await consumer.commit(offsets)
+
+
+# --------------------------------------------------------------------------- the daemon process
+
+
+class DaemonRun:
+    """A ``logdelim run`` subprocess on its own topics, configured through a YAML file in ``directory``."""
+
+    def __init__(self, bootstrap_servers: str, directory: Path, *, model_path: str | None, device: str,
+                 num_threads: int | None, quantize: bool) -> None:
+        import yaml
+
+        self.input_topic = _unique("bench-daemon-in")
+        self.output_topic = _unique("bench-daemon-out")
+        self.dead_letter_topic = _unique("bench-daemon-dead")
+        self.metrics_port = free_port()
+        model: dict[str, Any] = {"path": model_path, "device": device, "quantize": quantize}
+        if num_threads is not None:  # else the daemon's own default (model.num_threads)
+            model["num_threads"] = num_threads
+        self.config = {
+            "kafka": {"bootstrap_servers": bootstrap_servers, "input_topics": [self.input_topic],
+                      "output_topic": self.output_topic, "dead_letter_topic": self.dead_letter_topic,
+                      "group_id": _unique("bench-daemon"), "session_timeout_ms": SESSION_TIMEOUT_MS,
+                      "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS},
+            "batching": {"max_wait_ms": DAEMON_MAX_WAIT_MS},
+            "model": model,
+            "metrics": {"host": "127.0.0.1", "port": self.metrics_port},
+            "logging": {"level": "WARNING"},
+        }
+        self.config_path = directory / f"{self.input_topic}.yaml"
+        self.config_path.write_text(yaml.safe_dump(self.config), encoding="utf-8")
+        self.log_path = directory / f"{self.input_topic}.log"
+        self.command = [sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(self.config_path)]
+        self.process: subprocess.Popen | None = None
+
+    async def create_topics(self) -> None:
+        await create_topics(self.config["kafka"]["bootstrap_servers"], {
+            self.input_topic: INPUT_PARTITIONS, self.output_topic: INPUT_PARTITIONS, self.dead_letter_topic: 1})
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(self.command, stdout=log_file, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+
+    async def wait_ready(self, timeout_s: float = DAEMON_READY_TIMEOUT_S) -> float:
+        """Wait until ``/readyz`` answers 200; returns ``time.perf_counter()`` at that moment."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if await asyncio.to_thread(self._get_status, "/readyz") == 200:
+                return time.perf_counter()
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"the daemon was not ready within {timeout_s} s; log:\n{self.log_tail()}")
+
+    def _check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"the daemon exited with status {self.process.returncode}; log:\n{self.log_tail()}")
+
+    def _get_status(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=2) as response:
+                return response.status
+        except OSError:
+            return 0
+
+    async def metrics_text(self) -> str:
+        """The daemon's ``/metrics`` page."""
+
+        def get() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+                return response.read().decode()
+
+        return await asyncio.to_thread(get)
+
+    def peak_rss_mb(self) -> float | None:
+        """Peak resident memory of the daemon process so far (``VmHWM``), MiB; None off Linux."""
+        try:
+            with open(f"/proc/{self.process.pid}/status", encoding="ascii") as f:
+                for text in f:
+                    if text.startswith("VmHWM:"):
+                        return int(text.split()[1]) / 1024
+        except (OSError, AttributeError):
+            pass
+        return None
+
+    def stop(self, timeout_s: float = 15.0) -> tuple[int | None, float]:
+        """SIGTERM and wait: (exit status, seconds it took); killed after ``timeout_s``."""
+        if self.process is None:
+            return None, 0.0
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            status = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            status = self.process.wait()
+        return status, time.monotonic() - started
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str, Any]:
+    """Fill the daemon's input, start it, time it from ``/readyz`` until every record is visible.
+
+    Leaves the daemon running and its watcher attached (``result["watcher"]``), caught up.
+    """
+    bootstrap = daemon.config["kafka"]["bootstrap_servers"]
+    await daemon.create_topics()
+    await produce_lines(bootstrap, daemon.input_topic, lines, INPUT_PARTITIONS)
+    watcher = await OutputWatcher(bootstrap, daemon.output_topic).start()
+    daemon.start()
+    ready_at = await daemon.wait_ready()
+    before = await daemon.metrics_text()
+    timeout_s = 60 + len(lines) / 50  # generous: even 50 lines/s finishes
+    while not await watcher.wait_for(len(lines), timeout_s=1.0):
+        daemon._check_alive()
+        if time.perf_counter() - ready_at > timeout_s:
+            raise RuntimeError(f"the daemon produced {watcher.count} of {len(lines)} records in {timeout_s:.0f} s; "
+                               f"log:\n{daemon.log_tail()}")
+    seconds = time.perf_counter() - ready_at
+    after = await daemon.metrics_text()
+
+    def delta(name: str) -> float:
+        return (metric_sum(after, name) or 0.0) - (metric_sum(before, name) or 0.0)
+
+    batches = delta("logdelim_batch_size_lines_count")
+    # Where the time went: CPU the daemon burnt (cores busy on average) and the share of wall time
+    # its tagger thread spent in engine.tag. Cores well below 2 with a small tagging share means
+    # the event loop's per-record work, not the model, sets the pace.
+    return {"daemon_lines_per_s": len(lines) / seconds, "daemon_seconds": seconds, "daemon_lines": len(lines),
+            "daemon_cpu_cores": delta("process_cpu_seconds_total") / seconds,
+            "daemon_tagging_share": delta("logdelim_inference_seconds_sum") / seconds,
+            "daemon_mean_batch_lines": delta("logdelim_batch_size_lines_sum") / batches if batches else None,
+            "watcher": watcher}
+
+
+async def daemon_latency(daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str], rate_per_s: float,
+                         seconds: float) -> dict[str, Any]:
+    """End-to-end latency at an offered load: a paced producer for ``seconds``, then wait for the tail."""
+    bootstrap = daemon.config["kafka"]["bootstrap_servers"]
+    before = histogram_buckets(await daemon.metrics_text(), "logdelim_end_to_end_seconds")
+    first = len(watcher.arrivals)
+    target = watcher.count
+    producer = _producer(bootstrap, linger_ms=0)
+    await producer.start()
+    try:
+        sent = await produce_paced(producer, daemon.input_topic, lines, INPUT_PARTITIONS, rate_per_s, seconds)
+    finally:
+        await producer.stop()
+    complete = await watcher.wait_for(target + sent, timeout_s=30 + seconds)
+    after = histogram_buckets(await daemon.metrics_text(), "logdelim_end_to_end_seconds")
+    latencies_ms = sorted(seen - stamp for seen, stamp in watcher.arrivals[first:] if stamp is not None)
+    delta = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
+    return {
+        "offered_lines_per_s": rate_per_s,
+        "achieved_input_lines_per_s": sent / seconds,
+        "records": len(latencies_ms),
+        "sent": sent,
+        "complete": complete,
+        "p50_ms": percentile(latencies_ms, 0.50),
+        "p99_ms": percentile(latencies_ms, 0.99),
+        "max_ms": latencies_ms[-1] if latencies_ms else None,
+        "hist_p50_ms": _ms(histogram_quantile(delta, 0.50)),
+        "hist_p99_ms": _ms(histogram_quantile(delta, 0.99)),
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank ``q`` quantile of already sorted values; None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-int(q * len(sorted_values) * 1000) // 1000))  # ceil(q * n) without float surprises
+    return float(sorted_values[min(rank, len(sorted_values)) - 1])
+
+
+def histogram_buckets(metrics_text: str, name: str) -> dict[float, float]:
+    """Cumulative bucket counts ``{le: count}`` of histogram ``name`` (summed over label sets)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == f"{name}_bucket":
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
+    """Prometheus's ``histogram_quantile``: linear interpolation inside the bucket holding rank ``q``.
+
+    A rank in the ``+Inf`` bucket returns the highest finite bound (a lower bound
+    of the truth); None when the histogram is empty.
+    """
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return None
+    rank = q * buckets[bounds[-1]]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[str], *, model_path: str | None,
+                       device: str, num_threads: int | None, quantize: bool,
+                       load_fractions: Sequence[float], latency_seconds: float) -> dict[str, Any]:
+    """The daemon's saturated rate, its latency at ``load_fractions`` of that rate, and its peak memory.
+
+    Paced lines continue in the lines' order after those used for saturation
+    (wrapping round), so they are not all repeats for the daemon's cache.
+    """
+    daemon = DaemonRun(bootstrap_servers, directory, model_path=model_path, device=device,
+                       num_threads=num_threads, quantize=quantize)
+    watcher: OutputWatcher | None = None
+    try:
+        saturated = await daemon_saturation(daemon, lines)
+        watcher = saturated.pop("watcher")
+        rate = saturated["daemon_lines_per_s"]
+        feed = _cycle_from(lines, len(lines))
+        points = []
+        for fraction in load_fractions:
+            point = await daemon_latency(daemon, watcher, feed, fraction * rate, latency_seconds)
+            points.append({"fraction": fraction, **point})
+        metrics = await daemon.metrics_text()
+        peak_rss_mb = daemon.peak_rss_mb()
+    finally:
+        if watcher is not None:
+            await watcher.stop()
+        status, stop_s = daemon.stop()
+    target = next((p for p in points if p["fraction"] == TARGET_LOAD_FRACTION), None)
+    return {
+        **saturated,
+        "daemon_p50_latency_ms": target["p50_ms"] if target else None,
+        "daemon_p99_latency_ms": target["p99_ms"] if target else None,
+        "daemon_hist_p99_latency_ms": target["hist_p99_ms"] if target else None,
+        "daemon_peak_rss_mb": peak_rss_mb,
+        "daemon_cache_hit_ratio": metric_sum(metrics, "logdelim_cache_hit_ratio"),
+        "daemon_exit_status": status,
+        "daemon_stop_seconds": stop_s,
+        "daemon_device": device,
+        "load_points": points,
+        "daemon_command": shlex.join(daemon.command),
+        "daemon_config": daemon.config,
+    }
+
+
+async def bench_daemon_saturation_only(bootstrap_servers: str, directory: Path, lines: Sequence[str],
+                                       **daemon_options: Any) -> dict[str, Any]:
+    """Saturated lines/s of one daemon (the GPU section), stopped afterwards."""
+    daemon = DaemonRun(bootstrap_servers, directory, **daemon_options)
+    try:
+        saturated = await daemon_saturation(daemon, lines)
+        await saturated.pop("watcher").stop()
+        saturated["daemon_peak_rss_mb"] = daemon.peak_rss_mb()
+    finally:
+        daemon.stop()
+    return saturated
+
+
+def metric_sum(metrics_text: str, name: str) -> float | None:
+    """Sum of every sample called ``name`` on a ``/metrics`` page (None when there is none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = [sample.value for family in text_string_to_metric_families(metrics_text)
+              for sample in family.samples if sample.name == name]
+    return sum(values) if values else None
+
+
+def _cycle_from(lines: Sequence[str], start: int) -> Iterator[str]:
+    index = start
+    while True:
+        yield lines[index % len(lines)]
+        index += 1
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def pipeline_lines(lines: Sequence[str], count: int) -> list[str]:
+    """``count`` lines from the start of ``lines``, wrapping round when there are fewer."""
+    return [lines[i % len(lines)] for i in range(count)]
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+async def bench_pipeline(bootstrap_servers: str | None, lines: Sequence[str], *, model_path: str | None,
+                         device: str, num_threads: int | None, quantize: bool, load_fractions: Sequence[float],
+                         latency_seconds: float, cuda: bool) -> dict[str, Any]:
+    """Kafka ceiling and daemon (and the daemon on CUDA when ``cuda``) on one broker.
+
+    Args:
+        bootstrap_servers: the broker; None starts the embedded one for this run.
+        lines: the input lines (the same for the ceiling and the daemon).
+        device: the daemon's ``model.device`` for the CPU section (``auto`` means ``cpu`` here).
+        cuda: also measure a daemon with ``model.device: cuda``.
+    """
+    with contextlib.ExitStack() as stack:
+        broker = "embedded Tansu" if bootstrap_servers is None else bootstrap_servers
+        if bootstrap_servers is None:
+            bootstrap_servers = stack.enter_context(EmbeddedBroker()).bootstrap_servers
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="logdelim-bench-")))
+        result: dict[str, Any] = {"pipeline_lines": len(lines), "input_partitions": INPUT_PARTITIONS,
+                                  "broker": broker}
+        result |= await kafka_ceiling(bootstrap_servers, lines)
+        daemon_options = {"model_path": model_path, "num_threads": num_threads}
+        result |= await bench_daemon(bootstrap_servers, directory, lines, device="cpu" if device == "auto" else device,
+                                     quantize=quantize, load_fractions=load_fractions,
+                                     latency_seconds=latency_seconds, **daemon_options)
+        ceiling = result["passthrough_lines_per_s"]
+        result["daemon_vs_ceiling"] = result["daemon_lines_per_s"] / ceiling if ceiling else 0.0
+        if cuda:
+            result["gpu_daemon"] = await bench_daemon_saturation_only(
+                bootstrap_servers, directory, lines, device="cuda", quantize=False, **daemon_options)
+        return result
+
+
+# --------------------------------------------------------------------------- report
+
+
+def target_checks(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 6's targets against the figures of this run (``met`` is None when not measured)."""
+    checks = {
+        "daemon_vs_ceiling": (">=", TARGET_DAEMON_VS_CEILING),
+        "daemon_p99_latency_ms": ("<=", TARGET_P99_MS),
+        "daemon_peak_rss_mb": ("<=", TARGET_PEAK_RSS_MB),
+    }
+    out = {}
+    for key, (sense, bound) in checks.items():
+        value = result.get(key)
+        met = None if value is None else (value >= bound if sense == ">=" else value <= bound)
+        out[key] = {"value": value, "target": f"{sense} {bound:g}", "met": met}
+    return out
+
+
+def _fmt(value: float | None, spec: str = ",.0f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The whole result as text: the tagger table, the batch sizes, the pipeline, GPU, targets."""
+    out = [model_bench.format_table(result), ""]
+    sweep = "  ".join(f"{p['batch_size']}: {p['lines_per_s']:,.0f}" for p in result["batch_sweep"])
+    out.append(f"uncached tagger lines/s by network batch size (cpu): {sweep}")
+    out.append("")
+    if result.get("daemon_lines_per_s") is None:
+        out.append("pipeline: not measured (--no-pipeline)")
+    else:
+        out.append(f"pipeline: {result['pipeline_lines']:,} lines, {result['input_partitions']} input partitions, "
+                   f"broker: {result['broker']}")
+        out.append(f"{'':44} {'lines/s':>10} {'seconds':>8} {'vs ceiling':>10}")
+        out.append(f"{'kafka ceiling (consume->JSON->produce+commit)':44} {result['passthrough_lines_per_s']:>10,.0f} "
+                   f"{result['passthrough_seconds']:>8.2f} {1.0:>10.2f}")
+        out.append(f"{'daemon (logdelim run, saturated)':44} {result['daemon_lines_per_s']:>10,.0f} "
+                   f"{result['daemon_seconds']:>8.2f} {result['daemon_vs_ceiling']:>10.2f}")
+        out.append(f"daemon while saturated: {result['daemon_cpu_cores']:.2f} cores busy, tagging "
+                   f"{result['daemon_tagging_share']:.0%} of the wall time, "
+                   f"{_fmt(result['daemon_mean_batch_lines'], '.0f')} lines per batch")
+        out.append("")
+        out.append(f"latency by offered load (max_wait_ms {DAEMON_MAX_WAIT_MS}): input timestamp -> output record "
+                   f"seen by a consumer; 'hist' = daemon's own histogram, to the ack")
+        out.append(f"{'load':>6} {'offered/s':>10} {'records':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+                   f"{'hist p50':>9} {'hist p99':>9}")
+        for p in result["load_points"]:
+            out.append(f"{p['fraction']:>6.0%} {p['offered_lines_per_s']:>10,.0f} {p['records']:>8d} "
+                       f"{_fmt(p['p50_ms'], '.1f'):>8} {_fmt(p['p99_ms'], '.1f'):>8} {_fmt(p['max_ms'], '.1f'):>8} "
+                       f"{_fmt(p['hist_p50_ms'], '.1f'):>9} {_fmt(p['hist_p99_ms'], '.1f'):>9}"
+                       + ("" if p["complete"] else "  (incomplete: records missing)"))
+        out.append(f"daemon peak RSS {_fmt(result['daemon_peak_rss_mb'], ',.0f')} MB; cache hit ratio "
+                   f"{_fmt(result['daemon_cache_hit_ratio'], '.3f')}; SIGTERM -> exit {result['daemon_exit_status']} "
+                   f"in {result['daemon_stop_seconds']:.1f} s")
+    out.append("")
+    gpu = result["gpu"]
+    if gpu is None:
+        out.append(f"GPU: {GPU_SKIPPED}")
+    else:
+        sweep = "  ".join(f"{p['batch_size']}: {p['lines_per_s']:,.0f}" for p in gpu["batch_sweep"])
+        out.append(f"GPU ({gpu['name']}): uncached tagger lines/s by batch size: {sweep}")
+        if gpu.get("daemon_lines_per_s") is not None:
+            out.append(f"GPU daemon (model.device cuda, saturated): {gpu['daemon_lines_per_s']:,.0f} lines/s")
+    out.append("")
+    out.append("targets (issue 6):")
+    for key, check in result["targets"].items():
+        verdict = {True: "met", False: "NOT MET", None: "not measured"}[check["met"]]
+        out.append(f"  {key:24} {_fmt(check['value'], ',.2f'):>10} {check['target']:>8}  {verdict}")
+    out.append("")
+    out.append(f"command: {result['command']}")
+    out.append(f"written: {result['json_path']}, {result['plot_path']}")
+    return "\n".join(out)
+
+
+def write_plot(result: dict[str, Any], path: Path) -> None:
+    """PNG: tagger lines/s by batch size (left), latency percentiles by offered load (right)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4.2))
+    FigureCanvasAgg(figure)
+    left, right = figure.subplots(1, 2)
+    sweeps = [("cpu", result["batch_sweep"])]
+    if result["gpu"] is not None:
+        sweeps.append((result["gpu"]["name"], result["gpu"]["batch_sweep"]))
+    for label, sweep in sweeps:
+        left.plot([p["batch_size"] for p in sweep], [p["lines_per_s"] for p in sweep], marker="o", label=label)
+    left.set_xscale("log", base=2)
+    left.set_xlabel("network batch size (lines)")
+    left.set_ylabel("lines/s, uncached")
+    left.set_title("Tagger throughput by batch size")
+    left.legend()
+    left.grid(alpha=0.3)
+    points = result.get("load_points") or []
+    if points:
+        offered = [p["offered_lines_per_s"] for p in points]
+        right.plot(offered, [p["p50_ms"] for p in points], marker="o", label="p50 (seen by a consumer)")
+        right.plot(offered, [p["p99_ms"] for p in points], marker="s", label="p99 (seen by a consumer)")
+        right.plot(offered, [p["hist_p99_ms"] for p in points], linestyle="--", marker="^",
+                   label="p99, daemon histogram (to ack)")
+        right.axhline(TARGET_P99_MS, color="red", linestyle=":", label=f"p99 target {TARGET_P99_MS:g} ms")
+        right.axvline(result["daemon_lines_per_s"], color="grey", linestyle=":", label="saturated rate")
+        right.set_xlabel("offered load (lines/s)")
+        right.set_ylabel("end-to-end latency (ms)")
+        right.legend(fontsize="small")
+    else:
+        right.text(0.5, 0.5, "pipeline not measured", ha="center", va="center", transform=right.transAxes)
+    right.set_title(f"Daemon latency by offered load (max_wait_ms {DAEMON_MAX_WAIT_MS})")
+    right.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _numbers(text: str, kind: type) -> list[Any]:
+    try:
+        values = [kind(item) for item in text.split(",") if item.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive numbers separated by commas")
+    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``logdelim bench``."""
+    """Options of ``logdelim bench``: the tagger bench's, plus the pipeline's."""
     model_bench.add_arguments(parser)
+    parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
+                        help=f"folder for bench.json and bench.png (default {DEFAULT_OUT_DIR}/)")
+    parser.add_argument("--no-pipeline", action="store_true", help="the tagger only: no broker, no daemon")
+    parser.add_argument("--pipeline-lines", type=int, default=DEFAULT_PIPELINE_LINES, metavar="N",
+                        help=f"lines through the Kafka ceiling and the daemon (default {DEFAULT_PIPELINE_LINES:,}; "
+                             "the data wraps round when shorter)")
+    parser.add_argument("--latency-seconds", type=float, default=DEFAULT_LATENCY_SECONDS, metavar="S",
+                        help=f"paced input per load point (default {DEFAULT_LATENCY_SECONDS:g})")
+    parser.add_argument("--load-fractions", type=lambda t: _numbers(t, float), default=list(LOAD_FRACTIONS),
+                        metavar="F,F,...", help="offered loads as fractions of the saturated daemon rate "
+                                                f"(default {','.join(map(str, LOAD_FRACTIONS))}; "
+                                                f"{TARGET_LOAD_FRACTION} is the one the target is read at)")
+    parser.add_argument("--batch-sizes", type=lambda t: _numbers(t, int), default=list(DEFAULT_BATCH_SIZES),
+                        metavar="N,N,...", help="network batch sizes of the throughput sweep "
+                                                f"(default {','.join(map(str, DEFAULT_BATCH_SIZES))})")
+    parser.add_argument("--bootstrap-servers", default=None, metavar="HOST:PORT",
+                        help="an existing broker (default: start the embedded one for this run)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``logdelim bench``; returns the exit status."""
-    return model_bench.run(args)
+    import torch
+
+    from logdelim.model.engine import Engine
+
+    paths = args.data or loghub_label_files()
+    if not paths:
+        sys.stderr.write(f"logdelim bench: no --data given and no shared Loghub labels found "
+                         f"(set ${LOGHUB_LABELS_ENV})\n")
+        return 2
+    lines = model_bench.read_lines(paths)
+    if not lines:
+        sys.stderr.write("logdelim bench: the data holds no lines\n")
+        return 2
+    if args.pipeline_lines <= 0:
+        sys.stderr.write("logdelim bench: --pipeline-lines must be > 0\n")
+        return 2
+    # aiokafka narrates every group join at INFO; the figures are what this command is for.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    command = "logdelim " + shlex.join(sys.argv[1:])
+
+    def engine(device: str, cache_size: int | None, batch_size: int | None) -> Engine:
+        options = {} if cache_size is None else {"cache_size": cache_size}
+        if batch_size is not None:
+            options["max_batch_lines"] = batch_size
+        return Engine.load(args.model, device=device, num_threads=args.threads,
+                           quantize=args.quantize and device == "cpu", **options)
+
+    result = model_bench.run_bench(lambda cache_size: engine(args.device, cache_size, args.batch_size), lines,
+                                   stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds)
+    result["batch_size"] = args.batch_size
+    sweep_seconds = args.seconds if args.seconds is not None else SWEEP_SECONDS
+    result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size), lines, args.batch_sizes,
+                                              sweep_seconds)
+    cuda = torch.cuda.is_available()
+    pipeline_keys = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms",
+                     "daemon_p99_latency_ms", "daemon_peak_rss_mb", "daemon_vs_ceiling")
+    result |= dict.fromkeys(pipeline_keys)
+    if not args.no_pipeline:
+        result |= asyncio.run(bench_pipeline(
+            args.bootstrap_servers, pipeline_lines(lines, args.pipeline_lines), model_path=args.model,
+            device=args.device, num_threads=args.threads, quantize=args.quantize,
+            load_fractions=args.load_fractions, latency_seconds=args.latency_seconds, cuda=cuda))
+    gpu_daemon = result.pop("gpu_daemon", None)
+    result["gpu"] = None
+    if cuda:
+        result["gpu"] = {
+            "name": torch.cuda.get_device_name(0),
+            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size), lines, args.batch_sizes,
+                                             sweep_seconds),
+            "daemon_lines_per_s": gpu_daemon["daemon_lines_per_s"] if gpu_daemon else None,
+            "daemon_peak_rss_mb": gpu_daemon["daemon_peak_rss_mb"] if gpu_daemon else None,
+        }
+    result["targets"] = target_checks(result)
+    result["command"] = command
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result["json_path"] = str(out_dir / "bench.json")
+    result["plot_path"] = str(out_dir / "bench.png")
+    write_plot(result, Path(result["plot_path"]))
+    text = json.dumps(result, indent=2)
+    Path(result["json_path"]).write_text(text + "\n", encoding="utf-8")
+    sys.stdout.write((text if args.json else format_report(result)) + "\n")
+    return 0

@@ -1,0 +1,81 @@
+"""``logdelim bench``: one short run of the whole benchmark (tagger, Kafka ceiling, daemon) against the real broker."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from logdelim.daemon.broker import EmbeddedBroker
+
+TAGGER_KEYS = ("tagger_lines_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s", "regex_lines_per_s")
+PIPELINE_KEYS = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms", "daemon_p99_latency_ms",
+                 "daemon_peak_rss_mb", "daemon_vs_ceiling")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_short_bench_reports_every_key_and_writes_the_plot(
+        broker: EmbeddedBroker, model_path: str | None, loghub_lines: Callable[[int | None], list[str]],
+        tmp_path: Path) -> None:
+    data = tmp_path / "lines.log"
+    data.write_text("\n".join(loghub_lines(3000)) + "\n", encoding="utf-8")
+    out = tmp_path / "results"
+    command = [sys.executable, "-m", "logdelim.daemon.cli", "bench", "--json", "--data", str(data),
+               "--seconds", "0.3", "--batch-sizes", "8,64", "--pipeline-lines", "1500",
+               "--latency-seconds", "1.5", "--load-fractions", "0.25,0.5", "--out", str(out),
+               "--bootstrap-servers", broker.bootstrap_servers]
+    if model_path is not None:
+        command += ["--model", model_path]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)
+
+    for key in TAGGER_KEYS + PIPELINE_KEYS:
+        assert isinstance(result[key], (int, float)) and result[key] > 0, (key, result[key])
+    assert result["daemon_p50_latency_ms"] <= result["daemon_p99_latency_ms"]
+    # The ratio is the two measured rates, not a figure of its own.
+    assert result["daemon_vs_ceiling"] == pytest.approx(
+        result["daemon_lines_per_s"] / result["passthrough_lines_per_s"])
+    # Peak memory of a Python process holding torch and a model: more than a bare interpreter, far below 24 GB.
+    assert 100 < result["daemon_peak_rss_mb"] < 24_000
+    assert result["daemon_exit_status"] == 0
+    assert [p["batch_size"] for p in result["batch_sweep"]] == [8, 64]
+    assert all(p["lines_per_s"] > 0 for p in result["batch_sweep"])
+    points = result["load_points"]
+    assert [p["fraction"] for p in points] == [0.25, 0.5]
+    assert all(p["complete"] and p["records"] == p["sent"] > 0 for p in points)
+    assert set(result["targets"]) == {"daemon_vs_ceiling", "daemon_p99_latency_ms", "daemon_peak_rss_mb"}
+
+    import torch
+
+    if torch.cuda.is_available():
+        assert result["gpu"]["daemon_lines_per_s"] > 0
+    else:
+        assert result["gpu"] is None
+
+    assert json.loads((out / "bench.json").read_text()) == result
+    assert (out / "bench.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.slow
+def test_text_report_says_what_was_skipped(model_path: str | None, loghub_lines: Callable[[int | None], list[str]],
+                                           tmp_path: Path) -> None:
+    data = tmp_path / "lines.log"
+    data.write_text("\n".join(loghub_lines(500)) + "\n", encoding="utf-8")
+    command = [sys.executable, "-m", "logdelim.daemon.cli", "bench", "--no-pipeline", "--data", str(data),
+               "--seconds", "0.2", "--batch-sizes", "16", "--out", str(tmp_path / "results")]
+    if model_path is not None:
+        command += ["--model", model_path]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "pipeline: not measured (--no-pipeline)" in done.stdout
+    import torch
+
+    assert ("GPU: skipped: no CUDA" in done.stdout) != torch.cuda.is_available()
+    result = json.loads((tmp_path / "results" / "bench.json").read_text())
+    assert result["daemon_lines_per_s"] is None and result["targets"]["daemon_p99_latency_ms"]["met"] is None
