@@ -24,8 +24,6 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from logdelim.model.spans import Span
-
 NULL_VALUE = "null_value"
 TOO_LONG = "too_long"
 INVALID_UTF8 = "invalid_utf8"
@@ -78,9 +76,9 @@ def segments(line: str) -> list[tuple[int, int]]:
 
 
 class Tagged(NamedTuple):
-    """Tagging outcome of one whole message, in offsets of the message."""
+    """Tagging outcome of one whole message: token ``(start, end)`` offsets into the message."""
 
-    tokens: list[Span]
+    bounds: list[tuple[int, int]]
     min_confidence: float
     delimiter_confidence: list[float]
 
@@ -91,14 +89,16 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[object]) -> Tagged:
     Terminators between parts are delimiters by rule, not by the model, so they
     contribute no confidence.
     """
-    tokens: list[Span] = []
+    bounds: list[tuple[int, int]] = []
     confidence: list[float] = []
     lowest = 1.0
     for (start, _), result in zip(parts, results):
+        # Offsets, not Span objects: the engine shares bounds between equal lines and
+        # building spans would cost more than a cache hit.
         if start == 0:
-            tokens.extend(result.tokens)
+            bounds.extend(result.bounds)
         else:
-            tokens.extend(Span(t.text, t.start + start, t.end + start) for t in result.tokens)
+            bounds.extend((s + start, e + start) for s, e in result.bounds)
         confidence.extend(result.delimiter_confidence)
         lowest = min(lowest, result.min_confidence)
-    return Tagged(tokens, lowest, confidence)
+    return Tagged(bounds, lowest, confidence)

@@ -209,7 +209,7 @@ class Pipeline:
                 continue
             if outcome.delimiter_confidence:
                 self.metrics.delimiter_confidence.observe(min(outcome.delimiter_confidence))
-            value = record_value(pending.source, pending.line, outcome.tokens, self.engine.model_id,
+            value = record_value(pending.source, pending.line, outcome.bounds, self.engine.model_id,
                                  outcome.min_confidence)
             await self._send(self.output_topic, value, pending, list(pending.headers), reason=None)
         hits, misses = self.engine.cache_hits, self.engine.cache_misses

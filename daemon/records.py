@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any, NamedTuple
 
-from logdelim.model.spans import Span
-
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "record.schema.json"
 DEAD_LETTER_HEADER_PREFIX = "logdelim."
@@ -49,14 +47,14 @@ def record_key(source: Source) -> bytes:
     return f"{source.topic}:{source.partition}:{source.offset}".encode()
 
 
-def record_value(source: Source, line: str, tokens: Sequence[Span], model_id: str,
+def record_value(source: Source, line: str, bounds: Sequence[tuple[int, int]], model_id: str,
                  min_confidence: float) -> bytes:
-    """The JSON output record of one tagged line, UTF-8 encoded."""
+    """The JSON output record of one tagged line (tokens at ``bounds``: (start, end) offsets), UTF-8 encoded."""
     record = {
         "schema_version": SCHEMA_VERSION,
         "source": source._asdict(),
         "line": line,
-        "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in tokens],
+        "tokens": [{"text": line[start:end], "start": start, "end": end} for start, end in bounds],
         "model": {"id": model_id},
         "min_confidence": round(float(min_confidence), 6),
     }

@@ -28,6 +28,8 @@ INPUTS: list[bytes | None] = [
     b"Traceback (most recent call last):\n  File \"app.py\", line 3, in <module>\nValueError: bad\n",  # 8
 ]
 HEADER = ("trace-id", b"abc123")
+RECORD_OFFSETS = {0, 2, 6, 8}
+DEAD_LETTER_OFFSETS = {1, 3, 4, 5, 7}
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +50,10 @@ def outcome(make_topic, kafka_io, unique_name, daemon_launcher, tmp_path_factory
     finally:
         launcher.kill_all()
     records = {}
-    for message in kafka_io.consume(output, count=6, timeout_s=20):
+    for message in kafka_io.consume(output, count=len(RECORD_OFFSETS), timeout_s=20):
         records.setdefault(json.loads(message.value)["source"]["offset"], []).append(message)
     dead_letters = {}
-    for message in kafka_io.consume(dead, count=5, timeout_s=20):
+    for message in kafka_io.consume(dead, count=len(DEAD_LETTER_OFFSETS), timeout_s=20):
         dead_letters.setdefault(int(dict(message.headers)["logdelim.source.offset"]), []).append(message)
     return {"records": records, "dead": dead_letters, "metrics": metrics, "rc": rc, "committed": committed,
             "source": source, "log": Path(daemon.log_path).read_text()}
@@ -131,8 +133,8 @@ def test_multi_line_message_gets_one_record_with_terminators_as_delimiters(outco
 
 
 def test_nothing_dropped_and_everything_committed(outcome: dict) -> None:
-    handled = set(outcome["records"]) | set(outcome["dead"])
-    assert handled == set(range(len(INPUTS)))
+    assert set(outcome["records"]) == RECORD_OFFSETS and set(outcome["dead"]) == DEAD_LETTER_OFFSETS
+    assert RECORD_OFFSETS | DEAD_LETTER_OFFSETS == set(range(len(INPUTS)))
     assert outcome["rc"] == 0
     assert outcome["committed"] == {0: len(INPUTS)}
 

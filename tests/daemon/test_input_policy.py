@@ -9,7 +9,7 @@ import pytest
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source, dead_letter_headers, load_schema, record_key, record_value
 from logdelim.model.engine import TagResult
-from logdelim.model.spans import Span, labels_to_spans
+from logdelim.model.spans import token_bounds
 
 SOURCE = Source("logs.raw", 3, 42, 1_700_000_000_000)
 
@@ -50,33 +50,31 @@ def test_segments_skip_terminators_and_empty_lines() -> None:
 
 def _fake_result(line: str) -> TagResult:
     labels = "".join("D" if c in " =" else "O" for c in line)
-    spans = labels_to_spans(line, labels)
     conf = [0.9] * labels.count("D")
-    return TagResult(line, labels, spans, conf, min(conf, default=1.0) - 0.1)
+    return TagResult(line, labels, token_bounds(labels), conf, min(conf, default=1.0) - 0.1)
 
 
 def test_join_offsets_tokens_into_the_whole_message() -> None:
     line = "first a=1\nsecond b"
     parts = inputs.segments(line)
     tagged = inputs.join(parts, [_fake_result(line[s:e]) for s, e in parts])
-    assert [t.text for t in tagged.tokens] == ["first", "a", "1", "second", "b"]
-    assert all(line[t.start:t.end] == t.text for t in tagged.tokens)
+    assert [line[s:e] for s, e in tagged.bounds] == ["first", "a", "1", "second", "b"]
+    assert tagged.bounds[3] == (10, 16)
     assert tagged.min_confidence == pytest.approx(0.8)
 
 
 def test_record_matches_schema_and_tokens_match_line() -> None:
     line = "GET /index.html 200"
-    tokens = [Span("GET", 0, 3), Span("/index.html", 4, 15), Span("200", 16, 19)]
-    value = record_value(SOURCE, line, tokens, "charbilstm-test", 0.93)
+    value = record_value(SOURCE, line, [(0, 3), (4, 15), (16, 19)], "charbilstm-test", 0.93)
     record = json.loads(value)
     jsonschema.validate(record, load_schema())
     assert record["source"] == {"topic": "logs.raw", "partition": 3, "offset": 42, "timestamp_ms": 1_700_000_000_000}
-    assert [line[t["start"]:t["end"]] for t in record["tokens"]] == [t["text"] for t in record["tokens"]]
+    assert [t["text"] for t in record["tokens"]] == ["GET", "/index.html", "200"]
     assert record_key(SOURCE) == b"logs.raw:3:42"
 
 
 def test_schema_rejects_a_record_missing_a_field() -> None:
-    record = json.loads(record_value(SOURCE, "x", [Span("x", 0, 1)], "m", 1.0))
+    record = json.loads(record_value(SOURCE, "x", [(0, 1)], "m", 1.0))
     del record["model"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(record, load_schema())

@@ -1,0 +1,122 @@
+"""Pipeline delivery rules in-process, with real aiokafka clients on the session broker.
+
+The engine is the real one wrapped in a spy that can slow it down, so the tests
+can watch backpressure and failure handling from inside; Kafka is never mocked.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from logdelim.daemon.metrics import Metrics
+from logdelim.daemon.pipeline import Pipeline
+from logdelim.model.engine import Engine
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: str | None) -> Engine:
+    return Engine.load(model_path, device="cpu", num_threads=1)
+
+
+class SpyEngine:
+    """Delegates to the real engine; sleeps ``delay_s`` per call and records what ``observe`` returns."""
+
+    def __init__(self, engine: Engine, delay_s: float = 0.0) -> None:
+        self.engine = engine
+        self.delay_s = delay_s
+        self.observe = lambda: None
+        self.observations: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def tag(self, lines: list[str]) -> list:
+        self.observations.append(self.observe())
+        time.sleep(self.delay_s)
+        return self.engine.tag(lines)
+
+
+async def _run_pipeline(bootstrap: str, source: str, output: str, dead: str, group: str, engine: Any,
+                        until: Any, timeout_s: float = 60, producer_options: dict | None = None,
+                        on_created: Any = None, **settings: Any) -> tuple[Pipeline, Metrics]:
+    """Run a Pipeline until ``until(pipeline, metrics)`` holds, then stop it gracefully."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                auto_offset_reset="earliest", session_timeout_ms=4000, heartbeat_interval_ms=1000)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+                                **(producer_options or {}))
+    metrics = Metrics(CollectorRegistry())
+    options = dict(max_lines=64, max_wait_ms=10, max_in_flight_lines=4096, max_line_bytes=65536,
+                   max_message_bytes=1024 * 1024, commit_interval_ms=200, produce_retries=1, drain_timeout_s=3.0)
+    options.update(settings)
+    pipeline = Pipeline(consumer, producer, engine, metrics, input_topics=[source], output_topic=output,
+                        dead_letter_topic=dead, **options)
+    if on_created is not None:
+        on_created(pipeline)
+    await producer.start()
+    await consumer.start()
+    try:
+        task = asyncio.create_task(pipeline.run())
+        deadline = time.monotonic() + timeout_s
+        while not until(pipeline, metrics) and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.05)
+        pipeline.request_stop()
+        await asyncio.wait_for(task, 15)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return pipeline, metrics
+
+
+def _value(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_backpressure_pauses_fetching_and_bounds_lines_in_flight(
+        make_topic, kafka_io, unique_name, engine, broker) -> None:
+    source, output, dead = make_topic("bp-in", 2), make_topic("bp-out", 2), make_topic("bp-dead")
+    count = 2000
+    kafka_io.produce(source, [f"2024-01-01 00:00:{i % 60:02d} INFO job {i} done".encode() for i in range(count)])
+    spy = SpyEngine(engine, delay_s=0.02)
+    box: dict[str, Any] = {}
+    spy.observe = lambda: (box["pipeline"].tracker.in_flight, len(box["pipeline"].consumer.paused()))
+    max_lines, bound = 32, 128
+
+    group = unique_name("bp")
+    pipeline, metrics = asyncio.run(_run_pipeline(
+        broker.bootstrap_servers, source, output, dead, group, spy,
+        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= count,
+        on_created=lambda p: box.update(pipeline=p), max_lines=max_lines, max_in_flight_lines=bound))
+    assert _value(metrics, "logdelim_records_produced_total", topic=output) == count
+    in_flight = [seen[0] for seen in spy.observations]
+    paused = [seen[1] for seen in spy.observations]
+    assert max(in_flight) <= bound + max_lines, "fetching stops near the bound"
+    assert max(paused) == 2, "both partitions were paused at some point"
+    assert kafka_io.committed(group, source, 2) == {0: count // 2, 1: count // 2}
+
+
+def test_undeliverable_record_stops_commits_on_its_partition_only(
+        make_topic, kafka_io, unique_name, engine, broker) -> None:
+    source, output, dead = make_topic("fail-in", 2), make_topic("fail-out", 2), make_topic("fail-dead")
+    # Partition 0: short, short, LONG, short. Partition 1: four short lines. A record of the long
+    # line exceeds the producer's max_request_size, a real client-side error on every attempt.
+    values = [b"a ok 1", b"b ok 1", b"a ok 2", b"b ok 2", b"a " + b"word " * 400, b"b ok 3", b"a ok 4", b"b ok 4"]
+    kafka_io.produce(source, values)
+    group = unique_name("fail")
+
+    pipeline, metrics = asyncio.run(_run_pipeline(
+        broker.bootstrap_servers, source, output, dead, group, engine,
+        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= 7
+        and _value(m, "logdelim_produce_errors_total", topic=output) >= 2,
+        producer_options={"max_request_size": 4096}, produce_retries=1))
+    assert _value(metrics, "logdelim_produce_errors_total", topic=output) == 2, "first attempt plus one resend"
+    assert _value(metrics, "logdelim_records_produced_total", topic=output) == 7
+    assert _value(metrics, "logdelim_paused_partitions") == 1, "the stuck partition is paused"
+    committed = kafka_io.committed(group, source, 2)
+    assert committed == {0: 2, 1: 4}, "partition 0 stops before the undeliverable offset 2"
