@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from fault_support import short_lines
 from logdelim.daemon.records import load_schema
 from logdelim.daemon.replay import Position, parse_pick, parse_position
 
@@ -31,12 +32,6 @@ def replay(broker, *args: str, timeout_s: float = 300) -> subprocess.CompletedPr
     command = [sys.executable, "-m", "logdelim.daemon.cli", "replay", "--bootstrap-servers",
                broker.bootstrap_servers, *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-
-
-def short_lines(count: int) -> list[str]:
-    """Short, repetitive log lines (the engine's cache keeps the model cost low)."""
-    return [f"2026-11-22 10:{i % 60:02d}:00 INFO svc-{i % 7} GET /api/item/{i % 50} status={200 + i % 3}"
-            for i in range(count)]
 
 
 @pytest.fixture(scope="module")
