@@ -366,8 +366,8 @@ class TopicSummary:
     examples: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _token_texts(outcome: inputs.Tagged | inputs.Rejection) -> list[str] | None:
-    return None if isinstance(outcome, inputs.Rejection) else [t.text for t in outcome.tokens]
+def _token_texts(line: str, outcome: inputs.Tagged | inputs.Rejection) -> list[str] | None:
+    return None if isinstance(outcome, inputs.Rejection) else [line[s:e] for s, e in outcome.bounds]
 
 
 async def replay(consumer: Any, sink: Sink, engine: Any, spans: Sequence[PartitionRange], *, max_line_bytes: int,
@@ -412,7 +412,7 @@ async def _replay_batch(messages: Sequence[Any], span: PartitionRange, summary: 
         summary.lines += 1
         outcome = line if isinstance(line, inputs.Rejection) else next(tagged)
         if other is not None and isinstance(line, str):
-            old, new = _token_texts(outcome), _token_texts(next(other))
+            old, new = _token_texts(line, outcome), _token_texts(line, next(other))
             if old != new:
                 summary.changed += 1
                 if len(summary.examples) < examples:
@@ -423,7 +423,7 @@ async def _replay_batch(messages: Sequence[Any], span: PartitionRange, summary: 
             await sink.dead_letter(source, message.value, outcome, headers)
             continue
         summary.records += 1
-        value = record_value(source, line, outcome.tokens, engine.model_id, outcome.min_confidence)
+        value = record_value(source, line, outcome.bounds, engine.model_id, outcome.min_confidence)
         await sink.record(source, value, headers)
 
 
