@@ -70,7 +70,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         on_started: called with the metrics server once it listens (the demo prints its URL).
         stop: an extra stop trigger for in-process callers.
     """
-    from logdelim.daemon.pipeline import Pipeline
+    from logdelim.daemon.pipeline import MissingTopicError, Pipeline
     from logdelim.model.engine import Engine
 
     registry = process_registry()
@@ -107,7 +107,11 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
             return 1
         logger.info("consuming %s as group %s -> %s (dead letters: %s)", ",".join(kafka.input_topics),
                     kafka.group_id, kafka.output_topic, kafka.dead_letter_topic)
-        await pipeline.run()
+        try:
+            await pipeline.run()
+        except MissingTopicError as exc:
+            logger.error("%s", exc)
+            return 1
         return 0
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -44,8 +44,14 @@ logger = logging.getLogger(__name__)
 FETCH_POLL_MS = 100
 LAG_REFRESH_S = 1.0
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# How long startup waits for an output topic's metadata before calling it missing.
+TOPIC_METADATA_TIMEOUT_S = 15.0
 # Room kept in a dead letter for headers and framing when the original bytes are cut.
 DEAD_LETTER_HEADROOM_BYTES = 64 * 1024
+
+
+class MissingTopicError(RuntimeError):
+    """An output or dead-letter topic does not exist (the daemon does not create topics)."""
 
 
 class Pending(NamedTuple):
@@ -142,9 +148,12 @@ class Pipeline:
             logger.info("drained; %d lines left unacknowledged", self.tracker.in_flight)
 
     async def _partitions_of(self, topic: str) -> int:
-        partitions = await self.producer.partitions_for(topic)
+        try:
+            partitions = await asyncio.wait_for(self.producer.partitions_for(topic), TOPIC_METADATA_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            partitions = None
         if not partitions:
-            raise RuntimeError(f"topic {topic!r} has no partitions (does it exist?)")
+            raise MissingTopicError(f"topic {topic!r} not found within {TOPIC_METADATA_TIMEOUT_S:.0f} s; create it first")
         return len(partitions)
 
     def _set_ready(self, ready: bool) -> None:

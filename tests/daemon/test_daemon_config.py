@@ -90,3 +90,17 @@ def test_run_exits_2_naming_the_bad_key(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "kafka.bootstrap_servrs: unknown key" in result.stderr
+
+
+def test_security_settings_pass_through_to_aiokafka() -> None:
+    import ssl
+
+    from logdelim.daemon.app import security_options
+
+    sasl = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": "u", "sasl_plain_password": "p"}
+    assert security_options(sasl) == sasl
+    options = security_options({"security_protocol": "SSL", "ssl_check_hostname": False})
+    assert options["security_protocol"] == "SSL"
+    assert isinstance(options["ssl_context"], ssl.SSLContext) and not options["ssl_context"].check_hostname
+    assert not any(key.startswith("ssl_") and key != "ssl_context" for key in options)

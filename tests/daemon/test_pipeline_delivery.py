@@ -120,3 +120,31 @@ def test_undeliverable_record_stops_commits_on_its_partition_only(
     assert _value(metrics, "logdelim_paused_partitions") == 1, "the stuck partition is paused"
     committed = kafka_io.committed(group, source, 2)
     assert committed == {0: 2, 1: 4}, "partition 0 stops before the undeliverable offset 2"
+
+
+class FailingEngine(SpyEngine):
+    """The real engine, except that any batch holding a line with ``BOOM`` raises."""
+
+    def tag(self, lines: list[str]) -> list:
+        if any("BOOM" in line for line in lines):
+            raise RuntimeError("model exploded")
+        return self.engine.tag(lines)
+
+
+def test_tagging_error_dead_letters_only_the_failing_message(
+        make_topic, kafka_io, unique_name, engine, broker) -> None:
+    source, output, dead = make_topic("te-in"), make_topic("te-out"), make_topic("te-dead")
+    values = [b"fine line one", b"this one goes BOOM", b"fine line two"]
+    kafka_io.produce(source, values, partition=0)
+    group = unique_name("te")
+    _, metrics = asyncio.run(_run_pipeline(
+        broker.bootstrap_servers, source, output, dead, group, FailingEngine(engine),
+        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output)
+        + _value(m, "logdelim_dead_letters_total", reason="tagging_error") >= 3))
+    assert _value(metrics, "logdelim_records_produced_total", topic=output) == 2
+    assert _value(metrics, "logdelim_dead_letters_total", reason="tagging_error") == 1
+    (letter,) = kafka_io.consume(dead, count=1, timeout_s=10)
+    headers = dict(letter.headers)
+    assert letter.value == values[1] and headers["logdelim.source.offset"] == b"1"
+    assert b"model exploded" in headers["logdelim.detail"]
+    assert kafka_io.committed(group, source, 1) == {0: 3}
