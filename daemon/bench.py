@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import shlex
@@ -442,7 +443,8 @@ async def daemon_latency(daemon: DaemonRun, watcher: OutputWatcher, lines: Itera
                          seconds: float) -> dict[str, Any]:
     """End-to-end latency at an offered load: a paced producer for ``seconds``, then wait for the tail."""
     bootstrap = daemon.config["kafka"]["bootstrap_servers"]
-    before = histogram_buckets(await daemon.metrics_text(), "logdelim_end_to_end_seconds")
+    before_text = await daemon.metrics_text()
+    before = histogram_buckets(before_text, "logdelim_end_to_end_seconds")
     first = len(watcher.arrivals)
     target = watcher.count
     producer = _producer(bootstrap, linger_ms=0)
@@ -452,7 +454,8 @@ async def daemon_latency(daemon: DaemonRun, watcher: OutputWatcher, lines: Itera
     finally:
         await producer.stop()
     complete = await watcher.wait_for(target + sent, timeout_s=30 + seconds)
-    after = histogram_buckets(await daemon.metrics_text(), "logdelim_end_to_end_seconds")
+    after_text = await daemon.metrics_text()
+    after = histogram_buckets(after_text, "logdelim_end_to_end_seconds")
     latencies_ms = sorted(seen - stamp for seen, stamp in watcher.arrivals[first:] if stamp is not None)
     delta = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
     return {
@@ -466,7 +469,22 @@ async def daemon_latency(daemon: DaemonRun, watcher: OutputWatcher, lines: Itera
         "max_ms": latencies_ms[-1] if latencies_ms else None,
         "hist_p50_ms": _ms(histogram_quantile(delta, 0.50)),
         "hist_p99_ms": _ms(histogram_quantile(delta, 0.99)),
+        "cache_hit_ratio": _phase_hit_ratio(before_text, after_text),
     }
+
+
+def _phase_hit_ratio(before_text: str, after_text: str) -> float | None:
+    """The daemon's cache hit ratio over the lines between two scrapes.
+
+    The daemon exports only its cumulative ratio; weighting it by records produced
+    recovers the phase's own (exact when every message is one line, as log lines are).
+    """
+    counts, ratios = [], []
+    for text in (before_text, after_text):
+        counts.append(metric_sum(text, "logdelim_records_produced_total") or 0.0)
+        ratios.append(metric_sum(text, "logdelim_cache_hit_ratio") or 0.0)
+    lines = counts[1] - counts[0]
+    return (ratios[1] * counts[1] - ratios[0] * counts[0]) / lines if lines > 0 else None
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -517,13 +535,14 @@ def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
     return lower_bound
 
 
-async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[str], *, model_path: str | None,
-                       device: str, num_threads: int | None, quantize: bool,
+async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[str], paced: Iterator[str], *,
+                       model_path: str | None, device: str, num_threads: int | None, quantize: bool,
                        load_fractions: Sequence[float], latency_seconds: float) -> dict[str, Any]:
     """The daemon's saturated rate, its latency at ``load_fractions`` of that rate, and its peak memory.
 
-    Paced lines continue in the lines' order after those used for saturation
-    (wrapping round), so they are not all repeats for the daemon's cache.
+    Args:
+        lines: preloaded for the saturated run.
+        paced: the lines the paced producer sends, in order.
     """
     daemon = DaemonRun(bootstrap_servers, directory, model_path=model_path, device=device,
                        num_threads=num_threads, quantize=quantize)
@@ -532,10 +551,9 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         saturated = await daemon_saturation(daemon, lines)
         watcher = saturated.pop("watcher")
         rate = saturated["daemon_lines_per_s"]
-        feed = _cycle_from(lines, len(lines))
         points = []
         for fraction in load_fractions:
-            point = await daemon_latency(daemon, watcher, feed, fraction * rate, latency_seconds)
+            point = await daemon_latency(daemon, watcher, paced, fraction * rate, latency_seconds)
             points.append({"fraction": fraction, **point})
         metrics = await daemon.metrics_text()
         peak_rss_mb = daemon.peak_rss_mb()
@@ -595,23 +613,27 @@ def _unique(prefix: str) -> str:
 
 def pipeline_lines(lines: Sequence[str], count: int) -> list[str]:
     """``count`` lines from the start of ``lines``, wrapping round when there are fewer."""
-    return [lines[i % len(lines)] for i in range(count)]
+    return list(itertools.islice(_cycle_from(lines, 0), count))
 
 
 # --------------------------------------------------------------------------- the whole run
 
 
-async def bench_pipeline(bootstrap_servers: str | None, lines: Sequence[str], *, model_path: str | None,
-                         device: str, num_threads: int | None, quantize: bool, load_fractions: Sequence[float],
-                         latency_seconds: float, cuda: bool) -> dict[str, Any]:
+async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str], count: int, *,
+                         model_path: str | None, device: str, num_threads: int | None, quantize: bool,
+                         load_fractions: Sequence[float], latency_seconds: float, cuda: bool) -> dict[str, Any]:
     """Kafka ceiling and daemon (and the daemon on CUDA when ``cuda``) on one broker.
 
     Args:
         bootstrap_servers: the broker; None starts the embedded one for this run.
-        lines: the input lines (the same for the ceiling and the daemon).
+        all_lines: the data, in order.
+        count: lines through the ceiling and the saturated daemon: the first ``count``
+            (wrapping round). The paced producer goes on from there, so its lines
+            are new to the daemon's cache until the data wraps round.
         device: the daemon's ``model.device`` for the CPU section (``auto`` means ``cpu`` here).
         cuda: also measure a daemon with ``model.device: cuda``.
     """
+    lines = pipeline_lines(all_lines, count)
     with contextlib.ExitStack() as stack:
         broker = "embedded Tansu" if bootstrap_servers is None else bootstrap_servers
         if bootstrap_servers is None:
@@ -621,7 +643,7 @@ async def bench_pipeline(bootstrap_servers: str | None, lines: Sequence[str], *,
                                   "broker": broker}
         result |= await kafka_ceiling(bootstrap_servers, lines)
         daemon_options = {"model_path": model_path, "num_threads": num_threads}
-        result |= await bench_daemon(bootstrap_servers, directory, lines, device="cpu" if device == "auto" else device,
+        result |= await bench_daemon(bootstrap_servers, directory, lines, _cycle_from(all_lines, count), device="cpu" if device == "auto" else device,
                                      quantize=quantize, load_fractions=load_fractions,
                                      latency_seconds=latency_seconds, **daemon_options)
         ceiling = result["passthrough_lines_per_s"]
@@ -658,7 +680,8 @@ def format_report(result: dict[str, Any]) -> str:
     """The whole result as text: the tagger table, the batch sizes, the pipeline, GPU, targets."""
     out = [model_bench.format_table(result), ""]
     sweep = "  ".join(f"{p['batch_size']}: {p['lines_per_s']:,.0f}" for p in result["batch_sweep"])
-    out.append(f"uncached tagger lines/s by network batch size (cpu): {sweep}")
+    out.append(f"uncached tagger lines/s by network batch size (cpu, {result['batch_sweep_threads']} torch threads): "
+               f"{sweep}")
     out.append("")
     if result.get("daemon_lines_per_s") is None:
         out.append("pipeline: not measured (--no-pipeline)")
@@ -677,11 +700,12 @@ def format_report(result: dict[str, Any]) -> str:
         out.append(f"latency by offered load (max_wait_ms {DAEMON_MAX_WAIT_MS}): input timestamp -> output record "
                    f"seen by a consumer; 'hist' = daemon's own histogram, to the ack")
         out.append(f"{'load':>6} {'offered/s':>10} {'records':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-                   f"{'hist p50':>9} {'hist p99':>9}")
+                   f"{'hist p50':>9} {'hist p99':>9} {'cache hits':>10}")
         for p in result["load_points"]:
             out.append(f"{p['fraction']:>6.0%} {p['offered_lines_per_s']:>10,.0f} {p['records']:>8d} "
                        f"{_fmt(p['p50_ms'], '.1f'):>8} {_fmt(p['p99_ms'], '.1f'):>8} {_fmt(p['max_ms'], '.1f'):>8} "
-                       f"{_fmt(p['hist_p50_ms'], '.1f'):>9} {_fmt(p['hist_p99_ms'], '.1f'):>9}"
+                       f"{_fmt(p['hist_p50_ms'], '.1f'):>9} {_fmt(p['hist_p99_ms'], '.1f'):>9} "
+                       f"{_fmt(p['cache_hit_ratio'], '.3f'):>10}"
                        + ("" if p["complete"] else "  (incomplete: records missing)"))
         out.append(f"daemon peak RSS {_fmt(result['daemon_peak_rss_mb'], ',.0f')} MB; cache hit ratio "
                    f"{_fmt(result['daemon_cache_hit_ratio'], '.3f')}; SIGTERM -> exit {result['daemon_exit_status']} "
@@ -784,6 +808,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs ``logdelim bench``; returns the exit status."""
     import torch
 
+    from logdelim.daemon.config import ModelConfig
     from logdelim.model.engine import Engine
 
     paths = args.data or loghub_label_files()
@@ -802,26 +827,30 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     command = "logdelim " + shlex.join(sys.argv[1:])
 
-    def engine(device: str, cache_size: int | None, batch_size: int | None) -> Engine:
+    def engine(device: str, cache_size: int | None, batch_size: int | None, threads: int | None = args.threads
+               ) -> Engine:
         options = {} if cache_size is None else {"cache_size": cache_size}
         if batch_size is not None:
             options["max_batch_lines"] = batch_size
-        return Engine.load(args.model, device=device, num_threads=args.threads,
+        return Engine.load(args.model, device=device, num_threads=threads,
                            quantize=args.quantize and device == "cpu", **options)
 
     result = model_bench.run_bench(lambda cache_size: engine(args.device, cache_size, args.batch_size), lines,
                                    stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds)
     result["batch_size"] = args.batch_size
     sweep_seconds = args.seconds if args.seconds is not None else SWEEP_SECONDS
-    result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size), lines, args.batch_sizes,
-                                              sweep_seconds)
+    # The sweep informs the daemon's batching.max_lines, so it runs with the daemon's torch threads.
+    sweep_threads = args.threads if args.threads is not None else ModelConfig().num_threads
+    result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size, sweep_threads), lines,
+                                              args.batch_sizes, sweep_seconds)
+    result["batch_sweep_threads"] = sweep_threads
     cuda = torch.cuda.is_available()
     pipeline_keys = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms",
                      "daemon_p99_latency_ms", "daemon_peak_rss_mb", "daemon_vs_ceiling")
     result |= dict.fromkeys(pipeline_keys)
     if not args.no_pipeline:
         result |= asyncio.run(bench_pipeline(
-            args.bootstrap_servers, pipeline_lines(lines, args.pipeline_lines), model_path=args.model,
+            args.bootstrap_servers, lines, args.pipeline_lines, model_path=args.model,
             device=args.device, num_threads=args.threads, quantize=args.quantize,
             load_fractions=args.load_fractions, latency_seconds=args.latency_seconds, cuda=cuda))
     gpu_daemon = result.pop("gpu_daemon", None)
@@ -829,7 +858,7 @@ def run(args: argparse.Namespace) -> int:
     if cuda:
         result["gpu"] = {
             "name": torch.cuda.get_device_name(0),
-            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size), lines, args.batch_sizes,
+            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size, sweep_threads), lines, args.batch_sizes,
                                              sweep_seconds),
             "daemon_lines_per_s": gpu_daemon["daemon_lines_per_s"] if gpu_daemon else None,
             "daemon_peak_rss_mb": gpu_daemon["daemon_peak_rss_mb"] if gpu_daemon else None,
