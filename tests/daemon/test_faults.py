@@ -98,12 +98,14 @@ def test_kill_9_three_times_loses_nothing(make_topic, kafka_io, unique_name, sta
         produced = daemon.metric("logdelim_records_produced_total")
         peak_mb = rss_mb(daemon.process.pid, "VmHWM")
         daemon.process.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
+        killed_at, killed_at_ms = time.monotonic(), time.time() * 1000
         daemon.process.wait()
+        committed = kafka_io.committed(group, source, KILL_PARTITIONS)  # where the next incarnation resumes
         daemon = start_daemon(**settings)
         recovery_s = time.monotonic() - killed_at
         kills.append({"records_before_kill": int(produced), "in_flight_before_kill": int(in_flight),
-                      "peak_rss_mb": round(peak_mb, 1), "recovery_s": round(recovery_s, 2)})
+                      "peak_rss_mb": round(peak_mb, 1), "recovery_s": round(recovery_s, 2),
+                      "killed_at_ms": killed_at_ms, "resumed_from": committed})
 
     wait_until(all_committed(kafka_io, group, source, KILL_PARTITIONS, KILL_LINES), timeout_s=300,
                what="every input offset committed")
@@ -112,13 +114,24 @@ def test_kill_9_three_times_loses_nothing(make_topic, kafka_io, unique_name, sta
     rc, stop_s = daemon.stop(signal.SIGTERM)
     assert rc == 0, daemon.log()
 
-    counts = source_counts(read_topic(broker.bootstrap_servers, output))
+    messages = read_topic(broker.bootstrap_servers, output)
+    counts = source_counts(messages)
     assert set(counts) == expected_offsets(KILL_LINES, KILL_PARTITIONS), "every input offset has a record"
     duplicates = sum(counts.values()) - len(counts)
+    # Duplicates of each kill: records the killed incarnation wrote at or past the offsets its successor
+    # resumed from (the producer's timestamp tells the incarnations apart).
+    previous_ms = 0.0
+    for kill in kills:
+        kill["duplicates"] = sum(
+            1 for m in messages if previous_ms < m.timestamp <= kill["killed_at_ms"]
+            and json.loads(m.value)["source"]["offset"] >= (kill["resumed_from"][m.partition] or 0))
+        previous_ms = kill.pop("killed_at_ms")
+        kill.pop("resumed_from")
     record_figures("kill_9", lines=KILL_LINES, kills=KILLS, duplicates=duplicates,
                    duplicate_bound=KILLS * MAX_IN_FLIGHT, max_in_flight_lines=MAX_IN_FLIGHT,
                    per_kill=kills, peak_rss_mb=round(max([final_peak_mb] + [k["peak_rss_mb"] for k in kills]), 1),
                    produce_s=round(produce_s, 1), elapsed_s=round(elapsed_s, 1), sigterm_exit_s=round(stop_s, 2))
+    assert all(k["duplicates"] <= MAX_IN_FLIGHT for k in kills), f"a kill duplicated more than {MAX_IN_FLIGHT}: {kills}"
     assert duplicates <= KILLS * MAX_IN_FLIGHT, f"{duplicates} duplicates > {KILLS} x {MAX_IN_FLIGHT} in flight"
 
 
@@ -327,6 +340,8 @@ def test_output_stalled_consumption_pauses_and_memory_stays_bounded(proxy, proxi
     grown_mb = max(s["rss_mb"] for s in samples) - before_mb
     assert grown_mb < STALL_RSS_GROWTH_BOUND_MB, f"RSS grew {grown_mb:.0f} MiB during the stall"
     assert set(counts) == expected_offsets(total, 2), "after the stall everything flows, nothing lost"
+    waiting = total - last["consumed"]
+    assert last["lag"] >= waiting / 2, f"lag gauge {last['lag']:.0f} while {waiting:.0f} lines waited: it must grow"
 
 
 # --------------------------------------------------------------------------- bad input corpus
