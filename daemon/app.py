@@ -21,6 +21,7 @@ from logdelim.daemon.metrics import Metrics, MetricsServer, process_registry
 logger = logging.getLogger(__name__)
 
 PRODUCER_LINGER_MS = 5
+CLIENT_STOP_TIMEOUT_S = 1.0
 # aiokafka blocks a send while its partition's open batch is full and unsent, and Tansu
 # answers each produce request in tens of milliseconds: large batches keep records
 # (about 1 KB of JSON each) flowing. Measured: 16 KiB batches cap the daemon near 400
@@ -89,7 +90,11 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
         produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s)
-    server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
+    try:
+        server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
+    except OSError as exc:
+        logger.error("cannot serve metrics on %s:%d: %s", config.metrics.host, config.metrics.port, exc)
+        return 1
     logger.info("metrics on http://%s:%d/metrics", config.metrics.host, server.port)
     if on_started is not None:
         on_started(server)
@@ -118,8 +123,14 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
             loop.remove_signal_handler(sig)
         if watcher is not None:
             watcher.cancel()
-        await consumer.stop()
-        await producer.stop()
+        # Bounded: with the broker gone, leaving the group or flushing could otherwise
+        # outlast the 10 s a stop may take (what was not acknowledged is not committed).
+        for name, client in (("consumer", consumer), ("producer", producer)):
+            try:
+                await asyncio.wait_for(client.stop(), CLIENT_STOP_TIMEOUT_S)
+            # aiokafka's fetcher can leak a CancelledError out of stop() when the broker is gone.
+            except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - exiting anyway
+                logger.warning("%s did not stop cleanly: %r", name, exc)
         server.stop()
         logger.info("stopped")
 

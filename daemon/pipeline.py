@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 # getmany's wait when nothing is buffered: short, so stopping and pausing react quickly.
 FETCH_POLL_MS = 100
 LAG_REFRESH_S = 1.0
+# Stop budget: drain_timeout_s + this + two client stops of 1 s stay within 10 s.
+FINAL_COMMIT_TIMEOUT_S = 1.5
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 # How long startup waits for an output topic's metadata before calling it missing.
 TOPIC_METADATA_TIMEOUT_S = 15.0
@@ -141,7 +143,10 @@ class Pipeline:
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - still commit what was delivered
                 logger.exception("tagging did not finish while draining")
             await self._wait_acked(None, deadline)
-            await self._commit(self.consumer.assignment())
+            try:
+                await asyncio.wait_for(self._commit(self.consumer.assignment()), FINAL_COMMIT_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                logger.error("final commit timed out after %.1f s", FINAL_COMMIT_TIMEOUT_S)
             for retry in list(self._retry_tasks):
                 retry.cancel()
             self._executor.shutdown(wait=False, cancel_futures=True)

@@ -344,9 +344,11 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def daemon_launcher(broker: EmbeddedBroker, model_path: str | None) -> Callable[[Path], DaemonLauncher]:
-    """``daemon_launcher(directory)`` -> a :class:`DaemonLauncher` (for module-scoped fixtures)."""
-    return lambda directory: DaemonLauncher(broker.bootstrap_servers, directory, model_path)
+def daemon_launcher(broker: EmbeddedBroker, model_path: str | None) -> Callable[..., DaemonLauncher]:
+    """``daemon_launcher(directory, bootstrap_servers=None)`` -> a :class:`DaemonLauncher` for the
+    session broker (or another one), e.g. in module-scoped fixtures."""
+    return lambda directory, bootstrap_servers=None: DaemonLauncher(
+        bootstrap_servers or broker.bootstrap_servers, directory, model_path)
 
 
 @pytest.fixture

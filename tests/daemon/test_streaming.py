@@ -5,6 +5,7 @@ exit status and the metrics endpoint are those users get.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -144,3 +145,21 @@ def test_confluent_kafka_client_produces_input_and_consumes_output(
         assert key == f"{source}:{src['partition']}:{src['offset']}".encode()
         assert record["line"] == lines[src["offset"] * 2 + src["partition"]]
         assert headers["client"] == b"librdkafka"
+
+
+def test_sigterm_exits_within_10_s_even_when_the_broker_is_gone(daemon_launcher, tmp_path) -> None:
+    from logdelim.daemon.broker import EmbeddedBroker, create_topics
+
+    with EmbeddedBroker() as own_broker:  # a private broker: this test kills it
+        asyncio.run(create_topics(own_broker.bootstrap_servers, {"gone-in": 1, "gone-out": 1, "gone-dead": 1}))
+        launcher = daemon_launcher(tmp_path, own_broker.bootstrap_servers)
+        try:
+            daemon = launcher.launch(input_topics=["gone-in"], output_topic="gone-out",
+                                     dead_letter_topic="gone-dead", group_id="gone")
+            own_broker.stop(timeout_s=0.5)
+            time.sleep(1)
+            rc, stop_s = daemon.stop(signal.SIGTERM)
+        finally:
+            launcher.kill_all()
+    assert rc == 0, daemon.log()
+    assert stop_s < 10
