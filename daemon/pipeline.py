@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 # getmany's wait when nothing is buffered: short, so stopping and pausing react quickly.
 FETCH_POLL_MS = 100
 LAG_REFRESH_S = 1.0
+FETCH_ERROR_BACKOFF_S = 1.0
 # Stop budget: drain_timeout_s + this + two client stops of 1 s stay within 10 s.
 FINAL_COMMIT_TIMEOUT_S = 1.5
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -169,7 +170,13 @@ class Pipeline:
 
     async def _fetch_loop(self) -> None:
         while True:
-            batches = await self.consumer.getmany(timeout_ms=FETCH_POLL_MS, max_records=self.max_lines)
+            try:
+                batches = await self.consumer.getmany(timeout_ms=FETCH_POLL_MS, max_records=self.max_lines)
+            except KafkaError as exc:
+                # Broker hiccups (lost coordinator, disconnects) heal with retries; keep the process up.
+                logger.warning("fetch failed: %r; retrying in %.1f s", exc, FETCH_ERROR_BACKOFF_S)
+                await asyncio.sleep(FETCH_ERROR_BACKOFF_S)
+                continue
             for tp, messages in batches.items():
                 self._accept(tp, messages)
             if batches:
