@@ -50,7 +50,8 @@ class KafkaConfig:
     group_id: str = "logdelim"
     client_id: str = "logdelim"
     auto_offset_reset: str = "earliest"
-    commit_interval_ms: int = 1000
+    # Often, because uncommitted lines count against batching.max_in_flight_lines.
+    commit_interval_ms: int = 200
     # Tansu answers a group join only after half the session timeout: lower it for a
     # faster start (the demo uses 3000), keep it well above stalls of the host.
     session_timeout_ms: int = 10000
@@ -89,7 +90,8 @@ class BatchingConfig:
 
     max_lines: int = 512
     max_wait_ms: int = 20
-    # Lines fetched but not yet acknowledged; at the bound, partitions are paused.
+    # Lines fetched but not yet committed; at the bound, partitions are paused. Also
+    # the most lines a crash makes the next owner of a partition process twice.
     max_in_flight_lines: int = 8192
 
     def __post_init__(self) -> None:

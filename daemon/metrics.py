@@ -65,7 +65,7 @@ class Metrics:
                                   registry=registry)
         self.cache_hit_ratio = Gauge("logdelim_cache_hit_ratio", "Engine line-cache hits / lookups, cumulative",
                                      registry=registry)
-        self.lines_in_flight = Gauge("logdelim_lines_in_flight", "Lines fetched but not yet acknowledged",
+        self.lines_in_flight = Gauge("logdelim_lines_in_flight", "Lines fetched but not yet committed (the backpressure measure)",
                                      registry=registry)
         self.paused_partitions = Gauge("logdelim_paused_partitions", "Partitions paused by backpressure",
                                        registry=registry)

@@ -5,8 +5,10 @@ Three tasks share the event loop:
 - fetch: ``getmany`` -> decode each message (``inputs``) -> register its offset
   (``offsets``) -> queue it in the micro-batcher. Everything after ``getmany``
   returns is synchronous, so a rebalance never sees a half-registered fetch.
-  When the lines in flight reach the bound, every partition is paused
-  (backpressure) and resumed once half of them are acknowledged.
+  When the lines in flight (fetched, not yet committed) reach the bound, every
+  partition is paused (backpressure) and resumed once half of them are
+  committed; so the bound caps memory and what a crash makes the next owner
+  process twice.
 - tag: takes batches, runs ``engine.tag`` in a one-thread executor (so
   heartbeats, fetches and acknowledgements go on meanwhile), sends one record or
   dead letter per message. Each acknowledgement marks its offset done.
@@ -151,7 +153,7 @@ class Pipeline:
             for retry in list(self._retry_tasks):
                 retry.cancel()
             self._executor.shutdown(wait=False, cancel_futures=True)
-            logger.info("drained; %d lines left unacknowledged", self.tracker.in_flight)
+            logger.info("drained; %d lines left unacknowledged", self.tracker.pending())
 
     async def _partitions_of(self, topic: str) -> int:
         try:
@@ -316,8 +318,6 @@ class Pipeline:
         else:
             self.metrics.dead_letters.labels(reason).inc()
         self._acked.set()
-        if self._backpressure:
-            self._apply_backpressure()
 
     def _failed(self, topic: str, value: bytes | None, pending: Pending, headers: list[tuple[str, bytes]],
                 reason: str | None, attempt: int, exc: BaseException) -> None:
@@ -372,6 +372,8 @@ class Pipeline:
             return
         self.tracker.committed(offsets)
         logger.debug("committed %s", {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()})
+        if self._backpressure:
+            self._apply_backpressure()  # commits are what bring in-flight lines down
 
     async def _refresh_lag(self) -> None:
         """Lag from the fetch high watermark (Tansu's ListOffsets under-reports the log end)."""

@@ -18,11 +18,27 @@ def test_commit_offset_is_end_of_contiguous_acked_prefix() -> None:
     assert tracker.to_commit() == {}  # 10 is not acknowledged: nothing may be committed
     state.ack(10)
     assert tracker.to_commit() == {"p0": 12}
+    assert tracker.pending() == 1 and tracker.in_flight == 4, "in flight until committed"
     tracker.committed({"p0": 12})
     assert tracker.to_commit() == {}
-    assert tracker.in_flight == 1
+    assert tracker.in_flight == 2
     state.ack(12)
-    assert tracker.to_commit() == {"p0": 14} and tracker.in_flight == 0
+    assert tracker.to_commit() == {"p0": 14}
+    tracker.committed({"p0": 14})
+    assert tracker.in_flight == 0 and tracker.pending() == 0
+
+
+def test_commit_counts_only_what_was_acknowledged_when_it_was_taken() -> None:
+    tracker = OffsetTracker()
+    state = tracker.partition("p0")
+    for offset in range(5):
+        state.add(offset)
+    state.ack(0)
+    offsets = tracker.to_commit()
+    state.ack(1)  # acknowledged while the commit of offset 1 is on its way
+    tracker.committed(offsets)
+    assert tracker.in_flight == 4
+    assert tracker.to_commit() == {"p0": 2}
 
 
 def test_forgotten_partition_ignores_late_acks() -> None:
@@ -33,7 +49,7 @@ def test_forgotten_partition_ignores_late_acks() -> None:
     fresh = tracker.partition("p0")
     old.ack(5)
     assert fresh.next_commit is None and tracker.in_flight == 0
-    assert tracker.pending(["p0", "p1"]) == 0
+    assert tracker.pending(["p0", "p1"]) == 0 and old.unacked == 0
 
 
 async def test_batcher_flushes_at_max_lines_without_waiting() -> None:
