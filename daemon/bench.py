@@ -93,11 +93,20 @@ GPU_SKIPPED = "skipped: no CUDA"
 
 def bench_batch_sizes(engine_factory: Callable[[int], Any], lines: Sequence[str], batch_sizes: Sequence[int],
                       max_seconds: float) -> list[dict[str, float]]:
-    """Uncached tagger throughput for each network batch size (``engine_factory(batch_size)``, no cache).
+    """Network throughput for each batch size (``engine_factory(batch_size)`` must have no cache).
 
-    Each point tags the lines in file order in chunks of eight batches (so the
-    engine's length buckets fill) and stops after ``max_seconds``.
+    Only distinct network inputs are fed (the first line of each ``cache_key``,
+    in file order): ``Engine.tag`` computes equal inputs of one call once even
+    without a cache, so repeated lines would make large chunks look faster than
+    the network is. Each point tags chunks of eight batches (so the engine's
+    length buckets fill) and stops after ``max_seconds``.
     """
+    from logdelim.model.vocab import cache_key
+
+    distinct: dict[str, str] = {}
+    for line in lines:
+        distinct.setdefault(cache_key(line), line)
+    lines = list(distinct.values())
     points = []
     for batch_size in batch_sizes:
         engine = engine_factory(batch_size)
@@ -346,13 +355,14 @@ class DaemonRun:
         """Wait until ``/readyz`` answers 200; returns ``time.perf_counter()`` at that moment."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            self._check_alive()
+            self.check_alive()
             if await asyncio.to_thread(self._get_status, "/readyz") == 200:
                 return time.perf_counter()
             await asyncio.sleep(0.01)
         raise RuntimeError(f"the daemon was not ready within {timeout_s} s; log:\n{self.log_tail()}")
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
+        """Raise with the log's tail when the daemon has exited."""
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"the daemon exited with status {self.process.returncode}; log:\n{self.log_tail()}")
 
@@ -418,7 +428,7 @@ async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str
     before = await daemon.metrics_text()
     timeout_s = 60 + len(lines) / 50  # generous: even 50 lines/s finishes
     while not await watcher.wait_for(len(lines), timeout_s=1.0):
-        daemon._check_alive()
+        daemon.check_alive()
         if time.perf_counter() - ready_at > timeout_s:
             raise RuntimeError(f"the daemon produced {watcher.count} of {len(lines)} records in {timeout_s:.0f} s; "
                                f"log:\n{daemon.log_tail()}")
@@ -643,9 +653,10 @@ async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str]
                                   "broker": broker}
         result |= await kafka_ceiling(bootstrap_servers, lines)
         daemon_options = {"model_path": model_path, "num_threads": num_threads}
-        result |= await bench_daemon(bootstrap_servers, directory, lines, _cycle_from(all_lines, count), device="cpu" if device == "auto" else device,
-                                     quantize=quantize, load_fractions=load_fractions,
-                                     latency_seconds=latency_seconds, **daemon_options)
+        result |= await bench_daemon(bootstrap_servers, directory, lines, _cycle_from(all_lines, count),
+                                     device="cpu" if device == "auto" else device, quantize=quantize,
+                                     load_fractions=load_fractions, latency_seconds=latency_seconds,
+                                     **daemon_options)
         ceiling = result["passthrough_lines_per_s"]
         result["daemon_vs_ceiling"] = result["daemon_lines_per_s"] / ceiling if ceiling else 0.0
         if cuda:
@@ -680,8 +691,8 @@ def format_report(result: dict[str, Any]) -> str:
     """The whole result as text: the tagger table, the batch sizes, the pipeline, GPU, targets."""
     out = [model_bench.format_table(result), ""]
     sweep = "  ".join(f"{p['batch_size']}: {p['lines_per_s']:,.0f}" for p in result["batch_sweep"])
-    out.append(f"uncached tagger lines/s by network batch size (cpu, {result['batch_sweep_threads']} torch threads): "
-               f"{sweep}")
+    out.append(f"network lines/s by batch size (distinct lines, no cache; cpu, {result['batch_sweep_threads']} "
+               f"torch threads): {sweep}")
     out.append("")
     if result.get("daemon_lines_per_s") is None:
         out.append("pipeline: not measured (--no-pipeline)")
@@ -716,7 +727,7 @@ def format_report(result: dict[str, Any]) -> str:
         out.append(f"GPU: {GPU_SKIPPED}")
     else:
         sweep = "  ".join(f"{p['batch_size']}: {p['lines_per_s']:,.0f}" for p in gpu["batch_sweep"])
-        out.append(f"GPU ({gpu['name']}): uncached tagger lines/s by batch size: {sweep}")
+        out.append(f"GPU ({gpu['name']}): network lines/s by batch size (distinct lines, no cache): {sweep}")
         if gpu.get("daemon_lines_per_s") is not None:
             out.append(f"GPU daemon (model.device cuda, saturated): {gpu['daemon_lines_per_s']:,.0f} lines/s")
     out.append("")
@@ -744,9 +755,12 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
     for label, sweep in sweeps:
         left.plot([p["batch_size"] for p in sweep], [p["lines_per_s"] for p in sweep], marker="o", label=label)
     left.set_xscale("log", base=2)
+    sizes = [p["batch_size"] for p in result["batch_sweep"]]
+    left.set_xticks(sizes, [str(size) for size in sizes])
+    left.set_ylim(bottom=0)
     left.set_xlabel("network batch size (lines)")
-    left.set_ylabel("lines/s, uncached")
-    left.set_title("Tagger throughput by batch size")
+    left.set_ylabel("lines/s (distinct lines, no cache)")
+    left.set_title("Tagger network throughput by batch size")
     left.legend()
     left.grid(alpha=0.3)
     points = result.get("load_points") or []
@@ -760,6 +774,7 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
         right.axvline(result["daemon_lines_per_s"], color="grey", linestyle=":", label="saturated rate")
         right.set_xlabel("offered load (lines/s)")
         right.set_ylabel("end-to-end latency (ms)")
+        right.set_ylim(bottom=0)
         right.legend(fontsize="small")
     else:
         right.text(0.5, 0.5, "pipeline not measured", ha="center", va="center", transform=right.transAxes)
@@ -858,8 +873,8 @@ def run(args: argparse.Namespace) -> int:
     if cuda:
         result["gpu"] = {
             "name": torch.cuda.get_device_name(0),
-            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size, sweep_threads), lines, args.batch_sizes,
-                                             sweep_seconds),
+            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size, sweep_threads), lines,
+                                             args.batch_sizes, sweep_seconds),
             "daemon_lines_per_s": gpu_daemon["daemon_lines_per_s"] if gpu_daemon else None,
             "daemon_peak_rss_mb": gpu_daemon["daemon_peak_rss_mb"] if gpu_daemon else None,
         }
