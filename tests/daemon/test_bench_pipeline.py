@@ -13,7 +13,7 @@ from logdelim.daemon.broker import EmbeddedBroker
 
 TAGGER_KEYS = ("tagger_lines_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s", "regex_lines_per_s")
 PIPELINE_KEYS = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms", "daemon_p99_latency_ms",
-                 "daemon_peak_rss_mb", "daemon_vs_ceiling")
+                 "daemon_peak_rss_mb", "daemon_vs_ceiling", "passthrough_cpu_us_per_line", "daemon_cpu_us_per_line")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
