@@ -255,7 +255,8 @@ async def kafka_ceiling(bootstrap_servers: str, lines: Sequence[str]) -> dict[st
         "bootstrap_servers": bootstrap_servers, "input_topics": [source_topic], "output_topic": output_topic,
         "group_id": _unique("bench-ceiling"), "session_timeout_ms": SESSION_TIMEOUT_MS,
         "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS}})
-    consumer, producer = build_clients(config)
+    # The daemon's other clients (the watermark probe) are not part of a bare loop: closed unused.
+    consumer, producer, *unused = build_clients(config)
     assigned_at: list[float] = []
 
     class Listener(ConsumerRebalanceListener):
@@ -293,8 +294,8 @@ async def kafka_ceiling(bootstrap_servers: str, lines: Sequence[str]) -> dict[st
         acked_at = time.perf_counter()
         cpu_s = time.process_time() - cpu_start_s
     finally:
-        await consumer.stop()
-        await producer.stop()
+        for client in (consumer, producer, *unused):
+            await client.stop()
     seconds = acked_at - assigned_at[0]
     # CPU per line is the figure a shared machine disturbs least (the rate depends on the share of
     # the cores this process got); it includes the group join, a few milliseconds.
