@@ -42,8 +42,9 @@ def security_options(security: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-def build_clients(config: Config) -> tuple[Any, Any]:
-    """An unstarted consumer (group member, manual commits) and producer (acks=all) for ``config``."""
+def build_clients(config: Config) -> tuple[Any, Any, Any]:
+    """Unstarted clients for ``config``: the group consumer (manual commits), the producer
+    (acks=all) and the group-less consumer behind the high-watermark probe."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     kafka = config.kafka
@@ -59,7 +60,10 @@ def build_clients(config: Config) -> tuple[Any, Any]:
         **common, acks="all", enable_idempotence=False, linger_ms=PRODUCER_LINGER_MS,
         max_batch_size=PRODUCER_BATCH_BYTES,
         max_request_size=kafka.max_message_bytes, request_timeout_ms=kafka.produce_timeout_ms)
-    return consumer, producer
+    # Only watermarks are wanted from it: small fetches, short waits.
+    probe = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=65536,
+                             fetch_max_wait_ms=100)
+    return consumer, producer, probe
 
 
 async def serve(config: Config, on_started: Callable[[MetricsServer], None] | None = None,
@@ -71,6 +75,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         on_started: called with the metrics server once it listens (the demo prints its URL).
         stop: an extra stop trigger for in-process callers.
     """
+    from logdelim.daemon.lag import HighWatermarkProbe
     from logdelim.daemon.pipeline import MissingTopicError, Pipeline
     from logdelim.model.engine import Engine
 
@@ -81,7 +86,8 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     metrics.model_info.labels(engine.model_id, engine.device).set(1)
     logger.info("model %s on %s", engine.model_id, engine.device)
 
-    consumer, producer = build_clients(config)
+    consumer, producer, probe_consumer = build_clients(config)
+    lag_probe = HighWatermarkProbe(probe_consumer)
     kafka, batching = config.kafka, config.batching
     pipeline = Pipeline(
         consumer, producer, engine, metrics,
@@ -89,7 +95,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         max_lines=batching.max_lines, max_wait_ms=batching.max_wait_ms,
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
-        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s)
+        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe)
     try:
         server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
     except OSError as exc:
@@ -125,14 +131,18 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
             watcher.cancel()
         # Bounded: with the broker gone, leaving the group or flushing could otherwise
         # outlast the 10 s a stop may take (what was not acknowledged is not committed).
-        for name, client in (("consumer", consumer), ("producer", producer)):
-            try:
-                await asyncio.wait_for(client.stop(), CLIENT_STOP_TIMEOUT_S)
-            # aiokafka's fetcher can leak a CancelledError out of stop() when the broker is gone.
-            except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - exiting anyway
-                logger.warning("%s did not stop cleanly: %r", name, exc)
+        await asyncio.gather(*(_stop_client(name, client) for name, client in
+                               (("consumer", consumer), ("producer", producer), ("lag probe", lag_probe))))
         server.stop()
         logger.info("stopped")
+
+
+async def _stop_client(name: str, client: Any) -> None:
+    try:
+        await asyncio.wait_for(client.stop(), CLIENT_STOP_TIMEOUT_S)
+    # aiokafka's fetcher can leak a CancelledError out of stop() when the broker is gone.
+    except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - exiting anyway
+        logger.warning("%s did not stop cleanly: %r", name, exc)
 
 
 async def _stop_when(stop: asyncio.Event, pipeline: Any) -> None:

@@ -12,8 +12,10 @@ Three tasks share the event loop:
 - tag: takes batches, runs ``engine.tag`` in a one-thread executor (so
   heartbeats, fetches and acknowledgements go on meanwhile), sends one record or
   dead letter per message. Each acknowledgement marks its offset done.
-- housekeeping: commits the acknowledged prefix of each partition, refreshes
-  lag and ratio gauges.
+- commit: commits the acknowledged prefix of each partition every
+  ``commit_interval_ms``.
+- monitor: once a second, checks the broker answers (readiness) and refreshes
+  the lag gauges.
 
 A record whose delivery fails is resent up to ``produce_retries`` times; after
 that it stays unacknowledged, its partition is paused and commits stop before
@@ -36,6 +38,7 @@ from aiokafka.errors import KafkaError
 
 from logdelim.daemon import inputs
 from logdelim.daemon.batcher import MicroBatcher
+from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.offsets import OffsetTracker, PartitionOffsets
 from logdelim.daemon.records import Source, dead_letter_headers, record_key, record_value
@@ -44,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 # getmany's wait when nothing is buffered: short, so stopping and pausing react quickly.
 FETCH_POLL_MS = 100
-LAG_REFRESH_S = 1.0
+MONITOR_INTERVAL_S = 1.0
+# A metadata request slower than this marks the broker unreachable (/readyz turns 503).
+BROKER_PROBE_TIMEOUT_S = 2.0
 FETCH_ERROR_BACKOFF_S = 1.0
 # Stop budget: drain_timeout_s + this + two client stops of 1 s stay within 10 s.
 FINAL_COMMIT_TIMEOUT_S = 1.5
@@ -83,8 +88,9 @@ class Pipeline:
                  input_topics: Sequence[str], output_topic: str, dead_letter_topic: str,
                  max_lines: int, max_wait_ms: int, max_in_flight_lines: int, max_line_bytes: int,
                  max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
-                 drain_timeout_s: float) -> None:
+                 drain_timeout_s: float, lag_probe: HighWatermarkProbe | None = None) -> None:
         self.consumer = consumer
+        self.lag_probe = lag_probe
         self.producer = producer
         self.engine = engine
         self.metrics = metrics
@@ -110,6 +116,8 @@ class Pipeline:
         self._acked = asyncio.Event()
         self._stop = asyncio.Event()
         self._rebalancing = False
+        self._assigned = False
+        self._broker_reachable = True
         self.ready = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,6 +127,7 @@ class Pipeline:
         if not self._stop.is_set():
             logger.info("stop requested: draining")
         self._stop.set()
+        self._update_ready()
 
     async def run(self) -> None:
         """Consume until :meth:`request_stop`; then drain, commit and return."""
@@ -127,18 +136,20 @@ class Pipeline:
         self.consumer.subscribe(topics=self.input_topics, listener=_Rebalance(self))
         fetch = asyncio.create_task(self._fetch_loop(), name="fetch")
         tag = asyncio.create_task(self._tag_loop(), name="tag")
-        housekeeping = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")
+        committer = asyncio.create_task(self._commit_loop(), name="commit")
+        monitor = asyncio.create_task(self._monitor_loop(), name="monitor")
         stop = asyncio.create_task(self._stop.wait(), name="stop")
+        background = (fetch, committer, monitor, stop)
         try:
-            done, _ = await asyncio.wait({fetch, tag, housekeeping, stop}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({*background, tag}, return_when=asyncio.FIRST_COMPLETED)
             for task in done - {stop}:
                 task.result()  # a loop that ended on its own crashed: raise its error
         finally:
-            self._set_ready(False)
+            self._update_ready()
             # Cancelling the fetch task interrupts only getmany: records it has not returned stay unfetched.
-            for task in (fetch, housekeeping, stop):
+            for task in background:
                 task.cancel()
-            await asyncio.gather(fetch, housekeeping, stop, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
             self.batcher.close()
             deadline = time.monotonic() + self.drain_timeout_s
             try:
@@ -164,9 +175,11 @@ class Pipeline:
             raise MissingTopicError(f"topic {topic!r} not found within {TOPIC_METADATA_TIMEOUT_S:.0f} s; create it first")
         return len(partitions)
 
-    def _set_ready(self, ready: bool) -> None:
-        self.ready = ready
-        self.metrics.ready.set(1 if ready else 0)
+    def _update_ready(self) -> None:
+        """Ready: consuming an assignment, broker reachable, not rebalancing, not stopping."""
+        self.ready = (self._assigned and self._broker_reachable and not self._rebalancing
+                      and not self._stop.is_set())
+        self.metrics.ready.set(1 if self.ready else 0)
 
     # ------------------------------------------------------------------ fetch
 
@@ -347,17 +360,33 @@ class Pipeline:
 
     # ------------------------------------------------------------------ commit, drain, rebalance
 
-    async def _housekeeping_loop(self) -> None:
-        next_lag = 0.0
+    async def _commit_loop(self) -> None:
         while True:
-            await asyncio.sleep(min(self.commit_interval_s, LAG_REFRESH_S))
-            if self._rebalancing:
-                continue
-            await self._commit(self.consumer.assignment())
+            await asyncio.sleep(self.commit_interval_s)
+            if not self._rebalancing:
+                await self._commit(self.consumer.assignment())
             self.metrics.lines_in_flight.set(self.tracker.in_flight)
-            if time.monotonic() >= next_lag:
-                next_lag = time.monotonic() + LAG_REFRESH_S
+
+    async def _monitor_loop(self) -> None:
+        """Once a second: is the broker reachable (for /readyz), and how far behind are we."""
+        while True:
+            await asyncio.sleep(MONITOR_INTERVAL_S)
+            await self._probe_broker()
+            if not self._rebalancing and self._broker_reachable:
                 await self._refresh_lag()
+
+    async def _probe_broker(self) -> None:
+        try:
+            await asyncio.wait_for(self.consumer.topics(), BROKER_PROBE_TIMEOUT_S)
+            reachable = True
+        except (asyncio.TimeoutError, KafkaError) as exc:
+            reachable = False
+            if self._broker_reachable:
+                logger.warning("broker unreachable (%r): not ready until it answers again", exc)
+        if reachable and not self._broker_reachable:
+            logger.info("broker reachable again")
+        self._broker_reachable = reachable
+        self._update_ready()
 
     async def _commit(self, partitions: Any) -> None:
         """Commit the acknowledged prefix of ``partitions`` that moved since the last commit."""
@@ -376,14 +405,26 @@ class Pipeline:
             self._apply_backpressure()  # commits are what bring in-flight lines down
 
     async def _refresh_lag(self) -> None:
-        """Lag from the fetch high watermark (Tansu's ListOffsets under-reports the log end)."""
+        """Lag from fetch high watermarks (Tansu's ListOffsets under-reports the log end).
+
+        Paused partitions are not fetched, so their watermark comes from the probe.
+        """
+        positions = {}
         for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
             try:
-                position = await asyncio.wait_for(self.consumer.position(tp), timeout=1.0)
+                positions[tp] = await asyncio.wait_for(self.consumer.position(tp), timeout=1.0)
             except (asyncio.TimeoutError, KafkaError, AssertionError, ValueError):
+                continue
+        paused = {tp: p for tp, p in positions.items() if tp in self.consumer.paused()}
+        probed = {}
+        if paused and self.lag_probe is not None:
+            try:
+                probed = await self.lag_probe.highwaters(paused)
+            except KafkaError as exc:
+                logger.debug("high watermark probe failed: %r", exc)
+        for tp, position in positions.items():
+            highwater = probed.get(tp, self.consumer.highwater(tp))
+            if highwater is None:
                 continue
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
             self._lag_reported.add(tp)
@@ -405,7 +446,7 @@ class Pipeline:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Finish and commit the lines of partitions this member loses."""
         self._rebalancing = True
-        self._set_ready(False)
+        self._update_ready()
         if not revoked:
             return
         self.batcher.flush()
@@ -424,10 +465,11 @@ class Pipeline:
         for tp in assigned:
             self.tracker.forget(tp)
         self._rebalancing = False
+        self._assigned = bool(assigned)
         if self._backpressure and assigned:
             self.consumer.pause(*assigned)
         self.metrics.paused_partitions.set(len(self.consumer.paused()))
-        self._set_ready(bool(assigned) and not self._stop.is_set())
+        self._update_ready()
         logger.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
 
