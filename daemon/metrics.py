@@ -71,7 +71,8 @@ class Metrics:
                                        registry=registry)
         self.model_info = Gauge("logdelim_model_info", "Model in use (value is always 1)",
                                 ["model_id", "device"], registry=registry)
-        self.ready = Gauge("logdelim_ready", "1 while /readyz answers 200 (assignment, broker reachable, not stopping)", registry=registry)
+        self.ready = Gauge("logdelim_ready", "1 while /readyz answers 200 (assignment, broker reachable, not stopping)",
+                           registry=registry)
 
 
 class _Handler(BaseHTTPRequestHandler):
