@@ -186,6 +186,7 @@ class OutputWatcher:
         return len(self._keys)
 
     async def start(self) -> "OutputWatcher":
+        """Assign every partition of the topic from its start and begin reading in a task."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
@@ -224,6 +225,7 @@ class OutputWatcher:
         return True
 
     async def stop(self) -> None:
+        """Stop reading and close the consumer."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -348,10 +350,12 @@ class DaemonRun:
         self.process: subprocess.Popen | None = None
 
     async def create_topics(self) -> None:
+        """Input (4 partitions), output (4) and dead-letter (1) topics of this run."""
         await create_topics(self.config["kafka"]["bootstrap_servers"], {
             self.input_topic: INPUT_PARTITIONS, self.output_topic: INPUT_PARTITIONS, self.dead_letter_topic: 1})
 
     def start(self) -> None:
+        """Start the daemon process (output and errors go to ``log_path``)."""
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(self.command, stdout=log_file, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
@@ -413,6 +417,7 @@ class DaemonRun:
         return status, time.monotonic() - started
 
     def log_tail(self, chars: int = 4000) -> str:
+        """The end of the daemon's log, for error messages."""
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
