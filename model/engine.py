@@ -130,7 +130,14 @@ class Engine:
                    cache_size=cache_size, **kwargs)
 
     def tag(self, lines: Sequence[str]) -> list[TagResult]:
-        """Tag every line; results in input order."""
+        """Tag every line; results in input order.
+
+        With ``cache_size=0`` the network runs on every line, equal ones included,
+        so an uncached engine measures the network itself.
+        """
+        if not self._cache_size:
+            self.cache_misses += len(lines)
+            return [self._result(line, t) for line, t in zip(lines, self._run(list(lines)))]
         keys = [cache_key(line) for line in lines]
         found: dict[str, _Tagged] = {}
         missing: list[str] = []
@@ -150,16 +157,15 @@ class Engine:
         if missing:
             for key, tagged in zip(missing, self._run(missing)):
                 found[key] = tagged
-                if self._cache_size:
-                    self._cache[key] = tagged
+                self._cache[key] = tagged
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        results = []
-        for line, key in zip(lines, keys):
-            t = found[key]
-            labels = t.labels if isinstance(t.labels, str) else list(t.labels)
-            results.append(TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence))
-        return results
+        return [self._result(line, found[key]) for line, key in zip(lines, keys)]
+
+    @staticmethod
+    def _result(line: str, t: _Tagged) -> TagResult:
+        labels = t.labels if isinstance(t.labels, str) else list(t.labels)
+        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence)
 
     def _windows(self, length: int) -> list[tuple[int, int, int, int]]:
         """``(window_start, window_end, keep_start, keep_end)`` covering a line fully.

@@ -614,6 +614,8 @@ VALUES: dict[str, Gen] = {
     "slashts": ts_slash, "ctime": ts_ctime, "epoch": ts_epoch, "clock": ts_clock, "httpdate": ts_rfc1123,
     "dmyts": ts_dmy, "compactts": ts_compact,
     # Numbers and identifiers.
+    # A field's "no value" placeholder (access logs, alert flags): a value, so O.
+    "flag": _pick("-", "-", "-", "--", "*", "N/A", "?"),
     "int": _int, "small": lambda r: str(r.randint(0, 20)), "neg": _neg, "decimal": _decimal, "exp": _exp,
     "number": _number, "pct": _pct, "hex": _hex, "sha": _sha, "uuid": _uuid, "pid": lambda r: str(r.randint(1, 65535)),
     "thousands": _thousands, "count": lambda r: str(r.randint(0, 5000)), "guid": _guid, "sid": _sid,
@@ -1434,7 +1436,7 @@ def fam_redis(r: Rng) -> list[Piece]:
 # ``proc[pid]`` keep their constant brackets.
 _HEADER_ITEMS = ("{host}", "{pid}", "{thread}", "{logger}", "{pylogger}", "{srcline}", "{reqid}", "{proc}",
                  "{proc}[{pid}]", "{host}/{proc}", "{logger}:{small}", "{proc}({pid})", "pid={pid}",
-                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}")
+                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}", "{flag}")
 _HEADER_TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_epoch, ts_clock,
                                        ts_slash, ts_apache, ts_ctime, ts_compact, ts_dmy)
 
@@ -1447,6 +1449,9 @@ def _header(r: Rng) -> list[list[Piece]]:
         items.insert(r.choice((0, 0, 0, len(items))), render(r, "{level}", fields))
     if r.random() < 0.85:
         items.insert(0 if r.random() < 0.9 else len(items), render(r, "{ts}", fields))
+    if r.random() < 0.1:
+        # Some formats open with a flag field before the timestamp (BGL-style alert flags).
+        items.insert(0, render(r, "{flag}", fields))
     return items or [render(r, "{host}")]
 
 

@@ -21,9 +21,9 @@ class TaggerConfig:
     vocab_size: int
     num_labels: int = 2
     embedding_dim: int = 32
-    conv_channels: int = 64
+    conv_channels: int = 32
     conv_kernel: int = 5
-    hidden_size: int = 48
+    hidden_size: int = 32
     dropout: float = 0.2
 
 

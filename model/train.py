@@ -50,8 +50,8 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     embedding_dim: int = 32
-    conv_channels: int = 64
-    hidden_size: int = 48
+    conv_channels: int = 32
+    hidden_size: int = 32
     dropout: float = 0.2
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from logdelim.model.engine import Engine, char_classes
 from logdelim.model.spans import labels_to_spans
-from logdelim.model.vocab import cache_key
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,7 @@ def test_cached_equals_uncached(toy_checkpoint, toy_line) -> None:
     second = cached.tag(lines[300:])
     reference = plain.tag(lines)
     assert cached.cache_hits >= 300
-    keys = [cache_key(line) for line in lines]
-    assert plain.cache_hits == len(keys) - len(set(keys))  # without a cache, only in-batch reuse
+    assert plain.cache_hits == 0 and plain.cache_misses == len(lines)  # the network ran on every line
     for got, want in zip(first + second, reference):
         assert got.labels == want.labels
         assert got.tokens == want.tokens
