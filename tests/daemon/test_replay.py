@@ -18,7 +18,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from fault_support import short_lines
+from fault_support import REPO, short_lines
 from logdelim.daemon.records import load_schema
 from logdelim.daemon.replay import Position, parse_pick, parse_position
 
@@ -196,7 +196,8 @@ def test_rate_limit_and_progress_bar(broker, make_topic, kafka_io, tmp_path) -> 
 def test_compare_model_reports_changed_lines(broker, make_topic, kafka_io, tmp_path, model_path) -> None:
     """Two checkpoints that differ: a tiny one trained here in seconds vs the daemon's model."""
     topic = make_topic("replay-cmp")
-    lines = short_lines(60)
+    # Varied real-world lines (the demo's), where an undertrained model certainly stumbles.
+    lines = (REPO / "daemon" / "sample_lines.txt").read_text(encoding="utf-8").splitlines()[:60]
     kafka_io.produce(topic, [line.encode() for line in lines])
     tiny = tmp_path / "tiny"
     subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "train", "--out", str(tiny),
