@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from logdelim.daemon.broker import EmbeddedBroker, broker_binary, create_topics, free_port
+from logdelim.model.data import loghub_label_dir, loghub_label_files
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-LABELS_DIR = Path("/work/shared/data/loghub/labels")
 
 
 def require(condition: bool, reason: str) -> None:
@@ -176,15 +176,26 @@ def loghub_lines() -> Callable[[int | None], list[str]]:
     return read_loghub_lines
 
 
+@pytest.fixture(scope="session")
+def loghub_files() -> list[Path]:
+    """The 11 labelled Loghub files (skipped without them, failed under CI=true)."""
+    return require_loghub_files()
+
+
+def require_loghub_files() -> list[Path]:
+    """The shared labelled Loghub files; skips (fails under CI=true) when the data is absent."""
+    files = loghub_label_files()
+    require(bool(files), f"labelled data not found under {loghub_label_dir()}")
+    return files
+
+
 def read_loghub_lines(limit: int | None = None) -> list[str]:
     """Real log lines from the shared labelled LogHub data, interleaving the systems.
 
     Skips (fails under CI=true) when the data is absent.
     """
-    files = sorted(LABELS_DIR.glob("*.jsonl")) if LABELS_DIR.is_dir() else []
-    require(bool(files), f"labelled data not found under {LABELS_DIR}")
     per_system = [[json.loads(row)["line"] for row in f.read_text(encoding="utf-8").splitlines() if row.strip()]
-                  for f in files]
+                  for f in require_loghub_files()]
     lines = [line for group in itertools.zip_longest(*per_system) for line in group if line is not None]
     return lines[:limit] if limit is not None else lines
 

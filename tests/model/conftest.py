@@ -1,25 +1,12 @@
-"""Fixtures for the model tests: the shared Loghub labels and a tiny trained checkpoint."""
+"""Fixtures for the model tests: toy lines and a tiny trained checkpoint (Loghub files: tests/conftest.py)."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import pytest
 
-from logdelim.model.data import loghub_label_dir, loghub_label_files
 from logdelim.model.train import TrainConfig, train
-
-
-@pytest.fixture(scope="session")
-def loghub_files() -> list[Path]:
-    """The 11 labelled Loghub files; skip without them, except under CI where that is a failure."""
-    files = loghub_label_files()
-    if not files:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"labelled Loghub data missing at {loghub_label_dir()}")
-        pytest.skip(f"labelled Loghub data missing at {loghub_label_dir()}")
-    return files
 
 
 def toy_line(rng: random.Random) -> dict:
