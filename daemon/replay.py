@@ -129,8 +129,8 @@ class PartitionRange:
 async def resolve_ranges(consumer: Any, picks: Sequence[Pick], start: Position, end: Position) -> list[PartitionRange]:
     """The exact ``[start, end)`` of every picked partition, in replay order.
 
-    The log end is the high watermark of a fetch response at offset 0 or the
-    start, never ListOffsets(latest), which the embedded broker under-reports.
+    The log end is the high watermark of a fetch response, never
+    ListOffsets(latest), which the embedded broker under-reports.
 
     Raises:
         ValueError: for an unknown topic or partition.
@@ -149,9 +149,12 @@ async def resolve_ranges(consumer: Any, picks: Sequence[Pick], start: Position, 
         tps.extend(tp for tp in (TopicPartition(pick.topic, p) for p in chosen) if tp not in tps)
 
     beginnings = await consumer.beginning_offsets(tps)
+    # Fetch near the end (ListOffsets' answer, at or below the real end) so the fetch that
+    # reveals the high watermark carries little data, however many partitions there are.
+    near_ends = await consumer.end_offsets(tps)
     consumer.assign(tps)
     for tp in tps:
-        consumer.seek(tp, beginnings[tp])
+        consumer.seek(tp, max(beginnings[tp], near_ends[tp]))
     highwater = await _highwaters(consumer, tps)
     consumer.pause(*tps)  # ranges only; replay assigns one partition at a time later
 
