@@ -53,7 +53,7 @@ def build_clients(config: Config) -> tuple[Any, Any, Any]:
     consumer = AIOKafkaConsumer(
         **common, group_id=kafka.group_id, enable_auto_commit=False, auto_offset_reset=kafka.auto_offset_reset,
         session_timeout_ms=kafka.session_timeout_ms, heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        max_partition_fetch_bytes=kafka.max_message_bytes,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms, max_partition_fetch_bytes=kafka.max_message_bytes,
         fetch_max_bytes=max(kafka.max_message_bytes, 50 * 1024 * 1024))
     # Tansu has no idempotent producer; duplicates are what the record key is for.
     producer = AIOKafkaProducer(

@@ -56,6 +56,11 @@ class KafkaConfig:
     # faster start (the demo uses 3000), keep it well above stalls of the host.
     session_timeout_ms: int = 10000
     heartbeat_interval_ms: int = 3000
+    # How long the broker may hold a fetch waiting for data. With aiokafka's 500 ms
+    # default that wait adds to the latency of a steady stream (Tansu holds the fetch
+    # that long even when data arrives). 20 ms, like batching.max_wait_ms: an idle
+    # consumer then sends one small fetch per 20 ms per broker.
+    fetch_max_wait_ms: int = 20
     # Our own resend attempts after aiokafka's internal retries give up on a record.
     produce_retries: int = 5
     produce_timeout_ms: int = 30000
@@ -76,7 +81,7 @@ class KafkaConfig:
         _require(self.auto_offset_reset in ("earliest", "latest"), "kafka.auto_offset_reset",
                  "must be earliest or latest")
         _positive(self, "kafka", ("commit_interval_ms", "session_timeout_ms", "heartbeat_interval_ms",
-                                  "produce_timeout_ms", "max_message_bytes", "drain_timeout_s"))
+                                  "fetch_max_wait_ms", "produce_timeout_ms", "max_message_bytes", "drain_timeout_s"))
         _require(self.heartbeat_interval_ms < self.session_timeout_ms, "kafka.heartbeat_interval_ms",
                  "must be below kafka.session_timeout_ms")
         _require(self.produce_retries >= 0, "kafka.produce_retries", "must be >= 0")

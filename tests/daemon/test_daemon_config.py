@@ -51,6 +51,7 @@ def test_issue_example_loads_and_equals_the_defaults(tmp_path: Path) -> None:
     ({"kafka": {"security": {"sasl_pasword": "x"}}}, "kafka.security.sasl_pasword: unknown key"),
     ({"logging": {"format": "xml"}}, "logging.format"),
     ({"batching": {"max_wait_ms": True}}, "batching.max_wait_ms"),
+    ({"kafka": {"fetch_max_wait_ms": 0}}, "kafka.fetch_max_wait_ms: must be > 0"),
 ])
 def test_bad_config_names_the_key(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -104,3 +105,14 @@ def test_security_settings_pass_through_to_aiokafka() -> None:
     assert options["security_protocol"] == "SSL"
     assert isinstance(options["ssl_context"], ssl.SSLContext) and not options["ssl_context"].check_hostname
     assert not any(key.startswith("ssl_") and key != "ssl_context" for key in options)
+
+
+async def test_group_consumer_fetch_wait_comes_from_the_config() -> None:
+    from logdelim.daemon.app import build_clients
+
+    assert Config().kafka.fetch_max_wait_ms == 20  # aiokafka's 500 ms default would add to latency
+    consumer, producer, probe = build_clients(from_mapping({"kafka": {"fetch_max_wait_ms": 35}}))
+    # aiokafka keeps the setting only privately until the fetcher starts.
+    assert consumer._fetch_max_wait_ms == 35
+    for client in (consumer, producer, probe):
+        await client.stop()  # never started; stopping keeps aiokafka's unclosed-client warnings away
