@@ -85,3 +85,15 @@ def test_dead_letter_headers_keep_input_headers_and_add_coordinates() -> None:
     assert headers == {"trace": b"t1", "logdelim.reason": b"invalid_utf8", "logdelim.detail": b"bad byte",
                        "logdelim.source.topic": b"logs.raw", "logdelim.source.partition": b"3",
                        "logdelim.source.offset": b"42", "logdelim.source.timestamp_ms": b"1700000000000"}
+
+
+@pytest.mark.parametrize("line", ["tab\there \x1b[31mred\x1b[0m", "ünïcødé ✓ 日本 \u2028 \U0001F600",
+                                  'quote " back\\slash', "", "first\nsecond\r\nthird"])
+def test_record_bytes_are_compact_utf8_json_of_the_line(line: str) -> None:
+    bounds = [(0, len(line))] if line else []
+    value = record_value(SOURCE, line, bounds, "m", 0.123456789)
+    record = json.loads(value)
+    jsonschema.validate(record, load_schema())
+    assert record["line"] == line and record["min_confidence"] == 0.123457
+    # The same bytes the standard library writes compactly without ASCII escapes.
+    assert value == json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
