@@ -189,7 +189,7 @@ class Engine:
             width = max(1, max(end - start for _, start, end, _, _ in batch))
             ids = np.zeros((len(batch), width), dtype=np.int64)
             for row, (i, start, end, _, _) in enumerate(batch):
-                ids[row, :end - start] = self._vocab.encode(keys[i][start:end])
+                ids[row, :end - start] = self._vocab.encode_array(keys[i][start:end])
             lengths = torch.tensor([max(1, end - start) for _, start, end, _, _ in batch])
             prob, label = self._forward(torch.from_numpy(ids), lengths)
             for row, (i, start, _, keep_start, keep_end) in enumerate(batch):

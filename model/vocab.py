@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
+
 PAD, UNK_ALNUM, UNK_SPACE, UNK_OTHER, DIGIT = range(5)
 _RESERVED = 5
 _DIGIT_TABLE = str.maketrans("0123456789", "0000000000")
@@ -39,6 +41,8 @@ class CharVocab:
         self.chars: list[str] = sorted({c for c in chars if c not in "0123456789"})
         self._ids: dict[str, int] = {c: i + _RESERVED for i, c in enumerate(self.chars)}
         self._ids.update({d: DIGIT for d in "0123456789"})
+        # Every ASCII code point to the character whose ordinal is its id, for encode_array.
+        self._ascii_table = {i: chr(self._ids.get(chr(i)) or _fallback(chr(i))) for i in range(128)}
 
     @classmethod
     def from_lines(cls, lines: Iterable[str], min_count: int = 1) -> "CharVocab":
@@ -57,3 +61,10 @@ class CharVocab:
         """Ids of the characters of ``line``, one per code point."""
         ids = self._ids
         return [ids.get(c) or _fallback(c) for c in line]
+
+    def encode_array(self, line: str) -> np.ndarray:
+        """``encode`` as an int64 array; ASCII lines take a ``str.translate`` fast path."""
+        if line.isascii() and len(self) <= 256:
+            raw = line.translate(self._ascii_table).encode("latin-1")
+            return np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+        return np.array(self.encode(line), dtype=np.int64)

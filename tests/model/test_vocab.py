@@ -36,3 +36,9 @@ def test_round_trip_through_char_list_and_lengths() -> None:
     assert again.encode(text) == vocab.encode(text)
     assert len(vocab.encode(text)) == len(text)
     assert vocab.encode("") == []
+
+
+def test_array_encoding_matches_the_list_encoding() -> None:
+    vocab = CharVocab.from_lines(["héllo wörld ж"])
+    for text in ["", "plain ascii 123", "\x00\x1f\x7f\t", "héllo ж 😀", "\u3000x"]:
+        assert vocab.encode_array(text).tolist() == vocab.encode(text)
