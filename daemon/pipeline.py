@@ -105,6 +105,15 @@ class Pipeline:
         self.produce_retries = produce_retries
         self.drain_timeout_s = drain_timeout_s
 
+        # Labelled series looked up once (a .labels() call per record costs more than the
+        # increment); creating them here also exports every topic and reason at 0 from the
+        # start, so rates and dashboard panels have data before the first line or failure.
+        self._lines_consumed = {topic: metrics.lines_consumed.labels(topic) for topic in self.input_topics}
+        self._records_produced = metrics.records_produced.labels(output_topic)
+        self._dead_letters = {reason: metrics.dead_letters.labels(reason) for reason in inputs.DEAD_LETTER_REASONS}
+        self._produce_errors = {topic: metrics.produce_errors.labels(topic)
+                                for topic in (output_topic, dead_letter_topic)}
+
         self.batcher: MicroBatcher[Pending] = MicroBatcher(max_lines, max_wait_ms)
         self.tracker = OffsetTracker()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger")
@@ -206,7 +215,7 @@ class Pipeline:
             self.batcher.add(Pending(
                 Source(tp.topic, tp.partition, message.offset, timestamp), state,
                 inputs.decode(message.value, self.max_line_bytes), message.value, tuple(message.headers or ())))
-        self.metrics.lines_consumed.labels(tp.topic).inc(len(messages))
+        self._lines_consumed[tp.topic].inc(len(messages))
 
     def _apply_backpressure(self) -> None:
         in_flight = self.tracker.in_flight
@@ -325,17 +334,17 @@ class Pipeline:
             return
         pending.state.ack(pending.source.offset)
         if reason is None:
-            self.metrics.records_produced.labels(topic).inc()
+            self._records_produced.inc()
             if pending.source.timestamp_ms is not None:
                 self.metrics.end_to_end_seconds.observe(max(0.0, time.time() - pending.source.timestamp_ms / 1000))
         else:
-            self.metrics.dead_letters.labels(reason).inc()
+            self._dead_letters[reason].inc()
         self._acked.set()
 
     def _failed(self, topic: str, value: bytes | None, pending: Pending, headers: list[tuple[str, bytes]],
                 reason: str | None, attempt: int, exc: BaseException) -> None:
         src = pending.source
-        self.metrics.produce_errors.labels(topic).inc()
+        self._produce_errors[topic].inc()
         if attempt < self.produce_retries:
             delay_s = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
             logger.warning("produce to %s failed for %s[%d]@%d (attempt %d): %r; retrying in %.1f s",

@@ -1,0 +1,30 @@
+"""Labelled series exist at 0 from the start, so rates and dashboard panels have data before the first event."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from logdelim.daemon import inputs
+from logdelim.daemon.metrics import Metrics
+from logdelim.daemon.pipeline import Pipeline
+
+
+async def test_every_topic_and_reason_is_exported_at_zero_before_any_line() -> None:
+    metrics = Metrics(CollectorRegistry())
+    # Clients and engine are not touched before run() (nor its worker thread started before the
+    # first batch): construction alone must create the series.
+    Pipeline(None, None, None, metrics, input_topics=["in.a", "in.b"], output_topic="out",
+             dead_letter_topic="dead", max_lines=8, max_wait_ms=10, max_in_flight_lines=64,
+             max_line_bytes=1024, max_message_bytes=1024 * 1024, commit_interval_ms=200,
+             produce_retries=0, drain_timeout_s=1.0)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert sample("logdelim_lines_consumed_total", topic="in.a") == 0
+    assert sample("logdelim_lines_consumed_total", topic="in.b") == 0
+    assert sample("logdelim_records_produced_total", topic="out") == 0
+    for topic in ("out", "dead"):
+        assert sample("logdelim_produce_errors_total", topic=topic) == 0
+    for reason in (inputs.NULL_VALUE, inputs.TOO_LONG, inputs.INVALID_UTF8, inputs.CONTROL_CHARS,
+                   inputs.TAGGING_ERROR):
+        assert sample("logdelim_dead_letters_total", reason=reason) == 0
