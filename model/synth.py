@@ -614,6 +614,12 @@ VALUES: dict[str, Gen] = {
     "slashts": ts_slash, "ctime": ts_ctime, "epoch": ts_epoch, "clock": ts_clock, "httpdate": ts_rfc1123,
     "dmyts": ts_dmy, "compactts": ts_compact,
     # Numbers and identifiers.
+    # Identifiers as values: snake_case names (modules, functions, job kinds) and prefixed ids.
+    "ident": lambda r: r.choice((
+        "_".join(r.sample(("switch", "module", "task", "runner", "max", "retries", "job", "queue", "io",
+                           "node", "state", "change", "ctrl", "disk", "pool", "worker", "read", "write"), r.randint(2, 3))),
+        f"{r.choice(('job', 'attempt', 'task', 'container', 'app', 'run', 'blk'))}_{r.randint(10**6, 10**13)}"
+        f"_{r.randint(1, 9999):04d}")),
     # A field's "no value" placeholder (access logs, alert flags): a value, so O.
     "flag": _pick("-", "-", "-", "--", "*", "N/A", "?"),
     "int": _int, "small": lambda r: str(r.randint(0, 20)), "neg": _neg, "decimal": _decimal, "exp": _exp,
@@ -951,7 +957,7 @@ _CODE_CLASSES = _JAVA_CLASSES + ("BlockReceiver", "SessionManager", "ConnectionP
 _CODE_METHODS = ("open", "close", "run", "init", "flush", "handleRequest", "acquire", "release", "sync", "poll")
 _VARIABLE_KINDS = ("ip", "hostport", "path", "url", "int", "int", "decimal", "neg", "hex", "uuid", "duration",
                    "size", "user", "host", "version", "iso", "clock", "winpath", "email", "count", "sha", "pct",
-                   "exp", "ipv6", "thread", "pod", "reqid", "word", "mac", "table")
+                   "exp", "ipv6", "thread", "pod", "reqid", "word", "mac", "table", "ident", "ident")
 _CLAUSES = ("{Noun} {var} {verb}", "{Verb} {noun} {var}", "{Noun} {verb} {prep} {var}",
             "{Verb} {noun} {prep} {var}", "{Adj} {noun} {var}", "{Noun} {verb}", "{Adj} {noun} {verb} {prep} {var}")
 _ATTACHMENTS = (", {key}={var}", " ({key}: {var})", " [{var}]", ": {var}", " - {var}", "; {key} {var}",
@@ -1436,7 +1442,7 @@ def fam_redis(r: Rng) -> list[Piece]:
 # ``proc[pid]`` keep their constant brackets.
 _HEADER_ITEMS = ("{host}", "{pid}", "{thread}", "{logger}", "{pylogger}", "{srcline}", "{reqid}", "{proc}",
                  "{proc}[{pid}]", "{host}/{proc}", "{logger}:{small}", "{proc}({pid})", "pid={pid}",
-                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}", "{flag}")
+                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}", "{flag}", "{ident}")
 _HEADER_TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_epoch, ts_clock,
                                        ts_slash, ts_apache, ts_ctime, ts_compact, ts_dmy)
 
