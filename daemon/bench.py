@@ -55,7 +55,6 @@ from typing import Any
 
 from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
 from logdelim.model import bench as model_bench
-from logdelim.model.data import LOGHUB_LABELS_ENV, loghub_label_files
 
 logger = logging.getLogger(__name__)
 
@@ -839,14 +838,10 @@ def run(args: argparse.Namespace) -> int:
     from logdelim.daemon.config import ModelConfig
     from logdelim.model.engine import Engine
 
-    paths = args.data or loghub_label_files()
-    if not paths:
-        sys.stderr.write(f"logdelim bench: no --data given and no shared Loghub labels found "
-                         f"(set ${LOGHUB_LABELS_ENV})\n")
-        return 2
-    lines = model_bench.read_lines(paths)
-    if not lines:
-        sys.stderr.write("logdelim bench: the data holds no lines\n")
+    try:
+        lines = model_bench.bench_lines(args.data)
+    except ValueError as error:
+        sys.stderr.write(f"logdelim bench: {error}\n")
         return 2
     if args.pipeline_lines <= 0:
         sys.stderr.write("logdelim bench: --pipeline-lines must be > 0\n")

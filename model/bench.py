@@ -60,6 +60,24 @@ def read_lines(paths: Sequence[str | Path]) -> list[str]:
     return lines
 
 
+def bench_lines(data: Sequence[str | Path]) -> list[str]:
+    """The lines to measure: those of ``data``, else the shared Loghub lines.
+
+    Raises:
+        ValueError: when there are no files or they hold no lines.
+    """
+    paths = list(data) or loghub_label_files()
+    if not paths:
+        raise ValueError(f"no --data given and no shared Loghub labels found (set ${LOGHUB_LABELS_ENV})")
+    try:
+        lines = read_lines(paths)
+    except OSError as error:
+        raise ValueError(f"cannot read {error.filename}: {error.strerror}") from error
+    if not lines:
+        raise ValueError("the data holds no lines")
+    return lines
+
+
 def _chunks(lines: Sequence[str], size: int) -> list[Sequence[str]]:
     return [lines[i:i + size] for i in range(0, len(lines), size)]
 
@@ -261,14 +279,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``logdelim bench``; returns the exit status."""
-    paths = args.data or loghub_label_files()
-    if not paths:
-        sys.stderr.write(f"logdelim bench: no --data given and no shared Loghub labels found "
-                         f"(set ${LOGHUB_LABELS_ENV})\n")
-        return 2
-    lines = read_lines(paths)
-    if not lines:
-        sys.stderr.write("logdelim bench: the data holds no lines\n")
+    try:
+        lines = bench_lines(args.data)
+    except ValueError as error:
+        sys.stderr.write(f"logdelim bench: {error}\n")
         return 2
 
     options: dict[str, Any] = {} if args.batch_size is None else {"max_batch_lines": args.batch_size}
