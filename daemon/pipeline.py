@@ -244,6 +244,10 @@ class Pipeline:
         parts = [inputs.segments(p.line) for p in lines]
         tagged = await self._tag(lines, parts)
         results = iter(tagged)
+        # Records for the output partition of their source's number, one producer batch per
+        # partition: one future and acknowledgement callback per batch instead of per record
+        # (per-record sends were most of the event loop's work per line).
+        outgoing: dict[int, tuple[Any, list[tuple[Pending, bytes]]]] = {}
         for pending in batch:
             if isinstance(pending.line, inputs.Rejection):
                 await self._send_dead_letter(pending, pending.line)
@@ -256,7 +260,26 @@ class Pipeline:
                 self.metrics.delimiter_confidence.observe(min(outcome.delimiter_confidence))
             value = record_value(pending.source, pending.line, outcome.bounds, self.engine.model_id,
                                  outcome.min_confidence)
-            await self._send(self.output_topic, value, pending, list(pending.headers), reason=None)
+            partition = pending.source.partition
+            # One by one: records for a partition the output topic lacks (the producer picks one
+            # by key), and large ones, which the client checks against its request size (it
+            # does not check records put in a batch).
+            if partition >= self._partition_counts[self.output_topic] or len(value) > self.max_message_bytes // 2:
+                await self._send(self.output_topic, value, pending, list(pending.headers), reason=None)
+                continue
+            if partition not in outgoing:
+                outgoing[partition] = (self.producer.create_batch(), [])
+            builder, items = outgoing[partition]
+            if builder.append(key=record_key(pending.source), value=value, timestamp=None,
+                              headers=list(pending.headers)) is None:  # full: send it, start the next
+                await self._send_records(partition, builder, items)
+                builder, items = outgoing[partition] = (self.producer.create_batch(), [])
+                # A batch's first record always fits.
+                builder.append(key=record_key(pending.source), value=value, timestamp=None,
+                               headers=list(pending.headers))
+            items.append((pending, value))
+        for partition, (builder, items) in outgoing.items():
+            await self._send_records(partition, builder, items)
         hits, misses = self.engine.cache_hits, self.engine.cache_misses
         if hits + misses:
             self.metrics.cache_hit_ratio.set(hits / (hits + misses))
@@ -324,6 +347,32 @@ class Pipeline:
         future.add_done_callback(
             lambda f: self._delivered(f, topic, value, pending, headers, reason, attempt))
 
+    async def _send_records(self, partition: int, builder: Any, items: list[tuple[Pending, bytes]]) -> None:
+        """Hand a producer batch of output records for ``partition`` over; a failed batch is
+        resent record by record (the per-record retry and give-up rules apply from there)."""
+        topic = self.output_topic
+        try:
+            future = await self.producer.send_batch(builder, topic, partition=partition)
+        except (KafkaError, ValueError, AssertionError) as exc:
+            self._records_failed(items, exc)
+            return
+        future.add_done_callback(lambda f: self._records_delivered(f, items))
+
+    def _records_delivered(self, future: asyncio.Future, items: list[tuple[Pending, bytes]]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._records_failed(items, exc)
+            return
+        for pending, _ in items:
+            self._acknowledged(pending, None)
+        self._acked.set()
+
+    def _records_failed(self, items: list[tuple[Pending, bytes]], exc: BaseException) -> None:
+        for pending, value in items:
+            self._failed(self.output_topic, value, pending, list(pending.headers), None, 0, exc)
+
     def _delivered(self, future: asyncio.Future, topic: str, value: bytes | None, pending: Pending,
                    headers: list[tuple[str, bytes]], reason: str | None, attempt: int) -> None:
         if future.cancelled():
@@ -332,6 +381,11 @@ class Pipeline:
         if exc is not None:
             self._failed(topic, value, pending, headers, reason, attempt, exc)
             return
+        self._acknowledged(pending, reason)
+        self._acked.set()
+
+    def _acknowledged(self, pending: Pending, reason: str | None) -> None:
+        """The broker has the record (``reason`` None) or dead letter of ``pending``."""
         pending.state.ack(pending.source.offset)
         if reason is None:
             self._records_produced.inc()
@@ -339,7 +393,6 @@ class Pipeline:
                 self.metrics.end_to_end_seconds.observe(max(0.0, time.time() - pending.source.timestamp_ms / 1000))
         else:
             self._dead_letters[reason].inc()
-        self._acked.set()
 
     def _failed(self, topic: str, value: bytes | None, pending: Pending, headers: list[tuple[str, bytes]],
                 reason: str | None, attempt: int, exc: BaseException) -> None:

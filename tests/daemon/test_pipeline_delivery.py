@@ -114,7 +114,7 @@ def test_undeliverable_record_stops_commits_on_its_partition_only(
         broker.bootstrap_servers, source, output, dead, group, engine,
         until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= 7
         and _value(m, "logdelim_produce_errors_total", topic=output) >= 2,
-        producer_options={"max_request_size": 4096}, produce_retries=1))
+        producer_options={"max_request_size": 4096}, max_message_bytes=4096, produce_retries=1))
     assert _value(metrics, "logdelim_produce_errors_total", topic=output) == 2, "first attempt plus one resend"
     assert _value(metrics, "logdelim_records_produced_total", topic=output) == 7
     assert _value(metrics, "logdelim_paused_partitions") == 1, "the stuck partition is paused"
