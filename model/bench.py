@@ -60,13 +60,13 @@ def read_lines(paths: Sequence[str | Path]) -> list[str]:
     return lines
 
 
-def bench_lines(data: Sequence[str | Path]) -> list[str]:
+def bench_lines(data: Sequence[str | Path] | None) -> list[str]:
     """The lines to measure: those of ``data``, else the shared Loghub lines.
 
     Raises:
         ValueError: when there are no files or they hold no lines.
     """
-    paths = list(data) or loghub_label_files()
+    paths = list(data or ()) or loghub_label_files()
     if not paths:
         raise ValueError(f"no --data given and no shared Loghub labels found (set ${LOGHUB_LABELS_ENV})")
     try:
