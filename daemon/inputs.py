@@ -16,13 +16,17 @@ documented for users in daemon/README-daemon.md:
 - one trailing line terminator (``\\n``, ``\\r\\n`` or ``\\r``) is removed first, since
   line shippers append it; everything else is kept verbatim (TAB and ESC included).
 
-Nothing here knows about Kafka clients or the model: plain values in, plain values out.
+Nothing here knows about Kafka clients; the model is only called through the
+engine's ``tag(lines)``: plain values in, plain values out.
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+logger = logging.getLogger(__name__)
 
 NULL_VALUE = "null_value"
 TOO_LONG = "too_long"
@@ -102,3 +106,32 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[object]) -> Tagged:
         confidence.extend(result.delimiter_confidence)
         lowest = min(lowest, result.min_confidence)
     return Tagged(bounds, lowest, confidence)
+
+
+def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
+    """Tag decoded messages the way the daemon does: each physical line on its own.
+
+    One engine call for the batch; when it fails, each message alone, so only the
+    message that breaks the model becomes a ``tagging_error`` rejection (the caller
+    logs it with its coordinates). Blocking: the daemon runs it in its tagging thread.
+    """
+    parts = [segments(line) for line in lines]
+    flat = [line[s:e] for line, spans in zip(lines, parts) for s, e in spans]
+    try:
+        results = engine.tag(flat) if flat else []
+    except Exception:  # noqa: BLE001 - isolate the message that breaks the model
+        logger.exception("tagging a batch of %d lines failed; retrying message by message", len(flat))
+        return [_tag_one(engine, line, spans) for line, spans in zip(lines, parts)]
+    out: list[Tagged | Rejection] = []
+    position = 0
+    for spans in parts:
+        out.append(join(spans, results[position:position + len(spans)]))
+        position += len(spans)
+    return out
+
+
+def _tag_one(engine: Any, line: str, spans: list[tuple[int, int]]) -> Tagged | Rejection:
+    try:
+        return join(spans, engine.tag([line[s:e] for s, e in spans]))
+    except Exception as exc:  # noqa: BLE001 - becomes a dead letter, never a crash
+        return Rejection(TAGGING_ERROR, f"{type(exc).__name__}: {exc}"[:500])

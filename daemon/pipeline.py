@@ -41,7 +41,7 @@ from logdelim.daemon.batcher import MicroBatcher
 from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.offsets import OffsetTracker, PartitionOffsets
-from logdelim.daemon.records import Source, dead_letter_headers, record_key, record_value
+from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key, record_value
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ FINAL_COMMIT_TIMEOUT_S = 1.5
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 # How long startup waits for an output topic's metadata before calling it missing.
 TOPIC_METADATA_TIMEOUT_S = 15.0
-# Room kept in a dead letter for headers and framing when the original bytes are cut.
-DEAD_LETTER_HEADROOM_BYTES = 64 * 1024
 
 
 class MissingTopicError(RuntimeError):
@@ -241,8 +239,7 @@ class Pipeline:
 
     async def _process(self, batch: list[Pending]) -> None:
         lines = [p for p in batch if isinstance(p.line, str)]
-        parts = [inputs.segments(p.line) for p in lines]
-        tagged = await self._tag(lines, parts)
+        tagged = await self._tag(lines)
         results = iter(tagged)
         # Records for the output partition of their source's number, one producer batch per
         # partition: one future and acknowledgement callback per batch instead of per record
@@ -285,51 +282,23 @@ class Pipeline:
             self.metrics.cache_hit_ratio.set(hits / (hits + misses))
         self.metrics.lines_in_flight.set(self.tracker.in_flight)
 
-    async def _tag(self, lines: list[Pending], parts: list[list[tuple[int, int]]]
-                   ) -> list[inputs.Tagged | inputs.Rejection]:
-        """Tag every physical line of ``lines`` in one engine call; per-message fallback on error."""
+    async def _tag(self, lines: list[Pending]) -> list[inputs.Tagged | inputs.Rejection]:
+        """Tag every message of ``lines`` in the tagging thread (one engine call, per-message fallback)."""
         if not lines:
             return []
-        flat = [p.line[s:e] for p, spans in zip(lines, parts) for s, e in spans]
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            results = await loop.run_in_executor(self._executor, self.engine.tag, flat)
-        except Exception:  # noqa: BLE001 - isolate the message that breaks the model
-            logger.exception("tagging a batch of %d lines failed; retrying line by line", len(flat))
-            return [await self._tag_one(loop, p, spans) for p, spans in zip(lines, parts)]
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, inputs.tag_messages, self.engine, [p.line for p in lines])
         finally:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
-            self.metrics.batch_size.observe(len(flat))
-        out: list[inputs.Tagged | inputs.Rejection] = []
-        position = 0
-        for spans in parts:
-            out.append(inputs.join(spans, results[position:position + len(spans)]))
-            position += len(spans)
-        return out
-
-    async def _tag_one(self, loop: asyncio.AbstractEventLoop, pending: Pending,
-                       spans: list[tuple[int, int]]) -> inputs.Tagged | inputs.Rejection:
-        try:
-            results = await loop.run_in_executor(self._executor, self.engine.tag,
-                                                 [pending.line[s:e] for s, e in spans])
-        except Exception as exc:  # noqa: BLE001 - becomes a dead letter, never a crash
-            src = pending.source
-            logger.error("tagging failed for %s[%d]@%d: %r", src.topic, src.partition, src.offset, exc)
-            return inputs.Rejection(inputs.TAGGING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
-        return inputs.join(spans, results)
+            self.metrics.batch_size.observe(len(lines))
 
     async def _send_dead_letter(self, pending: Pending, rejection: inputs.Rejection) -> None:
         src = pending.source
         logger.warning("dead letter %s for %s[%d]@%d: %s", rejection.reason, src.topic, src.partition,
                        src.offset, rejection.detail)
-        value = pending.value
-        detail = rejection.detail
-        limit = self.max_message_bytes - DEAD_LETTER_HEADROOM_BYTES
-        if value is not None and len(value) > limit:
-            # Larger than any message we may write: keep the head, say how much there was.
-            detail = f"{detail}; value cut from {len(value)} to {limit} bytes"
-            value = value[:limit]
+        value, detail = fit_dead_letter(pending.value, rejection.detail, self.max_message_bytes)
         headers = dead_letter_headers(src, rejection.reason, detail, pending.headers)
         await self._send(self.dead_letter_topic, value, pending, headers, reason=rejection.reason)
 

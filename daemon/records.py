@@ -68,6 +68,21 @@ def record_value(source: Source, line: str, bounds: Sequence[tuple[int, int]], m
     return orjson.dumps(record)
 
 
+# Room left in a dead letter for its headers and the message framing.
+DEAD_LETTER_HEADROOM_BYTES = 64 * 1024
+
+
+def fit_dead_letter(value: bytes | None, detail: str, max_message_bytes: int) -> tuple[bytes | None, str]:
+    """A dead letter's value and detail, the value cut to what may be written (and the detail saying so).
+
+    Larger than any message we may write: keep the head, say how much there was.
+    """
+    limit = max_message_bytes - DEAD_LETTER_HEADROOM_BYTES
+    if value is not None and len(value) > limit:
+        return value[:limit], f"{detail}; value cut from {len(value)} to {limit} bytes"
+    return value, detail
+
+
 def dead_letter_headers(source: Source, reason: str, detail: str, input_headers: Headers) -> list[tuple[str, bytes]]:
     """Input headers followed by the ``logdelim.*`` headers saying where it came from and why."""
     ours = {

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, TextIO
 
 from logdelim.daemon import inputs
 from logdelim.daemon.config import Config, ConfigError, load
-from logdelim.daemon.records import Source, dead_letter_headers, record_key, record_value
+from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key, record_value
 
 logger = logging.getLogger(__name__)
 
@@ -193,34 +193,6 @@ async def _highwaters(consumer: Any, tps: Sequence[Any]) -> dict[Any, int]:
 # --------------------------------------------------------------------------- tagging
 
 
-def tag_lines(engine: Any, lines: Sequence[str]) -> list[inputs.Tagged | inputs.Rejection]:
-    """Tag decoded message lines the way the daemon does: each physical line on its own.
-
-    One engine call for the batch; when it fails, each message alone, so only
-    the message that breaks the model becomes a ``tagging_error`` dead letter.
-    """
-    parts = [inputs.segments(line) for line in lines]
-    flat = [line[s:e] for line, spans in zip(lines, parts) for s, e in spans]
-    try:
-        results = engine.tag(flat) if flat else []
-    except Exception:  # noqa: BLE001 - isolate the message that breaks the model
-        logger.exception("tagging a batch of %d lines failed; retrying line by line", len(flat))
-        return [_tag_one(engine, line, spans) for line, spans in zip(lines, parts)]
-    out: list[inputs.Tagged | inputs.Rejection] = []
-    position = 0
-    for spans in parts:
-        out.append(inputs.join(spans, results[position:position + len(spans)]))
-        position += len(spans)
-    return out
-
-
-def _tag_one(engine: Any, line: str, spans: list[tuple[int, int]]) -> inputs.Tagged | inputs.Rejection:
-    try:
-        return inputs.join(spans, engine.tag([line[s:e] for s, e in spans]))
-    except Exception as exc:  # noqa: BLE001 - becomes a dead letter, never a crash
-        return inputs.Rejection(inputs.TAGGING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
-
-
 # --------------------------------------------------------------------------- output
 
 
@@ -258,15 +230,8 @@ class Sink:
     async def dead_letter(self, source: Source, value: bytes | None, rejection: inputs.Rejection,
                           input_headers: Sequence[tuple[str, bytes]]) -> None:
         """Write one dead letter: original bytes, source coordinates and reason."""
-        from logdelim.daemon.pipeline import DEAD_LETTER_HEADROOM_BYTES
-
-        detail = rejection.detail
-        limit = self.max_message_bytes - DEAD_LETTER_HEADROOM_BYTES
         if self.dead_letter_topic is not None:
-            topic_value = value
-            if value is not None and len(value) > limit:
-                detail = f"{detail}; value cut from {len(value)} to {limit} bytes"
-                topic_value = value[:limit]
+            topic_value, detail = fit_dead_letter(value, rejection.detail, self.max_message_bytes)
             headers = dead_letter_headers(source, rejection.reason, detail, input_headers)
             await self._send(self.dead_letter_topic, source, topic_value, headers)
         if self.dead_letter_file is not None:
@@ -406,8 +371,8 @@ async def _replay_batch(messages: Sequence[Any], span: PartitionRange, summary: 
                         compare_engine: Any, examples: int, max_line_bytes: int) -> None:
     decoded = [inputs.decode(m.value, max_line_bytes) for m in messages]
     lines = [d for d in decoded if isinstance(d, str)]
-    tagged = iter(tag_lines(engine, lines))
-    other = iter(tag_lines(compare_engine, lines)) if compare_engine is not None else None
+    tagged = iter(inputs.tag_messages(engine, lines))
+    other = iter(inputs.tag_messages(compare_engine, lines)) if compare_engine is not None else None
     for message, line in zip(messages, decoded):
         timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
         source = Source(span.topic, span.partition, message.offset, timestamp)

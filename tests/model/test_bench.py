@@ -60,3 +60,15 @@ def test_bench_text_table(toy_checkpoint: Path, small_log: Path, capsys: pytest.
     out = capsys.readouterr().out
     for row in ("tagger, uncached", "tagger, cached stream", "drain3 add_log_message", "regex split"):
         assert row in out
+
+
+def test_bench_lines_default_to_the_shared_data(tmp_path, monkeypatch) -> None:
+    (tmp_path / "X.jsonl").write_text('{"system": "X", "line": "a b", "labels": "ODO"}\n')
+    monkeypatch.setenv("LOGDELIM_LOGHUB_LABELS", str(tmp_path))
+    from logdelim.model.bench import bench_lines
+
+    assert bench_lines(None) == ["a b"]
+    assert bench_lines([]) == ["a b"]
+    monkeypatch.setenv("LOGDELIM_LOGHUB_LABELS", str(tmp_path / "absent"))
+    with pytest.raises(ValueError, match="no --data given"):
+        bench_lines(None)
