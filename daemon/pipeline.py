@@ -193,7 +193,11 @@ class Pipeline:
     async def _fetch_loop(self) -> None:
         while True:
             try:
-                batches = await self.consumer.getmany(timeout_ms=FETCH_POLL_MS, max_records=self.max_lines)
+                # Never fetch past the in-flight bound (it also bounds duplicates after a crash);
+                # at the bound every partition is paused and getmany returns nothing.
+                room = self.max_in_flight_lines - self.tracker.in_flight
+                batches = await self.consumer.getmany(timeout_ms=FETCH_POLL_MS,
+                                                      max_records=max(1, min(self.max_lines, room)))
             except KafkaError as exc:
                 # Broker hiccups (lost coordinator, disconnects) heal with retries; keep the process up.
                 logger.warning("fetch failed: %r; retrying in %.1f s", exc, FETCH_ERROR_BACKOFF_S)
