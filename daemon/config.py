@@ -107,7 +107,7 @@ class BatchingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class InputConfig:
-    """What counts as a taggable line (see daemon/README-daemon.md, bad input)."""
+    """What counts as a taggable line (see README.md, "Bad input")."""
 
     # Longer messages go to the dead-letter topic with reason too_long.
     max_line_bytes: int = 65536
