@@ -34,10 +34,9 @@ class HighWatermarkProbe:
         self._started = True
 
     async def stop(self) -> None:
-        """Disconnect if connected."""
-        if self._started:
-            self._started = False
-            await self.consumer.stop()
+        """Disconnect; also closes a never-started client, which aiokafka would report as unclosed."""
+        self._started = False
+        await self.consumer.stop()
 
     async def highwaters(self, positions: Mapping[TopicPartition, int], wait_ms: int = 500) -> dict[TopicPartition, int]:
         """High watermarks of ``positions``' partitions, fetched from each partition's position.
