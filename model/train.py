@@ -22,6 +22,7 @@ from torch import nn
 
 from . import checkpoint
 from .data import dedupe, label_alphabet, load_jsonl, split
+from .engine import resolve_device
 from .tagger import CharTagger, TaggerConfig
 from .vocab import CharVocab
 
@@ -53,13 +54,6 @@ class TrainConfig:
     conv_channels: int = 32
     hidden_size: int = 32
     dropout: float = 0.2
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` means the GPU when there is one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def supervised(line: str, delimiter_rules: bool) -> list[bool]:
