@@ -23,6 +23,7 @@ from torch import nn
 from . import checkpoint
 from .data import dedupe, label_alphabet, load_jsonl, split
 from .engine import resolve_device
+from .scores import is_punctuation
 from .tagger import CharTagger, TaggerConfig
 from .vocab import CharVocab
 
@@ -60,7 +61,7 @@ def supervised(line: str, delimiter_rules: bool) -> list[bool]:
     """Which characters the network is trained (and trusted) on."""
     if not delimiter_rules:
         return [True] * len(line)
-    return [not (c.isalnum() or c.isspace()) for c in line]
+    return [is_punctuation(c) for c in line]
 
 
 def _encode(example: dict, vocab: CharVocab, label_ids: dict[str, int], rules: bool) -> tuple[list[int], list[int]]:
