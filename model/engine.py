@@ -112,6 +112,7 @@ class Engine:
         self._vocab = ckpt.vocab
         self._labels = ckpt.labels
         self._rules = ckpt.delimiter_rules
+        self._delimiter_index = ckpt.labels.index("D") if ckpt.delimiter_rules else -1
         self.model_id = ckpt.model_id
         self.device = str(self._device)
         self._cache: OrderedDict[str, _Tagged] = OrderedDict()
@@ -228,12 +229,12 @@ class Engine:
 
     def _finish(self, key: str, label: np.ndarray, prob: np.ndarray) -> _Tagged:
         if not self._rules:
-            decided = prob
             names = tuple(self._labels[i] for i in label)
-            return _Tagged(names, (), (), float(decided.min()) if len(decided) else 1.0)
+            return _Tagged(names, (), (), float(prob.min()) if len(prob) else 1.0)
         classes = char_classes(key)
         punct = classes == _PUNCT
-        is_delim = np.where(punct, label == self._labels.index("D"), classes == _SPACE)
+        is_delim = np.where(punct, label == self._delimiter_index, classes == _SPACE)
         labels = np.where(is_delim, ord("D"), ord("O")).astype(np.uint8).tobytes().decode("ascii")
         decided = prob[punct]
-        return _Tagged(labels, tuple(token_bounds(labels)), tuple(prob[punct & is_delim].tolist()), float(decided.min()) if len(decided) else 1.0)
+        return _Tagged(labels, tuple(token_bounds(labels)), tuple(prob[punct & is_delim].tolist()),
+                       float(decided.min()) if len(decided) else 1.0)
