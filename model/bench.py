@@ -36,6 +36,7 @@ from drain3.template_miner_config import TemplateMinerConfig
 from logdelim.model.baselines import COMMON_SEPARATORS_SPLIT
 from logdelim.model.data import LOGHUB_LABELS_ENV, load_jsonl, loghub_label_files
 from logdelim.model.engine import Engine
+from logdelim.model.tagcli import decode_line
 
 # Lines per engine.tag call when measuring the network: enough for the engine's length buckets to fill.
 UNCACHED_CHUNK_LINES = 4096
@@ -47,16 +48,15 @@ MIN_REPEAT_SECONDS = 0.5
 def read_lines(paths: Sequence[str | Path]) -> list[str]:
     """The log lines of the files, in order: labelled JSONL (``.jsonl``) or raw text.
 
-    Raw text is decoded as UTF-8 with replacement (as the tagger would see it);
-    the line terminator is dropped, nothing else.
+    Raw text is read exactly as ``logdelim tag`` reads it (``tagcli.decode_line``).
     """
     lines: list[str] = []
     for path in paths:
         if str(path).endswith(".jsonl"):
             lines.extend(example["line"] for example in load_jsonl(path))
         else:
-            with open(path, encoding="utf-8", errors="replace", newline="") as f:
-                lines.extend(text.rstrip("\r\n") for text in f)
+            with open(path, "rb") as f:
+                lines.extend(decode_line(raw)[0] for raw in f)
     return lines
 
 
