@@ -84,7 +84,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     engine = Engine.load(config.model.path, device=config.model.device, num_threads=config.model.num_threads,
                          quantize=config.model.quantize, cache_size=config.model.cache_size)
     metrics.model_info.labels(engine.model_id, engine.device).set(1)
-    logger.info("model %s on %s", engine.model_id, engine.device)
+    logger.info("model %s on %s (network warmed up in %.2f s)", engine.model_id, engine.device, engine.warm_up())
 
     consumer, producer, probe_consumer = build_clients(config)
     lag_probe = HighWatermarkProbe(probe_consumer)

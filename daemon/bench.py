@@ -94,22 +94,22 @@ def bench_batch_sizes(engine_factory: Callable[[int], Any], lines: Sequence[str]
                       max_seconds: float) -> list[dict[str, float]]:
     """Network throughput for each batch size (``engine_factory(batch_size)`` must have no cache).
 
-    Only distinct network inputs are fed (the first line of each ``cache_key``,
-    in file order): ``Engine.tag`` computes equal inputs of one call once even
-    without a cache, so repeated lines would make large chunks look faster than
-    the network is. Each point tags chunks of eight batches (so the engine's
-    length buckets fill) and stops after ``max_seconds``.
+    Only distinct network inputs are fed (the first line of each ``vocab.shape``,
+    in file order): what a daemon's cache leaves to the network. Each point tags
+    chunks of eight batches (so the engine's length buckets fill) and stops after
+    ``max_seconds``.
     """
-    from logdelim.model.vocab import cache_key
+    from logdelim.model.vocab import shape
 
     distinct: dict[str, str] = {}
     for line in lines:
-        distinct.setdefault(cache_key(line), line)
+        distinct.setdefault(shape(line), line)
     lines = list(distinct.values())
     points = []
     for batch_size in batch_sizes:
         engine = engine_factory(batch_size)
-        engine.tag(lines[:batch_size] or [""])  # warm-up: first-call allocations are not throughput
+        engine.warm_up()  # first-call allocations and kernel builds are not throughput
+        engine.tag(lines[:batch_size] or [""])
         chunk_lines = max(8 * batch_size, 64)
         chunks = [lines[i:i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
         timed = model_bench.time_chunks(engine.tag, chunks, max_seconds)

@@ -474,8 +474,10 @@ async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     kafka, model = config.kafka, config.model
 
     def engine_for(path: str | None) -> Any:
-        return Engine.load(path, device=model.device, num_threads=model.num_threads, quantize=model.quantize,
-                           cache_size=model.cache_size)
+        engine = Engine.load(path, device=model.device, num_threads=model.num_threads, quantize=model.quantize,
+                             cache_size=model.cache_size)
+        engine.warm_up()
+        return engine
 
     engine = engine_for(model.path)
     compare_engine = engine_for(args.compare_model) if args.compare_model else None

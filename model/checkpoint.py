@@ -15,7 +15,9 @@ import torch
 from .tagger import CharTagger, TaggerConfig
 from .vocab import CharVocab
 
-FORMAT_VERSION = 1
+# 2: the network's input is the sum of embedding and convolution, and O/D taggers see
+# line shapes (vocab.shape); version-1 checkpoints need retraining.
+FORMAT_VERSION = 2
 DEFAULT_PATH = Path(__file__).with_name("default.pt")
 
 

@@ -3,13 +3,21 @@
 It owns everything between strings and the network: encoding, windows for long
 lines, length-bucketed batches, the memo cache, the device and the delimiter
 rules of the spec. Results are exact: the network's output for a line does not
-depend on its batch (see ``tagger``), and the cache is keyed on what the
-network sees (``vocab.cache_key``), so a hit returns what the network would
-compute.
+depend on its batch (see ``tagger``), and the caches are keyed on what the
+network sees, so a hit returns what the network would compute.
+
+Two caches, both bounded by ``cache_size``: lines with equal ``vocab.cache_key``
+(digits folded, offsets unchanged) share a whole result, token offsets
+included; on a miss there, lines with equal ``vocab.shape`` (what a delimiter
+tagger's network sees) share the network's decisions, which are carried over
+to the line's own offsets.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
+import sys
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
@@ -19,23 +27,71 @@ import torch
 
 from . import checkpoint
 from .spans import Span, spans_at, token_bounds
-from .vocab import cache_key
+from .vocab import cache_key, key_text, shape
 
 log = logging.getLogger(__name__)
 
-# The LSTM's fixed cost per time step, in rows of batch work (measured on a 2-core CPU).
-_STEP_OVERHEAD_ROWS = 16
+# A network call costs about CALL + T * (B + STEP) character cells of work for B rows of
+# width T (0.55 us a cell, 0.25 ms a call on one core of a 2-core CPU; measured by timing
+# the shipped network at B 1-256, T 60-240).
+_CALL_OVERHEAD_CELLS = 500
+_STEP_OVERHEAD_ROWS = 8
+# oneDNN builds an LSTM kernel for every new (rows, width) a call has, about 2.5 ms each
+# (several times a small call's work), and keeps 1,024 of them. So the network is called
+# on tiles of at most _TILE_ROWS rows, padded to a power of two and to a multiple of
+# _WIDTH_STEP characters: 7 x 16 sizes up to 512 characters, reused by every call after
+# warm_up has built them. Measured cost of a tile: the same per character from 16 rows up.
+_TILE_ROWS = 64
+_WIDTH_STEP = 32
 _ALNUM, _SPACE, _PUNCT = ord("a"), ord("s"), ord("p")
 _ASCII_CLASS = {i: chr(_ALNUM if chr(i).isalnum() else _SPACE if chr(i).isspace() else _PUNCT) for i in range(128)}
 
 
-def char_classes(line: str) -> np.ndarray:
-    """Per code point: ``a`` letter or digit, ``s`` whitespace, ``p`` anything else (as uint8)."""
+def padded_rows(rows: int) -> int:
+    """Rows a tile of ``rows`` lines is padded to: the next power of two."""
+    return 1 << (rows - 1).bit_length()
+
+
+def padded_width(width: int) -> int:
+    """Width a tile is padded to: a multiple of ``_WIDTH_STEP``."""
+    return max(1, -(-width // _WIDTH_STEP)) * _WIDTH_STEP
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc from handing freed activation buffers back to the OS after every batch.
+
+    By default blocks above the mmap threshold are unmapped when freed and
+    page-faulted in again by the next batch: that doubled the network's time per
+    line on a 2-core CPU (66 against 150 us per line of 120 characters at batch 256,
+    one thread). Freed memory stays in the process instead, so its resident size
+    is that of its largest batch. No-op off glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)  # glibc's maximum
+    libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
+
+
+_CLASS_LABEL = str.maketrans("as", "OD")
+
+
+def class_string(line: str) -> str:
+    """Per code point: ``a`` letter or digit, ``s`` whitespace, ``p`` anything else."""
     classes = line.translate(_ASCII_CLASS)
     if not classes.isascii():
         classes = "".join(c if c.isascii() else
                           ("a" if c.isalnum() else "s" if c.isspace() else "p") for c in classes)
-    return np.frombuffer(classes.encode("ascii"), dtype=np.uint8)
+    return classes
+
+
+def char_classes(line: str) -> np.ndarray:
+    """``class_string`` as uint8 codes."""
+    return np.frombuffer(class_string(line).encode("ascii"), dtype=np.uint8)
 
 
 class TagResult:
@@ -84,6 +140,15 @@ class _Tagged:
     min_confidence: float
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """The network's decisions on the punctuation of one shape, in order (delimiter tagger only)."""
+
+    decisions: str  # ``O`` or ``D`` per punctuation character
+    delimiter_confidence: tuple[float, ...]
+    min_confidence: float
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` means the first GPU when there is one, else the CPU."""
     if device == "auto":
@@ -108,6 +173,8 @@ class Engine:
             if self._device.type != "cpu":
                 raise ValueError("int8 dynamic quantisation runs on the CPU only")
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)
+        if self._device.type == "cpu":
+            keep_freed_memory()
         self._model = model.to(self._device)
         self._vocab = ckpt.vocab
         self._labels = ckpt.labels
@@ -116,6 +183,7 @@ class Engine:
         self.model_id = ckpt.model_id
         self.device = str(self._device)
         self._cache: OrderedDict[str, _Tagged] = OrderedDict()
+        self._shapes: OrderedDict[str, _Decided] = OrderedDict()
         self._cache_size = cache_size
         self._max_batch_lines = max_batch_lines
         self._window = window_chars
@@ -138,35 +206,57 @@ class Engine:
         """
         if not self._cache_size:
             self.cache_misses += len(lines)
-            return [self._result(line, t) for line, t in zip(lines, self._run(list(lines)))]
+            return [self._result(line, t) for line, t in zip(lines, self._compute(list(lines), cached=False)[0])]
         keys = [cache_key(line) for line in lines]
-        found: dict[str, _Tagged] = {}
-        missing: list[str] = []
-        for key in keys:
-            if key in found:
-                continue
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                found[key] = hit
-            else:
-                found[key] = None  # type: ignore[assignment]
-                missing.append(key)
-        # A line counts as a hit when the network did not run for it.
-        self.cache_misses += len(missing)
-        self.cache_hits += len(keys) - len(missing)
+        found, missing = _lookup(self._cache, keys)
+        runs = 0
         if missing:
-            for key, tagged in zip(missing, self._run(missing)):
+            computed, runs = self._compute([key_text(key) for key in missing], cached=True)
+            for key, tagged in zip(missing, computed):
                 found[key] = tagged
                 self._cache[key] = tagged
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            _trim(self._cache, self._cache_size)
+        # A line counts as a hit when the network did not run for it.
+        self.cache_misses += runs
+        self.cache_hits += len(keys) - runs
         return [self._result(line, found[key]) for line, key in zip(lines, keys)]
+
+    def _compute(self, keys: list[str], cached: bool) -> tuple[list[_Tagged], int]:
+        """Results for ``keys`` (distinct when ``cached``) and how many inputs the network ran on.
+
+        The network runs on every shape that is not cached (on every key when not ``cached``).
+        """
+        if not self._rules:
+            # Other alphabets label every character: the network sees the line as it is.
+            return [self._finish_labels(label, prob) for label, prob in self._run(keys)], len(keys)
+        shapes = [shape(key) for key in keys]
+        if not cached:
+            return [self._expand(key, self._decide(s, *out))
+                    for key, s, out in zip(keys, shapes, self._run(shapes))], len(keys)
+        decided, todo = _lookup(self._shapes, shapes)
+        for s, out in zip(todo, self._run(todo)):
+            decided[s] = self._shapes[s] = self._decide(s, *out)
+        _trim(self._shapes, self._cache_size)
+        return [self._expand(key, decided[s]) for key, s in zip(keys, shapes)], len(todo)
 
     @staticmethod
     def _result(line: str, t: _Tagged) -> TagResult:
         labels = t.labels if isinstance(t.labels, str) else list(t.labels)
         return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence)
+
+    def warm_up(self) -> float:
+        """Build the network's kernels for the small padded batch sizes now; returns the seconds it took.
+
+        Otherwise each is built by the first call that needs it: milliseconds that a
+        service would spend on its first lines, and a benchmark on its first pass.
+        """
+        started = time.perf_counter()
+        for width in range(_WIDTH_STEP, padded_width(self._window) + 1, _WIDTH_STEP):
+            rows = 1
+            while rows <= _TILE_ROWS:
+                self._forward(torch.zeros(rows, width, dtype=torch.int64), torch.ones(rows, dtype=torch.int64))
+                rows *= 2
+        return time.perf_counter() - started
 
     def _windows(self, length: int) -> list[tuple[int, int, int, int]]:
         """``(window_start, window_end, keep_start, keep_end)`` covering a line fully.
@@ -180,42 +270,55 @@ class Engine:
         return [(max(0, s - self._margin), min(length, s + core + self._margin), s, min(length, s + core))
                 for s in range(0, length, core)]
 
-    def _run(self, keys: list[str]) -> list[_Tagged]:
-        """Network labels and confidences for distinct inputs."""
+    def _run(self, keys: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The network's label index and its probability for every character of each input."""
         pieces = [(i, *w) for i, key in enumerate(keys) for w in self._windows(len(key))]
         pieces.sort(key=lambda p: p[2] - p[1])
         chosen = [np.zeros(len(k), dtype=np.int64) for k in keys]
         confidence = [np.ones(len(k), dtype=np.float32) for k in keys]
-        for batch in self._buckets(pieces):
-            width = max(1, max(end - start for _, start, end, _, _ in batch))
-            ids = np.zeros((len(batch), width), dtype=np.int64)
+        for batch in self._tiles(pieces):
+            width = padded_width(max(end - start for _, start, end, _, _ in batch))
+            rows = padded_rows(len(batch))
+            ids = np.zeros((rows, width), dtype=np.int64)
             for row, (i, start, end, _, _) in enumerate(batch):
                 ids[row, :end - start] = self._vocab.encode_array(keys[i][start:end])
-            lengths = torch.tensor([max(1, end - start) for _, start, end, _, _ in batch])
+            # Padding rows: length 1, all padding; their output is dropped.
+            lengths = torch.tensor([max(1, end - start) for _, start, end, _, _ in batch] + [1] * (rows - len(batch)))
             prob, label = self._forward(torch.from_numpy(ids), lengths)
             for row, (i, start, _, keep_start, keep_end) in enumerate(batch):
                 lo, hi = keep_start - start, keep_end - start
                 chosen[i][keep_start:keep_end] = label[row, lo:hi]
                 confidence[i][keep_start:keep_end] = prob[row, lo:hi]
-        return [self._finish(key, c, p) for key, c, p in zip(keys, chosen, confidence)]
+        return list(zip(chosen, confidence))
 
-    def _buckets(self, pieces: list[tuple[int, int, int, int, int]]) -> list[list[tuple[int, int, int, int, int]]]:
-        """Split length-sorted pieces into batches, trading padding against calls.
+    def _tiles(self, pieces: list[tuple[int, int, int, int, int]]) -> list[list[tuple[int, int, int, int, int]]]:
+        """Split length-sorted pieces into network calls, trading padding against calls.
 
-        A batch of B rows and width T costs about T * (B + STEP_OVERHEAD_ROWS): the
-        LSTM pays a fixed cost per time step. Growing a batch to a longer piece is
-        cheaper than opening a new one while ``length / width < 1 + overhead / B``.
+        Growing a call of B rows from width T to a longer piece pads every row:
+        ``(length - T) * (B + STEP)`` more cells. That is worth it while it costs less
+        than a new call would for the piece: ``CALL + length * STEP``. A call then
+        takes a power of two of rows (see ``padded_rows``), the largest that fits, so
+        few rows are padding.
         """
+        limit = min(self._max_batch_lines, _TILE_ROWS if self._device.type == "cpu" else self._max_batch_lines)
         batches: list[list[tuple[int, int, int, int, int]]] = []
         width = 0
         for piece in pieces:
             length = piece[2] - piece[1]
-            if (not batches or len(batches[-1]) >= self._max_batch_lines
-                    or length > width * (1 + _STEP_OVERHEAD_ROWS / len(batches[-1]))):
+            if (not batches or len(batches[-1]) >= limit
+                    or (length - width) * (len(batches[-1]) + _STEP_OVERHEAD_ROWS)
+                    > _CALL_OVERHEAD_CELLS + length * _STEP_OVERHEAD_ROWS):
                 batches.append([])
             batches[-1].append(piece)
             width = length
-        return batches
+        tiles = []
+        for batch in batches:
+            while batch:
+                # Below 8 rows a call costs about the same whatever its rows: pad instead of splitting.
+                take = len(batch) if len(batch) < 8 or len(batch) >= limit else 1 << (len(batch).bit_length() - 1)
+                tiles.append(batch[:take])
+                batch = batch[take:]
+        return tiles
 
     def _forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Probability and index of the most likely label per character."""
@@ -223,18 +326,61 @@ class Engine:
             ids = ids.pin_memory().to(self._device, non_blocking=True)
             lengths = lengths.pin_memory().to(self._device, non_blocking=True)
         with torch.inference_mode():
-            probs = torch.softmax(self._model(ids, lengths).float(), dim=-1)
-            prob, label = probs.max(dim=-1)
+            logits = self._model(ids, lengths).float()
+            if logits.shape[-1] == 2:
+                # Two labels: the winner's probability is sigmoid(|margin|); a softmax over a
+                # last dimension of 2 costs several times more on the CPU.
+                margin = logits[..., 1] - logits[..., 0]
+                return torch.sigmoid(margin.abs()).cpu().numpy(), (margin > 0).long().cpu().numpy()
+            prob, label = torch.softmax(logits, dim=-1).max(dim=-1)
         return prob.cpu().numpy(), label.cpu().numpy()
 
-    def _finish(self, key: str, label: np.ndarray, prob: np.ndarray) -> _Tagged:
-        if not self._rules:
-            names = tuple(self._labels[i] for i in label)
-            return _Tagged(names, (), (), float(prob.min()) if len(prob) else 1.0)
-        classes = char_classes(key)
-        punct = classes == _PUNCT
-        is_delim = np.where(punct, label == self._delimiter_index, classes == _SPACE)
-        labels = np.where(is_delim, ord("D"), ord("O")).astype(np.uint8).tobytes().decode("ascii")
+    def _finish_labels(self, label: np.ndarray, prob: np.ndarray) -> _Tagged:
+        """A result of an alphabet without delimiter rules: the network's label for every character."""
+        names = tuple(self._labels[i] for i in label)
+        return _Tagged(names, (), (), float(prob.min()) if len(prob) else 1.0)
+
+    def _decide(self, shape_: str, label: np.ndarray, prob: np.ndarray) -> _Decided:
+        """Keep what the spec leaves to the network: its decisions on punctuation."""
+        punct = char_classes(shape_) == _PUNCT
+        delimiter = label[punct] == self._delimiter_index
         decided = prob[punct]
-        return _Tagged(labels, tuple(token_bounds(labels)), tuple(prob[punct & is_delim].tolist()),
-                       float(decided.min()) if len(decided) else 1.0)
+        decisions = np.where(delimiter, ord("D"), ord("O")).astype(np.uint8).tobytes().decode("ascii")
+        return _Decided(decisions, tuple(decided[delimiter].tolist()), float(decided.min()) if len(decided) else 1.0)
+
+    @staticmethod
+    def _expand(key: str, d: _Decided) -> _Tagged:
+        """Labels and token offsets of a line from its shape's decisions and the spec's rules.
+
+        ``shape`` leaves punctuation in order, so the i-th punctuation character of
+        the line takes the i-th decision.
+        """
+        between = class_string(key).split("p")
+        if len(between) != len(d.decisions) + 1:
+            raise AssertionError(f"shape changed the punctuation of {key!r}")
+        # Runs of letters/digits (a -> O) and whitespace (s -> D) between punctuation
+        # characters, each punctuation character taking the network's decision.
+        labels = ("".join(map(str.__add__, between, d.decisions)) + between[-1]).translate(_CLASS_LABEL)
+        return _Tagged(labels, tuple(token_bounds(labels)), d.delimiter_confidence, d.min_confidence)
+
+
+def _lookup(cache: OrderedDict, keys: Sequence) -> tuple[dict, list]:
+    """Each distinct key's cached value (None when absent; hits become most recent) and the absent keys in order."""
+    found: dict = {}
+    missing: list = []
+    for key in keys:
+        if key in found:
+            continue
+        hit = cache.get(key)
+        if hit is None:
+            missing.append(key)
+        else:
+            cache.move_to_end(key)
+        found[key] = hit
+    return found, missing
+
+
+def _trim(cache: OrderedDict, size: int) -> None:
+    """Drop the least recently used entries beyond ``size``."""
+    while len(cache) > size:
+        cache.popitem(last=False)

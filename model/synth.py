@@ -339,7 +339,14 @@ def _port(r: Rng) -> str:
 
 
 def _host(r: Rng) -> str:
-    style = r.randrange(4)
+    style = r.randrange(5)
+    if style == 4:
+        # Infrastructure inventory names: a device word and a rack/slot id, one value.
+        device = r.choice(("Switch", "Rack", "Chassis", "Blade", "PDU", "Router", "Core", "Edge", "ESX", "Storage",
+                           "Gateway", "fabric", "leaf", "spine", "ups", "Enclosure"))
+        slot = r.choice((str(r.randrange(1, 64)), f"{r.randrange(10)}{r.choice('ABNT')}{r.randrange(100):02d}",
+                         f"{r.choice('ABCD')}{r.randrange(1, 40):02d}", f"{r.randrange(1, 9)}{r.choice('ab')}"))
+        return f"{device}-{slot}"
     if style == 0:
         return r.choice(("localhost", "web-01", "db-primary", "cache-2", "node7", "LabSZ", "combo",
                          "worker-3f9c", "build-agent-12", "kafka-0", "DESKTOP-7Q2M4KD", "raspberrypi"))

@@ -21,22 +21,26 @@ class TaggerConfig:
     vocab_size: int
     num_labels: int = 2
     embedding_dim: int = 32
-    conv_channels: int = 32
     conv_kernel: int = 5
     hidden_size: int = 32
     dropout: float = 0.2
 
 
-def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each sequence of a right-padded batch ``[B, T, F]`` within its length; padding stays put."""
-    batch, steps = x.shape[0], x.shape[1]
-    positions = torch.arange(steps, device=x.device).unsqueeze(0)
-    index = lengths.unsqueeze(1) - 1 - positions
+def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """Row index into a time-major ``[T * B, F]`` view that reverses each sequence within its length.
+
+    Padding positions map to themselves. One row copy per position (``index_select``)
+    is several times cheaper than an element-wise gather with an index expanded over F.
+    """
+    batch = lengths.shape[0]
+    positions = torch.arange(steps, device=lengths.device).unsqueeze(1)
+    index = lengths.unsqueeze(0) - 1 - positions
     index = torch.where(index >= 0, index, positions)
-    # One row copy per position (index_select on [B*T, F]) is several times cheaper
-    # than an element-wise gather with an index expanded over F.
-    flat = (index + torch.arange(batch, device=x.device).unsqueeze(1) * steps).reshape(-1)
-    return x.reshape(batch * steps, -1).index_select(0, flat).view_as(x)
+    return (index * batch + torch.arange(batch, device=lengths.device).unsqueeze(0)).reshape(-1)
+
+
+def _reorder(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, x.shape[-1]).index_select(0, index).view_as(x)
 
 
 class CharTagger(nn.Module):
@@ -47,27 +51,49 @@ class CharTagger(nn.Module):
         self.config = config
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
-        self.conv = nn.Conv1d(c.embedding_dim, c.conv_channels, c.conv_kernel, padding=c.conv_kernel // 2)
+        # The convolution's output is added to the embedding, not concatenated: the LSTMs'
+        # cost grows with their input width (twice the time at 64 inputs than at 32).
+        self.conv = nn.Conv1d(c.embedding_dim, c.embedding_dim, c.conv_kernel, padding=c.conv_kernel // 2)
         self.dropout = nn.Dropout(c.dropout)
-        lstm_in = c.embedding_dim + c.conv_channels
-        self.forward_lstm = nn.LSTM(lstm_in, c.hidden_size, batch_first=True)
-        self.backward_lstm = nn.LSTM(lstm_in, c.hidden_size, batch_first=True)
+        self.forward_lstm = nn.LSTM(c.embedding_dim, c.hidden_size)
+        self.backward_lstm = nn.LSTM(c.embedding_dim, c.hidden_size)
         self.head = nn.Linear(2 * c.hidden_size, c.num_labels)
+
+    def _convolve(self, ids: torch.Tensor) -> torch.Tensor:
+        """``conv`` over the embeddings of time-major ``ids``, as one table lookup per kernel offset.
+
+        The convolution's input is an embedding, so each offset's contribution is a row
+        of ``embedding.weight @ conv.weight[:, :, k]``: gathering rows of those small
+        tables is four times faster than the convolution on a 2-core CPU. Beyond either
+        end of a line the lookup reads the padding id's row, so a line's output does not
+        depend on its batch; it is the convolution with zero padding while that row is zero.
+        """
+        kernel = self.config.conv_kernel
+        tables = torch.einsum("ve,oek->kvo", self.embedding.weight, self.conv.weight)
+        padded = nn.functional.pad(ids, (0, 0, kernel // 2, kernel // 2))
+        steps = ids.shape[0]
+        out = self.conv.bias + nn.functional.embedding(padded[:steps], tables[0])
+        for k in range(1, kernel):
+            out.add_(nn.functional.embedding(padded[k:k + steps], tables[k]))
+        return out
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, T, num_labels]`` for ids ``[B, T]`` (0 = padding) of the given lengths."""
+        # Time-major inside: the LSTMs want [T, B, F] contiguous, and transposing the ids
+        # and the logits is cheaper than transposing every activation.
+        ids = ids.t()
         emb = self.embedding(ids)
-        conv = torch.relu(self.conv(emb.transpose(1, 2))).transpose(1, 2)
+        conv = torch.relu(self._convolve(ids))
         # Zero the convolution's output on padding so the backward LSTM, which sees
         # a sequence's padding only after its last real step, gets the same input
-        # whatever the batch's width.
-        mask = (ids != 0).unsqueeze(-1)
-        x = self.dropout(torch.cat([emb, conv * mask], dim=-1))
+        # whatever the batch's width (the embedding of padding is zero already).
+        x = self.dropout(emb + conv * (ids != 0).unsqueeze(-1))
+        reverse = reverse_index(lengths, ids.shape[0])
         fwd, _ = self.forward_lstm(x)
-        bwd, _ = self.backward_lstm(reverse_padded(x, lengths))
+        bwd, _ = self.backward_lstm(_reorder(x, reverse))
         # head(cat([fwd, bwd])) without materialising the concatenation.
         hidden = self.config.hidden_size
         weight, bias = self.head.weight, self.head.bias
         fwd_logits = nn.functional.linear(self.dropout(fwd), weight[:, :hidden], bias)
         bwd_logits = nn.functional.linear(self.dropout(bwd), weight[:, hidden:])
-        return fwd_logits + reverse_padded(bwd_logits, lengths)
+        return (fwd_logits + _reorder(bwd_logits, reverse)).transpose(0, 1)

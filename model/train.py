@@ -22,10 +22,10 @@ from torch import nn
 
 from . import checkpoint
 from .data import dedupe, label_alphabet, load_jsonl, split
-from .engine import resolve_device
+from .engine import keep_freed_memory, resolve_device
 from .scores import is_punctuation
 from .tagger import CharTagger, TaggerConfig
-from .vocab import CharVocab
+from .vocab import CharVocab, shape, shape_labels
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -52,7 +52,6 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     embedding_dim: int = 32
-    conv_channels: int = 32
     hidden_size: int = 32
     dropout: float = 0.2
 
@@ -179,9 +178,17 @@ def train(cfg: TrainConfig) -> dict:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    examples = dedupe(load_examples(cfg))
+    if device.type == "cpu":
+        keep_freed_memory()
+
+    examples = load_examples(cfg)
     labels = label_alphabet(examples)
     rules = labels == ["O", "D"]
+    if rules:
+        # A delimiter tagger's network sees line shapes (vocab.shape), in training as in the engine.
+        examples = [{**e, "line": shape(e["line"]), "labels": shape_labels(e["line"], e["labels"])}
+                    for e in examples]
+    examples = dedupe(examples)
     train_set, dev_set = split(examples, cfg.dev_fraction, cfg.seed)
     vocab = CharVocab.from_lines((e["line"] for e in train_set), min_count=2)
     label_ids = {name: i for i, name in enumerate(labels)}
@@ -189,7 +196,7 @@ def train(cfg: TrainConfig) -> dict:
     dev_batches = _batches([_encode(e, vocab, label_ids, rules) for e in dev_set], 256, None, cfg.max_train_chars)
 
     model_cfg = TaggerConfig(vocab_size=len(vocab), num_labels=len(labels), embedding_dim=cfg.embedding_dim,
-                             conv_channels=cfg.conv_channels, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
+                             hidden_size=cfg.hidden_size, dropout=cfg.dropout)
     model = CharTagger(model_cfg).to(device)
     weights = _class_weights(train_enc, len(labels)).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE)
@@ -262,7 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     for f in fields(TrainConfig):
-        if f.name in ("batch_size", "learning_rate", "embedding_dim", "conv_channels", "hidden_size", "dropout",
+        if f.name in ("batch_size", "learning_rate", "embedding_dim", "hidden_size", "dropout",
                       "patience", "max_train_chars", "dev_fraction"):
             parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
 
@@ -276,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, device=args.device, num_threads=args.threads,
     )
     cfg = replace(cfg, **{k: getattr(args, k) for k in ("batch_size", "learning_rate", "embedding_dim",
-                                                         "conv_channels", "hidden_size", "dropout", "patience",
+                                                         "hidden_size", "dropout", "patience",
                                                          "max_train_chars", "dev_fraction")})
     result = train(cfg)
     import sys

@@ -349,7 +349,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
     out = tmp_path_factory.mktemp("tiny-model")
     subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "train", "--out", str(out),
                     "--synthetic-lines", "500", "--epochs", "1", "--threads", "1",
-                    "--hidden-size", "16", "--conv-channels", "16"],
+                    "--hidden-size", "16"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return str(out / "model.pt")
 

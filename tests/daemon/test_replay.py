@@ -202,7 +202,7 @@ def test_compare_model_reports_changed_lines(broker, make_topic, kafka_io, tmp_p
     tiny = tmp_path / "tiny"
     subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "train", "--out", str(tiny),
                     "--synthetic-lines", "200", "--epochs", "1", "--threads", "1",
-                    "--hidden-size", "8", "--conv-channels", "8"],
+                    "--hidden-size", "8"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     model_args = ["--model", model_path] if model_path else []
     done = replay(broker, topic, *model_args, "--compare-model", str(tiny / "model.pt"), "--examples", "2", "--json")

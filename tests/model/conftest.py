@@ -34,5 +34,5 @@ def toy_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data.write_text("".join(json.dumps(toy_line(rng)) + "\n" for _ in range(600)))
     out = tmp_path_factory.mktemp("toy-model")
     train(TrainConfig(data=(str(data),), out_dir=str(out), synthetic_lines=0, max_minutes=0.3, max_epochs=8,
-                      hidden_size=16, conv_channels=16, embedding_dim=16, seed=0, num_threads=1))
+                      hidden_size=16, embedding_dim=16, seed=0, num_threads=1))
     return out / "model.pt"

@@ -13,7 +13,7 @@ from logdelim.model.vocab import CharVocab
 
 def test_round_trip(tmp_path) -> None:
     torch.manual_seed(0)
-    model = CharTagger(TaggerConfig(vocab_size=110, num_labels=3, hidden_size=8, conv_channels=8)).eval()
+    model = CharTagger(TaggerConfig(vocab_size=110, num_labels=3, hidden_size=8)).eval()
     vocab = CharVocab.from_lines(["hello wörld"])
     path = tmp_path / "m.pt"
     model_id = checkpoint.save(path, model, vocab, ["O", "B-X", "I-X"], delimiter_rules=False)

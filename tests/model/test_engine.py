@@ -48,7 +48,21 @@ def test_cached_equals_uncached(toy_checkpoint, toy_line) -> None:
 def test_cache_is_bounded(toy_checkpoint) -> None:
     engine = Engine.load(str(toy_checkpoint), device="cpu", cache_size=10)
     engine.tag([f"key{chr(97 + i % 26)}{chr(97 + i // 26)}: v" for i in range(50)])
-    assert len(engine._cache) == 10
+    assert len(engine._cache) == 10 and len(engine._shapes) == 10
+
+
+def test_lines_of_one_shape_share_the_network_run_at_their_own_offsets(toy_checkpoint) -> None:
+    lines = ["id 7: a:b", "id 123456: a:b", "id x9f: a:b", "id 7:  a:b"]
+    cached = Engine.load(str(toy_checkpoint), device="cpu", cache_size=100)
+    results = cached.tag(lines[:1]) + cached.tag(lines[1:])
+    # The first three look alike to the network (vocab.shape); the fourth has another space.
+    assert (cached.cache_misses, cached.cache_hits) == (2, 2)
+    reference = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0).tag(lines)
+    for got, want in zip(results, reference):
+        assert got.labels == want.labels and got.tokens == want.tokens
+        assert [t.text for t in got.tokens] == [t.text for t in labels_to_spans(got.line, got.labels)]
+    # Offsets are the line's own, not its shape's: the long number is whole in one token.
+    assert results[1].tokens[0].text == "id" and results[1].tokens[1].text.startswith("123456")
 
 
 def test_result_does_not_depend_on_the_batch(engine, toy_line) -> None:

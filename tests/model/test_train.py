@@ -37,7 +37,7 @@ def _char_entities(tmp_path):
 def test_multi_class_alphabet(tmp_path) -> None:
     path, rows = _char_entities(tmp_path)
     result = train(TrainConfig(data=(str(path),), out_dir=str(tmp_path / "m"), max_minutes=0.5, max_epochs=40,
-                               hidden_size=16, conv_channels=16, embedding_dim=16, num_threads=1))
+                               hidden_size=16, embedding_dim=16, num_threads=1))
     ckpt = checkpoint.load(result["checkpoint"])
     assert ckpt.labels == ["O", "B-ORG", "B-PER", "I-ORG", "I-PER"] and not ckpt.delimiter_rules
     tagged = Engine.load(result["checkpoint"], device="cpu").tag([rows[0]["line"], rows[1]["line"]])
@@ -47,7 +47,7 @@ def test_multi_class_alphabet(tmp_path) -> None:
 
 def test_deterministic_for_a_seed(tmp_path) -> None:
     path, _ = _char_entities(tmp_path)
-    cfg = TrainConfig(data=(str(path),), max_minutes=5, max_epochs=2, hidden_size=8, conv_channels=8,
+    cfg = TrainConfig(data=(str(path),), max_minutes=5, max_epochs=2, hidden_size=8,
                       embedding_dim=8, num_threads=1, seed=3)
     first = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "a")}))
     second = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "b")}))

@@ -1,7 +1,10 @@
 """Vocabulary edge cases: digits, unknown characters, any Unicode."""
 from __future__ import annotations
 
-from logdelim.model.vocab import DIGIT, UNK_ALNUM, UNK_OTHER, UNK_SPACE, CharVocab, cache_key
+import random
+import re
+
+from logdelim.model.vocab import DIGIT, UNK_ALNUM, UNK_OTHER, UNK_SPACE, CharVocab, cache_key, key_text, shape, shape_labels
 
 
 def test_digits_share_one_id_and_one_key() -> None:
@@ -42,3 +45,24 @@ def test_array_encoding_matches_the_list_encoding() -> None:
     vocab = CharVocab.from_lines(["héllo wörld ж"])
     for text in ["", "plain ascii 123", "\x00\x1f\x7f\t", "héllo ж 😀", "\u3000x"]:
         assert vocab.encode_array(text).tolist() == vocab.encode(text)
+
+
+def test_shape_collapses_numbers_and_ids_and_nothing_else() -> None:
+    assert shape("src: /10.0.0.1:50010 blk_-1234 x86_64 0xfa3 HTTP/1.1") == "src: /0.0.0.0:0 blk_-0 0_0 0 HTTP/0.0"
+    assert shape("port 8080") == shape("port 1") == "port 0"
+    assert shape("no digits, ключ 1٣") == "no digits, ключ 0٣"  # only ASCII runs change
+    assert shape("") == ""
+
+
+def test_shape_keeps_punctuation_in_order_and_labels_follow() -> None:
+    rng = random.Random(5)
+    alphabet = "ab09Z_-.:/ =\t[]ж٣"
+    for _ in range(500):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+        labels = "".join("O" if c.isalnum() else rng.choice("OD") for c in line)
+        shaped, shaped_labels = shape(line), shape_labels(line, labels)
+        assert len(shaped_labels) == len(shaped)
+        assert re.sub(r"[A-Za-z0-9]", "", shaped) == re.sub(r"[A-Za-z0-9]", "", line)
+        kept = [lab for c, lab in zip(line, labels) if not (c.isascii() and c.isalnum())]
+        assert [lab for c, lab in zip(shaped, shaped_labels) if not (c.isascii() and c.isalnum())] == kept
+        assert shape(key_text(cache_key(line))) == shaped
