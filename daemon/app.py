@@ -75,16 +75,37 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         on_started: called with the metrics server once it listens (the demo prints its URL).
         stop: an extra stop trigger for in-process callers.
     """
-    from logdelim.daemon.lag import HighWatermarkProbe
-    from logdelim.daemon.pipeline import MissingTopicError, Pipeline
+    from logdelim.daemon.tagging import TaggingProcess
     from logdelim.model.engine import Engine
 
     registry = process_registry()
     metrics = Metrics(registry)
-    engine = Engine.load(config.model.path, device=config.model.device, num_threads=config.model.num_threads,
-                         quantize=config.model.quantize, cache_size=config.model.cache_size)
+    model = config.model
+    options = {"path": model.path, "device": model.device, "num_threads": model.num_threads,
+               "quantize": model.quantize, "cache_size": model.cache_size}
+    if model.tagging_process:
+        try:
+            engine: Any = await asyncio.to_thread(TaggingProcess, options)
+        except RuntimeError as exc:
+            logger.error("%s", exc)
+            return 1
+    else:
+        engine = Engine.load(**options)
+        logger.info("model %s on %s (network warmed up in %.2f s)", engine.model_id, engine.device,
+                    engine.warm_up())
+    try:
+        return await _serve(config, engine, registry, metrics, on_started, stop)
+    finally:
+        if isinstance(engine, TaggingProcess):
+            engine.close()
+
+
+async def _serve(config: Config, engine: Any, registry: Any, metrics: Any,
+                 on_started: Callable[[MetricsServer], None] | None, stop: asyncio.Event | None) -> int:
+    from logdelim.daemon.lag import HighWatermarkProbe
+    from logdelim.daemon.pipeline import MissingTopicError, Pipeline
+
     metrics.model_info.labels(engine.model_id, engine.device).set(1)
-    logger.info("model %s on %s (network warmed up in %.2f s)", engine.model_id, engine.device, engine.warm_up())
 
     consumer, producer, probe_consumer = build_clients(config)
     lag_probe = HighWatermarkProbe(probe_consumer)

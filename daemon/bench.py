@@ -53,6 +53,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
 from logdelim.model import bench as model_bench
 
@@ -77,6 +79,8 @@ PASSTHROUGH_FETCH_LINES = 512
 PASSTHROUGH_COMMIT_INTERVAL_S = 1.0
 # The output watcher's fetch wait: latency it adds to every record it times when the topic is quiet.
 WATCH_FETCH_WAIT_MS = 10
+# How often the saturated run asks the daemon how many lines it has done.
+SATURATION_POLL_S = 0.02
 # How often the paced producer wakes up to send what is due.
 PACE_TICK_S = 0.005
 DAEMON_READY_TIMEOUT_S = 120.0
@@ -207,7 +211,7 @@ class OutputWatcher:
                     if message.key in self._keys:
                         continue
                     self._keys.add(message.key)
-                    self.arrivals.append((seen_at_ms, json.loads(message.value)["source"]["timestamp_ms"]))
+                    self.arrivals.append((seen_at_ms, orjson.loads(message.value)["source"]["timestamp_ms"]))
             if batches:
                 self._changed.set()
 
@@ -391,15 +395,23 @@ class DaemonRun:
         return await asyncio.to_thread(get)
 
     def peak_rss_mb(self) -> float | None:
-        """Peak resident memory of the daemon process so far (``VmHWM``), MiB; None off Linux."""
-        try:
-            with open(f"/proc/{self.process.pid}/status", encoding="ascii") as f:
-                for text in f:
-                    if text.startswith("VmHWM:"):
-                        return int(text.split()[1]) / 1024
-        except (OSError, AttributeError):
-            pass
-        return None
+        """Peak resident memory so far (``VmHWM``, MiB) of the daemon plus its child processes
+        (the tagging process); None off Linux. Summed peaks: an upper bound of the peak total."""
+        if self.process is None:
+            return None
+        total = 0.0
+        pids = [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii") as f:
+                    total += next((int(t.split()[1]) for t in f if t.startswith("VmHWM:")), 0) / 1024
+                with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+                    pids.extend(int(child) for child in f.read().split())
+            except OSError:
+                if pid == self.process.pid:
+                    return None
+        return total
 
     def stop(self, timeout_s: float = 15.0) -> tuple[int | None, float]:
         """SIGTERM and wait: (exit status, seconds it took); killed after ``timeout_s``."""
@@ -424,25 +436,30 @@ class DaemonRun:
 
 
 async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str, Any]:
-    """Fill the daemon's input, start it, time it from ``/readyz`` until every record is visible.
+    """Fill the daemon's input, start it, time it from ``/readyz`` until it has acknowledged every line.
 
-    Leaves the daemon running and its watcher attached (``result["watcher"]``), caught up.
+    Done is the daemon's own count of records and dead letters the broker
+    acknowledged (``/metrics``, polled), like the ceiling's last acknowledgement:
+    a consumer of the output topic in this process would take a share of the
+    two cores from the daemon. Leaves the daemon running.
     """
     bootstrap = daemon.config["kafka"]["bootstrap_servers"]
     await daemon.create_topics()
     await produce_lines(bootstrap, daemon.input_topic, lines, INPUT_PARTITIONS)
-    watcher = await OutputWatcher(bootstrap, daemon.output_topic).start()
     daemon.start()
     ready_at = await daemon.wait_ready()
     before = await daemon.metrics_text()
     timeout_s = 60 + len(lines) / 50  # generous: even 50 lines/s finishes
-    while not await watcher.wait_for(len(lines), timeout_s=1.0):
+    while True:
+        after = await daemon.metrics_text()
+        if _acknowledged(after) >= len(lines):
+            break
         daemon.check_alive()
         if time.perf_counter() - ready_at > timeout_s:
-            raise RuntimeError(f"the daemon produced {watcher.count} of {len(lines)} records in {timeout_s:.0f} s; "
-                               f"log:\n{daemon.log_tail()}")
+            raise RuntimeError(f"the daemon acknowledged {_acknowledged(after):.0f} of {len(lines)} lines in "
+                               f"{timeout_s:.0f} s; log:\n{daemon.log_tail()}")
+        await asyncio.sleep(SATURATION_POLL_S)
     seconds = time.perf_counter() - ready_at
-    after = await daemon.metrics_text()
 
     def delta(name: str) -> float:
         return (metric_sum(after, name) or 0.0) - (metric_sum(before, name) or 0.0)
@@ -455,8 +472,13 @@ async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str
             "daemon_cpu_cores": delta("process_cpu_seconds_total") / seconds,
             "daemon_cpu_us_per_line": delta("process_cpu_seconds_total") / len(lines) * 1e6,
             "daemon_tagging_share": delta("logdelim_inference_seconds_sum") / seconds,
-            "daemon_mean_batch_lines": delta("logdelim_batch_size_lines_sum") / batches if batches else None,
-            "watcher": watcher}
+            "daemon_mean_batch_lines": delta("logdelim_batch_size_lines_sum") / batches if batches else None}
+
+
+def _acknowledged(metrics_text: str) -> float:
+    """Records and dead letters the daemon has had acknowledged."""
+    return sum(metric_sum(metrics_text, name) or 0.0
+               for name in ("logdelim_records_produced_total", "logdelim_dead_letters_total"))
 
 
 async def daemon_latency(daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str], rate_per_s: float,
@@ -569,7 +591,10 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
     watcher: OutputWatcher | None = None
     try:
         saturated = await daemon_saturation(daemon, lines)
-        watcher = saturated.pop("watcher")
+        # The latency phases time records as they appear on the output topic.
+        watcher = await OutputWatcher(daemon.config["kafka"]["bootstrap_servers"], daemon.output_topic).start()
+        if not await watcher.wait_for(len(lines), timeout_s=60):
+            raise RuntimeError(f"only {watcher.count} of {len(lines)} records are on {daemon.output_topic}")
         rate = saturated["daemon_lines_per_s"]
         points = []
         for fraction in load_fractions:
@@ -604,7 +629,6 @@ async def bench_daemon_saturation_only(bootstrap_servers: str, directory: Path, 
     daemon = DaemonRun(bootstrap_servers, directory, **daemon_options)
     try:
         saturated = await daemon_saturation(daemon, lines)
-        await saturated.pop("watcher").stop()
         saturated["daemon_peak_rss_mb"] = daemon.peak_rss_mb()
     finally:
         daemon.stop()

@@ -128,6 +128,9 @@ class ModelConfig:
     num_threads: int | None = 1
     cache_size: int = 200_000
     quantize: bool = False
+    # Tag in a child process (daemon/tagging.py), so the event loop and the network each
+    # get a core; false: in a thread of the daemon, sharing the GIL with the event loop.
+    tagging_process: bool = True
 
     def __post_init__(self) -> None:
         device = self.device

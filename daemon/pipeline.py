@@ -235,15 +235,30 @@ class Pipeline:
     # ------------------------------------------------------------------ tag and produce
 
     async def _tag_loop(self) -> None:
-        while True:
-            batch = await self.batcher.next_batch()
-            if not batch:
-                return
-            await self._process(batch)
+        """Send each batch's records in order, while the tagging thread already tags the next batch.
 
-    async def _process(self, batch: list[Pending]) -> None:
-        lines = [p for p in batch if isinstance(p.line, str)]
-        tagged = await self._tag(lines)
+        The network releases the GIL, so tagging batch k+1 overlaps the event loop's
+        work on batch k (building, sending and acknowledging records).
+        """
+        queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(maxsize=1)
+        submitter = asyncio.create_task(self._submit(queue), name="tag-submit")
+        try:
+            while (item := await queue.get()) is not None:
+                batch, tagging = item
+                await self._emit(batch, await tagging)
+            await submitter
+        finally:
+            submitter.cancel()
+
+    async def _submit(self, queue: asyncio.Queue) -> None:
+        """Hand every batch to the tagging thread as it comes; None once the batcher is closed and empty."""
+        while batch := await self.batcher.next_batch():
+            lines = [p for p in batch if isinstance(p.line, str)]
+            await queue.put((batch, asyncio.ensure_future(self._tag(lines))))
+        await queue.put(None)
+
+    async def _emit(self, batch: list[Pending], tagged: list[inputs.Tagged | inputs.Rejection]) -> None:
+        """Send the record or dead letter of every message of ``batch`` (``tagged``: its lines' outcomes)."""
         results = iter(tagged)
         # Records for the output partition of their source's number, one producer batch per
         # partition: one future and acknowledgement callback per batch instead of per record
@@ -397,7 +412,16 @@ class Pipeline:
 
     async def _commit_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.commit_interval_s)
+            if self._backpressure:
+                # At the in-flight bound only commits let fetching go on: commit as soon as
+                # something is acknowledged rather than waiting out the interval.
+                self._acked.clear()
+                try:
+                    await asyncio.wait_for(self._acked.wait(), self.commit_interval_s)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(self.commit_interval_s)
             if not self._rebalancing:
                 await self._commit(self.consumer.assignment())
             self.metrics.lines_in_flight.set(self.tracker.in_flight)

@@ -72,7 +72,7 @@ class CharTagger(nn.Module):
         tables = torch.einsum("ve,oek->kvo", self.embedding.weight, self.conv.weight)
         padded = nn.functional.pad(ids, (0, 0, kernel // 2, kernel // 2))
         steps = ids.shape[0]
-        out = self.conv.bias + nn.functional.embedding(padded[:steps], tables[0])
+        out = nn.functional.embedding(padded[:steps], tables[0]) + self.conv.bias
         for k in range(1, kernel):
             out.add_(nn.functional.embedding(padded[k:k + steps], tables[k]))
         return out

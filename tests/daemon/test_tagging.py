@@ -1,0 +1,54 @@
+"""The tagging process: same results as the engine in-process, and a child that dies loses nothing."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from logdelim.daemon import inputs
+from logdelim.daemon.tagging import TaggingProcess
+from logdelim.model.engine import Engine
+
+LINES = [
+    "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_3886 terminating",
+    "src: /10.0.0.1:50010 dest: /10.0.0.2:50010",
+    "",
+    "ключ=значение user_id=42 path=C:\\Temp\\x.log",
+    "first line\nsecond: line",
+]
+OPTIONS = {"path": None, "device": "cpu", "num_threads": 1, "quantize": False, "cache_size": 1000}
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    process = TaggingProcess(OPTIONS)
+    yield process
+    process.close()
+
+
+def test_same_results_as_the_engine_in_this_process(tagger) -> None:
+    engine = Engine.load(**OPTIONS)
+    assert tagger.model_id == engine.model_id and tagger.device == "cpu"
+    here = inputs.tag_messages(engine, LINES)
+    there = inputs.tag_messages(tagger, LINES)
+    assert [list(t.bounds) for t in there] == [list(t.bounds) for t in here]
+    assert [t.min_confidence for t in there] == pytest.approx([t.min_confidence for t in here], abs=1e-6)
+    assert tagger.cache_hits + tagger.cache_misses >= len(LINES)
+
+
+def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> None:
+    before = tagger.pid
+    os.kill(before, signal.SIGKILL)
+    outcomes = inputs.tag_messages(tagger, LINES)
+    # The batch call saw the child die; message by message on the new child, every line is tagged.
+    assert all(isinstance(o, inputs.Tagged) for o in outcomes)
+    assert tagger.pid != before and tagger.restarts == 1
+    assert inputs.tag_messages(tagger, LINES[:1])[0].bounds
+
+
+def test_a_model_that_cannot_load_fails_the_start_with_the_reason(tmp_path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="could not load the model"):
+        TaggingProcess({**OPTIONS, "path": str(bad)})
