@@ -104,6 +104,7 @@ async def _serve(config: Config, engine: Any, registry: Any, metrics: Any,
                  on_started: Callable[[MetricsServer], None] | None, stop: asyncio.Event | None) -> int:
     from logdelim.daemon.lag import HighWatermarkProbe
     from logdelim.daemon.pipeline import MissingTopicError, Pipeline
+    from logdelim.daemon.tagging import TaggingProcess
 
     metrics.model_info.labels(engine.model_id, engine.device).set(1)
 
@@ -116,7 +117,8 @@ async def _serve(config: Config, engine: Any, registry: Any, metrics: Any,
         max_lines=batching.max_lines, max_wait_ms=batching.max_wait_ms,
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
-        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe)
+        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe,
+        encode=engine.encode_messages if isinstance(engine, TaggingProcess) else None)
     try:
         server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
     except OSError as exc:

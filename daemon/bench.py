@@ -61,7 +61,7 @@ from logdelim.model import bench as model_bench
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUT_DIR = "bench-results"
-DEFAULT_PIPELINE_LINES = 20_000
+DEFAULT_PIPELINE_LINES = 100_000
 INPUT_PARTITIONS = 4
 # The latency target is taken at half the saturated rate; the other points draw the curve.
 TARGET_LOAD_FRACTION = 0.5
@@ -80,7 +80,7 @@ PASSTHROUGH_COMMIT_INTERVAL_S = 1.0
 # The output watcher's fetch wait: latency it adds to every record it times when the topic is quiet.
 WATCH_FETCH_WAIT_MS = 10
 # How often the saturated run asks the daemon how many lines it has done.
-SATURATION_POLL_S = 0.02
+SATURATION_POLL_S = 0.05
 # How often the paced producer wakes up to send what is due.
 PACE_TICK_S = 0.005
 DAEMON_READY_TIMEOUT_S = 120.0

@@ -26,6 +26,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from logdelim.daemon.records import Source, record_value
+
 logger = logging.getLogger(__name__)
 
 NULL_VALUE = "null_value"
@@ -132,6 +134,31 @@ def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
     for spans in parts:
         out.append(join(spans, results[position:position + len(spans)]))
         position += len(spans)
+    return out
+
+
+class Encoded(NamedTuple):
+    """A tagged message's output record, ready to send."""
+
+    value: bytes
+    # The least certain delimiter the network decided (for the confidence histogram); None: none decided.
+    min_delimiter_confidence: float | None
+
+
+def encode_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source]) -> list[Encoded | Rejection]:
+    """:func:`tag_messages`, then each tagged message's output record (``records.record_value``).
+
+    One function for the daemon's tagging thread and its tagging process, so the
+    event loop only sends bytes.
+    """
+    out: list[Encoded | Rejection] = []
+    for line, source, outcome in zip(lines, sources, tag_messages(engine, lines)):
+        if isinstance(outcome, Rejection):
+            out.append(outcome)
+            continue
+        confidence = outcome.delimiter_confidence
+        out.append(Encoded(record_value(source, line, outcome.bounds, engine.model_id, outcome.min_confidence),
+                           min(confidence) if confidence else None))
     return out
 
 

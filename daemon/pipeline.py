@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -41,7 +42,7 @@ from logdelim.daemon.batcher import MicroBatcher
 from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.offsets import OffsetTracker, PartitionOffsets
-from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key, record_value
+from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,12 @@ class Pipeline:
                  input_topics: Sequence[str], output_topic: str, dead_letter_topic: str,
                  max_lines: int, max_wait_ms: int, max_in_flight_lines: int, max_line_bytes: int,
                  max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
-                 drain_timeout_s: float, lag_probe: HighWatermarkProbe | None = None) -> None:
+                 drain_timeout_s: float, lag_probe: HighWatermarkProbe | None = None,
+                 encode: Callable[[list[str], list[Source]], list[inputs.Encoded | inputs.Rejection]] | None = None
+                 ) -> None:
         self.consumer = consumer
+        # What the tagging thread runs per batch: the engine here, or a tagging process's call.
+        self.encode = encode or functools.partial(inputs.encode_messages, engine)
         self.lag_probe = lag_probe
         self.producer = producer
         self.engine = engine
@@ -257,7 +262,7 @@ class Pipeline:
             await queue.put((batch, asyncio.ensure_future(self._tag(lines))))
         await queue.put(None)
 
-    async def _emit(self, batch: list[Pending], tagged: list[inputs.Tagged | inputs.Rejection]) -> None:
+    async def _emit(self, batch: list[Pending], tagged: list[inputs.Encoded | inputs.Rejection]) -> None:
         """Send the record or dead letter of every message of ``batch`` (``tagged``: its lines' outcomes)."""
         results = iter(tagged)
         # Records for the output partition of their source's number, one producer batch per
@@ -272,10 +277,9 @@ class Pipeline:
             if isinstance(outcome, inputs.Rejection):
                 await self._send_dead_letter(pending, outcome)
                 continue
-            if outcome.delimiter_confidence:
-                self.metrics.delimiter_confidence.observe(min(outcome.delimiter_confidence))
-            value = record_value(pending.source, pending.line, outcome.bounds, self.engine.model_id,
-                                 outcome.min_confidence)
+            if outcome.min_delimiter_confidence is not None:
+                self.metrics.delimiter_confidence.observe(outcome.min_delimiter_confidence)
+            value = outcome.value
             partition = pending.source.partition
             # One by one: records for a partition the output topic lacks (the producer picks one
             # by key), and large ones, which the client checks against its request size (it
@@ -301,14 +305,14 @@ class Pipeline:
             self.metrics.cache_hit_ratio.set(hits / (hits + misses))
         self.metrics.lines_in_flight.set(self.tracker.in_flight)
 
-    async def _tag(self, lines: list[Pending]) -> list[inputs.Tagged | inputs.Rejection]:
-        """Tag every message of ``lines`` in the tagging thread (one engine call, per-message fallback)."""
+    async def _tag(self, lines: list[Pending]) -> list[inputs.Encoded | inputs.Rejection]:
+        """Tag and encode every message of ``lines`` in the tagging thread (``self.encode``)."""
         if not lines:
             return []
         started = time.perf_counter()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, inputs.tag_messages, self.engine, [p.line for p in lines])
+                self._executor, self.encode, [p.line for p in lines], [p.source for p in lines])
         finally:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_size.observe(len(lines))

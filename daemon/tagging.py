@@ -6,14 +6,14 @@ interval to get it back: beside a busy Python thread, tagging 3,000 lines took
 18.6 s instead of 0.4 s (4.3 s with the network compiled by TorchScript). A child process has its own interpreter, so the
 event loop and the network each get a core.
 
-:class:`TaggingProcess` has the engine's interface (``tag``, ``model_id``,
-``device``, ``cache_hits``, ``cache_misses``), so the pipeline and
-:func:`~logdelim.daemon.inputs.tag_messages` use it unchanged from the tagging
-thread, which waits on the pipe without the GIL. A child that dies (killed,
-out of memory, a crash in native code) is started again, and the call that saw
-it die raises: ``tag_messages`` then retries message by message, so a message
-that kills the child every time becomes a ``tagging_error`` dead letter and the
-others are tagged.
+:meth:`TaggingProcess.encode_messages` is the pipeline's per-batch call: the
+child runs :func:`~logdelim.daemon.inputs.encode_messages` (tagging and the
+output records' JSON), so the event loop only sends bytes, and the daemon's
+tagging thread waits on the pipe without the GIL. ``model_id``, ``device``,
+``cache_hits`` and ``cache_misses`` mirror the child's engine. A child that dies
+(killed, out of memory, a crash in native code) is started again and its batch
+retried message by message, so a message that kills the child every time
+becomes a ``tagging_error`` dead letter and the others get their records.
 """
 from __future__ import annotations
 
@@ -21,19 +21,18 @@ import logging
 import multiprocessing
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from typing import Any
+
+from logdelim.daemon import inputs
+from logdelim.daemon.records import Source
 
 logger = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 5.0
 
 
-class RemoteResult(NamedTuple):
-    """The parts of a ``TagResult`` the daemon uses."""
-
-    bounds: tuple[tuple[int, int], ...]
-    delimiter_confidence: tuple[float, ...]
-    min_confidence: float
+class ChildDied(RuntimeError):
+    """The tagging process exited during a call (a new one has been started)."""
 
 
 def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
@@ -49,17 +48,14 @@ def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
     conn.send(("ready", engine.model_id, engine.device, warm_up_s))
     while True:
         try:
-            lines = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):  # the parent is gone
             return
-        if lines is None:
+        if request is None:
             return
-        try:
-            rows = [(r.bounds, r.delimiter_confidence, r.min_confidence) for r in engine.tag(lines)]
-            reply: tuple = ("ok", rows, engine.cache_hits, engine.cache_misses)
-        except Exception as exc:  # noqa: BLE001 - the parent decides (it retries message by message)
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        conn.send(reply)
+        # encode_messages turns any failure of the model into tagging_error rejections.
+        encoded = inputs.encode_messages(engine, *request)
+        conn.send((encoded, engine.cache_hits, engine.cache_misses))
 
 
 class TaggingProcess:
@@ -101,11 +97,25 @@ class TaggingProcess:
         """The child's process id."""
         return self._process.pid
 
-    def tag(self, lines: Sequence[str]) -> list[RemoteResult]:
-        """``Engine.tag`` in the child. Raises RuntimeError when the child fails or dies (then restarted)."""
+    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source]
+                        ) -> list[inputs.Encoded | inputs.Rejection]:
+        """:func:`~logdelim.daemon.inputs.encode_messages` in the child; message by message if it dies."""
         try:
-            self._conn.send(list(lines))
-            reply = self._conn.recv()
+            return self._call(lines, sources)
+        except ChildDied:
+            pass
+        out: list[inputs.Encoded | inputs.Rejection] = []
+        for line, source in zip(lines, sources):
+            try:
+                out.extend(self._call([line], [source]))
+            except ChildDied as exc:
+                out.append(inputs.Rejection(inputs.TAGGING_ERROR, f"the tagging process died on this message: {exc}"))
+        return out
+
+    def _call(self, lines: Sequence[str], sources: Sequence[Source]) -> list[inputs.Encoded | inputs.Rejection]:
+        try:
+            self._conn.send((list(lines), list(sources)))
+            encoded, hits, misses = self._conn.recv()
         except (EOFError, OSError) as exc:
             self._process.join(JOIN_TIMEOUT_S)
             status = self._process.exitcode
@@ -114,12 +124,9 @@ class TaggingProcess:
                          status, len(lines))
             self._conn.close()
             self._start()
-            raise RuntimeError(f"the tagging process died (exit status {status})") from exc
-        if reply[0] == "error":
-            raise RuntimeError(reply[1])
-        _, rows, hits, misses = reply
+            raise ChildDied(f"exit status {status}") from exc
         self.cache_hits, self.cache_misses = self._hits_before + hits, self._misses_before + misses
-        return [RemoteResult(*row) for row in rows]
+        return encoded
 
     def close(self) -> None:
         """Ask the child to exit; killed if it has not within ``JOIN_TIMEOUT_S``."""

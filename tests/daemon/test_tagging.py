@@ -7,6 +7,7 @@ import signal
 import pytest
 
 from logdelim.daemon import inputs
+from logdelim.daemon.records import Source
 from logdelim.daemon.tagging import TaggingProcess
 from logdelim.model.engine import Engine
 
@@ -17,6 +18,7 @@ LINES = [
     "ключ=значение user_id=42 path=C:\\Temp\\x.log",
     "first line\nsecond: line",
 ]
+SOURCES = [Source("in", 0, offset, None) for offset in range(len(LINES))]
 OPTIONS = {"path": None, "device": "cpu", "num_threads": 1, "quantize": False, "cache_size": 1000}
 
 
@@ -30,21 +32,22 @@ def tagger():
 def test_same_results_as_the_engine_in_this_process(tagger) -> None:
     engine = Engine.load(**OPTIONS)
     assert tagger.model_id == engine.model_id and tagger.device == "cpu"
-    here = inputs.tag_messages(engine, LINES)
-    there = inputs.tag_messages(tagger, LINES)
-    assert [list(t.bounds) for t in there] == [list(t.bounds) for t in here]
-    assert [t.min_confidence for t in there] == pytest.approx([t.min_confidence for t in here], abs=1e-6)
+    here = inputs.encode_messages(engine, LINES, SOURCES)
+    there = tagger.encode_messages(LINES, SOURCES)
+    assert [e.value for e in there] == [e.value for e in here]
+    assert [e.min_delimiter_confidence for e in there] == [e.min_delimiter_confidence for e in here]
     assert tagger.cache_hits + tagger.cache_misses >= len(LINES)
 
 
 def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> None:
     before = tagger.pid
     os.kill(before, signal.SIGKILL)
-    outcomes = inputs.tag_messages(tagger, LINES)
-    # The batch call saw the child die; message by message on the new child, every line is tagged.
-    assert all(isinstance(o, inputs.Tagged) for o in outcomes)
+    outcomes = tagger.encode_messages(LINES, SOURCES)
+    # The batch call saw the child die; message by message on the new child, every line gets its record.
+    assert all(isinstance(o, inputs.Encoded) for o in outcomes)
     assert tagger.pid != before and tagger.restarts == 1
-    assert inputs.tag_messages(tagger, LINES[:1])[0].bounds
+    engine = Engine.load(**OPTIONS)
+    assert [o.value for o in outcomes] == [e.value for e in inputs.encode_messages(engine, LINES, SOURCES)]
 
 
 def test_a_model_that_cannot_load_fails_the_start_with_the_reason(tmp_path) -> None:
