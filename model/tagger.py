@@ -1,4 +1,4 @@
-"""The network: character embedding, a 1-D convolution, a BiLSTM and a linear head.
+"""The network: character embedding plus a 1-D convolution over it, a BiLSTM and a linear head.
 
 The convolution gives each character its immediate neighbourhood cheaply; the
 BiLSTM carries context along the line. The two LSTM directions run as two
