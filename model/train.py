@@ -42,7 +42,7 @@ class TrainConfig:
     # A safety cap: a run stopped by it depends on the machine's speed, one that ends
     # by max_epochs or early stopping does not.
     max_minutes: float = 30.0
-    max_epochs: int = 30
+    max_epochs: int = 15
     patience: int = 5
     batch_size: int = 64
     learning_rate: float = 3e-3
