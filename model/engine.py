@@ -32,8 +32,9 @@ from .vocab import cache_key, key_text, shape
 log = logging.getLogger(__name__)
 
 # A network call costs about CALL + T * (B + STEP) character cells of work for B rows of
-# width T (0.55 us a cell, 0.25 ms a call on one core of a 2-core CPU; measured by timing
-# the shipped network at B 1-256, T 60-240).
+# width T: 0.55 us a cell, about 4 us a time step whatever the rows (the two LSTMs'
+# fixed cost per step) and 0.25 ms a call, on one core of a 2-core CPU (the shipped
+# network timed at B 1-256, T 60-448).
 _CALL_OVERHEAD_CELLS = 500
 _STEP_OVERHEAD_ROWS = 8
 # oneDNN builds an LSTM kernel for every new (rows, width) a call has, about 2.5 ms each
@@ -182,7 +183,7 @@ class Engine:
         self._delimiter_index = ckpt.labels.index("D") if ckpt.delimiter_rules else -1
         self.model_id = ckpt.model_id
         self.device = str(self._device)
-        self._cache: OrderedDict[str, _Tagged] = OrderedDict()
+        self._cache: OrderedDict[str | bytes, _Tagged] = OrderedDict()
         self._shapes: OrderedDict[str, _Decided] = OrderedDict()
         self._cache_size = cache_size
         self._max_batch_lines = max_batch_lines

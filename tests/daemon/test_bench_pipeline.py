@@ -79,3 +79,26 @@ def test_text_report_says_what_was_skipped(model_path: str | None, loghub_lines:
     assert ("GPU: skipped: no CUDA" in done.stdout) != torch.cuda.is_available()
     result = json.loads((tmp_path / "results" / "bench.json").read_text())
     assert result["daemon_lines_per_s"] is None and result["targets"]["daemon_p99_latency_ms"]["met"] is None
+
+
+def test_peak_memory_counts_the_daemons_child_processes() -> None:
+    import subprocess
+    import time
+    from types import SimpleNamespace
+
+    from logdelim.daemon.bench import DaemonRun
+
+    # A parent holding ~60 MB whose child holds ~60 MB more: the figure must include both.
+    script = ("import subprocess, sys, time; b = bytearray(60_000_000); "
+              "c = subprocess.Popen([sys.executable, '-c', 'b = bytearray(60_000_000); import time; time.sleep(30)']); "
+              "time.sleep(30)")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        time.sleep(2.0)  # both have touched their buffers
+        total = DaemonRun.peak_rss_mb(SimpleNamespace(process=parent))
+        with open(f"/proc/{parent.pid}/status", encoding="ascii") as f:
+            own = next(int(t.split()[1]) for t in f if t.startswith("VmHWM:")) / 1024
+        assert own > 55 and total > own + 55, (own, total)
+    finally:
+        parent.kill()
+        parent.wait()

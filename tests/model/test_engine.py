@@ -106,3 +106,11 @@ def test_tag_cli_orders_lines_and_flags_invalid_utf8(toy_checkpoint, tmp_path) -
     for r in records:
         assert all(r["line"][t["start"]:t["end"]] == t["text"] for t in r["tokens"])
     assert [t["text"] for t in records[0]["tokens"]] == ["time", "1:2", "ok"]
+
+
+def test_warm_up_changes_no_result(toy_checkpoint, toy_line) -> None:
+    lines = _lines(80, toy_line) + ["x" * 700 + ": 1"]
+    cold = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0)
+    warm = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0)
+    assert warm.warm_up() > 0
+    assert [r.labels for r in warm.tag(lines)] == [r.labels for r in cold.tag(lines)]
