@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -93,6 +94,10 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         engine = Engine.load(**options)
         logger.info("model %s on %s (network warmed up in %.2f s)", engine.model_id, engine.device,
                     engine.warm_up())
+    # Everything loaded so far (torch, aiokafka, the model: ~180,000 objects) lives as long as
+    # the process: out of the garbage collector's sight, a full collection no longer walks it
+    # (180 ms each, measured; a latency spike every few seconds of traffic).
+    gc.freeze()
     try:
         return await _serve(config, engine, registry, metrics, on_started, stop)
     finally:

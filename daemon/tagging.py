@@ -17,6 +17,7 @@ becomes a ``tagging_error`` dead letter and the others get their records.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails to start
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
+    gc.freeze()  # see app.serve: a full collection would walk torch's objects on every pass
     conn.send(("ready", engine.model_id, engine.device, warm_up_s))
     while True:
         try:

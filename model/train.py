@@ -52,7 +52,7 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     embedding_dim: int = 32
-    hidden_size: int = 32
+    hidden_size: int = 24
     dropout: float = 0.2
 
 
