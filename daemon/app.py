@@ -99,17 +99,17 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     # (180 ms each, measured; a latency spike every few seconds of traffic).
     gc.freeze()
     try:
-        return await _serve(config, engine, registry, metrics, on_started, stop)
+        encode = engine.encode_messages if model.tagging_process else None
+        return await _serve(config, engine, encode, registry, metrics, on_started, stop)
     finally:
-        if isinstance(engine, TaggingProcess):
+        if model.tagging_process:
             engine.close()
 
 
-async def _serve(config: Config, engine: Any, registry: Any, metrics: Any,
+async def _serve(config: Config, engine: Any, encode: Callable | None, registry: Any, metrics: Any,
                  on_started: Callable[[MetricsServer], None] | None, stop: asyncio.Event | None) -> int:
     from logdelim.daemon.lag import HighWatermarkProbe
     from logdelim.daemon.pipeline import MissingTopicError, Pipeline
-    from logdelim.daemon.tagging import TaggingProcess
 
     metrics.model_info.labels(engine.model_id, engine.device).set(1)
 
@@ -123,7 +123,7 @@ async def _serve(config: Config, engine: Any, registry: Any, metrics: Any,
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
         produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe,
-        encode=engine.encode_messages if isinstance(engine, TaggingProcess) else None)
+        encode=encode)
     try:
         server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
     except OSError as exc:
