@@ -9,11 +9,14 @@ Three tasks share the event loop:
   partition is paused (backpressure) and resumed once half of them are
   committed; so the bound caps memory and what a crash makes the next owner
   process twice.
-- tag: takes batches, runs ``engine.tag`` in a one-thread executor (so
-  heartbeats, fetches and acknowledgements go on meanwhile), sends one record or
-  dead letter per message. Each acknowledgement marks its offset done.
+- tag: takes batches, runs ``encode`` (tagging and the records' JSON; in the
+  tagging process by default, see ``tagging``) from a one-thread executor (so
+  heartbeats, fetches and acknowledgements go on meanwhile; the next batch is
+  encoded while this one is sent), sends one record or dead letter per message.
+  Each acknowledgement marks its offset done.
 - commit: commits the acknowledged prefix of each partition every
-  ``commit_interval_ms``.
+  ``commit_interval_ms``, and as soon as something is acknowledged while at the
+  in-flight bound.
 - monitor: once a second, checks the broker answers (readiness) and refreshes
   the lag gauges.
 
@@ -242,8 +245,8 @@ class Pipeline:
     async def _tag_loop(self) -> None:
         """Send each batch's records in order, while the tagging thread already tags the next batch.
 
-        The network releases the GIL, so tagging batch k+1 overlaps the event loop's
-        work on batch k (building, sending and acknowledging records).
+        The tagging thread waits on the tagging process (or on the network, which
+        releases the GIL) while the event loop sends and acknowledges batch k.
         """
         queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(maxsize=1)
         submitter = asyncio.create_task(self._submit(queue), name="tag-submit")

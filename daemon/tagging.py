@@ -3,8 +3,8 @@
 In one process the tagging thread and the event loop share the GIL, and every
 time the network's code gives it up it waits for the event loop's switch
 interval to get it back: beside a busy Python thread, tagging 3,000 lines took
-18.6 s instead of 0.4 s (4.3 s with the network compiled by TorchScript). A child process has its own interpreter, so the
-event loop and the network each get a core.
+18.6 s instead of 0.4 s (4.3 s with the network compiled by TorchScript). A child
+process has its own interpreter, so the event loop and the network each get a core.
 
 :meth:`TaggingProcess.encode_messages` is the pipeline's per-batch call: the
 child runs :func:`~logdelim.daemon.inputs.encode_messages` (tagging and the
@@ -37,7 +37,8 @@ class ChildDied(RuntimeError):
 
 
 def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
-    """The child: load and warm the engine, then answer ``tag`` requests until None or the parent is gone."""
+    """The child: load and warm the engine, then answer ``(lines, sources)`` requests with
+    ``inputs.encode_messages`` until None or the parent is gone."""
     from logdelim.model.engine import Engine
 
     try:
