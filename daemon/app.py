@@ -100,14 +100,17 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     gc.freeze()
     try:
         encode = engine.encode_messages if model.tagging_process else None
-        return await _serve(config, engine, encode, registry, metrics, on_started, stop)
+        # The tagging process answers calls in order, so two threads keep it busy; an
+        # engine in this process takes one caller at a time.
+        encode_workers = 2 if model.tagging_process else 1
+        return await _serve(config, engine, encode, encode_workers, registry, metrics, on_started, stop)
     finally:
         if model.tagging_process:
             engine.close()
 
 
-async def _serve(config: Config, engine: Any, encode: Callable | None, registry: Any, metrics: Any,
-                 on_started: Callable[[MetricsServer], None] | None, stop: asyncio.Event | None) -> int:
+async def _serve(config: Config, engine: Any, encode: Callable | None, encode_workers: int, registry: Any,
+                 metrics: Any, on_started: Callable[[MetricsServer], None] | None, stop: asyncio.Event | None) -> int:
     from logdelim.daemon.lag import HighWatermarkProbe
     from logdelim.daemon.pipeline import MissingTopicError, Pipeline
 
@@ -123,7 +126,7 @@ async def _serve(config: Config, engine: Any, encode: Callable | None, registry:
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
         produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe,
-        encode=encode)
+        encode=encode, encode_workers=encode_workers)
     try:
         server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
     except OSError as exc:

@@ -14,15 +14,19 @@ claim is a ratio taken on the same machine at the same time:
 3. the **daemon**: the real ``logdelim run`` process, from a YAML config in a
    temporary folder (``batching.max_wait_ms: 20``). Saturation: the input topic
    is filled first, then the daemon is started and timed from ``/readyz``
-   (consuming) until all records are visible on the output topic. Latency: at
+   (consuming) until the broker has acknowledged a record or dead letter for
+   every line (the daemon's own counts on ``/metrics``). Latency: at
    fractions of that rate a paced producer feeds new lines; a record's latency
    is the input's timestamp (set by the producer at send, kept by the broker)
-   to the moment a separate consumer of the output topic sees the record, so it
-   covers the output acknowledgement and a consumer fetch on top (an upper
-   bound of the issue's "input timestamp -> output acknowledgement"). The
-   daemon's own ``logdelim_end_to_end_seconds`` histogram (to the
-   acknowledgement, bucket resolution) is reported beside it. Peak resident
-   memory is the daemon's ``VmHWM``;
+   to the output acknowledgement, as the daemon's own
+   ``logdelim_end_to_end_seconds`` histogram counts it (``histogram_quantile``
+   over the phase; buckets every 50 ms from 100 to 300 ms). Beside it, the moment
+   a separate consumer of the output topic sees the record: an upper bound that
+   adds a consumer fetch and this process's share of the cores. Peak resident
+   memory is the daemon's ``VmHWM`` plus its tagging process's.
+   The ceiling and the saturated daemon run in ``PIPELINE_ROUNDS`` back-to-back
+   pairs (a fresh daemon each); the figures are the medians, the ratio the
+   median of the pairs' ratios (see :func:`bench_daemon`);
 4. a GPU section when CUDA is present (tagger by batch size and the daemon with
    ``model.device: cuda``); otherwise it says ``skipped: no CUDA`` and the JSON
    has ``"gpu": null``.
@@ -57,11 +61,14 @@ import orjson
 
 from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
 from logdelim.model import bench as model_bench
+from logdelim.model.bench import median_by
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUT_DIR = "bench-results"
 DEFAULT_PIPELINE_LINES = 100_000
+# Back-to-back rounds of the Kafka ceiling and the saturated daemon (about 15 s each).
+PIPELINE_ROUNDS = 3
 INPUT_PARTITIONS = 4
 # The issue's latency target is taken at half the saturated rate; the other points draw the curve.
 TARGET_LOAD_FRACTION = 0.5
@@ -579,23 +586,40 @@ def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
 
 async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[str], paced: Iterator[str], *,
                        model_path: str | None, device: str, num_threads: int | None, quantize: bool,
-                       load_fractions: Sequence[float], latency_seconds: float) -> dict[str, Any]:
-    """The daemon's saturated rate, its latency at ``load_fractions`` of that rate, and its peak memory.
+                       load_fractions: Sequence[float], latency_seconds: float,
+                       rounds: int = PIPELINE_ROUNDS) -> dict[str, Any]:
+    """The Kafka ceiling and the saturated daemon in back-to-back rounds, then the last round's
+    daemon's latency at ``load_fractions`` of the median saturated rate, and its peak memory.
+
+    The machine's speed drifts from minute to minute (ceilings of 44k to 68k lines/s within
+    an hour, measured), so one ceiling and one daemon run minutes apart compare the drift as
+    much as the programs: each round runs both on the same lines seconds apart (a fresh
+    daemon each time), and the headline ratio is the median of the rounds' ratios.
 
     Args:
-        lines: preloaded for the saturated run.
+        lines: preloaded for the ceiling and the saturated runs.
         paced: the lines the paced producer sends, in order.
     """
-    daemon = DaemonRun(bootstrap_servers, directory, model_path=model_path, device=device,
-                       num_threads=num_threads, quantize=quantize)
+    pairs = []
+    daemon: DaemonRun | None = None
     watcher: OutputWatcher | None = None
     try:
-        saturated = await daemon_saturation(daemon, lines)
+        for index in range(max(1, rounds)):
+            ceiling = await kafka_ceiling(bootstrap_servers, lines)
+            daemon = DaemonRun(bootstrap_servers, directory, model_path=model_path, device=device,
+                               num_threads=num_threads, quantize=quantize)
+            saturated = await daemon_saturation(daemon, lines)
+            pairs.append({"passthrough_lines_per_s": ceiling["passthrough_lines_per_s"],
+                          "daemon_lines_per_s": saturated["daemon_lines_per_s"],
+                          "ratio": saturated["daemon_lines_per_s"] / ceiling["passthrough_lines_per_s"],
+                          "ceiling": ceiling, "saturated": saturated})
+            if index < rounds - 1:
+                daemon.stop()
         # The latency phases time records as they appear on the output topic.
         watcher = await OutputWatcher(daemon.config["kafka"]["bootstrap_servers"], daemon.output_topic).start()
         if not await watcher.wait_for(len(lines), timeout_s=60):
             raise RuntimeError(f"only {watcher.count} of {len(lines)} records are on {daemon.output_topic}")
-        rate = saturated["daemon_lines_per_s"]
+        rate = median_by(pairs, "daemon_lines_per_s")["daemon_lines_per_s"]
         points = []
         for fraction in load_fractions:
             point = await daemon_latency(daemon, watcher, paced, fraction * rate, latency_seconds)
@@ -605,13 +629,20 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
     finally:
         if watcher is not None:
             await watcher.stop()
-        status, stop_s = daemon.stop()
+        status, stop_s = daemon.stop() if daemon is not None else (None, 0.0)
     target = next((p for p in points if p["fraction"] == TARGET_LOAD_FRACTION), None)
     return {
-        **saturated,
-        "daemon_p50_latency_ms": target["p50_ms"] if target else None,
-        "daemon_p99_latency_ms": target["p99_ms"] if target else None,
-        "daemon_hist_p99_latency_ms": target["hist_p99_ms"] if target else None,
+        **median_by(pairs, "passthrough_lines_per_s")["ceiling"],
+        **median_by(pairs, "daemon_lines_per_s")["saturated"],
+        "daemon_vs_ceiling": median_by(pairs, "ratio")["ratio"],
+        "pipeline_rounds": [{k: pair[k] for k in ("passthrough_lines_per_s", "daemon_lines_per_s", "ratio")}
+                            for pair in pairs],
+        # The issue's latency ends at the output acknowledgement, which only the daemon sees:
+        # its own histogram. A consumer of the output topic adds its fetch and this process's
+        # share of the two cores (the paced producer runs here too), so it is an upper bound.
+        "daemon_p50_latency_ms": target["hist_p50_ms"] if target else None,
+        "daemon_p99_latency_ms": target["hist_p99_ms"] if target else None,
+        "daemon_seen_p99_latency_ms": target["p99_ms"] if target else None,
         "daemon_peak_rss_mb": peak_rss_mb,
         "daemon_cache_hit_ratio": metric_sum(metrics, "logdelim_cache_hit_ratio"),
         "daemon_exit_status": status,
@@ -685,14 +716,11 @@ async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str]
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="logdelim-bench-")))
         result: dict[str, Any] = {"pipeline_lines": len(lines), "input_partitions": INPUT_PARTITIONS,
                                   "broker": broker}
-        result |= await kafka_ceiling(bootstrap_servers, lines)
         daemon_options = {"model_path": model_path, "num_threads": num_threads}
         result |= await bench_daemon(bootstrap_servers, directory, lines, _cycle_from(all_lines, count),
                                      device="cpu" if device == "auto" else device, quantize=quantize,
                                      load_fractions=load_fractions, latency_seconds=latency_seconds,
                                      **daemon_options)
-        ceiling = result["passthrough_lines_per_s"]
-        result["daemon_vs_ceiling"] = result["daemon_lines_per_s"] / ceiling if ceiling else 0.0
         if cuda:
             result["gpu_daemon"] = await bench_daemon_saturation_only(
                 bootstrap_servers, directory, lines, device="cuda", quantize=False, **daemon_options)
@@ -738,6 +766,9 @@ def format_report(result: dict[str, Any]) -> str:
                    f"{result['passthrough_seconds']:>8.2f} {1.0:>10.2f}")
         out.append(f"{'daemon (logdelim run, saturated)':44} {result['daemon_lines_per_s']:>10,.0f} "
                    f"{result['daemon_seconds']:>8.2f} {result['daemon_vs_ceiling']:>10.2f}")
+        rounds = "  ".join(f"{r['passthrough_lines_per_s']:,.0f} / {r['daemon_lines_per_s']:,.0f} = {r['ratio']:.2f}"
+                           for r in result.get("pipeline_rounds", []))
+        out.append(f"rounds (ceiling / daemon = ratio; the table shows the medians): {rounds}")
         out.append(f"CPU per line: ceiling {result['passthrough_cpu_us_per_line']:.0f} us, daemon "
                    f"{result['daemon_cpu_us_per_line']:.0f} us (the least machine-dependent comparison)")
         out.append(f"daemon while saturated: {result['daemon_cpu_cores']:.2f} cores busy, tagging "
@@ -745,7 +776,8 @@ def format_report(result: dict[str, Any]) -> str:
                    f"{_fmt(result['daemon_mean_batch_lines'], '.0f')} lines per batch")
         out.append("")
         out.append(f"latency by offered load (max_wait_ms {DAEMON_MAX_WAIT_MS}): input timestamp -> output record "
-                   f"seen by a consumer; 'hist' = daemon's own histogram, to the ack")
+                   f"seen by a consumer (an upper bound); 'hist' = to the output acknowledgement, the daemon's "
+                   f"own histogram (the targets' figure)")
         out.append(f"{'load':>6} {'offered/s':>10} {'records':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
                    f"{'hist p50':>9} {'hist p99':>9} {'cache hits':>10}")
         for p in result["load_points"]:
@@ -874,8 +906,10 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     command = "logdelim " + shlex.join(sys.argv[1:])
 
-    def engine(device: str, cache_size: int | None, batch_size: int | None, threads: int | None = args.threads
-               ) -> Engine:
+    # Every engine here runs with the daemon's torch threads unless --threads says otherwise.
+    threads = args.threads if args.threads is not None else ModelConfig().num_threads
+
+    def engine(device: str, cache_size: int | None, batch_size: int | None) -> Engine:
         options = {} if cache_size is None else {"cache_size": cache_size}
         if batch_size is not None:
             options["max_batch_lines"] = batch_size
@@ -886,11 +920,9 @@ def run(args: argparse.Namespace) -> int:
                                    stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds)
     result["batch_size"] = args.batch_size
     sweep_seconds = args.seconds if args.seconds is not None else SWEEP_SECONDS
-    # The sweep informs the daemon's batching.max_lines, so it runs with the daemon's torch threads.
-    sweep_threads = args.threads if args.threads is not None else ModelConfig().num_threads
-    result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size, sweep_threads), lines,
-                                              args.batch_sizes, sweep_seconds)
-    result["batch_sweep_threads"] = sweep_threads
+    result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size), lines, args.batch_sizes,
+                                              sweep_seconds)
+    result["batch_sweep_threads"] = threads
     cuda = torch.cuda.is_available()
     pipeline_keys = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms",
                      "daemon_p99_latency_ms", "daemon_peak_rss_mb", "daemon_vs_ceiling")
@@ -905,8 +937,8 @@ def run(args: argparse.Namespace) -> int:
     if cuda:
         result["gpu"] = {
             "name": torch.cuda.get_device_name(0),
-            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size, sweep_threads), lines,
-                                             args.batch_sizes, sweep_seconds),
+            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size), lines, args.batch_sizes,
+                                             sweep_seconds),
             "daemon_lines_per_s": gpu_daemon["daemon_lines_per_s"] if gpu_daemon else None,
             "daemon_peak_rss_mb": gpu_daemon["daemon_peak_rss_mb"] if gpu_daemon else None,
         }

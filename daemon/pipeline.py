@@ -10,9 +10,9 @@ Three tasks share the event loop:
   committed; so the bound caps memory and what a crash makes the next owner
   process twice.
 - tag: takes batches, runs ``encode`` (tagging and the records' JSON; in the
-  tagging process by default, see ``tagging``) from a one-thread executor (so
-  heartbeats, fetches and acknowledgements go on meanwhile; the next batch is
-  encoded while this one is sent), sends one record or dead letter per message.
+  tagging process by default, see ``tagging``) from tagging threads (so
+  heartbeats, fetches and acknowledgements go on meanwhile; the next batches
+  are encoded while this one is sent), sends one record or dead letter per message.
   Each acknowledgement marks its offset done.
 - commit: commits the acknowledged prefix of each partition every
   ``commit_interval_ms``, and as soon as something is acknowledged while at the
@@ -84,6 +84,10 @@ class Pipeline:
         producer: a started ``AIOKafkaProducer`` (acks=all).
         engine: an object with ``tag(lines)``, ``model_id``, ``cache_hits``, ``cache_misses``.
         metrics: where to count.
+        encode: tags and encodes a batch (default: ``inputs.encode_messages`` on ``engine``).
+        encode_workers: threads calling ``encode``, so as many batches are tagged at once: more
+            than one only for an ``encode`` that several threads may call and that answers them in order
+            (the tagging process).
     """
 
     def __init__(self, consumer: Any, producer: Any, engine: Any, metrics: Metrics, *,
@@ -91,8 +95,8 @@ class Pipeline:
                  max_lines: int, max_wait_ms: int, max_in_flight_lines: int, max_line_bytes: int,
                  max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
                  drain_timeout_s: float, lag_probe: HighWatermarkProbe | None = None,
-                 encode: Callable[[list[str], list[Source]], list[inputs.Encoded | inputs.Rejection]] | None = None
-                 ) -> None:
+                 encode: Callable[[list[str], list[Source]], list[inputs.Encoded | inputs.Rejection]] | None = None,
+                 encode_workers: int = 1) -> None:
         self.consumer = consumer
         # What the tagging thread runs per batch: the engine here, or a tagging process's call.
         self.encode = encode or functools.partial(inputs.encode_messages, engine)
@@ -122,7 +126,7 @@ class Pipeline:
 
         self.batcher: MicroBatcher[Pending] = MicroBatcher(max_lines, max_wait_ms)
         self.tracker = OffsetTracker()
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger")
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=encode_workers, thread_name_prefix="tagger")
         self._partition_counts: dict[str, int] = {}
         self._backpressure = False
         self._stuck: set[TopicPartition] = set()
@@ -360,8 +364,7 @@ class Pipeline:
         if exc is not None:
             self._records_failed(items, exc)
             return
-        for pending, _ in items:
-            self._acknowledged(pending, None)
+        self._acknowledged([pending for pending, _ in items], None)
         self._acked.set()
 
     def _records_failed(self, items: list[tuple[Pending, bytes]], exc: BaseException) -> None:
@@ -376,18 +379,18 @@ class Pipeline:
         if exc is not None:
             self._failed(topic, value, pending, headers, reason, attempt, exc)
             return
-        self._acknowledged(pending, reason)
+        self._acknowledged((pending,), reason)
         self._acked.set()
 
-    def _acknowledged(self, pending: Pending, reason: str | None) -> None:
-        """The broker has the record (``reason`` None) or dead letter of ``pending``."""
-        pending.state.ack(pending.source.offset)
-        if reason is None:
-            self._records_produced.inc()
-            if pending.source.timestamp_ms is not None:
-                self.metrics.end_to_end_seconds.observe(max(0.0, time.time() - pending.source.timestamp_ms / 1000))
-        else:
-            self._dead_letters[reason].inc()
+    def _acknowledged(self, acknowledged: Sequence[Pending], reason: str | None) -> None:
+        """The broker has the records (``reason`` None) or dead letters of ``acknowledged``."""
+        now_s = time.time()
+        observe = self.metrics.end_to_end_seconds.observe
+        for pending in acknowledged:
+            pending.state.ack(pending.source.offset)
+            if reason is None and pending.source.timestamp_ms is not None:
+                observe(max(0.0, now_s - pending.source.timestamp_ms / 1000))
+        (self._records_produced if reason is None else self._dead_letters[reason]).inc(len(acknowledged))
 
     def _failed(self, topic: str, value: bytes | None, pending: Pending, headers: list[tuple[str, bytes]],
                 reason: str | None, attempt: int, exc: BaseException) -> None:

@@ -9,12 +9,17 @@ Measured, each over the same lines in file order:
   order in chunks of ``stream_chunk_lines``, as a stream would arrive (repeated
   line shapes become cache hits);
 - Drain3: ``TemplateMiner.add_log_message`` on every line (fresh miner);
+  this and the cached tagger alternate ``CACHED_ROUNDS`` times and report medians
+  (see :func:`run_bench`);
 - a Python regex split on whitespace and the common separators.
 
 Every measurement covers the whole set of lines once unless ``max_seconds``
 caps it; a capped measurement reports the rate over the lines it reached (the
-``*_lines`` keys say how many). :func:`bench_tagger` is reused by the pipeline
-benchmark, which measures the same engine behind Kafka.
+``*_lines`` keys say how many). ``logdelim bench`` runs the engine with the
+daemon's torch threads (``model.num_threads``, one) unless ``--threads`` says otherwise: on
+2 cores the network's small steps lost more to two threads' synchronisation than
+they gained (cached stream 55-71k against 66-79k lines/s with one, same runs).
+:func:`run_bench` is reused by the pipeline benchmark.
 """
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ from logdelim.model.tagcli import decode_line
 UNCACHED_CHUNK_LINES = 4096
 # Lines per engine.tag call on the cached stream: a daemon micro-batch.
 STREAM_CHUNK_LINES = 512
+# Back-to-back rounds of the cached tagger and Drain3 (about half a second each on 2 cores).
+CACHED_ROUNDS = 5
 # Stateless measurements this fast (the regex split) are repeated until they have run this long,
 # so that timer resolution and one-off hiccups do not decide the figure.
 MIN_REPEAT_SECONDS = 0.5
@@ -121,44 +128,46 @@ def time_chunks(process: Callable[[Sequence[str]], Any], chunks: Sequence[Sequen
 
 
 def bench_tagger(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
-                 stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None) -> dict[str, Any]:
-    """Tagger throughput uncached and cached, on ``lines`` in file order.
+                 max_seconds: float | None = None) -> dict[str, Any]:
+    """Tagger throughput uncached (the network itself), on ``lines`` in file order.
 
     Args:
-        engine_factory: ``cache_size -> Engine``; ``None`` asks for the engine's default cache.
-            It is called twice, so the cached run starts from an empty cache.
-        lines: the lines, in stream order.
-        stream_chunk_lines: lines per ``engine.tag`` call on the cached stream.
-        max_seconds: cap per measurement (None: one full pass each).
+        engine_factory: ``cache_size -> Engine`` (called with 0: no cache).
+        lines: the lines.
+        max_seconds: cap on the measurement (None: one full pass).
 
     Returns:
-        ``tagger_lines_per_s``, ``tagger_chars_per_s``, ``tagger_cached_lines_per_s``,
-        ``tagger_cached_chars_per_s``, the line counts and seconds of both, the cache hit ratio
-        of the cached run, and the engine's ``model_id`` and ``device``.
+        ``tagger_lines_per_s``, ``tagger_chars_per_s``, the lines and seconds, the engine's
+        ``model_id`` and ``device``.
     """
     uncached = engine_factory(0)
     # Warm-up: first-call allocations and kernel builds are not throughput (a service does them at start).
     uncached.warm_up()
     uncached.tag(lines[:STREAM_CHUNK_LINES] or [""])
     plain = time_chunks(uncached.tag, _chunks(lines, UNCACHED_CHUNK_LINES), max_seconds)
-    cached_engine = engine_factory(None)
-    cached_engine.warm_up()
-    hits, misses = cached_engine.cache_hits, cached_engine.cache_misses
-    cached = time_chunks(cached_engine.tag, _chunks(lines, stream_chunk_lines), max_seconds)
-    hits, misses = cached_engine.cache_hits - hits, cached_engine.cache_misses - misses
     return {
         "tagger_lines_per_s": plain["lines_per_s"],
         "tagger_chars_per_s": plain["chars_per_s"],
         "tagger_lines": plain["lines"],
         "tagger_seconds": plain["seconds"],
-        "tagger_cached_lines_per_s": cached["lines_per_s"],
-        "tagger_cached_chars_per_s": cached["chars_per_s"],
-        "tagger_cached_lines": cached["lines"],
-        "tagger_cached_seconds": cached["seconds"],
-        "cache_hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
         "model_id": uncached.model_id,
         "device": uncached.device,
     }
+
+
+def bench_cached(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
+                 stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None) -> dict[str, Any]:
+    """The tagger with its memo cache on ``lines`` in file order, from an empty cache (a fresh engine).
+
+    Returns:
+        ``time_chunks``'s figures and the run's ``cache_hit_ratio``.
+    """
+    engine = engine_factory(None)
+    engine.warm_up()
+    hits, misses = engine.cache_hits, engine.cache_misses
+    cached = time_chunks(engine.tag, _chunks(lines, stream_chunk_lines), max_seconds)
+    hits, misses = engine.cache_hits - hits, engine.cache_misses - misses
+    return {**cached, "cache_hit_ratio": hits / (hits + misses) if hits + misses else 0.0}
 
 
 def bench_drain3(lines: Sequence[str], *, max_seconds: float | None = None) -> dict[str, float]:
@@ -215,14 +224,35 @@ def machine_info(device: str) -> dict[str, Any]:
 
 
 def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
-              stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None) -> dict[str, Any]:
-    """All four measurements on ``lines``, with the ratios and the machine."""
+              stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None,
+              rounds: int = CACHED_ROUNDS) -> dict[str, Any]:
+    """All four measurements on ``lines``, with the ratios and the machine.
+
+    The cached tagger and Drain3 run back to back ``rounds`` times (each from empty:
+    a fresh engine, a fresh miner). Their headline rates are the medians and their
+    ratio the median of the rounds' ratios: this machine's speed drifts by up to
+    1.7x from one minute to the next, and a ratio of two runs seconds apart is only
+    as good as the pair, so a single pair near 1.0 could fall either side.
+    """
     result: dict[str, Any] = {"lines": len(lines), "chars": sum(len(line) for line in lines),
                               "stream_chunk_lines": stream_chunk_lines, "max_seconds": max_seconds}
-    result |= bench_tagger(engine_factory, lines, stream_chunk_lines=stream_chunk_lines, max_seconds=max_seconds)
-    drain3 = bench_drain3(lines, max_seconds=max_seconds)
+    result |= bench_tagger(engine_factory, lines, max_seconds=max_seconds)
+    pairs = []
+    for _ in range(max(1, rounds)):
+        cached = bench_cached(engine_factory, lines, stream_chunk_lines=stream_chunk_lines, max_seconds=max_seconds)
+        drain3 = bench_drain3(lines, max_seconds=max_seconds)
+        pairs.append({"tagger_cached_lines_per_s": cached["lines_per_s"], "drain3_lines_per_s": drain3["lines_per_s"],
+                      "ratio": cached["lines_per_s"] / drain3["lines_per_s"] if drain3["lines_per_s"] else 0.0,
+                      "cached": cached, "drain3": drain3})
+    cached = median_by(pairs, "tagger_cached_lines_per_s")["cached"]
+    drain3 = median_by(pairs, "drain3_lines_per_s")["drain3"]
     regex = bench_regex(lines, max_seconds=max_seconds)
     result |= {
+        "tagger_cached_lines_per_s": cached["lines_per_s"],
+        "tagger_cached_chars_per_s": cached["chars_per_s"],
+        "tagger_cached_lines": cached["lines"],
+        "tagger_cached_seconds": cached["seconds"],
+        "cache_hit_ratio": cached["cache_hit_ratio"],
         "drain3_lines_per_s": drain3["lines_per_s"],
         "drain3_chars_per_s": drain3["chars_per_s"],
         "drain3_lines": drain3["lines"],
@@ -234,9 +264,16 @@ def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[st
     }
     drain3_rate = result["drain3_lines_per_s"]
     result["tagger_vs_drain3"] = result["tagger_lines_per_s"] / drain3_rate if drain3_rate else 0.0
-    result["tagger_cached_vs_drain3"] = result["tagger_cached_lines_per_s"] / drain3_rate if drain3_rate else 0.0
+    result["tagger_cached_vs_drain3"] = median_by(pairs, "ratio")["ratio"]
+    result["cached_rounds"] = [{k: pair[k] for k in ("tagger_cached_lines_per_s", "drain3_lines_per_s", "ratio")}
+                               for pair in pairs]
     result["machine"] = machine_info(result["device"])
     return result
+
+
+def median_by(items: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The item whose ``key`` is the median (the upper one of an even count)."""
+    return sorted(items, key=lambda item: item[key])[len(items) // 2]
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -256,6 +293,11 @@ def format_table(result: dict[str, Any]) -> str:
                    f"{rate:>10,.0f} {result[f'{key}_chars_per_s']:>12,.0f} {ratio:>9.2f}")
     machine = result["machine"]
     out.append("")
+    if result.get("cached_rounds"):
+        rounds = "  ".join(f"{r['tagger_cached_lines_per_s']:,.0f} / {r['drain3_lines_per_s']:,.0f} = {r['ratio']:.2f}"
+                           for r in result["cached_rounds"])
+        out.append(f"cached tagger / drain3 by round (the table shows the medians, the ratio "
+                   f"{result['tagger_cached_vs_drain3']:.2f} is the median of the rounds'): {rounds}")
     out.append(f"lines: {result['lines']} ({result['chars'] / max(1, result['lines']):.0f} chars each), "
                f"stream chunks of {result['stream_chunk_lines']}, cache hit ratio {result['cache_hit_ratio']:.3f}")
     out.append(f"model {result['model_id']} on {machine['device']}; {machine['cpu_cores']} cores "
@@ -275,7 +317,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lines per network batch inside the engine (default: the engine's)")
     parser.add_argument("--chunk-lines", type=int, default=STREAM_CHUNK_LINES,
                         help="lines per engine.tag call on the cached stream")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the daemon's model.num_threads)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU only)")
 

@@ -1,6 +1,7 @@
 """The tagging process: same results as the engine in-process, and a child that dies loses nothing."""
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 
@@ -55,3 +56,33 @@ def test_a_model_that_cannot_load_fails_the_start_with_the_reason(tmp_path) -> N
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="could not load the model"):
         TaggingProcess({**OPTIONS, "path": str(bad)})
+
+
+def test_concurrent_callers_each_get_their_own_batch(tagger) -> None:
+    # The pipeline calls from two threads so the child always has the next batch waiting;
+    # replies must go to the caller whose request they answer.
+    engine = Engine.load(**OPTIONS)
+    batches = [([f"{line} #{i}" for line in LINES], [s._replace(offset=100 * i + s.offset) for s in SOURCES])
+               for i in range(40)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda batch: tagger.encode_messages(*batch), batches))
+    assert [[o.value for o in got] for got in outcomes] == [
+        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
+
+
+def test_a_child_killed_under_two_callers_loses_no_message(tagger) -> None:
+    engine = Engine.load(**OPTIONS)
+    restarts = tagger.restarts
+    batches = [(LINES * 50, [s._replace(offset=1000 * i + 10 * j + s.offset) for j in range(50) for s in SOURCES])
+               for i in range(8)]
+
+    def call(index: int) -> list:
+        if index == 3:  # the other thread has a batch in the child or on its way
+            os.kill(tagger.pid, signal.SIGKILL)
+        return tagger.encode_messages(*batches[index])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(call, range(len(batches))))
+    assert tagger.restarts == restarts + 1
+    assert [[o.value for o in got] for got in outcomes] == [
+        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]

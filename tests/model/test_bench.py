@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from logdelim.daemon.cli import main
-from logdelim.model.bench import read_lines, time_chunks
+from logdelim.model.bench import CACHED_ROUNDS, read_lines, time_chunks
 
 RATE_KEYS = ("tagger_lines_per_s", "tagger_chars_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s",
              "regex_lines_per_s", "tagger_vs_drain3", "tagger_cached_vs_drain3")
@@ -49,6 +49,13 @@ def test_bench_json_on_a_small_file(toy_checkpoint: Path, small_log: Path,
     assert result["lines"] == 300
     assert result["tagger_chars_per_s"] > result["tagger_lines_per_s"]
     assert result["tagger_cached_lines"] == 300 and result["cache_hit_ratio"] > 0.5
+    # Cached tagger and Drain3 alternate; the headline ratio is the median of the rounds' own ratios.
+    rounds = result["cached_rounds"]
+    assert len(rounds) == CACHED_ROUNDS
+    for pair in rounds:
+        assert pair["ratio"] == pytest.approx(pair["tagger_cached_lines_per_s"] / pair["drain3_lines_per_s"])
+    assert result["tagger_cached_vs_drain3"] == sorted(p["ratio"] for p in rounds)[len(rounds) // 2]
+    assert result["drain3_lines_per_s"] == sorted(p["drain3_lines_per_s"] for p in rounds)[len(rounds) // 2]
     assert result["machine"]["torch_threads"] == 1 and result["machine"]["device"] == "cpu"
     assert result["machine"]["cpu_cores"] >= 1
     assert result["model_id"].startswith("charbilstm-")
