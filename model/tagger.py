@@ -69,13 +69,30 @@ class CharTagger(nn.Module):
         depend on its batch; it is the convolution with zero padding while that row is zero.
         """
         kernel = self.config.conv_kernel
-        tables = torch.einsum("ve,oek->kvo", self.embedding.weight, self.conv.weight)
+        tables = self._conv_tables()
         padded = nn.functional.pad(ids, (0, 0, kernel // 2, kernel // 2))
         steps = ids.shape[0]
         out = nn.functional.embedding(padded[:steps], tables[0]) + self.conv.bias
         for k in range(1, kernel):
             out.add_(nn.functional.embedding(padded[k:k + steps], tables[k]))
         return out
+
+    def _conv_tables(self) -> torch.Tensor:
+        """``[kernel, vocab, channels]``: row ``v`` of table ``k`` is id ``v``'s contribution at offset ``k``.
+
+        Kept between calls while neither weight changes (their version counters move with every
+        in-place update: optimiser steps, ``load_state_dict``) and no gradient is wanted: an
+        engine's small batches spent a tenth of their time rebuilding them.
+        """
+        weights = (self.embedding.weight, self.conv.weight)
+        if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
+            return torch.einsum("ve,oek->kvo", *weights)
+        key = tuple((w.data_ptr(), w._version) for w in weights)
+        if getattr(self, "_tables_key", None) != key:
+            with torch.no_grad():
+                self._tables = torch.einsum("ve,oek->kvo", *weights)
+            self._tables_key = key
+        return self._tables
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, T, num_labels]`` for ids ``[B, T]`` (0 = padding) of the given lengths."""
