@@ -18,7 +18,7 @@ caps it; a capped measurement reports the rate over the lines it reached (the
 ``*_lines`` keys say how many). ``logdelim bench`` runs the engine with the
 daemon's torch threads (``model.num_threads``, one) unless ``--threads`` says otherwise: on
 2 cores the network's small steps lost more to two threads' synchronisation than
-they gained (cached stream 55-71k against 66-79k lines/s with one, same runs).
+they gained (cached stream 42-71k against 67-79k lines/s with one, same runs).
 :func:`run_bench` is reused by the pipeline benchmark.
 """
 from __future__ import annotations
