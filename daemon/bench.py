@@ -591,7 +591,7 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
     """The Kafka ceiling and the saturated daemon in back-to-back rounds, then the last round's
     daemon's latency at ``load_fractions`` of the median saturated rate, and its peak memory.
 
-    The machine's speed drifts from minute to minute (ceilings of 44k to 68k lines/s within
+    The machine's speed drifts from minute to minute (ceilings of 44k to 75k lines/s within
     an hour, measured), so one ceiling and one daemon run minutes apart compare the drift as
     much as the programs: each round runs both on the same lines seconds apart (a fresh
     daemon each time), and the headline ratio is the median of the rounds' ratios.
@@ -600,11 +600,12 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         lines: preloaded for the ceiling and the saturated runs.
         paced: the lines the paced producer sends, in order.
     """
+    rounds = max(1, rounds)
     pairs = []
     daemon: DaemonRun | None = None
     watcher: OutputWatcher | None = None
     try:
-        for index in range(max(1, rounds)):
+        for index in range(rounds):
             ceiling = await kafka_ceiling(bootstrap_servers, lines)
             daemon = DaemonRun(bootstrap_servers, directory, model_path=model_path, device=device,
                                num_threads=num_threads, quantize=quantize)
@@ -612,9 +613,9 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
             pairs.append({"passthrough_lines_per_s": ceiling["passthrough_lines_per_s"],
                           "daemon_lines_per_s": saturated["daemon_lines_per_s"],
                           "ratio": saturated["daemon_lines_per_s"] / ceiling["passthrough_lines_per_s"],
-                          "ceiling": ceiling, "saturated": saturated})
-            if index < rounds - 1:
-                daemon.stop()
+                          "exit_status": None, "ceiling": ceiling, "saturated": saturated})
+            if index < rounds - 1:  # the last round's daemon goes on to the latency phases
+                pairs[-1]["exit_status"] = daemon.stop()[0]
         # The latency phases time records as they appear on the output topic.
         watcher = await OutputWatcher(daemon.config["kafka"]["bootstrap_servers"], daemon.output_topic).start()
         if not await watcher.wait_for(len(lines), timeout_s=60):
@@ -635,8 +636,9 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         **median_by(pairs, "passthrough_lines_per_s")["ceiling"],
         **median_by(pairs, "daemon_lines_per_s")["saturated"],
         "daemon_vs_ceiling": median_by(pairs, "ratio")["ratio"],
-        "pipeline_rounds": [{k: pair[k] for k in ("passthrough_lines_per_s", "daemon_lines_per_s", "ratio")}
-                            for pair in pairs],
+        # Earlier rounds' daemons say how they stopped; the last one's is daemon_exit_status.
+        "pipeline_rounds": [{k: pair[k] for k in ("passthrough_lines_per_s", "daemon_lines_per_s", "ratio",
+                                                  "exit_status")} for pair in pairs],
         # The issue's latency ends at the output acknowledgement, which only the daemon sees:
         # its own histogram. A consumer of the output topic adds its fetch and this process's
         # share of the two cores (the paced producer runs here too), so it is an upper bound.

@@ -24,11 +24,9 @@ they gained (cached stream 42-71k against 67-79k lines/s with one, same runs).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -322,23 +320,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU only)")
 
-
-def run(args: argparse.Namespace) -> int:
-    """Runs ``logdelim bench``; returns the exit status."""
-    try:
-        lines = bench_lines(args.data)
-    except ValueError as error:
-        sys.stderr.write(f"logdelim bench: {error}\n")
-        return 2
-
-    options: dict[str, Any] = {} if args.batch_size is None else {"max_batch_lines": args.batch_size}
-
-    def engine_factory(cache_size: int | None) -> Engine:
-        cache = {} if cache_size is None else {"cache_size": cache_size}
-        return Engine.load(args.model, device=args.device, num_threads=args.threads,
-                           quantize=args.quantize, **options, **cache)
-
-    result = run_bench(engine_factory, lines, stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds)
-    result["batch_size"] = args.batch_size
-    sys.stdout.write((json.dumps(result, indent=2) if args.json else format_table(result)) + "\n")
-    return 0

@@ -51,6 +51,7 @@ def test_short_bench_reports_every_key_and_writes_the_plot(
     # Peak memory of a Python process holding torch and a model: more than a bare interpreter, far below 24 GB.
     assert 100 < result["daemon_peak_rss_mb"] < 24_000
     assert result["daemon_exit_status"] == 0
+    assert [pair["exit_status"] for pair in rounds] == [0] * (PIPELINE_ROUNDS - 1) + [None]
     assert [p["batch_size"] for p in result["batch_sweep"]] == [8, 64]
     assert all(p["lines_per_s"] > 0 for p in result["batch_sweep"])
     points = result["load_points"]
