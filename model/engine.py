@@ -173,7 +173,8 @@ class Engine:
         if quantize:
             if self._device.type != "cpu":
                 raise ValueError("int8 dynamic quantisation runs on the CPU only")
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)
+            # The head stays float: the network slices its weight (one half per LSTM direction).
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.LSTM}, dtype=torch.qint8)
         if self._device.type == "cpu":
             keep_freed_memory()
         self._model = model.to(self._device)

@@ -114,3 +114,11 @@ def test_warm_up_changes_no_result(toy_checkpoint, toy_line) -> None:
     warm = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0)
     assert warm.warm_up() > 0
     assert [r.labels for r in warm.tag(lines)] == [r.labels for r in cold.tag(lines)]
+
+
+def test_int8_quantised_engine_keeps_the_labels(toy_checkpoint, toy_line) -> None:
+    lines = _lines(200, toy_line)
+    plain = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0)
+    quantised = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0, quantize=True)
+    same = sum(a.labels == b.labels for a, b in zip(plain.tag(lines), quantised.tag(lines)))
+    assert same >= 0.95 * len(lines)
