@@ -233,11 +233,10 @@ class Engine:
             return [self._finish_labels(label, prob) for label, prob in self._run(keys)], len(keys)
         shapes = [shape(key) for key in keys]
         if not cached:
-            return [self._expand(key, self._decide(s, *out))
-                    for key, s, out in zip(keys, shapes, self._run(shapes))], len(keys)
+            return [self._expand(key, d) for key, d in zip(keys, self._decide(shapes, self._run(shapes)))], len(keys)
         decided, todo = _lookup(self._shapes, shapes)
-        for s, out in zip(todo, self._run(todo)):
-            decided[s] = self._shapes[s] = self._decide(s, *out)
+        for s, d in zip(todo, self._decide(todo, self._run(todo))):
+            decided[s] = self._shapes[s] = d
         _trim(self._shapes, self._cache_size)
         return [self._expand(key, decided[s]) for key, s in zip(keys, shapes)], len(todo)
 
@@ -342,13 +341,31 @@ class Engine:
         names = tuple(self._labels[i] for i in label)
         return _Tagged(names, (), (), float(prob.min()) if len(prob) else 1.0)
 
-    def _decide(self, shape_: str, label: np.ndarray, prob: np.ndarray) -> _Decided:
-        """Keep what the spec leaves to the network: its decisions on punctuation."""
-        punct = char_classes(shape_) == _PUNCT
-        delimiter = label[punct] == self._delimiter_index
-        decided = prob[punct]
+    def _decide(self, shapes: list[str], outs: list[tuple[np.ndarray, np.ndarray]]) -> list[_Decided]:
+        """Keep what the spec leaves to the network: its decisions on the punctuation of each shape.
+
+        All shapes at once: a dozen array operations per shape cost more than the
+        network's share of a short line on a small CPU.
+        """
+        if not shapes:
+            return []
+        punct = char_classes("".join(shapes)) == _PUNCT
+        label = np.concatenate([out[0] for out in outs])[punct]
+        prob = np.concatenate([out[1] for out in outs])[punct]
+        delimiter = label == self._delimiter_index
         decisions = np.where(delimiter, ord("D"), ord("O")).astype(np.uint8).tobytes().decode("ascii")
-        return _Decided(decisions, tuple(decided[delimiter].tolist()), float(decided.min()) if len(decided) else 1.0)
+        delimiter_prob = prob[delimiter].tolist()
+        # Per shape: where its punctuation starts among all shapes', and its delimiters among all delimiters.
+        counts = np.fromiter((len(s) for s in shapes), dtype=np.int64, count=len(shapes))
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        punct_ends = np.concatenate(([0], np.cumsum(punct)))[bounds].tolist()
+        delimiter_ends = np.concatenate(([0], np.cumsum(delimiter)))[punct_ends].tolist()
+        has_punct = [a < b for a, b in zip(punct_ends, punct_ends[1:])]
+        starts = [a for a, present in zip(punct_ends, has_punct) if present]
+        lowest = iter(np.minimum.reduceat(prob, starts).tolist() if starts else ())
+        return [_Decided(decisions[p0:p1], tuple(delimiter_prob[d0:d1]), next(lowest) if present else 1.0)
+                for p0, p1, d0, d1, present in zip(punct_ends, punct_ends[1:], delimiter_ends, delimiter_ends[1:],
+                                                   has_punct)]
 
     @staticmethod
     def _expand(key: str, d: _Decided) -> _Tagged:
