@@ -86,7 +86,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
                "quantize": model.quantize, "cache_size": model.cache_size}
     if model.tagging_process:
         try:
-            engine: Any = await asyncio.to_thread(TaggingProcess, options)
+            engine: Any = await asyncio.to_thread(TaggingProcess, options, metrics.tagging_restarts.inc)
         except RuntimeError as exc:
             logger.error("%s", exc)
             return 1

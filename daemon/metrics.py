@@ -48,6 +48,9 @@ class Metrics:
         self.dead_letters = Counter("logdelim_dead_letters",
                                     "Input messages sent to the dead-letter topic (acknowledged), by reason",
                                     ["reason"], registry=registry)
+        self.tagging_restarts = Counter("logdelim_tagging_process_restarts",
+                                        "Tagging processes that died and were replaced (their batch retried "
+                                        "message by message)", registry=registry)
         self.produce_errors = Counter("logdelim_produce_errors",
                                       "Failed produce attempts (each retry counts)", ["topic"], registry=registry)
         self.batch_size = Histogram("logdelim_batch_size_lines", "Lines per tagging batch",

@@ -21,7 +21,7 @@ import gc
 import logging
 import multiprocessing
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -72,10 +72,12 @@ class TaggingProcess:
 
     Args:
         engine_options: keyword arguments of ``Engine.load`` (plain values: they are pickled).
+        on_restart: called each time a child died and was replaced (the daemon counts it).
     """
 
-    def __init__(self, engine_options: dict[str, Any]) -> None:
+    def __init__(self, engine_options: dict[str, Any], on_restart: Callable[[], None] | None = None) -> None:
         self._options = dict(engine_options)
+        self._on_restart = on_restart
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with threads and torch
         self.cache_hits = 0
         self.cache_misses = 0
@@ -166,6 +168,8 @@ class TaggingProcess:
             self._generation += 1
             self._turn.notify_all()
             self._start()
+            if self._on_restart is not None:
+                self._on_restart()
             return ChildDied(f"the tagging process died (exit status {status})")
 
     def close(self) -> None:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +25,12 @@ SOURCES = [Source("in", 0, offset, None) for offset in range(len(LINES))]
 OPTIONS = {"path": None, "device": "cpu", "num_threads": 1, "quantize": False, "cache_size": 1000}
 
 
+RESTART_CALLS: list[int] = []
+
+
 @pytest.fixture(scope="module")
 def tagger():
-    process = TaggingProcess(OPTIONS)
+    process = TaggingProcess(OPTIONS, on_restart=lambda: RESTART_CALLS.append(process.restarts))
     yield process
     process.close()
 
@@ -47,6 +52,7 @@ def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> Non
     # The batch call saw the child die; message by message on the new child, every line gets its record.
     assert all(isinstance(o, inputs.Encoded) for o in outcomes)
     assert tagger.pid != before and tagger.restarts == 1
+    assert RESTART_CALLS == [1], "the daemon's restart counter is told once"
     engine = Engine.load(**OPTIONS)
     assert [o.value for o in outcomes] == [e.value for e in inputs.encode_messages(engine, LINES, SOURCES)]
 
@@ -86,3 +92,37 @@ def test_a_child_killed_under_two_callers_loses_no_message(tagger) -> None:
     assert tagger.restarts == restarts + 1
     assert [[o.value for o in got] for got in outcomes] == [
         [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
+
+
+def _tagging_child(pid: int) -> int:
+    """The spawned tagging process among ``pid``'s children (not multiprocessing's resource tracker)."""
+    # Listed under the thread that started it (the daemon starts it from a worker thread).
+    children = [child for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    for child in children:
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    raise AssertionError(f"no tagging process among the children {children} of {pid}")
+
+
+@pytest.mark.broker
+def test_a_daemon_whose_tagging_process_is_killed_counts_the_restart_and_loses_nothing(
+        make_topic, kafka_io, unique_name, start_daemon) -> None:
+    source, output, dead = make_topic("restart-in"), make_topic("restart-out"), make_topic("restart-dead")
+    first = [f"2024-05-01 12:00:{i % 60:02d} INFO worker {i}: job done in {i}ms".encode() for i in range(200)]
+    kafka_io.produce(source, first)
+    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
+                          group_id=unique_name("restart"))
+    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 200, 60, "first records")
+    assert daemon.metric("logdelim_tagging_process_restarts_total") == 0
+    os.kill(_tagging_child(daemon.process.pid), signal.SIGKILL)
+    kafka_io.produce(source, [line + b" (after the kill)" for line in first])
+    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 400, 60,
+                    "records after the kill")
+    assert daemon.metric("logdelim_tagging_process_restarts_total") == 1
+    assert daemon.metric("logdelim_dead_letters_total") == 0
+    rc, _ = daemon.stop()
+    assert rc == 0, daemon.log()
+    offsets = sorted(json.loads(m.value)["source"]["offset"] for m in kafka_io.consume(output, count=400, timeout_s=30))
+    assert offsets == list(range(400)), "one record per input, none lost"
+    assert "the tagging process died" in daemon.log()
