@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -28,6 +29,40 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one record per (logger, level, message template) through every ``window_s`` seconds.
+
+    During a broker outage aiokafka logs the same connection error for every
+    retry of every client, hundreds of lines a minute that bury everything else.
+    The first record of a kind passes; its repeats within the window are counted
+    and the next one to pass says how many were held back. Records of loggers
+    outside ``prefix`` (the daemon's own) always pass.
+    """
+
+    def __init__(self, prefix: str = "aiokafka", window_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.window_s = window_s
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str], list[float | int]] = {}  # key -> [passed at, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefix):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.window_s:
+            seen[1] += 1
+            return False
+        held_back = int(seen[1]) if seen is not None else 0
+        self._seen[key] = [now, 0]
+        if held_back:
+            record.msg = f"{record.msg} ({held_back} like it in the last {self.window_s:.0f} s not shown)"
+        return True
+
+
 def configure_logging(level: str, log_format: str) -> None:
     """Replace the root handlers with one stderr handler in ``log_format`` (plain | json)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -38,4 +73,7 @@ def configure_logging(level: str, log_format: str) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     # aiokafka logs every group rejoin at INFO; keep it unless the user asks for DEBUG.
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    aiokafka = logging.getLogger("aiokafka")
+    aiokafka.setLevel(max(logging.WARNING, root.level))
+    # On the handler, not the logger: aiokafka logs from many child loggers.
+    handler.addFilter(RepeatFilter("aiokafka"))
