@@ -9,7 +9,8 @@ import yaml
 from deploy_support import PROMETHEUS_DIR, RULES, metric_names, panel_queries, rules, run_tool, tool
 
 ALERTS = {"LogdelimDown", "LogdelimAbsent", "LogdelimConsumerLagGrowing", "LogdelimNoProgress",
-          "LogdelimDeadLetterRateHigh", "LogdelimEndToEndLatencyHigh", "LogdelimProduceErrors"}
+          "LogdelimDeadLetterRateHigh", "LogdelimEndToEndLatencyHigh", "LogdelimProduceErrors",
+          "LogdelimTaggingProcessRestarts"}
 
 
 def test_promtool_check_config() -> None:
