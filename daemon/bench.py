@@ -44,6 +44,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import shlex
 import signal
 import subprocess
@@ -911,16 +912,22 @@ def run(args: argparse.Namespace) -> int:
     # Every engine here runs with the daemon's torch threads unless --threads says otherwise.
     threads = args.threads if args.threads is not None else ModelConfig().num_threads
 
-    def engine(device: str, cache_size: int | None, batch_size: int | None) -> Engine:
+    # The tagger figures use every usable core: one network call per core at once.
+    tiles = args.parallel_tiles or len(os.sched_getaffinity(0))
+
+    def engine(device: str, cache_size: int | None, batch_size: int | None, parallel_tiles: int = 1) -> Engine:
         options = {} if cache_size is None else {"cache_size": cache_size}
         if batch_size is not None:
             options["max_batch_lines"] = batch_size
-        return Engine.load(args.model, device=device, num_threads=threads,
+        return Engine.load(args.model, device=device, num_threads=threads, parallel_tiles=parallel_tiles,
                            quantize=args.quantize and device == "cpu", **options)
 
-    result = model_bench.run_bench(lambda cache_size: engine(args.device, cache_size, args.batch_size), lines,
-                                   stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds)
+    result = model_bench.run_bench(lambda cache_size: engine(args.device, cache_size, args.batch_size, tiles), lines,
+                                   stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds,
+                                   one_core_factory=lambda cache_size: engine(args.device, cache_size,
+                                                                              args.batch_size))
     result["batch_size"] = args.batch_size
+    result["parallel_tiles"] = tiles
     sweep_seconds = args.seconds if args.seconds is not None else SWEEP_SECONDS
     result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size), lines, args.batch_sizes,
                                               sweep_seconds)

@@ -15,10 +15,13 @@ Measured, each over the same lines in file order:
 
 Every measurement covers the whole set of lines once unless ``max_seconds``
 caps it; a capped measurement reports the rate over the lines it reached (the
-``*_lines`` keys say how many). ``logdelim bench`` runs the engine with the
-daemon's torch threads (``model.num_threads``, one) unless ``--threads`` says otherwise: on
-2 cores the network's small steps lost more to two threads' synchronisation than
-they gained (cached stream 42-71k against 67-79k lines/s with one, same runs).
+``*_lines`` keys say how many). ``logdelim bench`` runs each network call with
+the daemon's torch threads (``model.num_threads``, one) unless ``--threads`` says
+otherwise, and the tagger figures with one call per usable core at once
+(``Engine(parallel_tiles=...)``, ``--parallel-tiles``): on 2 cores two one-thread
+calls beat one two-thread call, whose LSTM steps synchronise (uncached 4,585
+against 3,639 lines/s, one thread alone 2,836; medians of 3). The cached stream
+is also measured on one core (the daemon's tagging process), reported beside it.
 :func:`run_bench` is reused by the pipeline benchmark.
 """
 from __future__ import annotations
@@ -223,14 +226,17 @@ def machine_info(device: str) -> dict[str, Any]:
 
 def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
               stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None,
-              rounds: int = CACHED_ROUNDS) -> dict[str, Any]:
+              rounds: int = CACHED_ROUNDS,
+              one_core_factory: Callable[[int | None], Engine] | None = None) -> dict[str, Any]:
     """All four measurements on ``lines``, with the ratios and the machine.
 
     The cached tagger and Drain3 run back to back ``rounds`` times (each from empty:
     a fresh engine, a fresh miner). Their headline rates are the medians and their
     ratio the median of the rounds' ratios: this machine's speed drifts by up to
     1.7x from one minute to the next, and a ratio of two runs seconds apart is only
-    as good as the pair, so a single pair near 1.0 could fall either side.
+    as good as the pair, so a single pair near 1.0 could fall either side. With
+    ``one_core_factory`` each round also runs the cached tagger on engines of that
+    factory (the daemon's one core), reported beside the headline.
     """
     result: dict[str, Any] = {"lines": len(lines), "chars": sum(len(line) for line in lines),
                               "stream_chunk_lines": stream_chunk_lines, "max_seconds": max_seconds}
@@ -242,6 +248,9 @@ def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[st
         pairs.append({"tagger_cached_lines_per_s": cached["lines_per_s"], "drain3_lines_per_s": drain3["lines_per_s"],
                       "ratio": cached["lines_per_s"] / drain3["lines_per_s"] if drain3["lines_per_s"] else 0.0,
                       "cached": cached, "drain3": drain3})
+        if one_core_factory is not None:
+            pairs[-1]["tagger_cached_one_core_lines_per_s"] = bench_cached(
+                one_core_factory, lines, stream_chunk_lines=stream_chunk_lines, max_seconds=max_seconds)["lines_per_s"]
     cached = median_by(pairs, "tagger_cached_lines_per_s")["cached"]
     drain3 = median_by(pairs, "drain3_lines_per_s")["drain3"]
     regex = bench_regex(lines, max_seconds=max_seconds)
@@ -263,7 +272,11 @@ def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[st
     drain3_rate = result["drain3_lines_per_s"]
     result["tagger_vs_drain3"] = result["tagger_lines_per_s"] / drain3_rate if drain3_rate else 0.0
     result["tagger_cached_vs_drain3"] = median_by(pairs, "ratio")["ratio"]
-    result["cached_rounds"] = [{k: pair[k] for k in ("tagger_cached_lines_per_s", "drain3_lines_per_s", "ratio")}
+    if one_core_factory is not None:
+        result["tagger_cached_one_core_lines_per_s"] = median_by(
+            pairs, "tagger_cached_one_core_lines_per_s")["tagger_cached_one_core_lines_per_s"]
+    result["cached_rounds"] = [{k: pair[k] for k in ("tagger_cached_lines_per_s", "drain3_lines_per_s", "ratio",
+                                                     "tagger_cached_one_core_lines_per_s") if k in pair}
                                for pair in pairs]
     result["machine"] = machine_info(result["device"])
     return result
@@ -296,10 +309,15 @@ def format_table(result: dict[str, Any]) -> str:
                            for r in result["cached_rounds"])
         out.append(f"cached tagger / drain3 by round (the table shows the medians, the ratio "
                    f"{result['tagger_cached_vs_drain3']:.2f} is the median of the rounds'): {rounds}")
+    if result.get("tagger_cached_one_core_lines_per_s"):
+        out.append(f"cached tagger on one core (the daemon's tagging process), median: "
+                   f"{result['tagger_cached_one_core_lines_per_s']:,.0f} lines/s "
+                   f"({result['tagger_cached_one_core_lines_per_s'] / drain3_rate:.2f} x drain3)")
     out.append(f"lines: {result['lines']} ({result['chars'] / max(1, result['lines']):.0f} chars each), "
                f"stream chunks of {result['stream_chunk_lines']}, cache hit ratio {result['cache_hit_ratio']:.3f}")
     out.append(f"model {result['model_id']} on {machine['device']}; {machine['cpu_cores']} cores "
-               f"({machine['cpu_model']}), {machine['torch_threads']} torch threads, torch {machine['torch_version']}")
+               f"({machine['cpu_model']}), {result.get('parallel_tiles') or 1} network calls at once of "
+               f"{machine['torch_threads']} torch threads each, torch {machine['torch_version']}")
     return "\n".join(out)
 
 
@@ -316,7 +334,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-lines", type=int, default=STREAM_CHUNK_LINES,
                         help="lines per engine.tag call on the cached stream")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: the daemon's model.num_threads)")
+                        help="torch CPU threads per network call (default: the daemon's model.num_threads)")
+    parser.add_argument("--parallel-tiles", type=int, default=None,
+                        help="network calls at once for the tagger figures (default: one per usable core)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU only)")
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import BinaryIO, Iterator
 
-from .engine import Engine
+from .engine import Engine, resolve_device
 
 
 def decode_line(raw: bytes) -> tuple[str, bool]:
@@ -37,14 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", help="log files (stdin when none)")
     parser.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads per network call (default: 1 with several calls at once)")
+    parser.add_argument("--parallel-tiles", type=int, default=None,
+                        help="network calls at once (default: one per usable core on the CPU, 1 on a GPU)")
     parser.add_argument("--batch-lines", type=int, default=512, help="lines tagged per call")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Tag every input line in order; lines are never dropped or merged."""
-    engine = Engine.load(args.model, device=args.device, num_threads=args.threads, quantize=args.quantize)
+    tiles = args.parallel_tiles or (len(os.sched_getaffinity(0)) if resolve_device(args.device).type == "cpu" else 1)
+    threads = args.threads or (1 if tiles > 1 else None)
+    engine = Engine.load(args.model, device=args.device, num_threads=threads, quantize=args.quantize,
+                         parallel_tiles=tiles)
     streams = [open(path, "rb") for path in args.files] or [sys.stdin.buffer]
     out = sys.stdout
     try:

@@ -122,3 +122,13 @@ def test_int8_quantised_engine_keeps_the_labels(toy_checkpoint, toy_line) -> Non
     quantised = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0, quantize=True)
     same = sum(a.labels == b.labels for a, b in zip(plain.tag(lines), quantised.tag(lines)))
     assert same >= 0.95 * len(lines)
+
+
+@pytest.mark.parametrize("cache_size", [0, 1000])
+def test_parallel_tiles_change_no_result(toy_checkpoint, toy_line, cache_size: int) -> None:
+    # Enough lines for several tiles, and long lines whose windows land in different tiles.
+    lines = _lines(400, toy_line) + ["x" * 1500 + ": 1:2 ok", "", "port: 8080"]
+    one = Engine.load(str(toy_checkpoint), device="cpu", cache_size=cache_size)
+    two = Engine.load(str(toy_checkpoint), device="cpu", cache_size=cache_size, parallel_tiles=2)
+    for a, b in zip(one.tag(lines), two.tag(lines), strict=True):
+        assert (a.labels, a.bounds, a.delimiter_confidence) == (b.labels, b.bounds, b.delimiter_confidence)
