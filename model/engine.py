@@ -287,8 +287,10 @@ class Engine:
         """The network's label index and its probability for every character of each input."""
         pieces = [(i, *w) for i, key in enumerate(keys) for w in self._windows(len(key))]
         pieces.sort(key=lambda p: p[2] - p[1])
-        chosen = [np.zeros(len(k), dtype=np.int64) for k in keys]
-        confidence = [np.ones(len(k), dtype=np.float32) for k in keys]
+        # A line in one window takes its row of the output as it is; a longer one is assembled.
+        windowed = {i for i, start, end, _, _ in pieces if end - start < len(keys[i])}
+        chosen = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
+        confidence = [np.ones(len(k), dtype=np.float32) if i in windowed else None for i, k in enumerate(keys)]
         tiles = self._tiles(pieces)
 
         def call(batch: list[tuple[int, int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -298,10 +300,13 @@ class Engine:
         # cores: torch releases the GIL inside the network, where one call's encoding runs.
         outputs = self._pool.map(call, tiles) if self._pool and len(tiles) > 1 else map(call, tiles)
         for batch, (prob, label) in zip(tiles, outputs):
-            for row, (i, start, _, keep_start, keep_end) in enumerate(batch):
-                lo, hi = keep_start - start, keep_end - start
-                chosen[i][keep_start:keep_end] = label[row, lo:hi]
-                confidence[i][keep_start:keep_end] = prob[row, lo:hi]
+            for row, (i, start, end, keep_start, keep_end) in enumerate(batch):
+                if i in windowed:
+                    lo, hi = keep_start - start, keep_end - start
+                    chosen[i][keep_start:keep_end] = label[row, lo:hi]
+                    confidence[i][keep_start:keep_end] = prob[row, lo:hi]
+                else:
+                    chosen[i], confidence[i] = label[row, :end], prob[row, :end]
         return list(zip(chosen, confidence))
 
     def _tile_input(self, keys: list[str], batch: list[tuple[int, int, int, int, int]]
@@ -310,8 +315,12 @@ class Engine:
         width = padded_width(max(end - start for _, start, end, _, _ in batch))
         rows = padded_rows(len(batch))
         ids = np.zeros((rows, width), dtype=np.int64)
-        for row, (i, start, end, _, _) in enumerate(batch):
-            ids[row, :end - start] = self._vocab.encode_array(keys[i][start:end])
+        # One encoding for the whole tile, then each row's slice of it.
+        encoded = self._vocab.encode_array("".join(keys[i][start:end] for i, start, end, _, _ in batch))
+        position = 0
+        for row, (_, start, end, _, _) in enumerate(batch):
+            ids[row, :end - start] = encoded[position:position + end - start]
+            position += end - start
         # Padding rows: length 1, all padding; their output is dropped.
         lengths = torch.tensor([max(1, end - start) for _, start, end, _, _ in batch] + [1] * (rows - len(batch)))
         return torch.from_numpy(ids), lengths
