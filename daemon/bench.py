@@ -895,7 +895,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from logdelim.daemon.config import ModelConfig
-    from logdelim.model.engine import Engine
+    from logdelim.model.engine import Engine, resolve_device
 
     try:
         lines = model_bench.bench_lines(args.data)
@@ -912,8 +912,9 @@ def run(args: argparse.Namespace) -> int:
     # Every engine here runs with the daemon's torch threads unless --threads says otherwise.
     threads = args.threads if args.threads is not None else ModelConfig().num_threads
 
-    # The tagger figures use every usable core: one network call per core at once.
-    tiles = args.parallel_tiles or len(os.sched_getaffinity(0))
+    # The tagger figures use every usable core: one network call per core at once (a GPU takes one).
+    on_cpu = resolve_device(args.device).type == "cpu"
+    tiles = args.parallel_tiles or (len(os.sched_getaffinity(0)) if on_cpu else 1)
 
     def engine(device: str, cache_size: int | None, batch_size: int | None, parallel_tiles: int = 1) -> Engine:
         options = {} if cache_size is None else {"cache_size": cache_size}
