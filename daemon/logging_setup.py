@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Kinds of message RepeatFilter remembers before it forgets those outside the window.
+_MAX_KINDS = 1000
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,6 +59,8 @@ class RepeatFilter(logging.Filter):
             seen[1] += 1
             return False
         held_back = int(seen[1]) if seen is not None else 0
+        if len(self._seen) >= _MAX_KINDS:  # messages formatted before logging are all distinct kinds
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window_s}
         self._seen[key] = [now, 0]
         if held_back:
             record.msg = f"{record.msg} ({held_back} like it in the last {self.window_s:.0f} s not shown)"

@@ -174,7 +174,7 @@ class Engine:
     batch (with ``num_threads`` torch threads each): on a small CPU, two one-thread
     calls keep two cores busier than one call with two threads, whose LSTM steps
     synchronise. The daemon leaves it at 1 (its event loop needs the other core);
-    batch jobs (``logdelim tag``, the bench's uncached figure) use every core.
+    batch jobs (``logdelim tag``, the bench's tagger figures) use every core.
     """
 
     def __init__(self, ckpt: checkpoint.Checkpoint, device: str = "auto", num_threads: int | None = None,

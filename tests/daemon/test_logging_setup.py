@@ -28,6 +28,15 @@ def test_repeats_within_the_window_are_held_back_and_then_counted() -> None:
     assert not repeats.filter(record)
 
 
+def test_kinds_outside_the_window_are_forgotten_when_there_are_many() -> None:
+    now = [0.0]
+    repeats = RepeatFilter("aiokafka", window_s=10.0, clock=lambda: now[0])
+    for i in range(1500):  # pre-formatted messages: every one is its own kind
+        now[0] = i * 0.1
+        assert repeats.filter(_record("aiokafka.conn", f"connection {i} lost"))
+    assert len(repeats._seen) <= 1000
+
+
 def test_the_daemon_s_own_lines_always_pass() -> None:
     repeats = RepeatFilter("aiokafka", clock=lambda: 0.0)
     assert all(repeats.filter(_record("logdelim.daemon.pipeline", "produce failed: %s", i)) for i in range(20))
