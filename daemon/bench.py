@@ -44,7 +44,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import shlex
 import signal
 import subprocess
@@ -895,7 +894,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from logdelim.daemon.config import ModelConfig
-    from logdelim.model.engine import Engine, resolve_device
+    from logdelim.model.engine import Engine, default_parallel_tiles
 
     try:
         lines = model_bench.bench_lines(args.data)
@@ -913,8 +912,7 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads if args.threads is not None else ModelConfig().num_threads
 
     # The tagger figures use every usable core: one network call per core at once (a GPU takes one).
-    on_cpu = resolve_device(args.device).type == "cpu"
-    tiles = args.parallel_tiles or (len(os.sched_getaffinity(0)) if on_cpu else 1)
+    tiles = args.parallel_tiles or default_parallel_tiles(args.device)
 
     def engine(device: str, cache_size: int | None, batch_size: int | None, parallel_tiles: int = 1) -> Engine:
         options = {} if cache_size is None else {"cache_size": cache_size}

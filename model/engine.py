@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import sys
 import time
 import weakref
@@ -165,6 +166,11 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and resolved.index is None:
         resolved = torch.device("cuda:0")
     return resolved
+
+
+def default_parallel_tiles(device: str) -> int:
+    """Network calls at once for a batch job: one per usable core on the CPU, one on a GPU."""
+    return len(os.sched_getaffinity(0)) if resolve_device(device).type == "cpu" else 1
 
 
 class Engine:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import BinaryIO, Iterator
 
-from .engine import Engine, resolve_device
+from .engine import Engine, default_parallel_tiles
 
 
 def decode_line(raw: bytes) -> tuple[str, bool]:
@@ -48,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Tag every input line in order; lines are never dropped or merged."""
-    tiles = args.parallel_tiles or (len(os.sched_getaffinity(0)) if resolve_device(args.device).type == "cpu" else 1)
+    tiles = args.parallel_tiles or default_parallel_tiles(args.device)
     threads = args.threads or (1 if tiles > 1 else None)
     engine = Engine.load(args.model, device=args.device, num_threads=threads, quantize=args.quantize,
                          parallel_tiles=tiles)
