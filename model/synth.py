@@ -455,7 +455,7 @@ def _number(r: Rng) -> str:
 
 
 def _duration(r: Rng) -> str:
-    style = r.randrange(6)
+    style = r.randrange(7)
     if style == 0:
         return f"{r.uniform(0.01, 999):.{r.randint(0, 3)}f}ms"
     if style == 1:
@@ -466,7 +466,11 @@ def _duration(r: Rng) -> str:
         return f"{r.uniform(0, 120):.{r.randint(1, 6)}f}s"
     if style == 4:
         return f"{r.randint(1, 999)}{r.choice(('µs', 'us', 'ns'))}"
-    return f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}"
+    if style == 5:
+        # Clock-style elapsed times: ``00:01`` (minutes:seconds), ``1:02:03.456``.
+        return f"{r.randint(0, 59):02d}:{r.randint(0, 59):02d}"
+    return f"{r.randint(0, 23):{r.choice(('02d', 'd'))}}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}" + \
+        r.choice(("", "", f".{r.randint(0, 999):03d}"))
 
 
 def _size(r: Rng) -> str:
@@ -627,6 +631,14 @@ VALUES: dict[str, Gen] = {
                            "node", "state", "change", "ctrl", "disk", "pool", "worker", "read", "write"), r.randint(2, 3))),
         f"{r.choice(('job', 'attempt', 'task', 'container', 'app', 'run', 'blk'))}_{r.randint(10**6, 10**13)}"
         f"_{r.randint(1, 9999):04d}")),
+    # Component or tag names of a header (Android tags, app modules): CamelCase words, sometimes
+    # joined by "_", "-" or "." (``Step_StandReportReceiver``): one header value, so O.
+    "component": lambda r: r.choice(("_", "", "-", ".")).join(
+        "".join(w.capitalize() if r.random() < 0.8 else w.upper() for w in r.sample(
+            ("step", "stand", "report", "receiver", "sensor", "service", "manager", "activity", "window", "power",
+             "sync", "adapter", "worker", "pool", "cache", "ext", "sdm", "lsc", "sp", "utils", "hw", "bt", "wifi",
+             "scheduler", "monitor", "daemon", "store", "audio", "net", "stat"), r.randint(1, 3)))
+        for _ in range(r.randint(1, 2))),
     # A field's "no value" placeholder (access logs, alert flags): a value, so O.
     "flag": _pick("-", "-", "-", "--", "*", "N/A", "?"),
     "int": _int, "small": lambda r: str(r.randint(0, 20)), "neg": _neg, "decimal": _decimal, "exp": _exp,
@@ -1449,7 +1461,8 @@ def fam_redis(r: Rng) -> list[Piece]:
 # ``proc[pid]`` keep their constant brackets.
 _HEADER_ITEMS = ("{host}", "{pid}", "{thread}", "{logger}", "{pylogger}", "{srcline}", "{reqid}", "{proc}",
                  "{proc}[{pid}]", "{host}/{proc}", "{logger}:{small}", "{proc}({pid})", "pid={pid}",
-                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}", "{flag}", "{ident}")
+                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}", "{flag}", "{ident}", "{component}",
+                 "{component}")
 _HEADER_TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_epoch, ts_clock,
                                        ts_slash, ts_apache, ts_ctime, ts_compact, ts_dmy)
 
@@ -1497,8 +1510,8 @@ _FAMILY_FUNCTIONS: dict[str, Callable[[Rng], list[Piece]]] = {
 }
 
 FAMILIES: tuple[str, ...] = tuple(_FAMILY_FUNCTIONS)
-_WIDEN_LINE_SHARE = 0.1  # share of lines whose constant spaces may widen into runs
 """Names of the generator families; a row's ``system`` is ``synthetic/<family>``."""
+_WIDEN_LINE_SHARE = 0.1  # share of lines whose constant spaces may widen into runs
 
 
 def widen_spaces(r: Rng, pieces: list[Piece], rate: float) -> list[Piece]:

@@ -3,6 +3,7 @@ determinism, family coverage, hand-checked token lists and punctuation balance."
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from logdelim.model.spans import labels_to_spans
 from logdelim.model.synth import (
     FAMILIES,
+    VALUES,
     assemble,
     generate,
     json_pieces,
@@ -100,6 +102,19 @@ def test_ipv6_host_port_and_scoped_address() -> None:
     pieces = render(random.Random(0), "peer {hostport} via {ip}: ok", {"hostport": "[2001:db8::1]:443",
                                                                       "ip": "fe80::1%eth0"})
     assert _assembled_tokens(pieces)[1] == ["peer", "[2001:db8::1]:443", "via", "fe80::1%eth0", "ok"]
+
+
+def test_clock_durations_and_header_components_are_one_token() -> None:
+    r = random.Random(3)
+    durations = []
+    for _ in range(300):
+        component, duration = VALUES["component"](r), VALUES["duration"](r)
+        durations.append(duration)
+        pieces = render(r, "{component}|closed, lifetime {duration}", {"component": component, "duration": duration})
+        assert _assembled_tokens(pieces)[1] == [component, "closed", "lifetime", duration]
+    # Minutes:seconds (``00:01``) and hours:minutes:seconds elapsed times are both generated.
+    assert any(re.fullmatch(r"\d\d:\d\d", d) for d in durations)
+    assert any(re.fullmatch(r"\d+:\d\d:\d\d(\.\d{3})?", d) for d in durations)
 
 
 def test_windows_path_with_space_splits_only_at_the_space() -> None:
