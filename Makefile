@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps demo test test-fast
+.PHONY: install system-deps demo test test-fast eval-unseen
 
 # torch first, pinned: 2.13.0 is the CPU build on disk; any other spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -29,3 +29,15 @@ test: install system-deps
 
 test-fast: install
 	$(PY) -m pytest -ra -m "not slow"
+
+# The model card's figures on the five Loghub systems outside ../shared, from a checkout of
+# logpai/logparser (its data/loghub_2k_corrected structured CSVs): make eval-unseen LOGPARSER=path
+UNSEEN := HealthApp Mac OpenStack Proxifier Thunderbird
+eval-unseen: install
+	@test -n "$(LOGPARSER)" || { echo "usage: make eval-unseen LOGPARSER=/path/to/logparser"; exit 2; }
+	mkdir -p runs/unseen
+	for s in $(UNSEEN); do \
+	  $(VENV)/bin/logdelim label --system $$s $(LOGPARSER)/data/loghub_2k_corrected/$$s/$${s}_2k.log_structured_corrected.csv \
+	    --out runs/unseen/$$s.jsonl || exit 1; \
+	done
+	$(VENV)/bin/logdelim eval --data $(foreach s,$(UNSEEN),runs/unseen/$(s).jsonl)
