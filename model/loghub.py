@@ -27,6 +27,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from logdelim.model.synth import piece_labels
+
 log = logging.getLogger(__name__)
 
 # Header formats of the Loghub 2k samples, as logpai/logparser's benchmark settings give them
@@ -56,16 +58,6 @@ _PIECE = re.compile(r"\((?P<group>(?:\\.|[^()])*)\)\?|<(?P<field>\w+)>|\\(?P<esc
 _FLOAT_INTEGER = re.compile(r"^(\d+)\.0$")
 
 
-def constant_labels(text: str) -> str:
-    """Rule 1 and 3: labels of constant text (format or template), ``D`` unless alphanumeric."""
-    return "".join("O" if c.isalnum() else "D" for c in text)
-
-
-def value_labels(text: str) -> str:
-    """Rule 1 and 2: labels of a field value or a template variable, ``O`` unless whitespace."""
-    return "".join("D" if c.isspace() else "O" for c in text)
-
-
 def _constant_pattern(constant: str) -> str:
     # Loghub's templates write one space where a message may hold several.
     return "(" + r"\s+".join(re.escape(part) for part in re.split(r"\s+", constant)) + ")"
@@ -85,8 +77,7 @@ def template_labels(content: str, template: str) -> str | None:
         return None
     lead = len(content) - len(content.lstrip())
     # Groups alternate: constant, variable, constant, ..., constant.
-    labels = "".join(value_labels(text) if number % 2 else constant_labels(text)
-                     for number, text in enumerate(match.groups()))
+    labels = "".join(piece_labels(text, variable=bool(number % 2)) for number, text in enumerate(match.groups()))
     return "D" * lead + labels + "D" * (len(content) - lead - len(core))
 
 
@@ -113,11 +104,11 @@ def _render(fmt: str, row: Mapping[str, str], content_labels: str, optional: boo
             if optional and not value:
                 return None
             text.append(value)
-            labels.append(value_labels(value))
+            labels.append(piece_labels(value, variable=True))
         else:
             literal = piece["escaped"] if piece["escaped"] is not None else piece["literal"]
             text.append(literal)
-            labels.append(constant_labels(literal))
+            labels.append(piece_labels(literal, variable=False))
     return "".join(text), "".join(labels)
 
 
