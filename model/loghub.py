@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from logdelim.model.synth import piece_labels
+from logdelim.model.synth import CONST, FIELD, VAR, piece_kinds
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,9 @@ def _constant_pattern(constant: str) -> str:
     return "(" + r"\s+".join(re.escape(part) for part in re.split(r"\s+", constant)) + ")"
 
 
-def template_labels(content: str, template: str) -> str | None:
-    """Labels of ``content`` under its event template, or ``None`` when the template does not match.
+def template_kinds(content: str, template: str) -> str | None:
+    """Kinds of ``content`` under its event template (``V`` variables, ``C`` constant text, ``D``
+    delimiters), or ``None`` when the template does not match.
 
     Variables match as little as they can (left to right), as Loghub's parsers align them;
     a run of whitespace in the template's constant text matches any run of whitespace.
@@ -77,8 +78,8 @@ def template_labels(content: str, template: str) -> str | None:
         return None
     lead = len(content) - len(content.lstrip())
     # Groups alternate: constant, variable, constant, ..., constant.
-    labels = "".join(piece_labels(text, variable=bool(number % 2)) for number, text in enumerate(match.groups()))
-    return "D" * lead + labels + "D" * (len(content) - lead - len(core))
+    kinds = "".join(piece_kinds(text, VAR if number % 2 else CONST) for number, text in enumerate(match.groups()))
+    return "D" * lead + kinds + "D" * (len(content) - lead - len(core))
 
 
 def _field(row: Mapping[str, str], name: str) -> str:
@@ -87,54 +88,59 @@ def _field(row: Mapping[str, str], name: str) -> str:
     return integer.group(1) if integer else value
 
 
-def _render(fmt: str, row: Mapping[str, str], content_labels: str, optional: bool = False) -> tuple[str, str] | None:
-    """``fmt`` filled from ``row``: (text, labels); ``None`` for an ``optional`` part with a blank field."""
-    text, labels = [], []
+def _render(fmt: str, row: Mapping[str, str], content_kinds: str, optional: bool = False) -> tuple[str, str] | None:
+    """``fmt`` filled from ``row``: (text, kinds); ``None`` for an ``optional`` part with a blank field."""
+    text, kinds = [], []
     for piece in _PIECE.finditer(fmt):
         if piece["group"] is not None:
-            part = _render(piece["group"], row, content_labels, optional=True)
+            part = _render(piece["group"], row, content_kinds, optional=True)
             if part is not None:
                 text.append(part[0])
-                labels.append(part[1])
+                kinds.append(part[1])
         elif piece["field"] == "Content":
             text.append(row.get("Content", ""))
-            labels.append(content_labels)
+            kinds.append(content_kinds)
         elif piece["field"] is not None:
             value = _field(row, piece["field"])
             if optional and not value:
                 return None
             text.append(value)
-            labels.append(piece_labels(value, variable=True))
+            kinds.append(piece_kinds(value, FIELD))
         else:
             literal = piece["escaped"] if piece["escaped"] is not None else piece["literal"]
             text.append(literal)
-            labels.append(piece_labels(literal, variable=False))
-    return "".join(text), "".join(labels)
+            kinds.append(piece_kinds(literal, CONST))
+    return "".join(text), "".join(kinds)
 
 
-def label_row(fmt: str, row: Mapping[str, str]) -> tuple[str, str] | None:
-    """One structured-CSV row as ``(line, labels)`` per the spec, or ``None`` when it cannot be labelled.
+def label_row(fmt: str, row: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """One structured-CSV row as ``(line, labels, kinds)`` per the spec, or ``None`` when it cannot be labelled.
 
     The line is stripped of leading and trailing whitespace, as the shared labelled files are.
     """
-    content_labels = template_labels(row.get("Content", ""), row.get("EventTemplate", ""))
-    if content_labels is None:
+    content_kinds = template_kinds(row.get("Content", ""), row.get("EventTemplate", ""))
+    if content_kinds is None:
         return None
-    line, labels = _render(fmt, row, content_labels)
+    line, kinds = _render(fmt, row, content_kinds)
     start = len(line) - len(line.lstrip())
     end = len(line.rstrip())
-    return line[start:end], labels[start:end]
+    return line[start:end], kinds[start:end].translate(_KINDS_TO_LABELS), kinds[start:end]
+
+
+_KINDS_TO_LABELS = str.maketrans("CFV", "OOO")
 
 
 def label_csv(system: str, rows: Iterable[Mapping[str, str]], fmt: str | None = None) -> Iterator[dict | int]:
-    """Spec examples ``{"system", "line", "labels"}`` of structured-CSV rows; yields a row's LineId when skipped."""
+    """Spec examples ``{"system", "line", "labels", "kinds", "event"}`` of structured-CSV rows; yields a
+    row's LineId when skipped."""
     fmt = fmt or FORMATS[system]
     for row in rows:
         labelled = label_row(fmt, row)
         if labelled is None:
             yield int(row.get("LineId") or 0)
         else:
-            yield {"system": system, "line": labelled[0], "labels": labelled[1]}
+            line, labels, kinds = labelled
+            yield {"system": system, "line": line, "labels": labels, "kinds": kinds, "event": row.get("EventId", "")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,10 @@ seen (web servers, databases, package managers, logfmt and JSON-lines services,
 construction under ``shared/spec/labels.md``: every line is assembled from
 pieces, each either constant text of a format or template (alphanumerics ``O``,
 everything else ``D``) or the value of a header field or template variable
-(whitespace ``D``, everything else ``O``). One function, :func:`piece_labels`,
-labels a piece; :func:`assemble` joins pieces, so line and labels never drift.
+(whitespace ``D``, everything else ``O``). Each piece also carries its kind
+(``C`` constant, ``F`` header field, ``V`` template variable), so every row has
+the spec's ``kinds`` too. :func:`piece_labels` and :func:`piece_kinds` label a
+piece; :func:`assemble` joins pieces, so line, labels and kinds never drift.
 
 Values and templates are realistic rather than random so that the model learns
 the labelling rules (a ``:`` inside ``10.0.0.1:8080`` is part of the value, the
@@ -16,7 +18,7 @@ the labelling rules (a ``:`` inside ``10.0.0.1:8080`` is part of the value, the
 Usage::
 
     from logdelim.model.synth import FAMILIES, generate
-    rows = generate(50_000, seed=1)   # [{"system": "synthetic/logfmt", "line": ..., "labels": ...}]
+    rows = generate(50_000, seed=1)   # [{"system": "synthetic/logfmt", "line": ..., "labels": ..., "kinds": ...}]
 """
 from __future__ import annotations
 
@@ -27,8 +29,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Union
 
-Piece = tuple[str, bool]
-"""``(text, is_variable)``: a run of a line and whether it is a field/variable value."""
+CONST, FIELD, VAR = "C", "F", "V"
+Piece = tuple[str, str]
+"""``(text, kind)``: a run of a line and its kind: ``CONST`` constant text, ``FIELD`` a header
+field's value, ``VAR`` a template variable's value."""
 
 Rng = random.Random
 Gen = Callable[[Rng], str]
@@ -65,8 +69,14 @@ def _constant_labels(text: str) -> str:
     return "".join(["O" if c.isalnum() else "D" for c in text])
 
 
-def assemble(pieces: Sequence[Piece]) -> tuple[str, str]:
-    """Join pieces into ``(line, labels)``, trimming outer whitespace like the Loghub files.
+def piece_kinds(text: str, kind: str) -> str:
+    """The spec's ``kinds`` of one piece: whitespace ``D``; in constant text every other
+    non-alphanumeric ``D`` too; every remaining character ``kind``."""
+    return piece_labels(text, kind != CONST).replace("O", kind)
+
+
+def assemble(pieces: Sequence[Piece]) -> tuple[str, str, str]:
+    """Join pieces into ``(line, labels, kinds)``, trimming outer whitespace like the Loghub files.
 
     Raises:
         ValueError: if a piece holds a line break (a line must be one line).
@@ -74,10 +84,14 @@ def assemble(pieces: Sequence[Piece]) -> tuple[str, str]:
     line = "".join(text for text, _ in pieces)
     if "\n" in line or "\r" in line:
         raise ValueError(f"generated line holds a line break: {line!r}")
-    labels = "".join(piece_labels(text, variable) for text, variable in pieces)
+    kinds = "".join(piece_kinds(text, kind) for text, kind in pieces)
+    labels = kinds.translate(_KINDS_TO_LABELS)
     start = len(line) - len(line.lstrip())
     end = len(line.rstrip())
-    return line[start:end], labels[start:end]
+    return line[start:end], labels[start:end], kinds[start:end]
+
+
+_KINDS_TO_LABELS = str.maketrans("CFV", "OOO")
 
 
 # ---------------------------------------------------------------------------
@@ -105,7 +119,8 @@ def _parse(template: str) -> tuple[tuple[str, str | None, str], ...]:
     return tuple(parts)
 
 
-def render(r: Rng, template: str, fields: Mapping[str, FieldValue] | None = None) -> list[Piece]:
+def render(r: Rng, template: str, fields: Mapping[str, FieldValue] | None = None,
+           kind: str = FIELD) -> list[Piece]:
     """Pieces of ``template``, each ``{name}`` filled from ``fields`` or the value generator ``name``.
 
     A field may carry a format spec for padding (``{level:<5}``, ``{thread:>15}``);
@@ -116,18 +131,20 @@ def render(r: Rng, template: str, fields: Mapping[str, FieldValue] | None = None
         template: constant text with ``{name}`` fields.
         fields: explicit values (a string is one variable value, a list is
             ready-made pieces such as a message); others come from ``VALUES``.
+        kind: the kind of the values: ``FIELD`` for a format's header, ``VAR`` for
+            an event template's variables.
     """
     pieces: list[Piece] = []
     for constant, name, spec in _parse(template):
         if constant:
-            pieces.append((constant, False))
+            pieces.append((constant, CONST))
         if name is None:
             continue
         value = fields[name] if fields and name in fields else VALUES[name](r)
         if isinstance(value, list):
             pieces.extend(value)
         else:
-            pieces.append((format(value, spec) if spec else value, True))
+            pieces.append((format(value, spec) if spec else value, kind))
     return pieces
 
 
@@ -138,7 +155,7 @@ def _pick(*options: str) -> Gen:
 
 def _escape(pieces: Sequence[Piece], escape: Callable[[str], str]) -> list[Piece]:
     """Escape each piece separately (escaping is per character, so labels stay per piece)."""
-    return [(escape(text), variable) for text, variable in pieces]
+    return [(escape(text), kind) for text, kind in pieces]
 
 
 def _json_escape(text: str) -> str:
@@ -1008,7 +1025,7 @@ def _compose(r: Rng) -> list[Piece]:
     if r.random() < 0.25:
         text = r.choice(_CODE_PREFIXES).format(cls=r.choice(_CODE_CLASSES), method=r.choice(_CODE_METHODS),
                                                snake=f"{r.choice(_NOUNS)}_{r.choice(_VERBS).split()[0]}") + text
-    return render(r, text + r.choice(("", "", "", ".", "!", "...", " ok", " (done)")))
+    return render(r, text + r.choice(("", "", "", ".", "!", "...", " ok", " (done)")), kind=VAR)
 
 
 def _msg(r: Rng, templates: Sequence[str]) -> list[Piece]:
@@ -1017,8 +1034,8 @@ def _msg(r: Rng, templates: Sequence[str]) -> list[Piece]:
     if r.random() < _COMPOSED_SHARE:
         return _compose(r)
     template = r.choice(templates)
-    fields = {"errmsg": render(r, r.choice(_ERROR_MESSAGES))} if "{errmsg}" in template else None
-    return render(r, template, fields)
+    fields = {"errmsg": render(r, r.choice(_ERROR_MESSAGES), kind=VAR)} if "{errmsg}" in template else None
+    return render(r, template, fields, kind=VAR)
 
 
 # ---------------------------------------------------------------------------
@@ -1038,11 +1055,11 @@ def json_pieces(obj: Mapping[str, JsonValue], spaced: bool) -> list[Piece]:
         spaced: ``{"a": 1, "b": 2}`` when True, compact ``{"a":1,"b":2}`` when False.
     """
     colon, comma = (": ", ", ") if spaced else (":", ",")
-    pieces: list[Piece] = [("{", False)]
+    pieces: list[Piece] = [("{", CONST)]
     for i, (key, value) in enumerate(obj.items()):
-        pieces.append(((comma if i else "") + '"' + _json_escape(key) + '"' + colon, False))
+        pieces.append(((comma if i else "") + '"' + _json_escape(key) + '"' + colon, CONST))
         pieces.extend(_json_value(value, spaced))
-    pieces.append(("}", False))
+    pieces.append(("}", CONST))
     return pieces
 
 
@@ -1051,39 +1068,46 @@ _JSON_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 
 def json_scalar(value: str) -> JsonValue:
     """A context value as JSON: a bare number when it reads as one, else a string."""
-    return value if _JSON_NUMBER.fullmatch(value) else [(value, True)]
+    return value if _JSON_NUMBER.fullmatch(value) else [(value, VAR)]
 
 
 def _json_value(value: JsonValue, spaced: bool) -> list[Piece]:
     if isinstance(value, str):
-        return [(value, True)]
+        return [(value, VAR)]
     if isinstance(value, dict):
         return json_pieces(value, spaced)
     if isinstance(value, tuple):
-        pieces: list[Piece] = [("[", False)]
+        pieces: list[Piece] = [("[", CONST)]
         for i, item in enumerate(value):
             if i:
-                pieces.append((", " if spaced else ",", False))
+                pieces.append((", " if spaced else ",", CONST))
             pieces.extend(_json_value(item, spaced))
-        return pieces + [("]", False)]
-    return [('"', False)] + _escape(value, _json_escape) + [('"', False)]
+        return pieces + [("]", CONST)]
+    return [('"', CONST)] + _escape(value, _json_escape) + [('"', CONST)]
+
+
+# Keys of structured logs whose values are the record's header (time, level, source), not its event.
+_HEADER_KEYS = frozenset(("time", "ts", "t", "timestamp", "@timestamp", "level", "lvl", "severity", "log.level",
+                          "caller", "logger"))
 
 
 def logfmt_pieces(r: Rng, items: Sequence[tuple[str, FieldValue]], sep: str = " ") -> list[Piece]:
     """Pieces of ``key=value`` pairs; values with spaces, quotes or ``=`` are quoted.
 
-    A string value is a variable; a list of pieces is a message template (its
-    constant words stay constant inside the quotes). Quotes are constant syntax.
+    A string value is a header field under a header key (time, level, caller), else a
+    variable; a list of pieces is a message template (its constant words stay
+    constant inside the quotes). Quotes are constant syntax.
     """
     pieces: list[Piece] = []
     for i, (key, value) in enumerate(items):
-        pieces.append(((sep if i else "") + key + "=", False))
+        kind = FIELD if key in _HEADER_KEYS else VAR
+        pieces.append(((sep if i else "") + key + "=", CONST))
         if isinstance(value, list):
-            pieces += [('"', False)] + _escape(value, _quote_escape) + [('"', False)]
+            pieces += [('"', CONST)] + _escape(value, _quote_escape) + [('"', CONST)]
         elif value == "" or any(c in value for c in ' "=') or r.random() < 0.05:
-            pieces += [('"', False), (_quote_escape(value), True), ('"', False)]
+            pieces += [('"', CONST), (_quote_escape(value), kind), ('"', CONST)]
         else:
-            pieces.append((value, True))
+            pieces.append((value, kind))
     return pieces
 
 
@@ -1138,22 +1162,22 @@ def fam_jsonlines(r: Rng) -> list[Piece]:
     """JSON-lines loggers (zap, bunyan, pino, structlog, MongoDB, ECS)."""
     obj: dict[str, JsonValue] = {}
     ts_key = r.choice(("ts", "time", "timestamp", "@timestamp", "t"))
-    obj[ts_key] = ts_epoch(r) if r.random() < 0.3 else [(ts_iso(r), True)]
+    obj[ts_key] = ts_epoch(r) if r.random() < 0.3 else [(ts_iso(r), FIELD)]
     level = _level(r, r.choice(("lower", "upper")))
     level_key = r.choice(("level", "lvl", "severity", "log.level"))
-    obj[level_key] = str(r.choice((30, 40, 50))) if r.random() < 0.1 else [(level, True)]
+    obj[level_key] = str(r.choice((30, 40, 50))) if r.random() < 0.1 else [(level, FIELD)]
     if r.random() < 0.4:
-        obj["logger"] = [(r.choice((VALUES["logger"], VALUES["pylogger"]))(r), True)]
+        obj["logger"] = [(r.choice((VALUES["logger"], VALUES["pylogger"]))(r), FIELD)]
     if r.random() < 0.3:
-        obj["caller"] = [(VALUES["srcline"](r), True)]
+        obj["caller"] = [(VALUES["srcline"](r), FIELD)]
     obj[r.choice(("msg", "message"))] = _msg(r, _APP_MESSAGES)
     for key, value in _context(r, 0, 4):
         obj[key] = json_scalar(value)
     if r.random() < 0.25:
-        obj[r.choice(("http", "ctx", "attr"))] = {"method": [(VALUES["method"](r), True)],
+        obj[r.choice(("http", "ctx", "attr"))] = {"method": [(VALUES["method"](r), VAR)],
                                                   "status": VALUES["status"](r), "ok": r.choice(("true", "false"))}
     if r.random() < 0.15:
-        obj["tags"] = tuple([(tag, True)] for tag in r.sample(("prod", "api", "canary", "eu", "v2"), r.randint(1, 3)))
+        obj["tags"] = tuple([(tag, VAR)] for tag in r.sample(("prod", "api", "canary", "eu", "v2"), r.randint(1, 3)))
     if r.random() < 0.1:
         obj["error"] = _msg(r, _ERROR_MESSAGES) if r.random() < 0.7 else "null"
     return json_pieces(obj, spaced=r.random() < 0.3)
@@ -1168,7 +1192,10 @@ def fam_web_access(r: Rng) -> list[Piece]:
         '{host}:{port} {ip} - - [{apachets}] "{method} {httppath} {proto}" {status} {bytes} "{referer}" "{ua}"',
     ))
     size = str(r.randint(0, 500_000)) if r.random() < 0.9 else "-"
-    return render(r, template, {"bytes": size, "user": r.choice(("-", "-", "-", VALUES["user"](r)))})
+    pieces = render(r, template, {"bytes": size, "user": r.choice(("-", "-", "-", VALUES["user"](r)))})
+    # Client, user and time are the header; the request and its outcome are the event's variables.
+    request = next(i for i, (text, kind) in enumerate(pieces) if kind == CONST and '"' in text)
+    return pieces[:request] + [(text, VAR if kind == FIELD else kind) for text, kind in pieces[request:]]
 
 
 def fam_nginx_error(r: Rng) -> list[Piece]:
@@ -1206,7 +1233,7 @@ def fam_postgres(r: Rng) -> list[Piece]:
                        "{datetime} {tz} [{pid}-{small}] ", "[{pid}] ", "{datetime} {tz} [{pid}]: [{small}-1] user={user},db={db},app={func},client={ip} "))
     level = r.choice(("LOG", "LOG", "LOG", "ERROR", "WARNING", "FATAL", "STATEMENT", "DETAIL", "HINT"))
     if level == "STATEMENT":
-        msg = [(VALUES["sql"](r), True)]
+        msg = [(VALUES["sql"](r), VAR)]
     else:
         msg = _msg(r, _POSTGRES_MESSAGES)
     fields = {"tz": r.choice(("UTC", "CET", "EST", "+00", "PDT")), "level": level, "msg": msg,
@@ -1247,7 +1274,8 @@ def fam_apt(r: Rng) -> list[Piece]:
         "Commandline: apt-get install -y {pkg}",
         "Upgrade: {pkg}:{arch} ({debver}, {debver})",
     ))
-    return render(r, template, {"datetime": f"{ts_date_time(r)[:10]}  {ts_clock(r)[:8]}"})
+    # Terminal output has no header: every value is the event's variable.
+    return render(r, template, {"datetime": f"{ts_date_time(r)[:10]}  {ts_clock(r)[:8]}"}, kind=VAR)
 
 
 def fam_dpkg(r: Rng) -> list[Piece]:
@@ -1261,7 +1289,9 @@ def fam_dpkg(r: Rng) -> list[Piece]:
     fields = {"datetime": ts_date_time(r)[:19], "none": r.choice(("<none>", VALUES["debver"](r))),
               "state": r.choice(("installed", "half-configured", "unpacked", "half-installed", "triggers-pending", "config-files")),
               "stage": r.choice(("archives", "packages")), "action": r.choice(("unpack", "configure", "remove"))}
-    return render(r, template, fields)
+    # The date and time are the header; the rest is the event.
+    datetime, *event = render(r, template, fields, kind=VAR)
+    return [(datetime[0], FIELD), *event]
 
 
 def fam_pip(r: Rng) -> list[Piece]:
@@ -1283,7 +1313,7 @@ def fam_pip(r: Rng) -> list[Piece]:
         "  Created wheel for {pypkg}: filename={wheel} size={int} sha256={sha}",
         "Looking in indexes: {url}",
     ))
-    return render(r, template)
+    return render(r, template, kind=VAR)
 
 
 def fam_npm(r: Rng) -> list[Piece]:
@@ -1303,7 +1333,7 @@ def fam_npm(r: Rng) -> list[Piece]:
         "> {npmpkg} {word}",
     ))
     errcode = r.choice(("ENOENT", "E404", "ERESOLVE", "EACCES", "ETIMEDOUT", "ELIFECYCLE"))
-    return render(r, template, {"errcode": errcode})
+    return render(r, template, {"errcode": errcode}, kind=VAR)
 
 
 def fam_syslog(r: Rng) -> list[Piece]:
@@ -1327,7 +1357,7 @@ def fam_syslog5424(r: Rng) -> list[Piece]:
     """RFC 5424: ``<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg``."""
     fields: dict[str, FieldValue] = {"pri": str(r.randint(0, 191)), "app": _nil_or(r, "proc"),
                                      "procid": _nil_or(r, "pid"), "msgid": r.choice(("-", "ID47", "TCPIN", "audit")),
-                                     "msg": _msg(r, _APP_MESSAGES), "sd": [("-", True)]}
+                                     "msg": _msg(r, _APP_MESSAGES), "sd": [("-", FIELD)]}
     if r.random() < 0.5:
         # Structured data: SD-ID and parameter values are fields; names, "=", quotes and brackets syntax.
         params = r.sample((("iut", "small"), ("eventSource", "word"), ("eventID", "int"), ("ip", "ip"),
@@ -1421,7 +1451,7 @@ def fam_go(r: Rng) -> list[Piece]:
                                                            "msg": _msg(r, _APP_MESSAGES)})
     if r.random() < 0.7:
         context = {key: json_scalar(value) for key, value in _context(r, 1, 3)}
-        pieces += [("\t", False)] + json_pieces(context, spaced=True)
+        pieces += [("\t", CONST)] + json_pieces(context, spaced=True)
     return pieces
 
 
@@ -1483,7 +1513,7 @@ def _header(r: Rng) -> list[list[Piece]]:
 
 def fam_delimited(r: Rng) -> list[Piece]:
     """Application logs whose header fields are separated by one of ``|``, ``;``, tab or ``,``."""
-    sep = [(r.choice((" | ", "|", ";", "\t", ", ", " ; ", " || ")), False)]
+    sep = [(r.choice((" | ", "|", ";", "\t", ", ", " ; ", " || ")), CONST)]
     pieces: list[Piece] = []
     for item in _header(r):
         pieces += item + sep
@@ -1496,8 +1526,8 @@ def fam_composed(r: Rng) -> list[Piece]:
     for item in _header(r):
         opening, closing = r.choice(((" ", " "), (" ", " "), ("[", "] "), ("[", "]"), ("(", ") "), ("<", "> "),
                                      ("{", "} "), (" ", ": "), (" ", " - "), (" ", " | "), (" ", "\t")))
-        pieces += [(opening, False)] + item + [(closing, False)]
-    pieces.append((r.choice((" ", ": ", " - ", " -- ", " > ", " :: ", " ")), False))
+        pieces += [(opening, CONST)] + item + [(closing, CONST)]
+    pieces.append((r.choice((" ", ": ", " - ", " -- ", " > ", " :: ", " ")), CONST))
     return pieces + _msg(r, _APP_MESSAGES + _ERROR_MESSAGES)
 
 
@@ -1517,7 +1547,7 @@ _WIDEN_LINE_SHARE = 0.1  # share of lines whose constant spaces may widen into r
 def widen_spaces(r: Rng, pieces: list[Piece], rate: float) -> list[Piece]:
     """Widen some single spaces of constant pieces into runs, as padded and hand-aligned logs do."""
     return [(re.sub(" ", lambda _: " " * r.randint(2, 4) if r.random() < rate else " ", text)
-             if not variable and " " in text else text, variable) for text, variable in pieces]
+             if kind == CONST and " " in text else text, kind) for text, kind in pieces]
 
 
 def generate_family(family: str, r: Rng) -> dict[str, str]:
@@ -1525,8 +1555,8 @@ def generate_family(family: str, r: Rng) -> dict[str, str]:
     pieces = _FAMILY_FUNCTIONS[family](r)
     if r.random() < _WIDEN_LINE_SHARE:
         pieces = widen_spaces(r, pieces, rate=0.15)
-    line, labels = assemble(pieces)
-    return {"system": f"synthetic/{family}", "line": line, "labels": labels}
+    line, labels, kinds = assemble(pieces)
+    return {"system": f"synthetic/{family}", "line": line, "labels": labels, "kinds": kinds}
 
 
 def generate(n: int, seed: int = 0) -> list[dict]:

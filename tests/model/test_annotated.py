@@ -27,11 +27,18 @@ def test_whitespace_inside_a_variable_is_a_delimiter() -> None:
 
 
 def test_empty_variable_and_line() -> None:
-    assert parse_annotated('p\tk="⟦⟧"') == {"system": "p", "line": 'k=""', "labels": "ODDD"}
-    assert parse_annotated("p\t") == {"system": "p", "line": "", "labels": ""}
+    assert parse_annotated('p\tk="⟦⟧"') == {"system": "p", "line": 'k=""', "labels": "ODDD", "kinds": "CDDD"}
+    assert parse_annotated("p\t") == {"system": "p", "line": "", "labels": "", "kinds": ""}
 
 
-@pytest.mark.parametrize("text", ["p\t⟦a", "p\ta⟧", "p\t⟦a⟦b⟧⟧", "no tab here"])
+def test_kinds_of_fields_variables_and_constant_text() -> None:
+    example = parse_annotated("demo\t⟬12:00:01⟭ ⟬INFO⟭ [⟬main⟭] took ⟦3 ms⟧ (ok)")
+    assert example["line"] == "12:00:01 INFO [main] took 3 ms (ok)"
+    assert example["kinds"] == "FFFFFFFF" "D" "FFFF" "DD" "FFFF" "DD" "CCCC" "D" "VDVV" "DD" "CC" "D"
+    assert example["labels"] == example["kinds"].translate(str.maketrans("CFV", "OOO"))
+
+
+@pytest.mark.parametrize("text", ["p\t⟦a", "p\ta⟧", "p\t⟦a⟦b⟧⟧", "no tab here", "p\t⟬a⟧", "p\t⟦a⟬b⟭⟧", "p\t⟬a"])
 def test_malformed_rows_are_rejected(text: str) -> None:
     with pytest.raises(ValueError):
         parse_annotated(text)

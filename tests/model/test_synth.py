@@ -10,7 +10,10 @@ import pytest
 
 from logdelim.model.spans import labels_to_spans
 from logdelim.model.synth import (
+    CONST,
     FAMILIES,
+    FIELD,
+    VAR,
     VALUES,
     assemble,
     generate,
@@ -30,15 +33,18 @@ def _tokens(line: str, labels: str) -> list[str]:
     return [span.text for span in labels_to_spans(line, labels)]
 
 
-def _assembled_tokens(pieces: list[tuple[str, bool]]) -> tuple[str, list[str]]:
-    line, labels = assemble(pieces)
+def _assembled_tokens(pieces: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    line, labels, _ = assemble(pieces)
     return line, _tokens(line, labels)
 
 
 def test_rows_follow_the_spec_invariants(rows: list[dict]) -> None:
     for row in rows:
         line, labels = row["line"], row["labels"]
-        assert set(row) == {"system", "line", "labels"}
+        assert set(row) == {"system", "line", "labels", "kinds"}
+        kinds = row["kinds"]
+        assert len(kinds) == len(line) and set(kinds) <= {"D", "F", "C", "V"}
+        assert all((kind == "D") == (label == "D") for kind, label in zip(kinds, labels)), line
         assert row["system"].startswith("synthetic/")
         assert len(labels) == len(line) > 0
         assert set(labels) <= {"O", "D"}
@@ -74,7 +80,7 @@ def test_piece_labels_constant_and_variable() -> None:
 def test_render_fields_padding_and_literal_braces() -> None:
     r = random.Random(0)
     pieces = render(r, "{{{file}}} [{level:<5}] {msg}", {"file": "a.py:12", "level": "INFO",
-                                                        "msg": [("done.", False)]})
+                                                        "msg": [("done.", CONST)]})
     line, tokens = _assembled_tokens(pieces)
     assert line == "{a.py:12} [INFO ] done."
     assert tokens == ["a.py:12", "INFO", "done"]
@@ -125,7 +131,7 @@ def test_windows_path_with_space_splits_only_at_the_space() -> None:
 
 def test_json_object_syntax_is_delimiter_values_are_tokens() -> None:
     r = random.Random(0)
-    obj = {"level": [("info", True)], "ts": "1.5e9",
+    obj = {"level": [("info", FIELD)], "ts": "1.5e9",
            "msg": render(r, "open {path}: denied", {"path": '/tmp/"a b"'}),
            "http": {"ok": "true"}}
     line, tokens = _assembled_tokens(json_pieces(obj, spaced=False))
@@ -135,13 +141,13 @@ def test_json_object_syntax_is_delimiter_values_are_tokens() -> None:
 
 
 def test_outer_whitespace_is_trimmed_with_its_labels() -> None:
-    line, labels = assemble([("  ", False), ("x y", True), (" .", False)])
-    assert (line, labels) == ("x y .", "ODODD")
+    line, labels, kinds = assemble([("  ", CONST), ("x y", VAR), (" .", CONST)])
+    assert (line, labels, kinds) == ("x y .", "ODODD", "VDVDD")
 
 
 def test_line_breaks_are_refused() -> None:
     with pytest.raises(ValueError):
-        assemble([("a\nb", True)])
+        assemble([("a\nb", FIELD)])
 
 
 def test_family_spot_checks(rows: list[dict]) -> None:
@@ -168,3 +174,22 @@ def test_punctuation_gets_both_labels(rows: list[dict]) -> None:
     for char in ":.-/_,[]=":
         o, d = counts[char, "O"], counts[char, "D"]
         assert min(o, d) >= 0.01 * (o + d), (char, o, d)
+
+
+def test_kinds_header_fields_message_variables_and_constant_text() -> None:
+    r = random.Random(0)
+    pieces = render(r, "{level} [{thread}] {msg}", {"level": "INFO", "thread": "main",
+                                                    "msg": render(r, "took {duration} on {host}",
+                                                                  {"duration": "3 ms", "host": "db-1"}, kind=VAR)})
+    line, _, kinds = assemble(pieces)
+    assert line == "INFO [main] took 3 ms on db-1"
+    assert kinds == "FFFF" "DD" "FFFF" "DD" "CCCC" "D" "VDVV" "D" "CC" "D" "VVVV"
+
+
+def test_every_family_has_constant_text_or_variables(rows: list[dict]) -> None:
+    """Kinds are not all fields: every family's messages carry constant text or variables."""
+    by_family: dict[str, Counter] = {}
+    for row in rows:
+        by_family.setdefault(row["system"], Counter()).update(row["kinds"])
+    for family, counts in by_family.items():
+        assert counts["C"] + counts["V"] > 0.2 * (counts["C"] + counts["V"] + counts["F"]), family

@@ -1,0 +1,103 @@
+"""Kinds and templates, as defined in ``shared/spec/labels.md`` (section "Kinds").
+
+A line's kinds string has one character per character of the line: ``D``
+delimiter, ``F`` header field, ``C`` constant text, ``V`` variable. From it come
+the line's template (what template mining and grouping need), a stable id for
+the template, and each token's kind. This is the only module that turns kinds
+into templates.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+KINDS = ("F", "C", "V")
+"""The kinds a network predicts for a non-delimiter character, in head order."""
+WILDCARD = "<*>"
+TOKEN_KINDS = {"F": "field", "C": "constant", "V": "variable"}
+
+# Over a per-character class string: ``v`` field or variable, ``s`` whitespace, ``c`` anything else.
+_VALUE_RUN = re.compile(r"v+(?:s+v+)*")
+_SPACE_RUN = re.compile(r"s+")
+_CLASS_OF_KIND = str.maketrans({"F": "v", "V": "v", "C": "c", "D": "c"})
+
+
+def _classes(line: str, kinds: str) -> str:
+    """``v``/``s``/``c`` per character: whitespace wins over the kind (it is ``D`` by rule 1)."""
+    if len(kinds) != len(line):
+        raise ValueError(f"kinds has {len(kinds)} characters, line has {len(line)}")
+    classes = kinds.translate(_CLASS_OF_KIND)
+    if " " in line or "\t" in line or not line.isascii():
+        classes = "".join("s" if char.isspace() else cls for char, cls in zip(line, classes))
+    return classes
+
+
+def template(line: str, kinds: str) -> str:
+    """The line's template: each maximal run of ``F``/``V`` characters, with the whitespace
+    between them, becomes one ``<*>``; every other whitespace run becomes one space.
+
+    Raises:
+        ValueError: ``kinds`` is not as long as ``line``.
+    """
+    classes = _classes(line, kinds)
+    out: list[str] = []
+    position = 0
+    for match in _VALUE_RUN.finditer(classes):
+        out.append(_collapse(line, classes, position, match.start()))
+        out.append(WILDCARD)
+        position = match.end()
+    out.append(_collapse(line, classes, position, len(line)))
+    return "".join(out)
+
+
+def _collapse(line: str, classes: str, start: int, end: int) -> str:
+    """``line[start:end]`` with each whitespace run as one space."""
+    text = line[start:end]
+    if "s" not in classes[start:end]:
+        return text
+    pieces, last = [], start
+    for match in _SPACE_RUN.finditer(classes, start, end):
+        pieces.append(line[last:match.start()])
+        pieces.append(" ")
+        last = match.end()
+    pieces.append(line[last:end])
+    return "".join(pieces)
+
+
+def template_id(text: str) -> str:
+    """A short id of a template: 16 hex digits of BLAKE2b over its UTF-8 bytes.
+
+    The same template gives the same id in every process, version and machine
+    (unlike ``hash()``, which Python salts per process), so ids can be stored,
+    joined across replicas and compared between replays.
+    """
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def token_kind(kinds: str) -> str:
+    """``field``, ``constant`` or ``variable`` when a token's characters share that kind, else ``mixed``."""
+    first = kinds[:1]
+    if first in TOKEN_KINDS and kinds.count(first) == len(kinds):
+        return TOKEN_KINDS[first]
+    return "mixed"
+
+
+def token_kinds(kinds: str, bounds: Sequence[tuple[int, int]]) -> list[str]:
+    """The kind of each token at ``bounds`` (``(start, end)`` offsets) of a line with these kinds."""
+    return [token_kind(kinds[start:end]) for start, end in bounds]
+
+
+def content_start(kinds: str) -> int:
+    """Where a line's content begins: after its last header-field character and the delimiters after it.
+
+    Grouping baselines (Drain) parse the content, as the Loghub benchmark does; the
+    header is what precedes it.
+    """
+    last_field = kinds.rfind("F")
+    if last_field < 0:
+        return 0
+    position = last_field + 1
+    while position < len(kinds) and kinds[position] == "D":
+        position += 1
+    return position

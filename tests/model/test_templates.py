@@ -1,0 +1,70 @@
+"""Templates, template ids and token kinds (``shared/spec/labels.md``, section "Kinds")."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from logdelim.model.templates import content_start, template, template_id, token_kind, token_kinds
+
+HDFS = ("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block "
+        "blk_38865049064139660 terminating")
+HDFS_KINDS = ("FFFFFFDFFFFFFDFFFDFFFFDFFFFFFFFFFFFFFFFFFFFFFFFFFFFDDCCCCCCCCCCCCCCCDVDCCCDCCCCCDVVVVVVVVVVVVVVV"
+              "VVVVVVDCCCCCCCCCCC")
+
+
+def test_the_specs_example() -> None:
+    assert template(HDFS, HDFS_KINDS) == "<*>: PacketResponder <*> for block <*> terminating"
+
+
+def test_whitespace_inside_a_variable_is_part_of_it() -> None:
+    line = "sent 1.08 KB to chrome.exe *64"
+    kinds = "CCCCD" "VVVVDVV" "D" "CC" "D" "VVVVVVVVVVDVVV"
+    assert template(line, kinds) == "sent <*> to <*>"
+
+
+def test_adjacent_field_and_variable_make_one_wildcard() -> None:
+    # A field, a space, a variable: one run; a field glued to a variable: one run too.
+    assert template("INFO 42 done", "FFFFDVVDCCCC") == "<*> done"
+    assert template("x42", "FVV") == "<*>"
+    # Punctuation between them that is not whitespace keeps them apart.
+    assert template("a:1", "FDV") == "<*>:<*>"
+
+
+def test_other_whitespace_runs_become_one_space() -> None:
+    assert template("a  \t b", "CDDDDC") == "a b"
+    assert template("took 3ms  now", "CCCCDVCCDDCCC") == "took <*>ms now"
+
+
+def test_empty_line_and_length_mismatch() -> None:
+    assert template("", "") == ""
+    with pytest.raises(ValueError):
+        template("ab", "C")
+
+
+def test_unicode_whitespace_counts_as_whitespace() -> None:
+    assert template("a\u00a0\u2003b", "CDDV") == "a <*>"
+
+
+def test_token_kinds() -> None:
+    assert token_kind("FFF") == "field"
+    assert token_kind("CC") == "constant"
+    assert token_kind("V") == "variable"
+    assert token_kind("VVCC") == "mixed"
+    assert token_kinds("FFDVVCC", [(0, 2), (3, 7)]) == ["field", "mixed"]
+
+
+def test_content_starts_after_the_header() -> None:
+    assert HDFS[content_start(HDFS_KINDS):].startswith("PacketResponder 1 for")
+    assert content_start("CCDVV") == 0
+
+
+def test_template_id_is_stable_across_processes() -> None:
+    """Python salts ``hash()`` per process; the id must not depend on it."""
+    code = "from logdelim.model.templates import template_id; print(template_id('<*>: took <*> ms'))"
+    ids = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
+    assert ids == {template_id("<*>: took <*> ms")}
+    assert len(template_id("x")) == 16 and template_id("x") != template_id("y")
