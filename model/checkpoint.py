@@ -17,7 +17,9 @@ from .vocab import CharVocab
 
 # 2: the network's input is the sum of embedding and convolution, and O/D taggers see
 # line shapes (vocab.shape); version-1 checkpoints need retraining.
-FORMAT_VERSION = 2
+# 3: ``kinds``, the kind alphabet scored after the labels (version 2 loads with none).
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (2, 3)
 DEFAULT_PATH = Path(__file__).with_name("default.pt")
 
 
@@ -29,6 +31,8 @@ class Checkpoint:
     vocab: CharVocab
     labels: list[str]
     model_id: str
+    # The kinds the head scores after the labels (``["F", "C", "V"]``); empty without a kind head.
+    kinds: list[str]
     # True for the O/D alphabet: whitespace is always D and alphanumerics always O
     # (spec rules 1-3), so only punctuation is left to the network.
     delimiter_rules: bool
@@ -43,7 +47,8 @@ def model_id_of(model: CharTagger) -> str:
     return f"charbilstm-{digest.hexdigest()[:10]}"
 
 
-def save(path: str | Path, model: CharTagger, vocab: CharVocab, labels: list[str], delimiter_rules: bool) -> str:
+def save(path: str | Path, model: CharTagger, vocab: CharVocab, labels: list[str], delimiter_rules: bool,
+         kinds: list[str] | None = None) -> str:
     """Write a checkpoint; returns its model id."""
     model_id = model_id_of(model)
     torch.save(
@@ -53,6 +58,7 @@ def save(path: str | Path, model: CharTagger, vocab: CharVocab, labels: list[str
             "config": asdict(model.config),
             "vocab": vocab.chars,
             "labels": list(labels),
+            "kinds": list(kinds or []),
             "delimiter_rules": delimiter_rules,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         },
@@ -65,9 +71,10 @@ def load(path: str | Path | None = None, map_location: str | torch.device = "cpu
     """Load a checkpoint (the shipped default when ``path`` is None) safely."""
     path = DEFAULT_PATH if path is None else Path(path)
     blob = torch.load(path, map_location=map_location, weights_only=True)
-    if blob.get("format_version") != FORMAT_VERSION:
+    if blob.get("format_version") not in _READABLE_VERSIONS:
         raise ValueError(f"{path}: checkpoint format {blob.get('format_version')!r}, expected {FORMAT_VERSION}")
     model = CharTagger(TaggerConfig(**blob["config"]))
     model.load_state_dict(blob["state_dict"])
     model.eval()
-    return Checkpoint(model, CharVocab(blob["vocab"]), list(blob["labels"]), blob["model_id"], bool(blob["delimiter_rules"]))
+    return Checkpoint(model, CharVocab(blob["vocab"]), list(blob["labels"]), blob["model_id"],
+                      list(blob.get("kinds", [])), bool(blob["delimiter_rules"]))

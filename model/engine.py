@@ -11,6 +11,10 @@ Two caches, both bounded by ``cache_size``: lines with equal ``vocab.cache_key``
 included; on a miss there, lines with equal ``vocab.shape`` (what a delimiter
 tagger's network sees) share the network's decisions, which are carried over
 to the line's own offsets.
+
+A network with a kind head gives every character its kind in the same pass
+(``F`` header field, ``C`` constant text, ``V`` variable, ``D`` delimiter), and
+each result its template and template id (``templates``).
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ import torch
 
 from . import checkpoint
 from .spans import Span, spans_at, token_bounds
-from .vocab import cache_key, key_text, shape
+from .templates import template, template_id
+from .vocab import cache_key, key_text, shape, unshape_labels
 
 log = logging.getLogger(__name__)
 
@@ -113,17 +118,25 @@ class TagResult:
         delimiter_confidence: the network's probability for each delimiter it decided.
         min_confidence: the lowest probability of any label the network decided; 1.0 when
             the rules decided every character.
+        kinds: ``D``/``F``/``C``/``V`` per character ('' when the network has no kind head).
+        template: the line's template ('' without kinds).
+        template_id: a stable id of the template ('' without kinds).
     """
 
-    __slots__ = ("line", "labels", "bounds", "delimiter_confidence", "min_confidence")
+    __slots__ = ("line", "labels", "bounds", "delimiter_confidence", "min_confidence", "kinds", "template",
+                 "template_id")
 
     def __init__(self, line: str, labels: str | list[str], bounds: tuple[tuple[int, int], ...] = (),
-                 delimiter_confidence: tuple[float, ...] = (), min_confidence: float = 1.0) -> None:
+                 delimiter_confidence: tuple[float, ...] = (), min_confidence: float = 1.0, kinds: str = "",
+                 template: str = "", template_id: str = "") -> None:
         self.line = line
         self.labels = labels
         self.bounds = bounds
         self.delimiter_confidence = delimiter_confidence
         self.min_confidence = min_confidence
+        self.kinds = kinds
+        self.template = template
+        self.template_id = template_id
 
     @property
     def tokens(self) -> list[Span]:
@@ -147,15 +160,22 @@ class _Tagged:
     bounds: tuple[tuple[int, int], ...]
     delimiter_confidence: tuple[float, ...]
     min_confidence: float
+    kinds: str = ""
+    template: str = ""
+    template_id: str = ""
+    # The template was made from the digit-folded key and its constant text holds a digit:
+    # each line makes its own (a constant ``v2`` must not read ``v0``).
+    template_per_line: bool = False
 
 
 @dataclass(frozen=True)
 class _Decided:
-    """The network's decisions on the punctuation of one shape, in order (delimiter tagger only)."""
+    """The network's decisions on one shape (delimiter tagger only)."""
 
-    decisions: str  # ``O`` or ``D`` per punctuation character
+    decisions: str  # ``O`` or ``D`` per punctuation character, in order
     delimiter_confidence: tuple[float, ...]
     min_confidence: float
+    kinds: str = ""  # ``F``/``C``/``V`` per character of the shape ('' without a kind head)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -200,6 +220,8 @@ class Engine:
         self._model = model.to(self._device)
         self._vocab = ckpt.vocab
         self._labels = ckpt.labels
+        self._num_labels = len(ckpt.labels)
+        self._kind_codes = np.frombuffer("".join(ckpt.kinds).encode("ascii"), dtype=np.uint8)
         self._rules = ckpt.delimiter_rules
         self._delimiter_index = ckpt.labels.index("D") if ckpt.delimiter_rules else -1
         self.model_id = ckpt.model_id
@@ -253,7 +275,7 @@ class Engine:
         """
         if not self._rules:
             # Other alphabets label every character: the network sees the line as it is.
-            return [self._finish_labels(label, prob) for label, prob in self._run(keys)], len(keys)
+            return [self._finish_labels(label, prob, kind) for label, prob, kind in self._run(keys)], len(keys)
         shapes = [shape(key) for key in keys]
         if not cached:
             return [self._expand(key, d) for key, d in zip(keys, self._decide(shapes, self._run(shapes)))], len(keys)
@@ -266,7 +288,16 @@ class Engine:
     @staticmethod
     def _result(line: str, t: _Tagged) -> TagResult:
         labels = t.labels if isinstance(t.labels, str) else list(t.labels)
-        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence)
+        text, text_id = t.template, t.template_id
+        if t.template_per_line:
+            text = template(line, t.kinds)
+            text_id = template_id(text)
+        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence, t.kinds, text, text_id)
+
+    @property
+    def has_kinds(self) -> bool:
+        """Whether results carry kinds and templates (the network has a kind head)."""
+        return bool(len(self._kind_codes)) and self._rules
 
     def warm_up(self) -> float:
         """Build the network's kernels for the small padded batch sizes now; returns the seconds it took.
@@ -294,31 +325,33 @@ class Engine:
         return [(max(0, s - self._margin), min(length, s + core + self._margin), s, min(length, s + core))
                 for s in range(0, length, core)]
 
-    def _run(self, keys: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The network's label index and its probability for every character of each input."""
+    def _run(self, keys: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The network's label index, its probability and the kind index for every character of each input."""
         pieces = [(i, *w) for i, key in enumerate(keys) for w in self._windows(len(key))]
         pieces.sort(key=lambda p: p[2] - p[1])
         # A line in one window takes its row of the output as it is; a longer one is assembled.
         windowed = {i for i, start, end, _, _ in pieces if end - start < len(keys[i])}
         chosen = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
         confidence = [np.ones(len(k), dtype=np.float32) if i in windowed else None for i, k in enumerate(keys)]
+        kind = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
         tiles = self._tiles(pieces)
 
-        def call(batch: list[tuple[int, int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        def call(batch: list[tuple[int, int, int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return self._forward(*self._tile_input(keys, batch))
 
         # map keeps the tiles' order. With parallel_tiles > 1 the calls overlap on several
         # cores: torch releases the GIL inside the network, where one call's encoding runs.
         outputs = self._pool.map(call, tiles) if self._pool and len(tiles) > 1 else map(call, tiles)
-        for batch, (prob, label) in zip(tiles, outputs):
+        for batch, (prob, label, kinds) in zip(tiles, outputs):
             for row, (i, start, end, keep_start, keep_end) in enumerate(batch):
                 if i in windowed:
                     lo, hi = keep_start - start, keep_end - start
                     chosen[i][keep_start:keep_end] = label[row, lo:hi]
                     confidence[i][keep_start:keep_end] = prob[row, lo:hi]
+                    kind[i][keep_start:keep_end] = kinds[row, lo:hi]
                 else:
-                    chosen[i], confidence[i] = label[row, :end], prob[row, :end]
-        return list(zip(chosen, confidence))
+                    chosen[i], confidence[i], kind[i] = label[row, :end], prob[row, :end], kinds[row, :end]
+        return list(zip(chosen, confidence, kind))
 
     def _tile_input(self, keys: list[str], batch: list[tuple[int, int, int, int, int]]
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -365,27 +398,31 @@ class Engine:
                 batch = batch[take:]
         return tiles
 
-    def _forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Probability and index of the most likely label per character."""
+    def _forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probability and index of the most likely label per character, and the most likely kind's index
+        (zeros without a kind head)."""
         if self._device.type == "cuda":
             ids = ids.pin_memory().to(self._device, non_blocking=True)
             lengths = lengths.pin_memory().to(self._device, non_blocking=True)
         with torch.inference_mode():
-            logits = self._model(ids, lengths).float()
+            output = self._model(ids, lengths).float()
+            logits = output[..., :self._num_labels]
+            kind = (output[..., self._num_labels:].argmax(dim=-1) if output.shape[-1] > self._num_labels
+                    else torch.zeros(output.shape[:-1], dtype=torch.int64))
             if logits.shape[-1] == 2:
                 # Two labels: the winner's probability is sigmoid(|margin|); a softmax over a
                 # last dimension of 2 costs several times more on the CPU.
                 margin = logits[..., 1] - logits[..., 0]
-                return torch.sigmoid(margin.abs()).cpu().numpy(), (margin > 0).long().cpu().numpy()
+                return torch.sigmoid(margin.abs()).cpu().numpy(), (margin > 0).long().cpu().numpy(), kind.cpu().numpy()
             prob, label = torch.softmax(logits, dim=-1).max(dim=-1)
-        return prob.cpu().numpy(), label.cpu().numpy()
+        return prob.cpu().numpy(), label.cpu().numpy(), kind.cpu().numpy()
 
-    def _finish_labels(self, label: np.ndarray, prob: np.ndarray) -> _Tagged:
+    def _finish_labels(self, label: np.ndarray, prob: np.ndarray, _kind: np.ndarray) -> _Tagged:
         """A result of an alphabet without delimiter rules: the network's label for every character."""
         names = tuple(self._labels[i] for i in label)
         return _Tagged(names, (), (), float(prob.min()) if len(prob) else 1.0)
 
-    def _decide(self, shapes: list[str], outs: list[tuple[np.ndarray, np.ndarray]]) -> list[_Decided]:
+    def _decide(self, shapes: list[str], outs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[_Decided]:
         """Keep what the spec leaves to the network: its decisions on the punctuation of each shape.
 
         All shapes at once: a dozen array operations per shape cost more than the
@@ -393,7 +430,8 @@ class Engine:
         """
         if not shapes:
             return []
-        punct = char_classes("".join(shapes)) == _PUNCT
+        joined = "".join(shapes)
+        punct = char_classes(joined) == _PUNCT
         label = np.concatenate([out[0] for out in outs])[punct]
         prob = np.concatenate([out[1] for out in outs])[punct]
         delimiter = label == self._delimiter_index
@@ -407,9 +445,15 @@ class Engine:
         has_punct = [a < b for a, b in zip(punct_ends, punct_ends[1:])]
         starts = [a for a, present in zip(punct_ends, has_punct) if present]
         lowest = iter(np.minimum.reduceat(prob, starts).tolist() if starts else ())
-        return [_Decided(decisions[p0:p1], tuple(delimiter_prob[d0:d1]), next(lowest) if present else 1.0)
-                for p0, p1, d0, d1, present in zip(punct_ends, punct_ends[1:], delimiter_ends, delimiter_ends[1:],
-                                                   has_punct)]
+        if len(self._kind_codes):
+            kinds = self._kind_codes[np.concatenate([out[2] for out in outs])].tobytes().decode("ascii")
+            line_bounds = bounds.tolist()
+            kind_of = [kinds[a:b] for a, b in zip(line_bounds, line_bounds[1:])]
+        else:
+            kind_of = [""] * len(shapes)
+        return [_Decided(decisions[p0:p1], tuple(delimiter_prob[d0:d1]), next(lowest) if present else 1.0, k)
+                for p0, p1, d0, d1, present, k in zip(punct_ends, punct_ends[1:], delimiter_ends, delimiter_ends[1:],
+                                                      has_punct, kind_of)]
 
     @staticmethod
     def _expand(key: str, d: _Decided) -> _Tagged:
@@ -424,7 +468,41 @@ class Engine:
         # Runs of letters/digits (a -> O) and whitespace (s -> D) between punctuation
         # characters, each punctuation character taking the network's decision.
         labels = ("".join(map(str.__add__, between, d.decisions)) + between[-1]).translate(_CLASS_LABEL)
-        return _Tagged(labels, tuple(token_bounds(labels)), d.delimiter_confidence, d.min_confidence)
+        bounds = tuple(token_bounds(labels))
+        if not d.kinds:
+            return _Tagged(labels, bounds, d.delimiter_confidence, d.min_confidence)
+        kinds = _token_majority(_with_delimiters(unshape_labels(key, d.kinds), labels), bounds)
+        text = template(key, kinds)
+        per_line = "0" in key and any(kind == "C" for char, kind in zip(key, kinds) if char == "0")
+        return _Tagged(labels, bounds, d.delimiter_confidence, d.min_confidence, kinds, text, template_id(text),
+                       per_line)
+
+
+def _token_majority(kinds: str, bounds: Sequence[tuple[int, int]]) -> str:
+    """Each token's kind made uniform: the kind most of its characters have.
+
+    The network decides every character alone, and a word whose first letter it
+    calls a variable (``<*>TTPS``) makes a template no other line shares. A token
+    that holds both a value and constant text (``<*>ms``) is rare after ``shape``,
+    which makes every letter-digit run one character.
+    """
+    out = None
+    for start, end in bounds:
+        token = kinds[start:end]
+        if token.count(token[0]) == len(token):
+            continue
+        if out is None:
+            out = list(kinds)
+        majority = max("VCF", key=token.count)
+        out[start:end] = majority * (end - start)
+    return kinds if out is None else "".join(out)
+
+
+def _with_delimiters(kinds: str, labels: str) -> str:
+    """``kinds`` with ``D`` wherever ``labels`` has a delimiter (the network's kind there means nothing)."""
+    kind_codes = np.frombuffer(kinds.encode("ascii"), dtype=np.uint8)
+    label_codes = np.frombuffer(labels.encode("ascii"), dtype=np.uint8)
+    return np.where(label_codes == ord("D"), ord("D"), kind_codes).astype(np.uint8).tobytes().decode("ascii")
 
 
 def _lookup(cache: OrderedDict, keys: Sequence) -> tuple[dict, list]:

@@ -16,6 +16,17 @@ Two modes:
 Scores follow ``shared/spec/labels.md`` (see ``logdelim.model.scores``). The
 rule baselines and the four scores apply to the ``O``/``D`` alphabet only; data
 with other label alphabets get the per-class report and confusion matrix.
+
+Systems whose lines carry ``kinds`` (section "Kinds" of the spec) also get the
+scores of kinds, under ``kinds`` in the JSON and in a second table: kind
+accuracy and template exact match of the tagger (when its checkpoint has a kind
+head) and of the digit rule, and grouping accuracy (GA, when lines carry
+``event``) of the tagger's templates, the digit rule's, Drain3 with default
+settings on the content, Drain3 on the content masked by the Loghub benchmark's
+per-system regexes, Drain3 on the content masked by the tagger's templates, and
+the gold templates (the ceiling of any grouping by exact template). Overall, GA
+is the mean over systems (the Loghub benchmark's figure) and, beside it, the
+line-weighted GA.
 """
 from __future__ import annotations
 
@@ -23,17 +34,18 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from logdelim.model.annotated import load_annotated
-from logdelim.model.baselines import BASELINES
+from logdelim.model.baselines import BASELINES, GROUPING_BASELINES, KIND_BASELINES, drain3_masked
 from logdelim.model.data import label_alphabet, load_jsonl
 from logdelim.model.engine import Engine
-from logdelim.model.scores import Confusion, Scorer, format_confusion, format_report
+from logdelim.model.scores import Confusion, Grouping, KindScorer, Scorer, format_confusion, format_report
 from logdelim.model.spans import spans_to_labels
+from logdelim.model.templates import template
 from logdelim.model.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -45,6 +57,20 @@ TAG_CHUNK_LINES = 2048
 # Display names of the scored systems (JSON keys are the dict keys).
 TITLES = {TAGGER: "tagger", "whitespace": "whitespace", "common_separators": "common separators"}
 RESULT_FILE = "result.json"
+# Groupings beside the tagger's and the kind rules' templates (see logdelim.model.baselines).
+DRAIN3_MASKED = "drain3_masked"
+GOLD = "gold"
+# Display names of everything scored on kinds, in display order (JSON keys are the dict keys).
+KIND_TITLES = {
+    TAGGER: "tagger",
+    "digit_rule": "digit rule",
+    "drain3": "Drain3 default",
+    "drain3_regex": "Drain3 + benchmark regexes",
+    DRAIN3_MASKED: "Drain3 on our masked content",
+    GOLD: "gold templates",
+}
+# Folder in a leave-one-system-out run for the .ann files converted to JSONL for training.
+TRAINING_DATA_DIR = "training-data"
 
 
 class Evaluation:
@@ -63,6 +89,10 @@ class Evaluation:
         self.scorers: dict[str, dict[str, Scorer]] = {}  # system -> scored system -> Scorer
         self.confusions: dict[str, Confusion] = {}  # system -> tagger's confusion matrix
         self.lines: dict[str, int] = {}
+        # Systems whose lines carry kinds: system -> tagger or kind rule -> KindScorer, and
+        # system -> grouping (tagger, rules, Drain3 baselines, gold) -> Grouping of that system.
+        self.kind_scorers: dict[str, dict[str, KindScorer]] = {}
+        self.groupings: dict[str, dict[str, Grouping]] = {}
 
     def _system(self, system: str) -> None:
         if system not in self.lines:
@@ -81,14 +111,48 @@ class Evaluation:
             for name, rule in BASELINES.items():
                 scorers[name].add(line, gold_labels, rule(line))
 
+    def add_kinds(self, system: str, line: str, gold_kinds: str, predicted: Mapping[str, str]) -> None:
+        """Scores one line's predicted kinds: ``predicted`` maps the tagger and/or kind rules to their kinds."""
+        scorers = self.kind_scorers.setdefault(system, {})
+        for name, kinds in predicted.items():
+            scorers.setdefault(name, KindScorer()).add(line, gold_kinds, kinds)
+
+    def add_grouping(self, system: str, name: str, events: Sequence[Hashable | None],
+                     keys: Sequence[Hashable]) -> None:
+        """Scores one grouping of all the lines of ``system``: gold events and predicted group keys, in order.
+
+        Raises:
+            ValueError: ``name`` already has a grouping of ``system`` (GA is not additive within a system).
+        """
+        grouping = Grouping()
+        grouping.add_system(system, events, keys)
+        self._merge_grouping(system, name, grouping)
+
+    def _merge_grouping(self, system: str, name: str, grouping: Grouping) -> None:
+        groupings = self.groupings.setdefault(system, {})
+        if name in groupings:
+            groupings[name].merge(grouping)
+        else:
+            groupings[name] = Grouping.from_counts(grouping.counts())
+
     def merge(self, other: Evaluation) -> None:
-        """Adds ``other``'s systems (and their counts) to this evaluation."""
+        """Adds ``other``'s systems (and their counts) to this evaluation.
+
+        Raises:
+            ValueError: both hold a grouping of the same system (GA of part of a system does not add up).
+        """
         for system, lines in other.lines.items():
             self._system(system)
             self.lines[system] += lines
             self.confusions[system].merge(other.confusions[system])
             for name, scorer in other.scorers[system].items():
                 self.scorers[system][name].merge(scorer)
+        for system, scorers in other.kind_scorers.items():
+            for name, kind_scorer in scorers.items():
+                self.kind_scorers.setdefault(system, {}).setdefault(name, KindScorer()).merge(kind_scorer)
+        for system, groupings in other.groupings.items():
+            for name, grouping in groupings.items():
+                self._merge_grouping(system, name, grouping)
 
     def pooled(self) -> Evaluation:
         """One system, ``overall``, holding every line of this evaluation."""
@@ -99,18 +163,50 @@ class Evaluation:
             pooled.confusions[OVERALL].merge(self.confusions[system])
             for name, scorer in self.scorers[system].items():
                 pooled.scorers[OVERALL][name].merge(scorer)
+        # Kind scores pool line by line; groupings keep one count per system, so the overall row
+        # can give both the mean GA over systems and the line-weighted GA.
+        for scorers in self.kind_scorers.values():
+            for name, kind_scorer in scorers.items():
+                pooled.kind_scorers.setdefault(OVERALL, {}).setdefault(name, KindScorer()).merge(kind_scorer)
+        for groupings in self.groupings.values():
+            for name, grouping in groupings.items():
+                pooled._merge_grouping(OVERALL, name, grouping)
         return pooled
+
+    def kinds_dict(self, system: str) -> dict[str, Any] | None:
+        """One system's scores of kinds (None when its lines carry no kinds), JSON-ready.
+
+        ``scores`` maps the tagger, the kind rules and the grouping baselines to what applies to each:
+        ``KindScorer.result()`` (kind accuracy, template exact match...) for those that predict kinds,
+        ``Grouping.result()`` (``grouping_accuracy``: the mean over systems, and line-weighted
+        ``grouping_accuracy_pooled``) for every grouping. ``counts`` and ``grouping`` are the raw counts.
+        """
+        scorers = self.kind_scorers.get(system, {})
+        groupings = self.groupings.get(system, {})
+        if not scorers and not groupings:
+            return None
+        names = sorted({*scorers, *groupings}, key=_kind_order)
+        return {
+            "scores": {name: {**(scorers[name].result() if name in scorers else {}),
+                              **(groupings[name].result() if name in groupings else {})} for name in names},
+            "counts": {name: scorers[name].counts() for name in names if name in scorers},
+            "grouping": {name: groupings[name].counts() for name in names if name in groupings},
+        }
 
     def system_dict(self, system: str) -> dict[str, Any]:
         """One system's scores, per-class report, confusion matrix and raw counts, JSON-ready."""
         confusion = self.confusions[system]
-        return {
+        out = {
             "lines": self.lines[system],
             "scores": {name: scorer.result() for name, scorer in self.scorers[system].items()},
             "report": confusion.report(),
             "confusion": confusion.to_dict(),
             "counts": {name: scorer.counts() for name, scorer in self.scorers[system].items()},
         }
+        kinds = self.kinds_dict(system)
+        if kinds is not None:
+            out["kinds"] = kinds
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """``{"binary", "systems": {S: ...}, "overall": ...}``; see :meth:`system_dict`."""
@@ -128,20 +224,36 @@ class Evaluation:
         evaluation.lines[system] = int(data["lines"])
         evaluation.confusions[system] = Confusion.from_dict(data["confusion"])
         evaluation.scorers[system] = {name: Scorer.from_counts(c) for name, c in data["counts"].items()}
+        if "kinds" in data:
+            evaluation.kind_scorers[system] = {name: KindScorer.from_counts(c)
+                                               for name, c in data["kinds"]["counts"].items()}
+            evaluation.groupings[system] = {name: Grouping.from_counts(c)
+                                            for name, c in data["kinds"]["grouping"].items()}
         return evaluation
 
 
-def tagger_labels(engine: Engine, lines: Sequence[str], binary: bool) -> list[Sequence[str]]:
-    """The tagger's labels of ``lines``.
+def _kind_order(name: str) -> tuple[int, str]:
+    """Display order of what is scored on kinds: :data:`KIND_TITLES`' order, unknown names last."""
+    order = list(KIND_TITLES)
+    return (order.index(name) if name in order else len(order), name)
+
+
+def tag_lines(engine: Engine, lines: Sequence[str], binary: bool) -> tuple[list[Sequence[str]], list[str] | None]:
+    """The tagger's labels of ``lines``, and its kinds (None when its checkpoint has no kind head).
 
     For ``O``/``D`` the labels are derived from the predicted token spans, as the
     spec prescribes (what a consumer of the tokens sees is what is scored).
     """
-    out: list[Sequence[str]] = []
+    labels: list[Sequence[str]] = []
+    kinds: list[str] = []
     for start in range(0, len(lines), TAG_CHUNK_LINES):
         for result in engine.tag(lines[start:start + TAG_CHUNK_LINES]):
-            out.append(spans_to_labels(len(result.line), result.tokens) if binary else result.labels)
-    return out
+            labels.append(spans_to_labels(len(result.line), result.tokens) if binary else result.labels)
+            # '' without a kind head (and from engines that predate kinds).
+            kinds.append(getattr(result, "kinds", ""))
+    # An empty line's kinds are '' with a kind head too: only a non-empty line tells.
+    has_head = all(len(k) == len(line) for k, line in zip(kinds, lines))
+    return labels, kinds if has_head else None
 
 
 def load_examples(path: str | Path) -> list[dict]:
@@ -158,15 +270,58 @@ def group_by_system(examples: Iterable[dict]) -> dict[str, list[dict]]:
 
 
 def evaluate(engine: Engine, examples: Sequence[dict]) -> Evaluation:
-    """Tags every example's line and scores it, with the baselines, per system."""
+    """Tags every example's line and scores it, with the baselines, per system.
+
+    A system whose every line carries ``kinds`` is scored on kinds too (see :func:`score_kinds`).
+    """
     binary = label_alphabet(list(examples)) == ["O", "D"]
     evaluation = Evaluation(binary)
     for system, group in group_by_system(examples).items():
         lines = [example["line"] for example in group]
         log.info("scoring %s: %d lines", system, len(lines))
-        for example, predicted in zip(group, tagger_labels(engine, lines, binary)):
+        labels, kinds = tag_lines(engine, lines, binary)
+        for example, predicted in zip(group, labels):
             evaluation.add(system, example["line"], example["labels"], predicted)
+        if all(isinstance(example.get("kinds"), str) for example in group):
+            score_kinds(evaluation, system, group, kinds)
     return evaluation
+
+
+def score_kinds(evaluation: Evaluation, system: str, examples: Sequence[dict],
+                tagger_kinds: Sequence[str] | None) -> None:
+    """Scores of kinds of every line of ``system``, in log order: the tagger's and the baselines'.
+
+    Kind accuracy and template exact match of the tagger (when ``tagger_kinds`` is given) and of the
+    kind rules; when lines carry ``event``, GA of the templates of each, of the Drain3 baselines, of
+    Drain3 on the content masked by the tagger's templates, and of the gold templates.
+
+    Raises:
+        ValueError: a line's kinds are not as long as the line.
+    """
+    lines = [example["line"] for example in examples]
+    gold = [example["kinds"] for example in examples]
+    for number, (line, kinds) in enumerate(zip(lines, gold), 1):
+        if len(kinds) != len(line):
+            raise ValueError(f"{system}, line {number}: {len(kinds)} kinds for {len(line)} characters")
+    predicted = {name: [rule(line) for line in lines] for name, rule in KIND_BASELINES.items()}
+    if tagger_kinds is not None:
+        predicted = {TAGGER: list(tagger_kinds), **predicted}
+    for i, (line, kinds) in enumerate(zip(lines, gold)):
+        evaluation.add_kinds(system, line, kinds, {name: values[i] for name, values in predicted.items()})
+    events = [example.get("event") for example in examples]
+    if not any(events):
+        return
+    # Drain3 is an online parser: each baseline sees the system's lines in log order, from a fresh miner.
+    keys: dict[str, Sequence[Hashable] | None] = {
+        name: [template(line, kinds) for line, kinds in zip(lines, values)] for name, values in predicted.items()
+    }
+    keys.update({name: baseline(system, lines, gold) for name, baseline in GROUPING_BASELINES.items()})
+    if tagger_kinds is not None:
+        keys[DRAIN3_MASKED] = drain3_masked(lines, gold, tagger_kinds)
+    keys[GOLD] = [template(line, kinds) for line, kinds in zip(lines, gold)]
+    for name, values in keys.items():
+        if values is not None:  # None: the baseline is not defined for this system
+            evaluation.add_grouping(system, name, events, values)
 
 
 def _score_cell(scores: dict[str, float]) -> str:
@@ -196,11 +351,56 @@ def markdown_table(data: dict[str, Any], names: Sequence[str] = (TAGGER, *BASELI
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
+def _kind_cell(scores: dict[str, float] | None, keys: Sequence[str]) -> str:
+    if scores is None:
+        return "-"
+    return " / ".join(f"{scores[key]:.3f}" if key in scores else "-" for key in keys)
+
+
+def kinds_markdown(data: dict[str, Any]) -> str | None:
+    """The scores of kinds of :meth:`Evaluation.to_dict` as a markdown table (None when no system has kinds).
+
+    Tagger and kind rules: kind accuracy / template exact match / GA; other groupings: GA. The overall
+    row pools kind scores over lines and gives GA as the mean over systems; the line-weighted GA follows
+    the table.
+    """
+    entries = [(system, entry) for system, entry in data["systems"].items() if "kinds" in entry]
+    if not entries:
+        return None
+    overall = data[OVERALL].get("kinds") or {"scores": {}}
+    names = sorted({name for _, entry in entries for name in entry["kinds"]["scores"]}, key=_kind_order)
+    predicts = {name for _, entry in entries for name in entry["kinds"]["counts"]}
+    keys = {name: ("kind_accuracy", "template_exact_match", "grouping_accuracy") if name in predicts
+            else ("grouping_accuracy",) for name in names}
+    head = ["system", "lines"] + [
+        KIND_TITLES.get(name, name) + (" kind acc / template exact / GA" if name in predicts else " GA")
+        for name in names]
+    rows = [head, ["---"] * len(head)]
+    for system, entry in [*entries, (f"**{OVERALL}**", {**data[OVERALL], "kinds": overall})]:
+        scores = entry["kinds"]["scores"]
+        rows.append([system, str(entry["lines"])] + [_kind_cell(scores.get(name), keys[name]) for name in names])
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    pooled = []
+    for name in names:
+        scores = overall["scores"].get(name, {})
+        if "grouping_accuracy_pooled" in scores:
+            # A baseline defined on fewer systems (benchmark regexes) has a mean over those only: say so.
+            systems = scores["ga_systems"]
+            covered = "" if systems == len(entries) else f" ({systems} of {len(entries)} systems)"
+            pooled.append(f"{KIND_TITLES.get(name, name)} {scores['grouping_accuracy_pooled']:.3f}{covered}")
+    if pooled:
+        table += ("\n\nOverall GA is the mean over systems; line-weighted: " + ", ".join(pooled) + ".")
+    return table
+
+
 def format_text(data: dict[str, Any]) -> str:
-    """A full evaluation for the terminal: score table, then the tagger's report and confusion matrix."""
+    """A full evaluation for the terminal: score tables, then the tagger's report and confusion matrix."""
     parts = [f"model {data['model_id']} on {data['device']}"]
     if data["binary"]:
         parts += ["", markdown_table(data)]
+    kinds = kinds_markdown(data)
+    if kinds:
+        parts += ["", "kinds and grouping:", kinds]
     overall = data[OVERALL]
     parts += ["", "tagger, per character, all lines:", format_report(overall["report"]),
               "", format_confusion(Confusion.from_dict(overall["confusion"]))]
@@ -213,7 +413,8 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
     """Leave-one-system-out: for each system, train without it and score the model on it.
 
     Args:
-        files: labelled JSONL files; every system in them is a fold.
+        files: labelled JSONL or ``.ann`` files; every system in them is a fold (``.ann`` files are
+            converted to JSONL for training, see :func:`training_files`).
         out_dir: one sub-folder per system (checkpoint, training metrics, ``result.json``)
             plus ``loso.md`` and ``loso.json``.
         systems: only these folds (default: all). Folds whose ``result.json`` exists are skipped.
@@ -231,10 +432,10 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
     unknown = set(systems or ()) - set(by_system)
     if unknown:
         raise ValueError(f"systems not in the data: {', '.join(sorted(unknown))}")
-    overrides = {"max_minutes": max_minutes, "synthetic_lines": synthetic_lines, "seed": seed}
-    base = replace(TrainConfig(data=tuple(str(f) for f in files), device=device, num_threads=num_threads),
-                   **{key: value for key, value in overrides.items() if value is not None})
     out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = {"max_minutes": max_minutes, "synthetic_lines": synthetic_lines, "seed": seed}
+    base = replace(TrainConfig(data=tuple(training_files(files, out_dir)), device=device, num_threads=num_threads),
+                   **{key: value for key, value in overrides.items() if value is not None})
     for system in systems or by_system:
         fold_dir = out_dir / system
         result_path = fold_dir / RESULT_FILE
@@ -257,7 +458,33 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
         tmp.write_text(json.dumps(record, indent=2))
         tmp.replace(result_path)  # atomic: a killed run never leaves a half-written result behind
         log.info("leave-one-system-out: %s tagger %s", system, record["scores"][TAGGER])
+        if TAGGER in record.get("kinds", {}).get("scores", {}):
+            log.info("leave-one-system-out: %s tagger kinds %s", system, record["kinds"]["scores"][TAGGER])
     return loso_table(out_dir, list(by_system))
+
+
+def training_files(files: Sequence[str | Path], out_dir: Path) -> list[str]:
+    """``files`` as training reads them: JSONL as they are, each ``.ann`` file converted to JSONL.
+
+    Training reads JSONL only, while evaluation reads ``.ann`` too; a leave-one-system-out run over
+    ``.ann`` files would score their lines but hand the trainer files it cannot read. Converted files
+    go to ``out_dir/training-data/`` under names that depend only on their place in ``files`` and their
+    name, so a resumed run gives the same training config, and are rewritten only when they change.
+    """
+    out: list[str] = []
+    for index, path in enumerate(files):
+        if Path(path).suffix != ".ann":
+            out.append(str(path))
+            continue
+        target = out_dir / TRAINING_DATA_DIR / f"{index:02d}-{Path(path).stem}.jsonl"
+        text = "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in load_annotated(path))
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+        out.append(str(target))
+    return out
 
 
 def loso_table(out_dir: Path, systems: Sequence[str]) -> dict[str, Any]:
@@ -282,6 +509,9 @@ def loso_table(out_dir: Path, systems: Sequence[str]) -> dict[str, Any]:
 def loso_markdown(data: dict[str, Any]) -> str:
     """The leave-one-system-out table: the held-out tagger beside the common-separators rule."""
     text = markdown_table(data, (TAGGER, "common_separators"), margin_over="common_separators")
+    kinds = kinds_markdown(data)
+    if kinds:
+        text += "\n\nKinds and grouping of each left-out system:\n\n" + kinds
     if data["missing"]:
         text += f"\n\nNot yet run (not in the overall row): {', '.join(data['missing'])}"
     return text

@@ -9,6 +9,13 @@ held-out prediction into one overall row):
 - :class:`Confusion`: a confusion matrix and per-class precision/recall/F1 for
   any label alphabet (a ``str`` of ``O``/``D`` or a list of names such as
   ``B-ORG``).
+- :class:`KindScorer`: the spec's scores of kinds (``D``/``F``/``C``/``V``) --
+  kind accuracy and template exact match.
+- :class:`Grouping` and :func:`grouping_accuracy`: grouping accuracy (GA) as the
+  Loghub benchmark defines it. GA is not additive over lines (a line is right or
+  wrong depending on every other line of its system), but it is over systems:
+  a :class:`Grouping` keeps one count per system, and pools to the mean over
+  systems and the line-weighted GA.
 
 Predicted labels are expected to be derived from predicted token spans
 (``logdelim.model.spans.spans_to_labels``); token spans of both sides come from
@@ -17,10 +24,11 @@ on what a token is.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from logdelim.model.spans import labels_to_spans
+from logdelim.model.templates import template
 
 DELIMITER = "D"
 
@@ -239,3 +247,203 @@ def format_confusion(confusion: Confusion) -> str:
     for label, row in zip(data["labels"], data["matrix"]):
         lines.append(f"{label:>{width}}  " + "  ".join(f"{count:>{cells}d}" for count in row))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- kinds
+
+# Gold kinds scored by kind accuracy, with the name of their per-kind accuracy.
+_KIND_NAMES = {"F": "field", "C": "constant", "V": "variable"}
+_KIND_COUNTS = (
+    "lines", "exact_lines", "template_lines", "kind_chars", "kind_correct",
+    *(f"{name}_{what}" for name in _KIND_NAMES.values() for what in ("chars", "correct")),
+)
+
+
+class KindScorer:
+    """Accumulates the spec's scores of kinds over lines (section "Kinds" of ``shared/spec/labels.md``).
+
+    - kind accuracy: over the characters that are not ``D`` in the gold kinds, the share whose
+      predicted kind is the gold one (a predicted ``D`` there is wrong);
+    - template exact match: the share of lines whose predicted kinds are all right, every
+      character included (as line exact match is for labels);
+    - template match: the share of lines whose predicted template equals the gold one. It forgives
+      what the template does not show (a ``.`` in constant text predicted ``C`` instead of ``D``),
+      so it is at least template exact match; reported beside it, not instead of it.
+
+    Counts are micro-averaged and additive, like :class:`Scorer`'s: they can be saved, merged and
+    pooled over systems.
+    """
+
+    def __init__(self) -> None:
+        for name in _KIND_COUNTS:
+            setattr(self, name, 0)
+
+    def add(self, line: str, gold_kinds: str, pred_kinds: str) -> None:
+        """Scores one line.
+
+        Args:
+            line: the log line.
+            gold_kinds: its true kinds, one of ``D``/``F``/``C``/``V`` per character.
+            pred_kinds: the predicted kinds, one per character.
+
+        Raises:
+            ValueError: when a kinds string's length differs from the line's.
+        """
+        if len(gold_kinds) != len(line) or len(pred_kinds) != len(line):
+            raise ValueError(f"line has {len(line)} characters, gold kinds {len(gold_kinds)}, "
+                             f"predicted kinds {len(pred_kinds)}")
+        self.lines += 1
+        exact = pred_kinds == gold_kinds
+        for kind, name in _KIND_NAMES.items():
+            chars = gold_kinds.count(kind)
+            # The common case for a good tagger is an exact line: no per-character walk then.
+            correct = chars if exact else sum(1 for g, p in zip(gold_kinds, pred_kinds) if g == p == kind)
+            setattr(self, f"{name}_chars", getattr(self, f"{name}_chars") + chars)
+            setattr(self, f"{name}_correct", getattr(self, f"{name}_correct") + correct)
+            self.kind_chars += chars
+            self.kind_correct += correct
+        if exact:
+            self.exact_lines += 1
+            self.template_lines += 1
+        elif template(line, pred_kinds) == template(line, gold_kinds):
+            self.template_lines += 1
+
+    def merge(self, other: KindScorer) -> None:
+        """Adds ``other``'s counts to this scorer (pooling two sets of lines)."""
+        for name in _KIND_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def counts(self) -> dict[str, int]:
+        """The raw counts, JSON-ready; :meth:`from_counts` rebuilds the scorer."""
+        return {name: getattr(self, name) for name in _KIND_COUNTS}
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int]) -> KindScorer:
+        """A scorer holding saved :meth:`counts`."""
+        scorer = cls()
+        for name in _KIND_COUNTS:
+            setattr(scorer, name, int(counts[name]))
+        return scorer
+
+    def result(self) -> dict[str, float | int]:
+        """Kind accuracy, template exact match, template match, per-kind accuracy and the line count."""
+        out: dict[str, float | int] = {
+            "kind_accuracy": _ratio(self.kind_correct, self.kind_chars),
+            "template_exact_match": _ratio(self.exact_lines, self.lines),
+            "template_match": _ratio(self.template_lines, self.lines),
+        }
+        for name in _KIND_NAMES.values():
+            # Per gold kind: how many of its characters were predicted right (its recall).
+            out[f"{name}_accuracy"] = _ratio(getattr(self, f"{name}_correct"), getattr(self, f"{name}_chars"))
+        out["lines"] = self.lines
+        return out
+
+
+# --------------------------------------------------------------------------- grouping accuracy
+
+
+def _missing_event(event: Hashable | None) -> bool:
+    """Whether a line has no ground-truth event (the Loghub evaluator drops such lines)."""
+    return event is None or event == ""
+
+
+def grouping_accuracy(triples: Iterable[tuple[str, Hashable | None, Hashable]]) -> dict[str, dict[str, int]]:
+    """Grouping accuracy counts per system, as the Loghub benchmark defines GA.
+
+    Zhu et al., "Tools and Benchmarks for Automated Log Parsing" (ICSE-SEIP 2019), and
+    ``logparser/utils/evaluator.py`` of logpai/logparser: within a system, a line is parsed right
+    when the set of lines in its predicted group is exactly the set of lines of its ground-truth
+    event. So a predicted group either counts all its lines or none: it must hold one event only,
+    and all of that event's lines.
+
+    Args:
+        triples: ``(system, gold event, predicted group key)`` per line. Keys are compared within a
+            system only. Lines whose event is None or empty are left out altogether, as the
+            benchmark's evaluator drops lines without a ground-truth event id.
+
+    Returns:
+        ``{system: {"correct": right lines, "lines": scored lines}}``, systems in order of first
+        appearance; GA of a system is ``correct / lines``.
+    """
+    # system -> predicted key -> {event: lines}, and system -> event -> lines
+    groups: dict[str, dict[Hashable, dict[Hashable, int]]] = {}
+    events: dict[str, dict[Hashable, int]] = {}
+    for system, event, key in triples:
+        if _missing_event(event):
+            continue
+        by_event = groups.setdefault(system, {}).setdefault(key, {})
+        by_event[event] = by_event.get(event, 0) + 1
+        system_events = events.setdefault(system, {})
+        system_events[event] = system_events.get(event, 0) + 1
+    out = {}
+    for system, by_key in groups.items():
+        correct = 0
+        for by_event in by_key.values():
+            if len(by_event) == 1:
+                (event, size), = by_event.items()
+                if size == events[system][event]:
+                    correct += size
+        out[system] = {"correct": correct, "lines": sum(events[system].values())}
+    return out
+
+
+class Grouping:
+    """Grouping accuracy counts, one per system: saveable and mergeable over disjoint systems.
+
+    Two figures pool several systems: the mean of the systems' GA (what the Loghub benchmark
+    reports, and what the project's bars use) and the line-weighted GA (right lines over all lines).
+    """
+
+    def __init__(self) -> None:
+        self.systems: dict[str, tuple[int, int]] = {}  # system -> (correct, lines)
+
+    def add(self, triples: Iterable[tuple[str, Hashable | None, Hashable]]) -> None:
+        """Scores every line of one or more whole systems (see :func:`grouping_accuracy`).
+
+        Raises:
+            ValueError: a system is already held: GA of part of a system cannot be added to the rest.
+        """
+        self._add(grouping_accuracy(triples))
+
+    def add_system(self, system: str, events: Sequence[Hashable | None], keys: Sequence[Hashable]) -> None:
+        """Scores all lines of ``system``: their gold events and predicted group keys, in the same order.
+
+        Raises:
+            ValueError: the sequences differ in length, or the system is already held.
+        """
+        if len(events) != len(keys):
+            raise ValueError(f"{system}: {len(events)} events but {len(keys)} group keys")
+        counts = grouping_accuracy((system, event, key) for event, key in zip(events, keys))
+        self._add(counts or {system: {"correct": 0, "lines": 0}})
+
+    def _add(self, counts: Mapping[str, Mapping[str, int]]) -> None:
+        for system, entry in counts.items():
+            if system in self.systems:
+                raise ValueError(f"grouping accuracy of {system} is already counted")
+            self.systems[system] = (int(entry["correct"]), int(entry["lines"]))
+
+    def merge(self, other: Grouping) -> None:
+        """Adds ``other``'s systems (which must not be held here already)."""
+        self._add(other.counts())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{system: {"correct", "lines"}}``, JSON-ready; :meth:`from_counts` rebuilds it."""
+        return {system: {"correct": correct, "lines": lines} for system, (correct, lines) in self.systems.items()}
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, Mapping[str, int]]) -> Grouping:
+        """A grouping holding saved :meth:`counts`."""
+        grouping = cls()
+        grouping._add(counts)
+        return grouping
+
+    def result(self) -> dict[str, float | int]:
+        """``grouping_accuracy`` (mean over systems), ``grouping_accuracy_pooled`` (line-weighted),
+        and how many systems and lines they cover. Systems with no scored line are not in the mean."""
+        scored = [(correct, lines) for correct, lines in self.systems.values() if lines]
+        return {
+            "grouping_accuracy": sum(c / n for c, n in scored) / len(scored) if scored else 0.0,
+            "grouping_accuracy_pooled": _ratio(sum(c for c, _ in scored), sum(n for _, n in scored)),
+            "ga_systems": len(scored),
+            "ga_lines": sum(n for _, n in scored),
+        }

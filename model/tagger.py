@@ -1,5 +1,9 @@
 """The network: character embedding plus a 1-D convolution over it, a BiLSTM and a linear head.
 
+The head scores every character twice in one pass: its label (``O``/``D``) and,
+when the network has a kind head, its kind (``F``/``C``/``V``: header field,
+constant text, variable), so templates cost no second network.
+
 The convolution gives each character its immediate neighbourhood cheaply; the
 BiLSTM carries context along the line. The two LSTM directions run as two
 unidirectional LSTMs, the backward one on each sequence reversed within its own
@@ -20,6 +24,8 @@ class TaggerConfig:
 
     vocab_size: int
     num_labels: int = 2
+    # Kinds scored after the labels in the head's output (0: a delimiter-only network).
+    num_kinds: int = 0
     embedding_dim: int = 32
     conv_kernel: int = 5
     hidden_size: int = 32
@@ -57,7 +63,7 @@ class CharTagger(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
         self.forward_lstm = nn.LSTM(c.embedding_dim, c.hidden_size)
         self.backward_lstm = nn.LSTM(c.embedding_dim, c.hidden_size)
-        self.head = nn.Linear(2 * c.hidden_size, c.num_labels)
+        self.head = nn.Linear(2 * c.hidden_size, c.num_labels + c.num_kinds)
 
     def _convolve(self, ids: torch.Tensor) -> torch.Tensor:
         """``conv`` over the embeddings of time-major ``ids``, as one table lookup per kernel offset.
@@ -95,7 +101,7 @@ class CharTagger(nn.Module):
         return self._tables
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, T, num_labels]`` for ids ``[B, T]`` (0 = padding) of the given lengths."""
+        """Logits ``[B, T, num_labels + num_kinds]`` for ids ``[B, T]`` (0 = padding) of the given lengths."""
         # Time-major inside: the LSTMs want [T, B, F] contiguous, and transposing the ids
         # and the logits is cheaper than transposing every activation.
         ids = ids.t()

@@ -4,7 +4,9 @@ Loghub repeats a few hundred line shapes per system, so the real data is
 deduplicated on what the network sees and mixed with generated lines that carry
 the formats and values Loghub lacks. For the O/D alphabet the loss covers only
 punctuation, the one decision the spec leaves open (whitespace is always D,
-alphanumerics always O); other alphabets are learned on every character.
+alphanumerics always O); other alphabets are learned on every character. When
+every line carries ``kinds``, the same network also learns each non-delimiter
+character's kind (header field, constant text, variable) in a second loss.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .data import dedupe, label_alphabet, load_jsonl, split
 from .engine import keep_freed_memory, resolve_device
 from .scores import is_punctuation
 from .tagger import CharTagger, TaggerConfig
+from .templates import KINDS
 from .vocab import CharVocab, shape, shape_labels
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class TrainConfig:
     embedding_dim: int = 32
     hidden_size: int = 24
     dropout: float = 0.2
+    # Weight of the kind loss beside the delimiter loss.
+    kind_loss_weight: float = 1.0
 
 
 def supervised(line: str, delimiter_rules: bool) -> list[bool]:
@@ -63,22 +68,34 @@ def supervised(line: str, delimiter_rules: bool) -> list[bool]:
     return [is_punctuation(c) for c in line]
 
 
-def _encode(example: dict, vocab: CharVocab, label_ids: dict[str, int], rules: bool) -> tuple[list[int], list[int]]:
+Encoded = tuple[list[int], list[int], list[int]]
+"""A training line: ids, label targets, kind targets (``IGNORE`` where not learned)."""
+_KIND_IDS = {kind: i for i, kind in enumerate(KINDS)}
+
+
+def _encode(example: dict, vocab: CharVocab, label_ids: dict[str, int], rules: bool) -> Encoded:
     line = example["line"]
     targets = [label_ids[label] if keep else IGNORE
                for label, keep in zip(example["labels"], supervised(line, rules))]
-    return vocab.encode(line), targets
+    # A delimiter has no kind: only the other characters' kinds are learned.
+    kinds = [_KIND_IDS.get(kind, IGNORE) for kind in example.get("kinds") or "D" * len(line)]
+    return vocab.encode(line), targets, kinds
 
 
-def _crop(ids: list[int], targets: list[int], max_chars: int, rng: random.Random) -> tuple[list[int], list[int]]:
+def _crop(encoded: Encoded, max_chars: int, rng: random.Random) -> Encoded:
+    ids, targets, kinds = encoded
     if len(ids) <= max_chars:
-        return ids, targets
+        return encoded
     start = rng.randrange(len(ids) - max_chars + 1)
-    return ids[start:start + max_chars], targets[start:start + max_chars]
+    end = start + max_chars
+    return ids[start:end], targets[start:end], kinds[start:end]
 
 
-def _batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random | None,
-             max_chars: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""ids, lengths, label targets, kind targets."""
+
+
+def _batches(encoded: list[Encoded], batch_size: int, rng: random.Random | None, max_chars: int) -> list[Batch]:
     """Length-bucketed, right-padded batches; shuffled when ``rng`` is given."""
     order = list(range(len(encoded)))
     if rng is not None:
@@ -88,51 +105,80 @@ def _batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, rng: r
     for i in range(0, len(order), pool):
         chunk = [encoded[j] for j in order[i:i + pool]]
         if rng is not None:
-            chunk = [_crop(ids, tg, max_chars, rng) for ids, tg in chunk]
-        chunk.sort(key=lambda pair: len(pair[0]))
+            chunk = [_crop(e, max_chars, rng) for e in chunk]
+        chunk.sort(key=lambda e: len(e[0]))
         for k in range(0, len(chunk), batch_size):
             group = chunk[k:k + batch_size]
-            width = max(1, max(len(ids) for ids, _ in group))
+            width = max(1, max(len(e[0]) for e in group))
             ids = torch.zeros(len(group), width, dtype=torch.long)
             targets = torch.full((len(group), width), IGNORE, dtype=torch.long)
-            for row, (x, y) in enumerate(group):
+            kinds = torch.full((len(group), width), IGNORE, dtype=torch.long)
+            for row, (x, y, z) in enumerate(group):
                 ids[row, :len(x)] = torch.tensor(x, dtype=torch.long)
                 targets[row, :len(y)] = torch.tensor(y, dtype=torch.long)
-            lengths = torch.tensor([max(1, len(x)) for x, _ in group])
-            out.append((ids, lengths, targets))
+                kinds[row, :len(z)] = torch.tensor(z, dtype=torch.long)
+            lengths = torch.tensor([max(1, len(e[0])) for e in group])
+            out.append((ids, lengths, targets, kinds))
     if rng is not None:
         rng.shuffle(out)
     return out
 
 
-def _class_weights(encoded: list[tuple[list[int], list[int]]], num_labels: int) -> torch.Tensor:
+def _class_weights(encoded: list[Encoded], num_labels: int, column: int = 1) -> torch.Tensor:
     """Inverse-frequency weights, square-root damped, so rare labels count without swamping the loss."""
     counts = torch.ones(num_labels)
-    for _, targets in encoded:
-        for t in targets:
+    for example in encoded:
+        for t in example[column]:
             if t != IGNORE:
                 counts[t] += 1
     weights = (counts.sum() / counts).sqrt()
     return weights / weights.mean()
 
 
-def _evaluate(model: CharTagger, batches, loss_fn: nn.Module, device: torch.device) -> dict[str, float]:
+class _Loss:
+    """The training loss: the labels' cross-entropy plus, with a kind head, the kinds' (weighted)."""
+
+    def __init__(self, num_labels: int, label_weights: torch.Tensor, kind_weights: torch.Tensor | None,
+                 kind_loss_weight: float) -> None:
+        self.num_labels = num_labels
+        self.labels = nn.CrossEntropyLoss(weight=label_weights, ignore_index=IGNORE)
+        self.kinds = None if kind_weights is None else nn.CrossEntropyLoss(weight=kind_weights, ignore_index=IGNORE)
+        self.kind_loss_weight = kind_loss_weight
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
+        loss = self.labels(logits[..., :self.num_labels].flatten(0, 1), targets.flatten())
+        if self.kinds is not None and bool((kinds != IGNORE).any()):
+            loss = loss + self.kind_loss_weight * self.kinds(logits[..., self.num_labels:].flatten(0, 1),
+                                                             kinds.flatten())
+        return loss
+
+
+def _evaluate(model: CharTagger, batches: list[Batch], loss_fn: _Loss, device: torch.device) -> dict[str, float]:
+    """Development scores: accuracy of the decided labels, of the kinds, and lines with both all right."""
     model.eval()
-    total_loss, correct, counted, lines_ok, lines = 0.0, 0, 0, 0, 0
+    total_loss, lines_ok, lines = 0.0, 0, 0
+    correct = {"labels": 0, "kinds": 0}
+    counted = {"labels": 0, "kinds": 0}
     with torch.no_grad():
-        for ids, lengths, targets in batches:
-            ids, targets = ids.to(device), targets.to(device)
+        for ids, lengths, targets, kinds in batches:
+            ids, targets, kinds = ids.to(device), targets.to(device), kinds.to(device)
             logits = model(ids, lengths.to(device))
-            total_loss += loss_fn(logits.flatten(0, 1), targets.flatten()).item() * ids.shape[0]
-            keep = targets != IGNORE
-            hit = (logits.argmax(-1) == targets) | ~keep
-            correct += int((hit & keep).sum())
-            counted += int(keep.sum())
-            lines_ok += int(hit.all(dim=1).sum())
+            total_loss += loss_fn(logits, targets, kinds).item() * ids.shape[0]
+            line_ok = torch.ones(ids.shape[0], dtype=torch.bool, device=device)
+            heads = [("labels", logits[..., :loss_fn.num_labels], targets)]
+            if loss_fn.kinds is not None:
+                heads.append(("kinds", logits[..., loss_fn.num_labels:], kinds))
+            for name, scores, gold in heads:
+                keep = gold != IGNORE
+                hit = (scores.argmax(-1) == gold) | ~keep
+                correct[name] += int((hit & keep).sum())
+                counted[name] += int(keep.sum())
+                line_ok &= hit.all(dim=1)
+            lines_ok += int(line_ok.sum())
             lines += ids.shape[0]
     model.train()
-    return {"loss": total_loss / max(1, lines), "accuracy": correct / max(1, counted),
-            "exact_lines": lines_ok / max(1, lines)}
+    return {"loss": total_loss / max(1, lines), "accuracy": correct["labels"] / max(1, counted["labels"]),
+            "kind_accuracy": correct["kinds"] / max(1, counted["kinds"]), "exact_lines": lines_ok / max(1, lines)}
 
 
 def _plot(history: list[dict], path: Path) -> None:
@@ -147,6 +193,8 @@ def _plot(history: list[dict], path: Path) -> None:
     left.set(xlabel="epoch", ylabel="loss", title="loss")
     left.legend()
     right.plot(epochs, [h["dev_accuracy"] for h in history], label="dev accuracy (decided chars)")
+    if any(h.get("dev_kind_accuracy") for h in history):
+        right.plot(epochs, [h["dev_kind_accuracy"] for h in history], label="dev kind accuracy")
     right.plot(epochs, [h["dev_exact_lines"] for h in history], label="dev exact lines")
     right.set(xlabel="epoch", title="validation")
     right.legend()
@@ -169,6 +217,8 @@ def load_examples(cfg: TrainConfig) -> list[dict]:
 
 def train(cfg: TrainConfig) -> dict:
     """Train a tagger; writes ``model.pt``, ``metrics.json`` and ``curves.png`` into ``cfg.out_dir``."""
+    if cfg.max_epochs < 1:
+        raise ValueError(f"max_epochs must be at least 1, got {cfg.max_epochs}")
     started = time.monotonic()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -184,9 +234,12 @@ def train(cfg: TrainConfig) -> dict:
     examples = load_examples(cfg)
     labels = label_alphabet(examples)
     rules = labels == ["O", "D"]
+    # Kinds are learned when the data has them (lines without kinds then teach labels only).
+    kinds = list(KINDS) if rules and any(e.get("kinds") for e in examples) else []
     if rules:
         # A delimiter tagger's network sees line shapes (vocab.shape), in training as in the engine.
-        examples = [{**e, "line": shape(e["line"]), "labels": shape_labels(e["line"], e["labels"])}
+        examples = [{**e, "line": shape(e["line"]), "labels": shape_labels(e["line"], e["labels"]),
+                     "kinds": shape_labels(e["line"], e["kinds"]) if e.get("kinds") else None}
                     for e in examples]
     examples = dedupe(examples)
     train_set, dev_set = split(examples, cfg.dev_fraction, cfg.seed)
@@ -195,11 +248,12 @@ def train(cfg: TrainConfig) -> dict:
     train_enc = [_encode(e, vocab, label_ids, rules) for e in train_set]
     dev_batches = _batches([_encode(e, vocab, label_ids, rules) for e in dev_set], 256, None, cfg.max_train_chars)
 
-    model_cfg = TaggerConfig(vocab_size=len(vocab), num_labels=len(labels), embedding_dim=cfg.embedding_dim,
-                             hidden_size=cfg.hidden_size, dropout=cfg.dropout)
+    model_cfg = TaggerConfig(vocab_size=len(vocab), num_labels=len(labels), num_kinds=len(kinds),
+                             embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
     model = CharTagger(model_cfg).to(device)
-    weights = _class_weights(train_enc, len(labels)).to(device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE)
+    kind_weights = _class_weights(train_enc, len(kinds), column=2).to(device) if kinds else None
+    loss_fn = _Loss(len(labels), _class_weights(train_enc, len(labels)).to(device), kind_weights,
+                    cfg.kind_loss_weight)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
     rng = random.Random(cfg.seed)
     deadline = started + cfg.max_minutes * 60
@@ -213,15 +267,15 @@ def train(cfg: TrainConfig) -> dict:
         batches = _batches(train_enc, cfg.batch_size, rng, cfg.max_train_chars)
         total, seen = 0.0, 0
         steps_per_epoch = len(batches)
-        for step, (ids, lengths, targets) in enumerate(batches):
+        for step, (ids, lengths, targets, kind_targets) in enumerate(batches):
             # Cosine decay over the epoch budget, counted in steps rather than time, so
             # a run that ends by epochs or early stopping is reproducible for a seed.
             progress = min(1.0, ((epoch - 1) * steps_per_epoch + step) / (cfg.max_epochs * steps_per_epoch))
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-            ids, targets = ids.to(device), targets.to(device)
+            ids, targets, kind_targets = ids.to(device), targets.to(device), kind_targets.to(device)
             logits = model(ids, lengths.to(device))
-            loss = loss_fn(logits.flatten(0, 1), targets.flatten())
+            loss = loss_fn(logits, targets, kind_targets)
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -232,11 +286,14 @@ def train(cfg: TrainConfig) -> dict:
                 break
         dev = _evaluate(model, dev_batches, loss_fn, device)
         record = {"epoch": epoch, "train_loss": total / max(1, seen), "dev_loss": dev["loss"],
-                  "dev_accuracy": dev["accuracy"], "dev_exact_lines": dev["exact_lines"],
+                  "dev_accuracy": dev["accuracy"], "dev_kind_accuracy": dev["kind_accuracy"],
+                  "dev_exact_lines": dev["exact_lines"],
                   "seconds": round(time.monotonic() - started, 1)}
         history.append(record)
         log.info("epoch %d: %s", epoch, json.dumps(record))
-        if best is None or (dev["accuracy"], -dev["loss"]) > (best["dev_accuracy"], -best["dev_loss"]):
+        # Delimiters and kinds count alike: a kind head must not be bought with delimiter errors.
+        score = dev["accuracy"] + dev["kind_accuracy"]
+        if best is None or (score, -dev["loss"]) > (best["dev_accuracy"] + best["dev_kind_accuracy"], -best["dev_loss"]):
             best, stale = record, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
@@ -246,8 +303,8 @@ def train(cfg: TrainConfig) -> dict:
 
     model.load_state_dict(best_state)
     model = model.cpu().eval()
-    model_id = checkpoint.save(out_dir / "model.pt", model, vocab, labels, rules)
-    metrics = {"model_id": model_id, "best": best, "history": history, "labels": labels,
+    model_id = checkpoint.save(out_dir / "model.pt", model, vocab, labels, rules, kinds)
+    metrics = {"model_id": model_id, "best": best, "history": history, "labels": labels, "kinds": kinds,
                "train_lines": len(train_set), "dev_lines": len(dev_set), "vocab_size": len(vocab),
                "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
                "config": asdict(cfg)}
@@ -270,12 +327,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     for f in fields(TrainConfig):
         if f.name in ("batch_size", "learning_rate", "embedding_dim", "hidden_size", "dropout",
-                      "patience", "max_train_chars", "dev_fraction"):
+                      "patience", "max_train_chars", "dev_fraction", "kind_loss_weight"):
             parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
 
 
 def run(args: argparse.Namespace) -> int:
-    """``logdelim train``: prints the metrics summary as JSON."""
+    """``logdelim train``: prints the metrics summary as JSON (exit 2 on a bad option)."""
+    if args.epochs < 1:
+        log.error("--epochs must be at least 1, got %d", args.epochs)
+        return 2
     cfg = TrainConfig(
         data=tuple(args.data), out_dir=args.out,
         exclude_systems=tuple(s for s in args.exclude.split(",") if s),
@@ -284,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
     )
     cfg = replace(cfg, **{k: getattr(args, k) for k in ("batch_size", "learning_rate", "embedding_dim",
                                                          "hidden_size", "dropout", "patience",
-                                                         "max_train_chars", "dev_fraction")})
+                                                         "max_train_chars", "dev_fraction", "kind_loss_weight")})
     result = train(cfg)
     import sys
 

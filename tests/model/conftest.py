@@ -10,12 +10,14 @@ from logdelim.model.train import TrainConfig, train
 
 
 def toy_line(rng: random.Random) -> dict:
-    """A toy rule: ':' after a key word is a delimiter, ':' between digits is not."""
+    """A toy rule: ':' after a key word is a delimiter, ':' between digits is not; the key and
+    ``ok`` are constant text, the value a variable."""
     key = rng.choice(["time", "port", "at", "elapsed", "id"])
     value = ":".join(str(rng.randrange(100)) for _ in range(rng.randrange(1, 4)))
     line = f"{key}: {value} ok"
     labels = "O" * len(key) + "DD" + "O" * len(value) + "D" + "OO"
-    return {"system": "toy", "line": line, "labels": labels}
+    kinds = "C" * len(key) + "DD" + "V" * len(value) + "D" + "CC"
+    return {"system": "toy", "line": line, "labels": labels, "kinds": kinds}
 
 
 @pytest.fixture(scope="session", name="toy_line")

@@ -43,6 +43,36 @@ def test_cached_equals_uncached(toy_checkpoint, toy_line) -> None:
         assert got.labels == want.labels
         assert got.tokens == want.tokens
         assert got.delimiter_confidence == pytest.approx(want.delimiter_confidence, abs=1e-5)
+        assert (got.kinds, got.template, got.template_id) == (want.kinds, want.template, want.template_id)
+
+
+def test_kind_head_learns_the_toy_kinds_and_templates(engine, toy_line) -> None:
+    rng = random.Random(98)
+    examples = [toy_line(rng) for _ in range(200)]
+    results = engine.tag([e["line"] for e in examples])
+    assert sum(r.kinds == e["kinds"] for r, e in zip(results, examples)) / len(examples) >= 0.95
+    first = next(r for r, e in zip(results, examples) if r.kinds == e["kinds"])
+    key = first.line.split(":")[0]
+    assert first.template == f"{key}: <*> ok"
+    # Lines of one template share its id, whatever their values.
+    ids = {r.template: r.template_id for r in results}
+    assert all(ids[r.template] == r.template_id and len(r.template_id) == 16 for r in results)
+
+
+def test_every_character_has_a_kind_delimiters_d(engine) -> None:
+    for result in engine.tag(["port: 1:2 ok", "", "ключ: 3", "a  b"]):
+        assert len(result.kinds) == len(result.line)
+        assert all((kind == "D") == (label == "D") for kind, label in zip(result.kinds, result.labels))
+        assert set(result.kinds) <= set("DFCV")
+
+
+def test_a_constant_digit_comes_from_the_line_not_the_cache_key(toy_checkpoint) -> None:
+    """Lines differing only in digits share a cache entry; a constant digit in the template must not leak."""
+    from logdelim.model.engine import _Tagged
+
+    engine = Engine.load(str(toy_checkpoint), device="cpu")
+    tagged = _Tagged("OOODOO", ((0, 3), (4, 6)), (), 1.0, "CCCDVV", "v0 <*>", "x", True)
+    assert engine._result("v20 12", tagged).template == "v20 <*>"
 
 
 def test_cache_is_bounded(toy_checkpoint) -> None:

@@ -10,7 +10,17 @@ import pytest
 
 from logdelim.daemon.cli import main
 from logdelim.model.baselines import common_separators
-from logdelim.model.evaluate import TAGGER, Evaluation, evaluate, loso_table
+from logdelim.model.evaluate import (
+    GOLD,
+    TAGGER,
+    TRAINING_DATA_DIR,
+    Evaluation,
+    evaluate,
+    format_text,
+    kinds_markdown,
+    loso_table,
+    training_files,
+)
 from logdelim.model.scores import Scorer
 from logdelim.model.spans import labels_to_spans
 from logdelim.model.train import TrainConfig, train
@@ -159,3 +169,166 @@ def test_eval_cli_on_a_multiclass_alphabet(tmp_path: Path, capsys: pytest.Captur
     assert overall["report"]["micro avg"]["support"] == sum(len(e["line"]) for e in examples)
     assert main(["eval", "--model", model, "--data", data_path, "--device", "cpu"]) == 0
     assert "B-ORG" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- kinds and grouping
+
+
+def _pieces_example(system: str, event: str, pieces: list[tuple[str, str]]) -> dict:
+    """A labelled line from ``(text, kind)`` pieces, by the spec's rules: whitespace ``D``; inside a field
+    or variable ``F``/``V``; constant text ``C`` where alphanumeric, else ``D``."""
+    line, kinds = "", ""
+    for text, kind in pieces:
+        line += text
+        kinds += "".join("D" if c.isspace() else kind if kind != "C" or c.isalnum() else "D" for c in text)
+    labels = "".join("D" if k == "D" else "O" for k in kinds)
+    return {"system": system, "line": line, "labels": labels, "kinds": kinds, "event": event}
+
+
+def _kinds_lines(system: str, count: int, seed: int) -> list[dict]:
+    """Lines with a header (time, level), three events, and variables that the digit rule half misses."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        header = [(f"12:{rng.randint(10, 59)}:{rng.randint(10, 59)}", "F"), (" ", "C"),
+                  (rng.choice(["INFO", "WARN"]), "F"), (" ", "C")]
+        choice = rng.randrange(3)
+        if choice == 0:
+            body = [("open port ", "C"), (str(rng.randint(1, 9999)), "V")]
+        elif choice == 1:
+            # A variable without a digit: the digit rule calls it constant text.
+            body = [("user ", "C"), (rng.choice(["bob", "alice", "carol"]), "V"), (" logged in", "C")]
+        else:
+            body = [("closed after ", "C"), (f"{rng.randint(1, 99)} ms", "V")]
+        out.append(_pieces_example(system, f"E{choice}", header + body))
+    return out
+
+
+class _KindOracle(_Oracle):
+    """An engine stand-in with a kind head that predicts the gold kinds (``kinds=None``: no kind head)."""
+
+    def __init__(self, examples: list[dict], with_kinds: bool = True) -> None:
+        super().__init__(examples)
+        self.kinds = {e["line"]: e["kinds"] if with_kinds else "" for e in examples}
+
+    def tag(self, lines: list[str]) -> list[SimpleNamespace]:
+        return [SimpleNamespace(line=line, tokens=labels_to_spans(line, self.gold[line]), kinds=self.kinds[line])
+                for line in lines]
+
+
+def test_kinds_are_scored_beside_the_baselines_and_pool_exactly() -> None:
+    examples = _kinds_lines("alpha", 60, 1) + _kinds_lines("beta", 40, 2)
+    data = evaluate(_KindOracle(examples), examples).to_dict()
+    for system in ("alpha", "beta"):
+        scores = data["systems"][system]["kinds"]["scores"]
+        assert list(scores) == [TAGGER, "digit_rule", "drain3", "drain3_masked", GOLD]  # no benchmark regexes
+        assert scores[TAGGER]["kind_accuracy"] == scores[TAGGER]["template_exact_match"] == 1.0
+        assert scores[TAGGER]["grouping_accuracy"] == scores[GOLD]["grouping_accuracy"] == 1.0
+        # The digit rule has no header fields and misses the user names.
+        assert scores["digit_rule"]["kind_accuracy"] < 1.0 and scores["digit_rule"]["template_exact_match"] == 0.0
+        assert scores["digit_rule"]["grouping_accuracy"] < 1.0
+        assert 0.0 <= scores["drain3"]["grouping_accuracy"] <= 1.0
+        assert "kind_accuracy" not in scores["drain3"]  # a grouping only
+    overall = data["overall"]["kinds"]["scores"]
+    systems = [data["systems"][s]["kinds"]["scores"]["digit_rule"] for s in ("alpha", "beta")]
+    assert overall["digit_rule"]["grouping_accuracy"] == pytest.approx(
+        (systems[0]["grouping_accuracy"] + systems[1]["grouping_accuracy"]) / 2)  # the mean over systems
+    assert overall["digit_rule"]["grouping_accuracy_pooled"] == pytest.approx(
+        (systems[0]["grouping_accuracy"] * 60 + systems[1]["grouping_accuracy"] * 40) / 100)  # line-weighted
+    assert overall[TAGGER]["ga_systems"] == 2 and overall[TAGGER]["ga_lines"] == 100
+    # The delimiter part is what it was without kinds.
+    plain = [{k: v for k, v in e.items() if k not in ("kinds", "event")} for e in examples]
+    without = evaluate(_Oracle(plain), plain).to_dict()
+    assert "kinds" not in without["overall"] and "kinds" not in without["systems"]["alpha"]
+    assert {k: v for k, v in data["overall"].items() if k != "kinds"} == without["overall"]
+    # Saved per-system results (as leave-one-system-out saves them) pool to the same overall row.
+    pooled = Evaluation()
+    for system, entry in data["systems"].items():
+        pooled.merge(Evaluation.from_system_dict(system, json.loads(json.dumps(entry))))
+    assert pooled.to_dict()["overall"] == data["overall"]
+    with pytest.raises(ValueError, match="already counted"):
+        pooled.merge(Evaluation.from_system_dict("alpha", data["systems"]["alpha"]))
+
+
+def test_a_checkpoint_without_a_kind_head_gets_the_baselines_only() -> None:
+    examples = _kinds_lines("alpha", 30, 3)
+    scores = evaluate(_KindOracle(examples, with_kinds=False), examples).to_dict()["overall"]["kinds"]["scores"]
+    assert list(scores) == ["digit_rule", "drain3", GOLD]
+
+
+def test_benchmark_regexes_apply_to_loghub_systems_and_lines_without_events_get_no_ga() -> None:
+    examples = _kinds_lines("HDFS", 20, 4)
+    scores = evaluate(_KindOracle(examples), examples).to_dict()["systems"]["HDFS"]["kinds"]["scores"]
+    assert "drain3_regex" in scores
+    no_events = [{k: v for k, v in e.items() if k != "event"} for e in examples]
+    scores = evaluate(_KindOracle(no_events), no_events).to_dict()["systems"]["HDFS"]["kinds"]["scores"]
+    assert list(scores) == [TAGGER, "digit_rule"] and "grouping_accuracy" not in scores[TAGGER]
+    broken = [{**examples[0], "kinds": examples[0]["kinds"][:-1]}]
+    with pytest.raises(ValueError, match="kinds for"):
+        evaluate(_KindOracle(broken), broken)
+
+
+def test_kinds_tables_in_text_and_loso(tmp_path: Path) -> None:
+    examples = _kinds_lines("alpha", 30, 5) + _kinds_lines("beta", 30, 6)
+    data = {"model_id": "oracle", "device": "cpu", **evaluate(_KindOracle(examples), examples).to_dict()}
+    table = kinds_markdown(data)
+    assert "| tagger kind acc / template exact / GA |" in table and "| Drain3 default GA |" in table
+    assert "| alpha | 30 | 1.000 / 1.000 / 1.000 |" in table
+    assert "| **overall** | 60 | 1.000 / 1.000 / 1.000 |" in table
+    assert "line-weighted: tagger 1.000" in table
+    assert table in format_text(data)
+    # Leave-one-system-out pools saved folds' kinds too.
+    for system in ("alpha", "beta"):
+        (tmp_path / system).mkdir()
+        record = {"system": system, "model_id": "oracle", **data["systems"][system]}
+        (tmp_path / system / "result.json").write_text(json.dumps(record))
+    pooled = loso_table(tmp_path, ["alpha", "beta"])
+    assert pooled["overall"]["kinds"] == data["overall"]["kinds"]
+    assert "Kinds and grouping of each left-out system" in (tmp_path / "loso.md").read_text()
+
+
+ANN_ROWS = {
+    "web": "⟬12:00:01⟭ GET ⟦/index.html⟧ took ⟦3⟧ ms (ok.)",
+    "db": "⟬12:00:02⟭ query=⟦select 1⟧ rows: ⟦5⟧; cache: hit.",
+}
+
+
+def test_training_files_convert_ann_to_jsonl_stably(tmp_path: Path) -> None:
+    ann = tmp_path / "lines.ann"
+    ann.write_text("".join(f"{program}\t{row}\n" for program, row in ANN_ROWS.items()), encoding="utf-8")
+    jsonl = tmp_path / "other.jsonl"
+    jsonl.write_text("")
+    out = tmp_path / "run"
+    files = training_files([str(jsonl), str(ann)], out)
+    assert files[0] == str(jsonl) and files[1] == str(out / TRAINING_DATA_DIR / "01-lines.jsonl")
+    converted = [json.loads(row) for row in Path(files[1]).read_text(encoding="utf-8").splitlines()]
+    assert [e["system"] for e in converted] == ["web", "db"]
+    assert all(len(e["labels"]) == len(e["line"]) for e in converted)
+    mtime = Path(files[1]).stat().st_mtime_ns
+    assert training_files([str(jsonl), str(ann)], out) == files  # same names on a resumed run...
+    assert Path(files[1]).stat().st_mtime_ns == mtime  # ...and an unchanged file is not rewritten
+
+
+def test_loso_trains_on_ann_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: --loso handed .ann paths to training, which reads JSONL only."""
+    rng = random.Random(7)
+    rows = []
+    for _ in range(40):
+        rows.append(f"web\t⟬12:00:{rng.randint(10, 59)}⟭ GET ⟦/{rng.choice(['a', 'b', 'c'])}.html⟧ "
+                    f"took ⟦{rng.randint(1, 99)}⟧ ms (ok.)")
+        rows.append(f"db\t⟬12:00:{rng.randint(10, 59)}⟭ query=⟦select {rng.randint(1, 9)}⟧ "
+                    f"rows: ⟦{rng.randint(0, 9)}⟧;")
+    ann = tmp_path / "lines.ann"
+    ann.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "loso"
+    assert main(["eval", "--loso", "--data", str(ann), "--out", str(out), "--systems", "web",
+                 "--minutes-per-system", "0.03", "--synthetic-lines", "0", "--device", "cpu", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["missing"] == ["db"] and data["systems"]["web"]["lines"] == 40
+    saved = json.loads((out / "web" / "result.json").read_text())
+    assert saved["train_config"]["data"] == [str(out / TRAINING_DATA_DIR / "00-lines.jsonl")]
+    # The left-out system's kinds are scored: the fold's tagger learned them from the .ann brackets.
+    # (No GA: .ann lines carry no event.)
+    kinds = data["systems"]["web"]["kinds"]["scores"]
+    assert list(kinds) == [TAGGER, "digit_rule"] and 0.0 <= kinds[TAGGER]["kind_accuracy"] <= 1.0
+    assert "Kinds and grouping of each left-out system" in (out / "loso.md").read_text()

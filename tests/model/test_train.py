@@ -14,6 +14,7 @@ def test_outputs_of_a_run(toy_checkpoint) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["best"]["dev_accuracy"] >= 0.95
     assert metrics["history"] and metrics["labels"] == ["O", "D"]
+    assert metrics["kinds"] == ["F", "C", "V"] and metrics["best"]["dev_kind_accuracy"] >= 0.8
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -52,3 +53,13 @@ def test_deterministic_for_a_seed(tmp_path) -> None:
     first = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "a")}))
     second = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "b")}))
     assert first["model_id"] == second["model_id"]
+
+
+def test_zero_epochs_is_a_clear_error(tmp_path) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="max_epochs"):
+        train(TrainConfig(out_dir=str(tmp_path), max_epochs=0, synthetic_lines=10))
+    from logdelim.daemon.cli import main
+
+    assert main(["train", "--epochs", "0", "--out", str(tmp_path)]) == 2
