@@ -126,7 +126,7 @@ async def _serve(config: Config, engine: Any, encode: Callable | None, encode_wo
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
         produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe,
-        encode=encode, encode_workers=encode_workers)
+        encode=encode, encode_workers=encode_workers, max_tracked_templates=config.model.max_tracked_templates)
     try:
         server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
     except OSError as exc:

@@ -131,6 +131,10 @@ class ModelConfig:
     # Tag in a child process (daemon/tagging.py), so the event loop and the network each
     # get a core; false: in a thread of the daemon, sharing the GIL with the event loop.
     tagging_process: bool = True
+    # Template ids the daemon remembers (least recently seen forgotten first) to count
+    # templates new to it in logdelim_new_templates_total: about 220 bytes each, so 11 MB.
+    # Below the number of templates a stream keeps using, known ones count as new again.
+    max_tracked_templates: int = 50_000
 
     def __post_init__(self) -> None:
         device = self.device
@@ -138,6 +142,7 @@ class ModelConfig:
         _require(valid, "model.device", f"{device!r} is not auto, cpu, cuda or cuda:N")
         _require(self.num_threads is None or self.num_threads > 0, "model.num_threads", "must be > 0 or null")
         _require(self.cache_size >= 0, "model.cache_size", "must be >= 0")
+        _require(self.max_tracked_templates > 0, "model.max_tracked_templates", "must be > 0")
         if self.path is not None:
             _require(Path(self.path).is_file(), "model.path", f"{self.path!r} is not a file")
 

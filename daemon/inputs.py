@@ -16,6 +16,10 @@ documented for users in README.md ("Bad input"):
 - one trailing line terminator (``\\n``, ``\\r\\n`` or ``\\r``) is removed first, since
   line shippers append it; everything else is kept verbatim (TAB and ESC included).
 
+With a checkpoint that predicts kinds, a message's tokens keep their kinds, its
+terminators are ``D`` and its template is the spec's template of the whole
+message (``logdelim.model.templates``).
+
 Nothing here knows about Kafka clients; the model is only called through the
 engine's ``tag(lines)``: plain values in, plain values out.
 """
@@ -27,6 +31,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from logdelim.daemon.records import Source, record_value
+from logdelim.model.templates import template_id as make_template_id
+from logdelim.model.templates import template_of_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -84,22 +90,40 @@ def segments(line: str) -> list[tuple[int, int]]:
 
 
 class Tagged(NamedTuple):
-    """Tagging outcome of one whole message: token ``(start, end)`` offsets into the message."""
+    """Tagging outcome of one whole message: token ``(start, end)`` offsets into the message.
+
+    ``token_kinds`` (one letter per token, see ``records.TOKEN_KIND_NAMES``), ``template``
+    and ``template_id`` are None when the checkpoint has no kind head.
+    """
 
     bounds: Sequence[tuple[int, int]]
     min_confidence: float
     delimiter_confidence: Sequence[float]
+    token_kinds: str | None = None
+    template: str | None = None
+    template_id: str | None = None
 
 
-def join(parts: Sequence[tuple[int, int]], results: Sequence[object]) -> Tagged:
-    """Combine the engine's TagResults of ``parts`` (from :func:`segments`) into one message result.
+def has_kinds(engine: Any) -> bool:
+    """Whether ``engine``'s results carry kinds (its network has a kind head)."""
+    return bool(getattr(engine, "has_kinds", False))
+
+
+def join(parts: Sequence[tuple[int, int]], results: Sequence[Any], line: str, kinds: bool = False) -> Tagged:
+    """Combine the engine's TagResults of ``parts`` (from :func:`segments` of ``line``) into one message result.
 
     Terminators between parts are delimiters by rule, not by the model, so they
-    contribute no confidence.
+    contribute no confidence, and their kind is ``D``. With ``kinds`` (the checkpoint
+    has a kind head) the message gets its tokens' kinds and its template: the spec's
+    template of the whole message, whose newlines are whitespace.
     """
-    if len(parts) == 1 and parts[0][0] == 0:  # one line: the engine's result as it is (shared, not copied)
+    if len(parts) == 1 and parts[0] == (0, len(line)):
+        # One line: the engine's result as it is (shared, not copied; its template is cached with it).
         result = results[0]
-        return Tagged(result.bounds, result.min_confidence, result.delimiter_confidence)
+        if not kinds:
+            return Tagged(result.bounds, result.min_confidence, result.delimiter_confidence)
+        return Tagged(result.bounds, result.min_confidence, result.delimiter_confidence, result.token_kinds,
+                      result.template, result.template_id)
     bounds: list[tuple[int, int]] = []
     confidence: list[float] = []
     lowest = 1.0
@@ -112,7 +136,11 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[object]) -> Tagged:
             bounds.extend((s + start, e + start) for s, e in result.bounds)
         confidence.extend(result.delimiter_confidence)
         lowest = min(lowest, result.min_confidence)
-    return Tagged(bounds, lowest, confidence)
+    if not kinds:
+        return Tagged(bounds, lowest, confidence)
+    letters = "".join(result.token_kinds for result in results)
+    text = template_of_tokens(line, bounds, letters)
+    return Tagged(bounds, lowest, confidence, letters, text, make_template_id(text))
 
 
 def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
@@ -124,46 +152,57 @@ def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
     """
     parts = [segments(line) for line in lines]
     flat = [line[s:e] for line, spans in zip(lines, parts) for s, e in spans]
+    kinds = has_kinds(engine)
     try:
         results = engine.tag(flat) if flat else []
     except Exception:  # noqa: BLE001 - isolate the message that breaks the model
         logger.exception("tagging a batch of %d lines failed; retrying message by message", len(flat))
-        return [_tag_one(engine, line, spans) for line, spans in zip(lines, parts)]
+        return [_tag_one(engine, line, spans, kinds) for line, spans in zip(lines, parts)]
     out: list[Tagged | Rejection] = []
     position = 0
-    for spans in parts:
-        out.append(join(spans, results[position:position + len(spans)]))
+    for line, spans in zip(lines, parts):
+        out.append(join(spans, results[position:position + len(spans)], line, kinds))
         position += len(spans)
     return out
 
 
 class Encoded(NamedTuple):
-    """A tagged message's output record, ready to send."""
+    """A tagged message's output record, ready to send, and what the daemon counts of it."""
 
     value: bytes
     # The least certain delimiter the network decided (for the confidence histogram); None: none decided.
     min_delimiter_confidence: float | None
+    # The record's template_id (for the new-templates metric, counted by the daemon's event
+    # loop, not the tagging process); None when the checkpoint has no kind head.
+    template_id: str | None = None
+
+
+def record_of(source: Source, line: str, tagged: Tagged, model_id: str) -> bytes:
+    """The output record of a tagged message (``records.record_value``): the daemon's and replay's."""
+    return record_value(source, line, tagged.bounds, model_id, tagged.min_confidence, tagged.token_kinds,
+                        tagged.template, tagged.template_id)
 
 
 def encode_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source]) -> list[Encoded | Rejection]:
-    """:func:`tag_messages`, then each tagged message's output record (``records.record_value``).
+    """:func:`tag_messages`, then each tagged message's output record (:func:`record_of`).
 
     One function for the daemon's tagging thread and its tagging process, so the
     event loop only sends bytes.
     """
     out: list[Encoded | Rejection] = []
+    model_id = engine.model_id
     for line, source, outcome in zip(lines, sources, tag_messages(engine, lines)):
         if isinstance(outcome, Rejection):
             out.append(outcome)
             continue
         confidence = outcome.delimiter_confidence
-        out.append(Encoded(record_value(source, line, outcome.bounds, engine.model_id, outcome.min_confidence),
-                           min(confidence) if confidence else None))
+        out.append(Encoded(record_of(source, line, outcome, model_id), min(confidence) if confidence else None,
+                           outcome.template_id))
     return out
 
 
-def _tag_one(engine: Any, line: str, spans: list[tuple[int, int]]) -> Tagged | Rejection:
+def _tag_one(engine: Any, line: str, spans: list[tuple[int, int]], kinds: bool) -> Tagged | Rejection:
     try:
-        return join(spans, engine.tag([line[s:e] for s, e in spans]))
+        return join(spans, engine.tag([line[s:e] for s, e in spans]), line, kinds)
     except Exception as exc:  # noqa: BLE001 - becomes a dead letter, never a crash
         return Rejection(TAGGING_ERROR, f"{type(exc).__name__}: {exc}"[:500])

@@ -5,12 +5,19 @@ Everything is declared once, in :class:`Metrics`, on a registry passed in, so
 tests use a fresh registry and the daemon one with the process collectors.
 Buckets fit the latencies involved (milliseconds to seconds), not the library
 defaults.
+
+Templates are counted without a label per template (their number is unbounded):
+:class:`TemplateTracker` keeps the ids of the templates seen most recently in a
+bounded table and counts the ones it did not hold, so a rate of
+``logdelim_new_templates_total`` is the rate of templates new to this process
+(a new release or a new failure mode shows up as a burst of it).
 """
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
@@ -78,6 +85,67 @@ class Metrics:
                                 ["model_id", "device"], registry=registry)
         self.ready = Gauge("logdelim_ready", "1 while /readyz answers 200 (assignment, broker reachable, not stopping)",
                            registry=registry)
+        self.new_templates = Counter("logdelim_new_templates",
+                                     "Records whose template was not in the table of recently seen templates "
+                                     "(a rate is the new-template rate)", registry=registry)
+        self.templates_tracked = Gauge("logdelim_templates_tracked",
+                                       "Distinct templates in the table of recently seen templates "
+                                       "(at most model.max_tracked_templates)", registry=registry)
+
+
+class TemplateTable:
+    """The ids of the ``max_templates`` templates seen most recently (least recently seen go first).
+
+    Bounded memory whatever the stream: about 220 bytes per id (a 16-character string
+    and an ordered-dict entry; measured), so the default 50,000 ids take about 11 MB.
+    """
+
+    def __init__(self, max_templates: int) -> None:
+        if max_templates < 1:
+            raise ValueError(f"max_templates must be >= 1, not {max_templates}")
+        self.max_templates = max_templates
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, template_id: object) -> bool:
+        return template_id in self._ids
+
+    def see(self, template_id: str) -> bool:
+        """Mark ``template_id`` seen now; True when the table did not hold it (a new template)."""
+        ids = self._ids
+        if template_id in ids:
+            ids.move_to_end(template_id)
+            return False
+        ids[template_id] = None
+        if len(ids) > self.max_templates:
+            ids.popitem(last=False)
+        return True
+
+
+class TemplateTracker:
+    """Templates of the records this process writes, as ``logdelim_new_templates_total`` and
+    ``logdelim_templates_tracked`` (see :class:`TemplateTable`).
+
+    Called on the event loop with each batch's template ids: the table lives in the
+    daemon's process, not the tagging process, so a tagging process that is replaced
+    does not make every template new again.
+    """
+
+    def __init__(self, metrics: Metrics, max_templates: int) -> None:
+        self.table = TemplateTable(max_templates)
+        self._new = metrics.new_templates
+        self._tracked = metrics.templates_tracked
+
+    def observe(self, template_ids: Iterable[str | None]) -> int:
+        """Count the templates of a batch of records (None: a record without a template); returns how many were new."""
+        see = self.table.see
+        new = sum(see(template_id) for template_id in template_ids if template_id is not None)
+        if new:
+            self._new.inc(new)
+            self._tracked.set(len(self.table))
+        return new
 
 
 class _Handler(BaseHTTPRequestHandler):

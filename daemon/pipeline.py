@@ -43,7 +43,7 @@ from aiokafka.errors import KafkaError
 from logdelim.daemon import inputs
 from logdelim.daemon.batcher import MicroBatcher
 from logdelim.daemon.lag import HighWatermarkProbe
-from logdelim.daemon.metrics import Metrics
+from logdelim.daemon.metrics import Metrics, TemplateTracker
 from logdelim.daemon.offsets import OffsetTracker, PartitionOffsets
 from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key
 
@@ -88,6 +88,7 @@ class Pipeline:
         encode_workers: threads calling ``encode``, so as many batches are tagged at once: more
             than one only for an ``encode`` that several threads may call and that answers them in order
             (the tagging process).
+        max_tracked_templates: template ids remembered to count new templates (``TemplateTracker``).
     """
 
     def __init__(self, consumer: Any, producer: Any, engine: Any, metrics: Metrics, *,
@@ -96,7 +97,7 @@ class Pipeline:
                  max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
                  drain_timeout_s: float, lag_probe: HighWatermarkProbe | None = None,
                  encode: Callable[[list[str], list[Source]], list[inputs.Encoded | inputs.Rejection]] | None = None,
-                 encode_workers: int = 1) -> None:
+                 encode_workers: int = 1, max_tracked_templates: int) -> None:
         self.consumer = consumer
         # What the tagging thread runs per batch: the engine here, or a tagging process's call.
         self.encode = encode or functools.partial(inputs.encode_messages, engine)
@@ -114,6 +115,7 @@ class Pipeline:
         self.commit_interval_s = commit_interval_ms / 1000
         self.produce_retries = produce_retries
         self.drain_timeout_s = drain_timeout_s
+        self.templates = TemplateTracker(metrics, max_tracked_templates)
 
         # Labelled series looked up once (a .labels() call per record costs more than the
         # increment); creating them here also exports every topic and reason at 0 from the
@@ -307,6 +309,7 @@ class Pipeline:
             items.append((pending, value))
         for partition, (builder, items) in outgoing.items():
             await self._send_records(partition, builder, items)
+        self.templates.observe(o.template_id for o in tagged if isinstance(o, inputs.Encoded))
         hits, misses = self.engine.cache_hits, self.engine.cache_misses
         if hits + misses:
             self.metrics.cache_hit_ratio.set(hits / (hits + misses))

@@ -3,12 +3,20 @@
 Output record (value of a message on ``kafka.output_topic``; JSON Schema in
 ``record.schema.json``, shipped as package data)::
 
-    {"schema_version": 1,
+    {"schema_version": 2,
      "source": {"topic": str, "partition": int, "offset": int, "timestamp_ms": int | null},
      "line": str,
-     "tokens": [{"text": str, "start": int, "end": int}],   # line[start:end] == text
+     "template": str | null,        # the spec's template of the line (labels.md, "Kinds")
+     "template_id": str | null,     # 16 hex digits, the same for the same template everywhere
+     "tokens": [{"text": str, "start": int, "end": int,   # line[start:end] == text
+                 "kind": "field" | "constant" | "variable" | "mixed" | null}],
      "model": {"id": str},
      "min_confidence": float}
+
+Schema version 2 added ``template``, ``template_id`` and each token's ``kind``.
+They are null when the checkpoint has no kind
+head (it labels delimiters only): the keys are always there, so a consumer
+tells "no kinds" from a missing field.
 
 Dead letter (message on ``kafka.dead_letter_topic``): the value is the input's
 original bytes, untouched (null stays null); everything else is in headers,
@@ -28,9 +36,14 @@ from typing import Any, NamedTuple
 
 import orjson
 
-SCHEMA_VERSION = 1
+from logdelim.model.templates import TOKEN_KINDS, template_of_tokens
+from logdelim.model.templates import template_id as make_template_id
+
+SCHEMA_VERSION = 2
 SCHEMA_RESOURCE = "record.schema.json"
 DEAD_LETTER_HEADER_PREFIX = "logdelim."
+# The record's kind of a token, by its letter (the engine gives every token one kind).
+TOKEN_KIND_NAMES = TOKEN_KINDS
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -50,18 +63,38 @@ def record_key(source: Source) -> bytes:
 
 
 def record_value(source: Source, line: str, bounds: Sequence[tuple[int, int]], model_id: str,
-                 min_confidence: float) -> bytes:
+                 min_confidence: float, token_kinds: str | None = None, template: str | None = None,
+                 template_id: str | None = None) -> bytes:
     """The JSON output record of one tagged line (tokens at ``bounds``: (start, end) offsets), UTF-8 encoded.
+
+    ``token_kinds`` has one letter per token, ``F`` field, ``C`` constant, ``V`` variable
+    (:data:`TOKEN_KIND_NAMES`), from a checkpoint with a kind head; None when it has none
+    (``template``, ``template_id`` and the tokens' ``kind`` are then null). ``template``
+    and ``template_id`` are computed from the tokens unless given (the engine keeps them
+    with its cached lines).
 
     Compact JSON, non-ASCII characters as they are. orjson, because encoding is a large
     part of the daemon's per-line work beside the model (about 7 us against 16 us with
     the standard library, measured on Loghub lines).
     """
+    if token_kinds is None:
+        template = template_id = None
+        tokens = [{"text": line[start:end], "start": start, "end": end, "kind": None} for start, end in bounds]
+    else:
+        if template is None:
+            template = template_of_tokens(line, bounds, token_kinds)
+        if template_id is None:
+            template_id = make_template_id(template)
+        names = TOKEN_KIND_NAMES
+        tokens = [{"text": line[start:end], "start": start, "end": end, "kind": names[kind]}
+                  for (start, end), kind in zip(bounds, token_kinds)]
     record = {
         "schema_version": SCHEMA_VERSION,
         "source": source._asdict(),
         "line": line,
-        "tokens": [{"text": line[start:end], "start": start, "end": end} for start, end in bounds],
+        "template": template,
+        "template_id": template_id,
+        "tokens": tokens,
         "model": {"id": model_id},
         "min_confidence": round(float(min_confidence), 6),
     }

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, TextIO
 
 from logdelim.daemon import inputs
 from logdelim.daemon.config import Config, ConfigError, load
-from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key, record_value
+from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key
 
 logger = logging.getLogger(__name__)
 
@@ -325,17 +325,49 @@ class RateLimit:
 
 @dataclass
 class TopicSummary:
-    """What replay did for one topic."""
+    """What replay did for one topic.
+
+    With ``--compare-model``: ``changed`` lines whose tokens differ between the two
+    models (the first ``examples`` of them); of the ``templates_compared`` lines
+    that both models gave a template (a checkpoint without a kind head gives none),
+    ``templates_changed`` whose template differs (and ``template_examples``).
+    """
 
     lines: int = 0
     records: int = 0
     dead_letters: int = 0
     changed: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
+    templates_changed: int = 0
+    template_examples: list[dict[str, Any]] = field(default_factory=list)
+    templates_compared: int = 0
 
 
 def _token_texts(line: str, outcome: inputs.Tagged | inputs.Rejection) -> list[str] | None:
     return None if isinstance(outcome, inputs.Rejection) else [line[s:e] for s, e in outcome.bounds]
+
+
+def _template(outcome: inputs.Tagged | inputs.Rejection) -> str | None:
+    return None if isinstance(outcome, inputs.Rejection) else outcome.template
+
+
+def compare(summary: TopicSummary, source: Source, line: str, outcome: inputs.Tagged | inputs.Rejection,
+            other: inputs.Tagged | inputs.Rejection, examples: int) -> None:
+    """Count (and keep the first ``examples`` of) the differences between two models' outcomes for ``line``."""
+    old, new = _token_texts(line, outcome), _token_texts(line, other)
+    if old != new:
+        summary.changed += 1
+        if len(summary.examples) < examples:
+            summary.examples.append({"source": source._asdict(), "line": line, "old_tokens": old, "new_tokens": new})
+    old_template, new_template = _template(outcome), _template(other)
+    if old_template is None or new_template is None:
+        return
+    summary.templates_compared += 1
+    if old_template != new_template:
+        summary.templates_changed += 1
+        if len(summary.template_examples) < examples:
+            summary.template_examples.append({"source": source._asdict(), "line": line,
+                                              "old_template": old_template, "new_template": new_template})
 
 
 async def replay(consumer: Any, sink: Sink, engine: Any, spans: Sequence[PartitionRange], *, max_line_bytes: int,
@@ -380,19 +412,13 @@ async def _replay_batch(messages: Sequence[Any], span: PartitionRange, summary: 
         summary.lines += 1
         outcome = line if isinstance(line, inputs.Rejection) else next(tagged)
         if other is not None and isinstance(line, str):
-            old, new = _token_texts(line, outcome), _token_texts(line, next(other))
-            if old != new:
-                summary.changed += 1
-                if len(summary.examples) < examples:
-                    summary.examples.append({"source": source._asdict(), "line": line,
-                                             "old_tokens": old, "new_tokens": new})
+            compare(summary, source, line, outcome, next(other), examples)
         if isinstance(outcome, inputs.Rejection):
             summary.dead_letters += 1
             await sink.dead_letter(source, message.value, outcome, headers)
             continue
         summary.records += 1
-        value = record_value(source, line, outcome.bounds, engine.model_id, outcome.min_confidence)
-        await sink.record(source, value, headers)
+        await sink.record(source, inputs.record_of(source, line, outcome, engine.model_id), headers)
 
 
 # --------------------------------------------------------------------------- command
@@ -421,9 +447,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write dead letters as JSON Lines here (default with --output-file: "
                              "OUTPUT_FILE.dead.jsonl)")
     parser.add_argument("--compare-model", default=None, metavar="PATH",
-                        help="also tag with this checkpoint and report, per topic, the lines whose tokens change")
+                        help="also tag with this checkpoint and report, per topic, the lines whose tokens "
+                             "or templates change")
     parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
-                        help=f"changed lines shown per topic with --compare-model (default {DEFAULT_EXAMPLES})")
+                        help=f"changed lines shown per topic with --compare-model, for tokens and for "
+                             f"templates (default {DEFAULT_EXAMPLES})")
     parser.add_argument("--rate-limit", type=float, default=None, metavar="LINES_PER_S",
                         help="replay at most this many lines per second")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -533,7 +561,8 @@ async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     for topic, s in summaries.items():
         entry: dict[str, Any] = {"lines": s.lines, "records": s.records, "dead_letters": s.dead_letters}
         if compare_engine is not None:
-            entry.update(changed=s.changed, examples=s.examples)
+            entry.update(changed=s.changed, examples=s.examples, templates_changed=s.templates_changed,
+                         template_examples=s.template_examples, templates_compared=s.templates_compared)
         result["topics"][topic] = entry
     return result
 
@@ -566,4 +595,15 @@ def render_summary(summary: dict[str, Any]) -> str:
                 out.append(f"    {src['topic']}:{src['partition']}@{src['offset']}: {example['line']!r}")
                 out.append(f"      old: {example['old_tokens']}")
                 out.append(f"      new: {example['new_tokens']}")
+            compared = s["templates_compared"]
+            share = s["templates_changed"] / compared if compared else 0.0
+            # Fewer lines than records when a model has no kind head (it gives no template).
+            of = "" if compared == s["records"] else f" of the {compared:,} both models gave a template"
+            out.append(f"    templates differ under {compare['id']} on {s['templates_changed']:,} lines{of} "
+                       f"({share:.1%})")
+            for example in s["template_examples"]:
+                src = example["source"]
+                out.append(f"    {src['topic']}:{src['partition']}@{src['offset']}: {example['line']!r}")
+                out.append(f"      old: {example['old_template']!r}")
+                out.append(f"      new: {example['new_template']!r}")
     return "\n".join(out) + "\n"

@@ -8,8 +8,9 @@ process has its own interpreter, so the event loop and the network each get a co
 
 :meth:`TaggingProcess.encode_messages` is the pipeline's per-batch call: the
 child runs :func:`~logdelim.daemon.inputs.encode_messages` (tagging and the
-output records' JSON), so the event loop only sends bytes, and the daemon's
-tagging thread waits on the pipe without the GIL. ``model_id``, ``device``,
+output records' JSON), so the event loop only sends bytes (and counts each
+record's ``template_id``, which comes back beside it in ``inputs.Encoded``), and
+the daemon's tagging thread waits on the pipe without the GIL. ``model_id``, ``device``,
 ``cache_hits`` and ``cache_misses`` mirror the child's engine. A child that dies
 (killed, out of memory, a crash in native code) is started again and its batch
 retried message by message, so a message that kills the child every time

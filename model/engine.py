@@ -12,9 +12,11 @@ included; on a miss there, lines with equal ``vocab.shape`` (what a delimiter
 tagger's network sees) share the network's decisions, which are carried over
 to the line's own offsets.
 
-A network with a kind head gives every character its kind in the same pass
-(``F`` header field, ``C`` constant text, ``V`` variable, ``D`` delimiter), and
-each result its template and template id (``templates``).
+A network with a kind head gives every token its kind in the same pass (``F``
+header field, ``C`` constant text, ``V`` variable: the kind most of its
+characters get), and each result its template and template id (``templates``).
+Tokens of a shape are the tokens of every line of that shape, so token kinds
+are decided once per shape, like the punctuation.
 """
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ import torch
 
 from . import checkpoint
 from .spans import Span, spans_at, token_bounds
-from .templates import template, template_id
-from .vocab import cache_key, key_text, shape, unshape_labels
+from .templates import KINDS, kinds_of_tokens, template_id, template_of_tokens
+from .vocab import cache_key, key_text, shape
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ def keep_freed_memory() -> None:
 
 
 _CLASS_LABEL = str.maketrans("as", "OD")
+_VOTE_ORDER = ("V", "C", "F")  # a tie between kinds goes to the first
 
 
 def class_string(line: str) -> str:
@@ -118,25 +121,32 @@ class TagResult:
         delimiter_confidence: the network's probability for each delimiter it decided.
         min_confidence: the lowest probability of any label the network decided; 1.0 when
             the rules decided every character.
-        kinds: ``D``/``F``/``C``/``V`` per character ('' when the network has no kind head).
+        token_kinds: ``F``/``C``/``V`` per token, in order ('' when the network has no kind head).
         template: the line's template ('' without kinds).
         template_id: a stable id of the template ('' without kinds).
     """
 
-    __slots__ = ("line", "labels", "bounds", "delimiter_confidence", "min_confidence", "kinds", "template",
+    __slots__ = ("line", "labels", "bounds", "delimiter_confidence", "min_confidence", "token_kinds", "template",
                  "template_id")
 
     def __init__(self, line: str, labels: str | list[str], bounds: tuple[tuple[int, int], ...] = (),
-                 delimiter_confidence: tuple[float, ...] = (), min_confidence: float = 1.0, kinds: str = "",
+                 delimiter_confidence: tuple[float, ...] = (), min_confidence: float = 1.0, token_kinds: str = "",
                  template: str = "", template_id: str = "") -> None:
         self.line = line
         self.labels = labels
         self.bounds = bounds
         self.delimiter_confidence = delimiter_confidence
         self.min_confidence = min_confidence
-        self.kinds = kinds
+        self.token_kinds = token_kinds
         self.template = template
         self.template_id = template_id
+
+    @property
+    def kinds(self) -> str:
+        """``D``/``F``/``C``/``V`` per character ('' without a kind head); built on demand from the token kinds."""
+        if not self.template_id:
+            return ""
+        return kinds_of_tokens(len(self.line), self.bounds, self.token_kinds)
 
     @property
     def tokens(self) -> list[Span]:
@@ -160,7 +170,7 @@ class _Tagged:
     bounds: tuple[tuple[int, int], ...]
     delimiter_confidence: tuple[float, ...]
     min_confidence: float
-    kinds: str = ""
+    token_kinds: str = ""
     template: str = ""
     template_id: str = ""
     # The template was made from the digit-folded key and its constant text holds a digit:
@@ -175,7 +185,7 @@ class _Decided:
     decisions: str  # ``O`` or ``D`` per punctuation character, in order
     delimiter_confidence: tuple[float, ...]
     min_confidence: float
-    kinds: str = ""  # ``F``/``C``/``V`` per character of the shape ('' without a kind head)
+    token_kinds: str | None = None  # ``F``/``C``/``V`` per token of the shape (None without a kind head)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -221,7 +231,10 @@ class Engine:
         self._vocab = ckpt.vocab
         self._labels = ckpt.labels
         self._num_labels = len(ckpt.labels)
-        self._kind_codes = np.frombuffer("".join(ckpt.kinds).encode("ascii"), dtype=np.uint8)
+        # The head's kinds in the order the majority vote breaks ties: variable, then constant, then field.
+        if ckpt.kinds and sorted(ckpt.kinds) != sorted(KINDS):
+            raise ValueError(f"unknown kind alphabet {ckpt.kinds}")
+        self._kind_order = np.array([ckpt.kinds.index(k) for k in _VOTE_ORDER]) if ckpt.kinds else None
         self._rules = ckpt.delimiter_rules
         self._delimiter_index = ckpt.labels.index("D") if ckpt.delimiter_rules else -1
         self.model_id = ckpt.model_id
@@ -290,14 +303,15 @@ class Engine:
         labels = t.labels if isinstance(t.labels, str) else list(t.labels)
         text, text_id = t.template, t.template_id
         if t.template_per_line:
-            text = template(line, t.kinds)
+            text = template_of_tokens(line, t.bounds, t.token_kinds)
             text_id = template_id(text)
-        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence, t.kinds, text, text_id)
+        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence, t.token_kinds, text,
+                         text_id)
 
     @property
     def has_kinds(self) -> bool:
         """Whether results carry kinds and templates (the network has a kind head)."""
-        return bool(len(self._kind_codes)) and self._rules
+        return self._kind_order is not None and self._rules
 
     def warm_up(self) -> float:
         """Build the network's kernels for the small padded batch sizes now; returns the seconds it took.
@@ -445,15 +459,49 @@ class Engine:
         has_punct = [a < b for a, b in zip(punct_ends, punct_ends[1:])]
         starts = [a for a, present in zip(punct_ends, has_punct) if present]
         lowest = iter(np.minimum.reduceat(prob, starts).tolist() if starts else ())
-        if len(self._kind_codes):
-            kinds = self._kind_codes[np.concatenate([out[2] for out in outs])].tobytes().decode("ascii")
-            line_bounds = bounds.tolist()
-            kind_of = [kinds[a:b] for a, b in zip(line_bounds, line_bounds[1:])]
+        if self._kind_order is not None:
+            space = char_classes(joined) == ord("s")
+            delimiter_at = space.copy()
+            delimiter_at[punct] = delimiter
+            digit = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32) == ord("0")
+            kind_of = self._token_kinds(delimiter_at, digit, np.concatenate([out[2] for out in outs]), bounds)
         else:
-            kind_of = [""] * len(shapes)
+            kind_of = [None] * len(shapes)
         return [_Decided(decisions[p0:p1], tuple(delimiter_prob[d0:d1]), next(lowest) if present else 1.0, k)
                 for p0, p1, d0, d1, present, k in zip(punct_ends, punct_ends[1:], delimiter_ends, delimiter_ends[1:],
                                                       has_punct, kind_of)]
+
+    def _token_kinds(self, delimiter: np.ndarray, digit: np.ndarray, kind: np.ndarray,
+                     line_bounds: np.ndarray) -> list[str]:
+        """Each shape's token kinds: per token, the kind most of its characters got (ties: V, C, F),
+        and a constant that holds a digit made a variable.
+
+        The network decides every character alone, and a word whose first letter it
+        calls a variable (``<*>TTPS``) would make a template no other line shares. A
+        digit the network calls constant text puts the line's own number into its
+        template (``PendingReds:1``), so every value makes a new template; the rare
+        constant that holds a digit (``ssh2``) costs nothing as a variable but its kind.
+        All shapes at once: ``delimiter``, ``digit`` and ``kind`` cover the joined
+        shapes, which ``line_bounds`` (cumulative lengths) cut apart.
+        """
+        inside = ~delimiter
+        starts_line = np.zeros(len(inside), dtype=bool)
+        starts_line[line_bounds[:-1][line_bounds[:-1] < len(inside)]] = True
+        previous_outside = np.concatenate(([True], ~inside[:-1])) | starts_line
+        token_start = inside & previous_outside
+        starts = np.flatnonzero(token_start)
+        if not len(starts):
+            return [""] * (len(line_bounds) - 1)
+        # Votes per token and kind (in vote order); delimiters vote for nothing.
+        votes = np.zeros((len(inside), len(_VOTE_ORDER)), dtype=np.int32)
+        rows = np.flatnonzero(inside)
+        votes[rows, np.argsort(self._kind_order)[kind[rows]]] = 1
+        winners = np.add.reduceat(votes, starts, axis=0).argmax(axis=1)
+        has_digit = np.add.reduceat(digit & inside, starts) > 0
+        winners[has_digit & (winners == _VOTE_ORDER.index("C"))] = _VOTE_ORDER.index("V")
+        letters = np.frombuffer("".join(_VOTE_ORDER).encode("ascii"), dtype=np.uint8)[winners].tobytes().decode("ascii")
+        per_line = np.searchsorted(starts, line_bounds).tolist()
+        return [letters[a:b] for a, b in zip(per_line, per_line[1:])]
 
     @staticmethod
     def _expand(key: str, d: _Decided) -> _Tagged:
@@ -469,40 +517,15 @@ class Engine:
         # characters, each punctuation character taking the network's decision.
         labels = ("".join(map(str.__add__, between, d.decisions)) + between[-1]).translate(_CLASS_LABEL)
         bounds = tuple(token_bounds(labels))
-        if not d.kinds:
+        if d.token_kinds is None:
             return _Tagged(labels, bounds, d.delimiter_confidence, d.min_confidence)
-        kinds = _token_majority(_with_delimiters(unshape_labels(key, d.kinds), labels), bounds)
-        text = template(key, kinds)
-        per_line = "0" in key and any(kind == "C" for char, kind in zip(key, kinds) if char == "0")
-        return _Tagged(labels, bounds, d.delimiter_confidence, d.min_confidence, kinds, text, template_id(text),
-                       per_line)
-
-
-def _token_majority(kinds: str, bounds: Sequence[tuple[int, int]]) -> str:
-    """Each token's kind made uniform: the kind most of its characters have.
-
-    The network decides every character alone, and a word whose first letter it
-    calls a variable (``<*>TTPS``) makes a template no other line shares. A token
-    that holds both a value and constant text (``<*>ms``) is rare after ``shape``,
-    which makes every letter-digit run one character.
-    """
-    out = None
-    for start, end in bounds:
-        token = kinds[start:end]
-        if token.count(token[0]) == len(token):
-            continue
-        if out is None:
-            out = list(kinds)
-        majority = max("VCF", key=token.count)
-        out[start:end] = majority * (end - start)
-    return kinds if out is None else "".join(out)
-
-
-def _with_delimiters(kinds: str, labels: str) -> str:
-    """``kinds`` with ``D`` wherever ``labels`` has a delimiter (the network's kind there means nothing)."""
-    kind_codes = np.frombuffer(kinds.encode("ascii"), dtype=np.uint8)
-    label_codes = np.frombuffer(labels.encode("ascii"), dtype=np.uint8)
-    return np.where(label_codes == ord("D"), ord("D"), kind_codes).astype(np.uint8).tobytes().decode("ascii")
+        if len(d.token_kinds) != len(bounds):
+            raise AssertionError(f"shape changed the tokens of {key!r}")
+        text = template_of_tokens(key, bounds, d.token_kinds)
+        per_line = "0" in key and any(kind == "C" and "0" in key[start:end]
+                                      for (start, end), kind in zip(bounds, d.token_kinds))
+        return _Tagged(labels, bounds, d.delimiter_confidence, d.min_confidence, d.token_kinds, text,
+                       template_id(text), per_line)
 
 
 def _lookup(cache: OrderedDict, keys: Sequence) -> tuple[dict, list]:

@@ -21,8 +21,9 @@ Systems whose lines carry ``kinds`` (section "Kinds" of the spec) also get the
 scores of kinds, under ``kinds`` in the JSON and in a second table: kind
 accuracy and template exact match of the tagger (when its checkpoint has a kind
 head) and of the digit rule, and grouping accuracy (GA, when lines carry
-``event``) of the tagger's templates, the digit rule's, Drain3 with default
-settings on the content, Drain3 on the content masked by the Loghub benchmark's
+``event``) of the tagger's templates, of the tagger's templates grouped online
+by the stream's evidence (``grouping.StreamGroups``), the digit rule's, Drain3
+with default settings on the content, Drain3 on the content masked by the Loghub benchmark's
 per-system regexes, Drain3 on the content masked by the tagger's templates, and
 the gold templates (the ceiling of any grouping by exact template). Overall, GA
 is the mean over systems (the Loghub benchmark's figure) and, beside it, the
@@ -41,6 +42,7 @@ from typing import Any
 
 from logdelim.model.annotated import load_annotated
 from logdelim.model.baselines import BASELINES, GROUPING_BASELINES, KIND_BASELINES, drain3_masked
+from logdelim.model.grouping import StreamGroups
 from logdelim.model.data import label_alphabet, load_jsonl
 from logdelim.model.engine import Engine
 from logdelim.model.scores import Confusion, Grouping, KindScorer, Scorer, format_confusion, format_report
@@ -59,10 +61,12 @@ TITLES = {TAGGER: "tagger", "whitespace": "whitespace", "common_separators": "co
 RESULT_FILE = "result.json"
 # Groupings beside the tagger's and the kind rules' templates (see logdelim.model.baselines).
 DRAIN3_MASKED = "drain3_masked"
+STREAM = "tagger_stream"
 GOLD = "gold"
 # Display names of everything scored on kinds, in display order (JSON keys are the dict keys).
 KIND_TITLES = {
     TAGGER: "tagger",
+    STREAM: "tagger + stream groups",
     "digit_rule": "digit rule",
     "drain3": "Drain3 default",
     "drain3_regex": "Drain3 + benchmark regexes",
@@ -293,7 +297,8 @@ def score_kinds(evaluation: Evaluation, system: str, examples: Sequence[dict],
 
     Kind accuracy and template exact match of the tagger (when ``tagger_kinds`` is given) and of the
     kind rules; when lines carry ``event``, GA of the templates of each, of the Drain3 baselines, of
-    Drain3 on the content masked by the tagger's templates, and of the gold templates.
+    Drain3 on the content masked by the tagger's templates, of the tagger's templates grouped by
+    the stream (``StreamGroups``), and of the gold templates.
 
     Raises:
         ValueError: a line's kinds are not as long as the line.
@@ -318,6 +323,9 @@ def score_kinds(evaluation: Evaluation, system: str, examples: Sequence[dict],
     keys.update({name: baseline(system, lines, gold) for name, baseline in GROUPING_BASELINES.items()})
     if tagger_kinds is not None:
         keys[DRAIN3_MASKED] = drain3_masked(lines, gold, tagger_kinds)
+        # Online, in log order, like the daemon would see them.
+        stream = StreamGroups()
+        keys[STREAM] = [stream.group(text) for text in keys[TAGGER]]
     keys[GOLD] = [template(line, kinds) for line, kinds in zip(lines, gold)]
     for name, values in keys.items():
         if values is not None:  # None: the baseline is not defined for this system

@@ -1,12 +1,20 @@
-"""``logdelim tag``: tag lines from files or stdin, one JSON object per line on stdout."""
+"""``logdelim tag``: tag lines from files or stdin, one JSON object per line on stdout.
+
+Each object: ``line``, ``template`` and ``template_id`` (the spec's template of the
+line and its stable id; ``shared/spec/labels.md``, "Kinds"), ``tokens`` (``text``,
+``start``, ``end``, ``kind``) and ``min_confidence``; ``kinds`` (one ``D``/``F``/``C``/``V``
+per character) with ``--kinds``. A checkpoint without a kind head gives null
+templates, kinds and token kinds.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from .engine import Engine, default_parallel_tiles
+from .templates import TOKEN_KINDS
 
 
 def decode_line(raw: bytes) -> tuple[str, bool]:
@@ -43,6 +51,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network calls at once (default: one per usable core on the CPU, 1 on a GPU)")
     parser.add_argument("--batch-lines", type=int, default=512, help="lines tagged per call")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
+    parser.add_argument("--kinds", action="store_true",
+                        help="also print kinds: D/F/C/V (delimiter, header field, constant, variable) per character")
+
+
+def record(result: Any, kinds: bool, with_kinds: bool = False) -> dict[str, Any]:
+    """The JSON object ``logdelim tag`` prints for one TagResult.
+
+    Args:
+        result: the engine's result for the line.
+        kinds: the checkpoint has a kind head (``Engine.has_kinds``); without one, the
+            template, its id, the kinds and every token's kind are null.
+        with_kinds: add ``kinds``, one ``D``/``F``/``C``/``V`` per character (``--kinds``).
+    """
+    line, bounds = result.line, result.bounds
+    if kinds:
+        kind_of = [TOKEN_KINDS[letter] for letter in result.token_kinds]
+        text, text_id = result.template, result.template_id
+    else:
+        kind_of, text, text_id = [None] * len(bounds), None, None
+    out: dict[str, Any] = {"line": line}
+    if with_kinds:
+        out["kinds"] = result.kinds if kinds else None
+    out["template"] = text
+    out["template_id"] = text_id
+    out["tokens"] = [{"text": t.text, "start": t.start, "end": t.end, "kind": kind}
+                     for t, kind in zip(result.tokens, kind_of)]
+    out["min_confidence"] = round(result.min_confidence, 4)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,18 +87,17 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or (1 if tiles > 1 else None)
     engine = Engine.load(args.model, device=args.device, num_threads=threads, quantize=args.quantize,
                          parallel_tiles=tiles)
+    kinds = engine.has_kinds
     streams = [open(path, "rb") for path in args.files] or [sys.stdin.buffer]
     out = sys.stdout
     try:
         for chunk in _chunks(streams, args.batch_lines):
             results = engine.tag([text for text, _ in chunk])
             for (_, invalid), result in zip(chunk, results):
-                record = {"line": result.line,
-                          "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in result.tokens],
-                          "min_confidence": round(result.min_confidence, 4)}
+                obj = record(result, kinds, args.kinds)
                 if invalid:
-                    record["invalid_utf8"] = True
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    obj["invalid_utf8"] = True
+                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
             out.flush()
     finally:
         for stream in streams:

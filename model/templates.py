@@ -65,6 +65,54 @@ def _collapse(line: str, classes: str, start: int, end: int) -> str:
     return "".join(pieces)
 
 
+def template_of_tokens(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> str:
+    """``template(line, kinds_of_tokens(len(line), bounds, kinds))``, from the tokens alone.
+
+    The engine's path: each token has one kind (``kinds``: one letter per token), so
+    walking the tokens is several times cheaper than walking the characters.
+    """
+    out: list[str] = []
+    position = 0
+    value_open = False  # the last thing written is a <*> that whitespace may extend
+    for (start, end), kind in zip(bounds, kinds):
+        gap = line[position:start]
+        if kind == "C":
+            out.append(_spaces(gap))
+            out.append(line[start:end])
+            value_open = False
+        elif not (value_open and gap.isspace()):
+            out.append(_spaces(gap))
+            out.append(WILDCARD)
+            value_open = True
+        position = end
+    out.append(_spaces(line[position:]))
+    return "".join(out)
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _spaces(text: str) -> str:
+    """``text`` with each whitespace run as one space."""
+    # isprintable is False for every whitespace character but the ASCII space: the common gaps
+    # (": ", "] [") need no regex.
+    if text.isprintable() and "  " not in text:
+        return text
+    return _WHITESPACE.sub(" ", text)
+
+
+def kinds_of_tokens(length: int, bounds: Sequence[tuple[int, int]], kinds: str) -> str:
+    """The per-character kinds of a line of ``length`` whose tokens at ``bounds`` have ``kinds`` (one
+    letter each): ``D`` between tokens."""
+    parts, position = [], 0
+    for (start, end), kind in zip(bounds, kinds):
+        parts.append("D" * (start - position))
+        parts.append(kind * (end - start))
+        position = end
+    parts.append("D" * (length - position))
+    return "".join(parts)
+
+
 def template_id(text: str) -> str:
     """A short id of a template: 16 hex digits of BLAKE2b over its UTF-8 bytes.
 

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from logdelim.daemon.records import load_schema
+from logdelim.model.templates import template_id
 
 pytestmark = pytest.mark.broker
 
@@ -69,6 +70,9 @@ def _record(outcome: dict, offset: int) -> dict:
     record = json.loads(message.value)
     jsonschema.validate(record, load_schema())
     assert all(record["line"][t["start"]:t["end"]] == t["text"] for t in record["tokens"])
+    # The shipped model has a kind head: a template and token kinds on every record.
+    assert record["template_id"] == template_id(record["template"])
+    assert all(t["kind"] is not None for t in record["tokens"])
     return record
 
 
@@ -99,6 +103,7 @@ def test_tombstone_goes_to_dead_letter(outcome: dict) -> None:
 def test_empty_line_gets_record_without_tokens(outcome: dict) -> None:
     record = _record(outcome, 2)
     assert record["line"] == "" and record["tokens"] == [] and record["min_confidence"] == 1.0
+    assert record["template"] == ""
 
 
 def test_invalid_utf8_goes_to_dead_letter(outcome: dict) -> None:
@@ -130,6 +135,7 @@ def test_multi_line_message_gets_one_record_with_terminators_as_delimiters(outco
     assert len(newlines) == 2
     assert not any(t["start"] <= i < t["end"] for t in record["tokens"] for i in newlines)
     assert any(t["start"] > newlines[1] for t in record["tokens"]), "the last physical line is tagged too"
+    assert "\n" not in record["template"], "one template for the message, its newlines whitespace"
 
 
 def test_nothing_dropped_and_everything_committed(outcome: dict) -> None:

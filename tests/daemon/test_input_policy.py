@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsonschema
 import pytest
 
+from kinds_support import KindEngine, KindResult
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source, dead_letter_headers, load_schema, record_key, record_value
 from logdelim.model.engine import TagResult
 from logdelim.model.spans import token_bounds
+from logdelim.model.templates import template, template_id
 
 SOURCE = Source("logs.raw", 3, 42, 1_700_000_000_000)
 
@@ -57,10 +60,12 @@ def _fake_result(line: str) -> TagResult:
 def test_join_offsets_tokens_into_the_whole_message() -> None:
     line = "first a=1\nsecond b"
     parts = inputs.segments(line)
-    tagged = inputs.join(parts, [_fake_result(line[s:e]) for s, e in parts])
+    tagged = inputs.join(parts, [_fake_result(line[s:e]) for s, e in parts], line)
     assert [line[s:e] for s, e in tagged.bounds] == ["first", "a", "1", "second", "b"]
     assert tagged.bounds[3] == (10, 16)
     assert tagged.min_confidence == pytest.approx(0.8)
+    # A checkpoint without a kind head: no kinds, no template.
+    assert tagged.token_kinds is None and tagged.template is None and tagged.template_id is None
 
 
 def test_record_matches_schema_and_tokens_match_line() -> None:
@@ -97,3 +102,114 @@ def test_record_bytes_are_compact_utf8_json_of_the_line(line: str) -> None:
     assert record["line"] == line and record["min_confidence"] == 0.123457
     # The same bytes the standard library writes compactly without ASCII escapes.
     assert value == json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- kinds and templates
+
+
+def test_one_line_takes_the_engine_s_kinds_and_template() -> None:
+    line = "12:00 user=bob took 35 ms"
+    result = KindResult(line)
+    tagged = inputs.join(inputs.segments(line), [result], line, kinds=True)
+    assert tagged.token_kinds == "FCCCVC"
+    assert tagged.template == "<*> user=bob took <*> ms" == result.template
+    assert tagged.template_id == result.template_id
+
+
+def test_the_engine_s_token_kinds_are_taken_as_they_are() -> None:
+    line = "took 35 ms"
+    result = TagResult(line, "OOOODOODOO", ((0, 4), (5, 7), (8, 10)), (0.9, 0.9), 0.9, "CVC", "took <*> ms",
+                       template_id("took <*> ms"))
+    tagged = inputs.join(inputs.segments(line), [result], line, kinds=True)
+    assert (tagged.token_kinds, tagged.template, tagged.template_id) == ("CVC", "took <*> ms",
+                                                                         template_id("took <*> ms"))
+
+
+def test_several_lines_are_one_template_with_terminators_as_delimiters() -> None:
+    line = "12:00 start 1\r\n\nend 2 done\n"
+    parts = inputs.segments(line)
+    tagged = inputs.join(parts, [KindResult(line[s:e]) for s, e in parts], line, kinds=True)
+    assert tagged.token_kinds == "FCVCVC"
+    # The spec's template of the whole message: whitespace runs (newlines included) become one space.
+    kinds = "FFFFFDCCCCCDV" + "DDD" + "CCCDVDCCCC" + "D"
+    assert tagged.template == template(line, kinds) == "<*> start <*> end <*> done "
+    assert tagged.template_id == template_id(tagged.template)
+    assert [line[s:e] for s, e in tagged.bounds] == ["12:00", "start", "1", "end", "2", "done"]
+
+
+def test_a_line_left_with_a_terminator_gets_kinds_for_all_of_it() -> None:
+    line = "a 1\n"  # "a 1\n\n" once decode removed one terminator
+    tagged = inputs.join(inputs.segments(line), [KindResult("a 1")], line, kinds=True)
+    assert tagged.token_kinds == "CV" and tagged.template == "a <*> "
+
+
+def test_empty_message_has_the_empty_template_with_a_kind_head() -> None:
+    [tagged] = inputs.tag_messages(KindEngine(), [""])
+    assert tagged.token_kinds == "" and tagged.template == "" and tagged.template_id == template_id("")
+    [tagged] = inputs.tag_messages(_NoKindEngine(), [""])
+    assert tagged.token_kinds is None and tagged.template is None and tagged.template_id is None
+
+
+class _NoKindEngine:
+    model_id = "no-kinds"
+
+    def tag(self, lines: list[str]) -> list[Any]:
+        return [_fake_result(line) for line in lines]
+
+
+def test_record_carries_template_and_token_kinds_and_matches_schema() -> None:
+    line = "12:00 user=bob took 35 ms"
+    result = KindResult(line)
+    value = record_value(SOURCE, line, result.bounds, "m", 0.9, "FCCCVC", result.template, result.template_id)
+    record = json.loads(value)
+    jsonschema.validate(record, load_schema())
+    assert record["schema_version"] == 2
+    assert record["template"] == "<*> user=bob took <*> ms"
+    assert record["template_id"] == template_id("<*> user=bob took <*> ms")
+    assert [(t["text"], t["kind"]) for t in record["tokens"]] == [
+        ("12:00", "field"), ("user", "constant"), ("bob", "constant"), ("took", "constant"), ("35", "variable"),
+        ("ms", "constant")]
+    # Computed from the tokens when not given: the same bytes.
+    assert record_value(SOURCE, line, result.bounds, "m", 0.9, "FCCCVC") == value
+
+
+def test_record_without_kinds_has_null_template_and_kinds() -> None:
+    record = json.loads(record_value(SOURCE, "a b", [(0, 1), (2, 3)], "m", 1.0))
+    jsonschema.validate(record, load_schema())
+    assert record["template"] is None and record["template_id"] is None
+    assert [t["kind"] for t in record["tokens"]] == [None, None]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda r: r.pop("template"),
+    lambda r: r.pop("template_id"),
+    lambda r: r["tokens"][0].pop("kind"),
+    lambda r: r["tokens"][0].update(kind="header"),
+    lambda r: r.update(template_id="not-hex"),
+    lambda r: r.update(schema_version=1),
+])
+def test_schema_requires_the_template_fields(damage: Any) -> None:
+    record = json.loads(record_value(SOURCE, "took 35", [(0, 4), (5, 7)], "m", 1.0, "CV"))
+    jsonschema.validate(record, load_schema())
+    damage(record)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(record, load_schema())
+
+
+def test_encode_messages_returns_each_record_s_template_id() -> None:
+    engine = KindEngine()
+    lines = ["12:00 took 35 ms", "two\nlines 1", ""]
+    sources = [Source("t", 0, offset, None) for offset in range(len(lines))]
+    encoded = inputs.encode_messages(engine, lines, sources)
+    assert engine.calls == [["12:00 took 35 ms", "two", "lines 1"]]  # one engine call per batch
+    for line, outcome in zip(lines, encoded):
+        record = json.loads(outcome.value)
+        jsonschema.validate(record, load_schema())
+        assert outcome.template_id == record["template_id"] == template_id(record["template"])
+        assert record["line"] == line
+    assert [json.loads(o.value)["template"] for o in encoded] == ["<*> took <*> ms", "two lines <*>", ""]
+
+
+def test_encode_messages_without_kinds_has_no_template_id() -> None:
+    [outcome] = inputs.encode_messages(_NoKindEngine(), ["a b"], [SOURCE])
+    assert outcome.template_id is None and json.loads(outcome.value)["template"] is None

@@ -6,6 +6,7 @@ can watch backpressure and failure handling from inside; Kafka is never mocked.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from kinds_support import KindEngine
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.pipeline import Pipeline
 from logdelim.model.engine import Engine
@@ -53,7 +55,8 @@ async def _run_pipeline(bootstrap: str, source: str, output: str, dead: str, gro
                                 **(producer_options or {}))
     metrics = Metrics(CollectorRegistry())
     options = dict(max_lines=64, max_wait_ms=10, max_in_flight_lines=4096, max_line_bytes=65536,
-                   max_message_bytes=1024 * 1024, commit_interval_ms=200, produce_retries=1, drain_timeout_s=3.0)
+                   max_message_bytes=1024 * 1024, commit_interval_ms=200, produce_retries=1, drain_timeout_s=3.0,
+                   max_tracked_templates=1000)
     options.update(settings)
     pipeline = Pipeline(consumer, producer, engine, metrics, input_topics=[source], output_topic=output,
                         dead_letter_topic=dead, **options)
@@ -148,3 +151,21 @@ def test_tagging_error_dead_letters_only_the_failing_message(
     assert letter.value == values[1] and headers["logdelim.source.offset"] == b"1"
     assert b"model exploded" in headers["logdelim.detail"]
     assert kafka_io.committed(group, source, 1) == {0: 3}
+
+
+def test_new_templates_are_counted_in_the_daemon_process_once_each(
+        make_topic, kafka_io, unique_name, broker) -> None:
+    source, output, dead = make_topic("tpl-in", 2), make_topic("tpl-out"), make_topic("tpl-dead")
+    # Three templates (the digits are variables), each line repeated with other values; and
+    # one message the input policy rejects before tagging (no template).
+    shapes = ("user {} logged in", "job {} done in {} ms", "disk {} full")
+    values = [shapes[i % 3].format(i, i * 7).encode() for i in range(300)] + [b"\xff not utf-8"]
+    kafka_io.produce(source, values)
+    _, metrics = asyncio.run(_run_pipeline(
+        broker.bootstrap_servers, source, output, dead, unique_name("tpl"), KindEngine(),
+        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= 300
+        and _value(m, "logdelim_dead_letters_total", reason="invalid_utf8") >= 1))
+    assert _value(metrics, "logdelim_new_templates_total") == 3
+    assert _value(metrics, "logdelim_templates_tracked") == 3
+    templates = {json.loads(m.value)["template"] for m in kafka_io.consume(output, count=300, timeout_s=20)}
+    assert templates == {"user <*> logged in", "job <*> done in <*> ms", "disk <*> full"}

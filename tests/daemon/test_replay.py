@@ -19,8 +19,9 @@ import jsonschema
 import pytest
 
 from fault_support import REPO, short_lines
-from logdelim.daemon.records import load_schema
-from logdelim.daemon.replay import Position, parse_pick, parse_position
+from logdelim.daemon import inputs
+from logdelim.daemon.records import Source, load_schema
+from logdelim.daemon.replay import Position, TopicSummary, compare, parse_pick, parse_position, render_summary
 
 pytestmark = pytest.mark.broker
 
@@ -214,11 +215,55 @@ def test_compare_model_reports_changed_lines(broker, make_topic, kafka_io, tmp_p
     assert len(entry["examples"]) == 2
     for example in entry["examples"]:
         assert example["line"] in lines and example["old_tokens"] != example["new_tokens"]
+    # Both checkpoints have a kind head (training learns kinds from the synthetic lines' too).
+    assert entry["templates_compared"] == 60
+    assert 0 < entry["templates_changed"] <= 60, "an undertrained model must find other templates"
+    assert len(entry["template_examples"]) == 2
+    for example in entry["template_examples"]:
+        assert example["line"] in lines and example["old_template"] != example["new_template"]
     text = replay(broker, topic, *model_args, "--compare-model", str(tiny / "model.pt"))
     assert f"tokens differ under {summary['compare_model']['id']} on {entry['changed']:,} lines" in text.stdout
+    assert (f"templates differ under {summary['compare_model']['id']} on {entry['templates_changed']:,} lines"
+            in text.stdout)
 
 
 def test_unknown_topic_fails_cleanly(broker) -> None:
     done = replay(broker, "no-such-topic-here", "--output-file", "/dev/null")
     assert done.returncode == 1
     assert "does not exist" in done.stderr
+
+
+def _tagged(template: str | None, bounds: list[tuple[int, int]]) -> inputs.Tagged:
+    return inputs.Tagged(bounds, 1.0, (), None if template is None else "", template,
+                         None if template is None else "0" * 16)
+
+
+def test_compare_counts_token_and_template_changes_apart() -> None:
+    summary = TopicSummary()
+    source = Source("t", 0, 5, None)
+    line = "took 35 ms"
+    words = [(0, 4), (5, 7), (8, 10)]
+    compare(summary, source, line, _tagged("took <*> ms", words), _tagged("took <*> ms", words), examples=1)
+    compare(summary, source, line, _tagged("took <*> ms", words), _tagged("took 35 ms", words), examples=1)
+    compare(summary, source, line, _tagged("took <*> ms", words), _tagged("<*> ms", [(0, 7), (8, 10)]), examples=1)
+    # A model without a kind head: tokens compared, templates not.
+    compare(summary, source, line, _tagged("took <*> ms", words), _tagged(None, [(0, 10)]), examples=1)
+    assert (summary.changed, summary.templates_changed, summary.templates_compared) == (2, 2, 3)
+    assert summary.template_examples == [{"source": source._asdict(), "line": line, "old_template": "took <*> ms",
+                                          "new_template": "took 35 ms"}]
+    assert len(summary.examples) == 1 and summary.examples[0]["new_tokens"] == ["took 35", "ms"]
+
+
+def test_summary_shows_template_changes() -> None:
+    summary = {"seconds": 1.0, "lines": 4, "records": 4, "dead_letters": 0, "undelivered": 0,
+               "model": {"id": "old"}, "compare_model": {"id": "new"},
+               "topics": {"t": {"lines": 4, "records": 4, "dead_letters": 0, "changed": 0, "examples": [],
+                                "templates_changed": 1, "templates_compared": 4,
+                                "template_examples": [{"source": {"topic": "t", "partition": 0, "offset": 2},
+                                                       "line": "took 35 ms", "old_template": "took <*> ms",
+                                                       "new_template": "took 35 ms"}]}}}
+    text = render_summary(summary)
+    assert "    templates differ under new on 1 lines (25.0%)\n" in text
+    assert "    t:0@2: 'took 35 ms'\n      old: 'took <*> ms'\n      new: 'took 35 ms'\n" in text
+    summary["topics"]["t"]["templates_compared"] = 0
+    assert "templates differ under new on 1 lines of the 0 both models gave a template" in render_summary(summary)

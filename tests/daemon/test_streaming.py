@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 
 from logdelim.daemon.records import load_schema
+from logdelim.model.templates import template_id
 
 pytestmark = pytest.mark.broker
 
@@ -46,6 +47,8 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
     assert daemon.metric("logdelim_batch_size_lines_count") > 0
     assert daemon.metric("logdelim_end_to_end_seconds_count") == 20_000
     assert daemon.metric("logdelim_model_info") == 1
+    new_templates = daemon.metric("logdelim_new_templates_total")
+    templates_tracked = daemon.metric("logdelim_templates_tracked")
     assert daemon.get("/healthz")[0] == 200 and daemon.get("/readyz")[0] == 200
     daemon.wait_for(lambda: daemon.metric("logdelim_consumer_lag_messages") == 0
                     and daemon.get("/metrics")[1].count("logdelim_consumer_lag_messages{") == PARTITIONS,
@@ -60,6 +63,7 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
     per_source = _records_by_source(messages)
     assert len(per_source) == 20_000 and max(per_source.values()) == 1, "exactly one record per input"
     validator = jsonschema.Draft202012Validator(load_schema())
+    template_ids: set[str] = set()
     for message in messages:
         record = json.loads(message.value)
         validator.validate(record)
@@ -71,6 +75,12 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
         assert record["line"] == line
         assert all(line[t["start"]:t["end"]] == t["text"] for t in record["tokens"])
         assert [t["start"] for t in record["tokens"]] == sorted(t["start"] for t in record["tokens"])
+        # The shipped model has a kind head: every record has a template and every token a kind.
+        assert record["template_id"] == template_id(record["template"])
+        assert all(t["kind"] is not None for t in record["tokens"])
+        template_ids.add(record["template_id"])
+    # Counted in the daemon's process, once per template (the table holds them all).
+    assert new_templates == templates_tracked == len(template_ids)
     print(f"20,000 lines through the daemon in {elapsed_s:.1f} s; SIGTERM exit in {stop_s:.1f} s")
 
 

@@ -16,6 +16,7 @@ REQUIRED_PANELS = {
     "Cache hit ratio": ("logdelim_cache_hit_ratio",),
     "Delimiter confidence": ("logdelim_delimiter_confidence_bucket",),
     "Model id and device": ("logdelim_model_info",),
+    "New templates and templates tracked": ("logdelim_new_templates_total", "logdelim_templates_tracked"),
 }
 
 

@@ -10,7 +10,7 @@ from deploy_support import PROMETHEUS_DIR, RULES, metric_names, panel_queries, r
 
 ALERTS = {"LogdelimDown", "LogdelimAbsent", "LogdelimConsumerLagGrowing", "LogdelimNoProgress",
           "LogdelimDeadLetterRateHigh", "LogdelimEndToEndLatencyHigh", "LogdelimProduceErrors",
-          "LogdelimTaggingProcessRestarts"}
+          "LogdelimTaggingProcessRestarts", "LogdelimNewTemplateBurst"}
 
 
 def test_promtool_check_config() -> None:

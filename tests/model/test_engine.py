@@ -60,10 +60,13 @@ def test_kind_head_learns_the_toy_kinds_and_templates(engine, toy_line) -> None:
 
 
 def test_every_character_has_a_kind_delimiters_d(engine) -> None:
-    for result in engine.tag(["port: 1:2 ok", "", "ключ: 3", "a  b"]):
+    for result in engine.tag(["port: 1:2 ok", "", "ключ: 3", "a  b", "  ", ": :"]):
+        assert len(result.template_id) == 16  # a line without tokens has a template too
         assert len(result.kinds) == len(result.line)
         assert all((kind == "D") == (label == "D") for kind, label in zip(result.kinds, result.labels))
         assert set(result.kinds) <= set("DFCV")
+        assert len(result.token_kinds) == len(result.bounds)
+    assert [r.template for r in engine.tag(["", "  ", ": :"])] == ["", " ", ": :"]
 
 
 def test_a_constant_digit_comes_from_the_line_not_the_cache_key(toy_checkpoint) -> None:
@@ -71,7 +74,7 @@ def test_a_constant_digit_comes_from_the_line_not_the_cache_key(toy_checkpoint) 
     from logdelim.model.engine import _Tagged
 
     engine = Engine.load(str(toy_checkpoint), device="cpu")
-    tagged = _Tagged("OOODOO", ((0, 3), (4, 6)), (), 1.0, "CCCDVV", "v0 <*>", "x", True)
+    tagged = _Tagged("OOODOO", ((0, 3), (4, 6)), (), 1.0, "CV", "v0 <*>", "x", True)
     assert engine._result("v20 12", tagged).template == "v20 <*>"
 
 

@@ -7,7 +7,17 @@ import sys
 
 import pytest
 
-from logdelim.model.templates import content_start, template, template_id, token_kind, token_kinds
+from logdelim.model.spans import token_bounds
+from logdelim.model.synth import generate
+from logdelim.model.templates import (
+    content_start,
+    kinds_of_tokens,
+    template,
+    template_id,
+    template_of_tokens,
+    token_kind,
+    token_kinds,
+)
 
 HDFS = ("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block "
         "blk_38865049064139660 terminating")
@@ -68,3 +78,15 @@ def test_template_id_is_stable_across_processes() -> None:
                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
     assert ids == {template_id("<*>: took <*> ms")}
     assert len(template_id("x")) == 16 and template_id("x") != template_id("y")
+
+
+def test_template_of_tokens_equals_the_character_walk() -> None:
+    """The engine's token walk makes the spec's template, on lines of every synthetic family."""
+    for row in generate(600, seed=3):
+        line, labels = row["line"], row["labels"]
+        bounds = token_bounds(labels)
+        # One kind per token (the engine's rule): the first character's.
+        kinds = "".join(row["kinds"][start] for start, _ in bounds)
+        per_char = kinds_of_tokens(len(line), bounds, kinds)
+        assert len(per_char) == len(line)
+        assert template_of_tokens(line, bounds, kinds) == template(line, per_char), line

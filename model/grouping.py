@@ -1,0 +1,70 @@
+"""Groups from the stream's own evidence: a word that varies is a variable.
+
+The tagger decides each line alone, and on a system it never saw it can take a
+variable word for constant text (``Failed password for root``, ``... for ftp``):
+every value then makes a template of its own. Among lines whose templates are
+equal but for one word, that word is a variable once it has taken many values
+(Drain's insight, without Drain's similarity threshold that merges events
+differing in a word or two). :class:`StreamGroups` applies it online, template
+by template, in bounded memory; the template and its id stay the tagger's, the
+group is what the stream has learnt so far.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .templates import WILDCARD
+
+
+class StreamGroups:
+    """Online grouping of templates: the group of a template is the template with a word made
+    ``<*>`` once that word's position has shown ``min_values`` distinct words among templates
+    otherwise equal; the template itself until then.
+
+    Args:
+        min_values: distinct words at one position that make it a variable. Few (3-5) merge
+            events that differ in a verb (``opened``/``closed``/``reset``); ten did not on the
+            Loghub systems left out of training.
+        max_keys: templates-with-one-word-masked remembered (least recently seen forgotten
+            first), each with at most ``min_values`` words: the memory bound.
+    """
+
+    def __init__(self, min_values: int = 10, max_keys: int = 100_000) -> None:
+        if min_values < 2 or max_keys < 1:
+            raise ValueError("min_values must be >= 2 and max_keys >= 1")
+        self.min_values = min_values
+        self.max_keys = max_keys
+        self._values: OrderedDict[str, set[str] | None] = OrderedDict()  # None: refined
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def group(self, template: str) -> str:
+        """Record ``template`` and return its group (the template with its varying words as ``<*>``)."""
+        words = template.split(" ")
+        masked = []
+        for position, word in enumerate(words):
+            # Only whole words vary freely; punctuation and wildcards are structure.
+            if word.isalpha():
+                key = " ".join([*words[:position], WILDCARD, *words[position + 1:]])
+                masked.append(key)
+                self._see(key, word)
+        for key in masked:
+            if self._values.get(key, ()) is None:
+                return key
+        return template
+
+    def _see(self, key: str, word: str) -> None:
+        values = self._values
+        if key in values:
+            values.move_to_end(key)
+            seen = values[key]
+            if seen is None:
+                return
+        else:
+            seen = values[key] = set()
+            if len(values) > self.max_keys:
+                values.popitem(last=False)
+        seen.add(word)
+        if len(seen) >= self.min_values:
+            values[key] = None

@@ -1,0 +1,41 @@
+"""Stream groups: a word that takes many values among otherwise equal templates is a variable."""
+from __future__ import annotations
+
+import pytest
+
+from logdelim.model.grouping import StreamGroups
+
+
+def test_a_word_with_many_values_becomes_a_variable() -> None:
+    groups = StreamGroups(min_values=3)
+    users = ["root", "ftp", "git", "oracle"]
+    got = [groups.group(f"Failed password for {user} from <*> port <*>") for user in users]
+    # Two values are not evidence yet; the third makes the position a variable, for every later line.
+    assert got[:2] == ["Failed password for root from <*> port <*>", "Failed password for ftp from <*> port <*>"]
+    assert got[2:] == ["Failed password for <*> from <*> port <*>"] * 2
+    assert groups.group("Failed password for root from <*> port <*>") == "Failed password for <*> from <*> port <*>"
+
+
+def test_few_values_keep_events_apart() -> None:
+    groups = StreamGroups(min_values=3)
+    assert groups.group("session opened for <*>") == "session opened for <*>"
+    assert groups.group("session closed for <*>") == "session closed for <*>"
+    assert groups.group("session opened for <*>") == "session opened for <*>"
+
+
+def test_only_words_vary() -> None:
+    groups = StreamGroups(min_values=2)
+    groups.group("a [x] b")
+    assert groups.group("a [y] b") == "a [y] b"  # bracketed, not a bare word
+
+
+def test_memory_is_bounded() -> None:
+    groups = StreamGroups(min_values=2, max_keys=10)
+    for i in range(1000):
+        groups.group(f"event {'x' * (i % 50 + 1)} happened here")
+    assert len(groups) <= 10
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        StreamGroups(min_values=1)
