@@ -323,9 +323,12 @@ def score_kinds(evaluation: Evaluation, system: str, examples: Sequence[dict],
     keys.update({name: baseline(system, lines, gold) for name, baseline in GROUPING_BASELINES.items()})
     if tagger_kinds is not None:
         keys[DRAIN3_MASKED] = drain3_masked(lines, gold, tagger_kinds)
-        # Online, in log order, like the daemon would see them.
+        # The stream seen in log order; each line then takes its template's group at the end,
+        # as a store that maps template ids to groups would show it.
         stream = StreamGroups()
-        keys[STREAM] = [stream.group(text) for text in keys[TAGGER]]
+        for text in keys[TAGGER]:
+            stream.group(text)
+        keys[STREAM] = [stream.group_of(text) for text in keys[TAGGER]]
     keys[GOLD] = [template(line, kinds) for line, kinds in zip(lines, gold)]
     for name, values in keys.items():
         if values is not None:  # None: the baseline is not defined for this system

@@ -6,8 +6,11 @@ every value then makes a template of its own. Among lines whose templates are
 equal but for one word, that word is a variable once it has taken many values
 (Drain's insight, without Drain's similarity threshold that merges events
 differing in a word or two). :class:`StreamGroups` applies it online, template
-by template, in bounded memory; the template and its id stay the tagger's, the
-group is what the stream has learnt so far.
+by template, in bounded memory; the template and its id stay the tagger's, and
+the group of a template is what the stream has learnt so far: a template seen
+early may join a group later, when its varying word has shown enough values, so
+records already written keep their ``template_id`` and a store maps ids to
+groups when it reads them (``group_of``).
 """
 from __future__ import annotations
 
@@ -40,17 +43,15 @@ class StreamGroups:
         return len(self._values)
 
     def group(self, template: str) -> str:
-        """Record ``template`` and return its group (the template with its varying words as ``<*>``)."""
-        words = template.split(" ")
-        masked = []
-        for position, word in enumerate(words):
-            # Only whole words vary freely; punctuation and wildcards are structure.
-            if word.isalpha():
-                key = " ".join([*words[:position], WILDCARD, *words[position + 1:]])
-                masked.append(key)
-                self._see(key, word)
-        for key in masked:
-            if self._values.get(key, ()) is None:
+        """Record ``template`` and return its group (the template with a varying word as ``<*>``)."""
+        for key, word in _masked(template):
+            self._see(key, word)
+        return self.group_of(template)
+
+    def group_of(self, template: str) -> str:
+        """The group of ``template`` as the stream has shown it so far (recording nothing)."""
+        for key, _ in _masked(template):
+            if key in self._values and self._values[key] is None:
                 return key
         return template
 
@@ -68,3 +69,13 @@ class StreamGroups:
         seen.add(word)
         if len(seen) >= self.min_values:
             values[key] = None
+
+
+def _masked(template: str) -> list[tuple[str, str]]:
+    """``(template with one word as <*>, that word)`` for each word of ``template``.
+
+    Only whole words vary freely; punctuation and wildcards are structure.
+    """
+    words = template.split(" ")
+    return [(" ".join([*words[:position], WILDCARD, *words[position + 1:]]), word)
+            for position, word in enumerate(words) if word.isalpha()]

@@ -58,7 +58,7 @@ class TrainConfig:
     hidden_size: int = 24
     dropout: float = 0.2
     # Weight of the kind loss beside the delimiter loss.
-    kind_loss_weight: float = 1.0
+    kind_loss_weight: float = 0.75
 
 
 def supervised(line: str, delimiter_rules: bool) -> list[bool]:

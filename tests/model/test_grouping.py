@@ -14,6 +14,9 @@ def test_a_word_with_many_values_becomes_a_variable() -> None:
     assert got[:2] == ["Failed password for root from <*> port <*>", "Failed password for ftp from <*> port <*>"]
     assert got[2:] == ["Failed password for <*> from <*> port <*>"] * 2
     assert groups.group("Failed password for root from <*> port <*>") == "Failed password for <*> from <*> port <*>"
+    # What the stream learnt applies to a template seen before it: its group, without recording it.
+    assert groups.group_of("Failed password for ftp from <*> port <*>") == "Failed password for <*> from <*> port <*>"
+    assert groups.group_of("Accepted password for root") == "Accepted password for root"
 
 
 def test_few_values_keep_events_apart() -> None:
