@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps demo test test-fast eval-unseen
+.PHONY: install system-deps demo lint test test-fast eval-unseen
 
 # torch first, pinned: 2.13.0 is the CPU build on disk; any other spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -24,7 +24,10 @@ system-deps:
 demo: install
 	$(VENV)/bin/logdelim demo
 
-test: install system-deps
+lint: install
+	$(VENV)/bin/ruff check model daemon tests
+
+test: install system-deps lint
 	$(PY) -m pytest -ra
 
 test-fast: install

@@ -195,7 +195,7 @@ class OutputWatcher:
         """Distinct records seen so far."""
         return len(self._keys)
 
-    async def start(self) -> "OutputWatcher":
+    async def start(self) -> OutputWatcher:
         """Assign every partition of the topic from its start and begin reading in a task."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 

@@ -87,7 +87,7 @@ class EmbeddedBroker:
         """``host:port`` of the broker, for Kafka clients."""
         return f"{HOST}:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> "EmbeddedBroker":
+    def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
         """Start the broker and wait until it accepts connections."""
         output = subprocess.DEVNULL if self.quiet else None
         self.process = subprocess.Popen(broker_command(self.port), stdout=output, stderr=output,
@@ -111,7 +111,7 @@ class EmbeddedBroker:
             self.process.kill()
             self.process.wait()
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -3,10 +3,12 @@
 Starts Tansu on a free port, creates ``demo.raw`` (2 partitions), ``demo.tokens``
 and ``demo.dead``, runs the daemon in this process with the shipped model,
 produces the bundled sample log lines plus two deliberately bad messages, and
-prints every annotated record as the line followed by its tokens between bars::
+prints every annotated record as the line followed by its tokens between bars
+and its template::
 
     [p0@3] Mar  3 10:22:01 web-01 sshd[4211]: Accepted publickey for bob ...
            |Mar|3|10:22:01|web-01|sshd|4211|Accepted|publickey|for|bob|...
+           <*>[<*>]: Accepted publickey for <*> ...
 
 Exits once every sample message is accounted for, or keeps running with
 ``--follow`` (produce more lines to the printed broker address; Ctrl-C stops).
@@ -48,11 +50,14 @@ def sample_lines() -> list[str]:
 
 
 def format_record(record: dict[str, Any]) -> str:
-    """Two lines: ``[pP@O] line`` and the tokens as ``|tok|tok|`` under it."""
+    """``[pP@O] line``, the tokens as ``|tok|tok|`` under it, and the template (when the model gives one)."""
     src = record["source"]
     prefix = f"[p{src['partition']}@{src['offset']}] "
     tokens = "|" + "|".join(t["text"] for t in record["tokens"]) + "|" if record["tokens"] else "(no tokens)"
-    return f"{prefix}{record['line']}\n{' ' * len(prefix)}{tokens}"
+    text = f"{prefix}{record['line']}\n{' ' * len(prefix)}{tokens}"
+    if record.get("template") is not None:
+        text += f"\n{' ' * len(prefix)}{record['template']}"
+    return text
 
 
 def format_dead_letter(value: bytes | None, headers: dict[str, bytes]) -> str:

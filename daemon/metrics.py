@@ -20,9 +20,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest)
-from prometheus_client import gc_collector, platform_collector, process_collector
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    gc_collector,
+    generate_latest,
+    platform_collector,
+    process_collector,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +157,7 @@ class TemplateTracker:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "MetricsServer"
+    server: MetricsServer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
@@ -190,7 +198,7 @@ class MetricsServer(ThreadingHTTPServer):
         """The bound port (differs from the requested one when that was 0)."""
         return self.server_address[1]
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         """Serve in the background."""
         self._thread.start()
         return self

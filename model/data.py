@@ -8,7 +8,6 @@ from pathlib import Path
 
 from .vocab import cache_key
 
-
 # Where the shared Loghub labels live: beside the repository (``../shared``), unless overridden.
 LOGHUB_LABELS_ENV = "LOGDELIM_LOGHUB_LABELS"
 _DEFAULT_LOGHUB_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub" / "labels"

@@ -27,9 +27,9 @@ import sys
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -253,7 +253,7 @@ class Engine:
 
     @classmethod
     def load(cls, path: str | None = None, device: str = "auto", num_threads: int | None = None,
-             quantize: bool = False, cache_size: int = 200_000, **kwargs: int) -> "Engine":
+             quantize: bool = False, cache_size: int = 200_000, **kwargs: int) -> Engine:
         """An engine for the checkpoint at ``path`` (the shipped default when None)."""
         return cls(checkpoint.load(path), device=device, num_threads=num_threads, quantize=quantize,
                    cache_size=cache_size, **kwargs)

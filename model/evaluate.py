@@ -42,9 +42,9 @@ from typing import Any
 
 from logdelim.model.annotated import load_annotated
 from logdelim.model.baselines import BASELINES, GROUPING_BASELINES, KIND_BASELINES, drain3_masked
-from logdelim.model.grouping import StreamGroups
 from logdelim.model.data import label_alphabet, load_jsonl
 from logdelim.model.engine import Engine
+from logdelim.model.grouping import StreamGroups
 from logdelim.model.scores import Confusion, Grouping, KindScorer, Scorer, format_confusion, format_report
 from logdelim.model.spans import spans_to_labels
 from logdelim.model.templates import template

@@ -27,7 +27,6 @@ import json
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Union
 
 CONST, FIELD, VAR = "C", "F", "V"
 Piece = tuple[str, str]
@@ -36,7 +35,7 @@ field's value, ``VAR`` a template variable's value."""
 
 Rng = random.Random
 Gen = Callable[[Rng], str]
-FieldValue = Union[str, list[Piece]]
+FieldValue = str | list[Piece]
 """A template field: a variable value, or ready-made pieces (a nested message)."""
 
 
@@ -1042,7 +1041,7 @@ def _msg(r: Rng, templates: Sequence[str]) -> list[Piece]:
 # Structured syntaxes: JSON and logfmt
 # ---------------------------------------------------------------------------
 
-JsonValue = Union[str, list[Piece], dict, tuple]
+JsonValue = str | list[Piece] | dict | tuple
 """A JSON value to write: ``str`` a raw scalar variable (number, bool, null), a list of
 pieces a string (quoted, escaped), a dict a nested object, a tuple an array."""
 

@@ -15,7 +15,7 @@ the information the delimiter rules depend on.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class CharVocab:
         self._ascii_table = {i: chr(self._ids.get(chr(i)) or _fallback(chr(i))) for i in range(128)}
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str], min_count: int = 1) -> "CharVocab":
+    def from_lines(cls, lines: Iterable[str], min_count: int = 1) -> CharVocab:
         """Vocabulary of the characters that occur at least ``min_count`` times, plus printable ASCII."""
         counts: dict[str, int] = {}
         for line in lines:

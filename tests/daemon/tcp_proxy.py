@@ -50,7 +50,7 @@ class TcpProxy:
         """``host:port`` for clients."""
         return f"{HOST}:{self.port}"
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         """Listen (returns once the port accepts connections)."""
         self._thread.start()
         self._call(self._start())

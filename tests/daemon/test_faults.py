@@ -25,10 +25,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from fault_support import read_topic, record_figures, rss_mb, short_lines
-from logdelim.daemon.broker import broker_command, create_topics, free_port, wait_for_port
 from tcp_proxy import TcpProxy
+
+from logdelim.daemon.broker import broker_command, create_topics, free_port, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-
 from kinds_support import KindEngine, KindResult
+
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source, dead_letter_headers, load_schema, record_key, record_value
 from logdelim.model.engine import TagResult

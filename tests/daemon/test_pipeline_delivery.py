@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kinds_support import KindEngine
 from prometheus_client import CollectorRegistry
 
-from kinds_support import KindEngine
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.pipeline import Pipeline
 from logdelim.model.engine import Engine

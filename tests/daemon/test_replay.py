@@ -17,8 +17,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from fault_support import REPO, short_lines
+
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source, load_schema
 from logdelim.daemon.replay import Position, TopicSummary, compare, parse_pick, parse_position, render_summary

@@ -15,12 +15,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from dockerfile_parse import DockerfileParser
-
 from deploy_support import CONFIG_PATH, DAEMON_ARGV, DEPLOY, REPO
+from dockerfile_parse import DockerfileParser
 
 DOCKER = DEPLOY / "docker"
 IMAGES = ("cpu", "cuda")

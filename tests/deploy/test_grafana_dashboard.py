@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import yaml
-
 from deploy_support import dashboard, panel_queries, run_tool, tool
 
 # Panel title -> a series it must chart (the list).

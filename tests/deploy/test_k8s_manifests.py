@@ -14,7 +14,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-
 from deploy_support import DAEMON_ARGV, KUSTOMIZATIONS, only, render
 
 K8S_VERSION = "1.30.0"  # oldest release the manifests target (native sidecars: on by default since 1.29)

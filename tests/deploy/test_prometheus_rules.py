@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from deploy_support import PROMETHEUS_DIR, RULES, metric_names, panel_queries, rules, run_tool, tool
 
 ALERTS = {"LogdelimDown", "LogdelimAbsent", "LogdelimConsumerLagGrowing", "LogdelimNoProgress",

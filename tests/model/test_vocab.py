@@ -4,7 +4,17 @@ from __future__ import annotations
 import random
 import re
 
-from logdelim.model.vocab import DIGIT, UNK_ALNUM, UNK_OTHER, UNK_SPACE, CharVocab, cache_key, key_text, shape, shape_labels
+from logdelim.model.vocab import (
+    DIGIT,
+    UNK_ALNUM,
+    UNK_OTHER,
+    UNK_SPACE,
+    CharVocab,
+    cache_key,
+    key_text,
+    shape,
+    shape_labels,
+)
 
 
 def test_digits_share_one_id_and_one_key() -> None:
