@@ -29,7 +29,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ import torch
 from . import checkpoint
 from .spans import Span, spans_at, token_bounds
 from .templates import KINDS, kinds_of_tokens, template_id, template_of_tokens
+from .text import needs_rewrite, rewrite
 from .vocab import cache_key, key_text, shape
 
 log = logging.getLogger(__name__)
@@ -284,8 +285,24 @@ class Engine:
     def _compute(self, keys: list[str], cached: bool) -> tuple[list[_Tagged], int]:
         """Results for ``keys`` (distinct when ``cached``) and how many inputs the network ran on.
 
-        The network runs on every shape that is not cached (on every key when not ``cached``).
+        A key with terminal escapes or combining marks is tagged as the spec's rules 4
+        and 5 have the network see it (``text.rewrite``: offsets unchanged), and its
+        lines make their own templates from their own characters. The network runs on
+        every shape that is not cached (on every key when not ``cached``).
         """
+        rewritten = [i for i, key in enumerate(keys) if needs_rewrite(key)]
+        if rewritten:
+            keys = list(keys)
+            for i in rewritten:
+                keys[i] = rewrite(keys[i])
+            computed, runs = self._compute_seen(keys, cached)
+            for i in rewritten:
+                computed[i] = replace(computed[i], template_per_line=bool(computed[i].template_id))
+            return computed, runs
+        return self._compute_seen(keys, cached)
+
+    def _compute_seen(self, keys: list[str], cached: bool) -> tuple[list[_Tagged], int]:
+        """:meth:`_compute` of keys as the network sees them."""
         if not self._rules:
             # Other alphabets label every character: the network sees the line as it is.
             return [self._finish_labels(label, prob, kind) for label, prob, kind in self._run(keys)], len(keys)
