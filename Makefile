@@ -24,8 +24,10 @@ system-deps:
 demo: install
 	$(VENV)/bin/logdelim demo
 
+# ruff and mypy as configured in pyproject.toml.
 lint: install
 	$(VENV)/bin/ruff check model daemon tests
+	$(VENV)/bin/mypy
 
 test: install system-deps lint
 	$(PY) -m pytest -ra

@@ -343,7 +343,7 @@ class DaemonRun:
         model: dict[str, Any] = {"path": model_path, "device": device, "quantize": quantize}
         if num_threads is not None:  # else the daemon's own default (model.num_threads)
             model["num_threads"] = num_threads
-        self.config = {
+        self.config: dict[str, Any] = {
             "kafka": {"bootstrap_servers": bootstrap_servers, "input_topics": [self.input_topic],
                       "output_topic": self.output_topic, "dead_letter_topic": self.dead_letter_topic,
                       "group_id": _unique("bench-daemon"), "session_timeout_ms": SESSION_TIMEOUT_MS,
@@ -616,6 +616,7 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
                           "exit_status": None, "ceiling": ceiling, "saturated": saturated})
             if index < rounds - 1:  # the last round's daemon goes on to the latency phases
                 pairs[-1]["exit_status"] = daemon.stop()[0]
+        assert daemon is not None  # rounds >= 1
         # The latency phases time records as they appear on the output topic.
         watcher = await OutputWatcher(daemon.config["kafka"]["bootstrap_servers"], daemon.output_topic).start()
         if not await watcher.wait_for(len(lines), timeout_s=60):
@@ -718,7 +719,7 @@ async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str]
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="logdelim-bench-")))
         result: dict[str, Any] = {"pipeline_lines": len(lines), "input_partitions": INPUT_PARTITIONS,
                                   "broker": broker}
-        daemon_options = {"model_path": model_path, "num_threads": num_threads}
+        daemon_options: dict[str, Any] = {"model_path": model_path, "num_threads": num_threads}
         result |= await bench_daemon(bootstrap_servers, directory, lines, _cycle_from(all_lines, count),
                                      device="cpu" if device == "auto" else device, quantize=quantize,
                                      load_fractions=load_fractions, latency_seconds=latency_seconds,

@@ -54,7 +54,7 @@ def label_alphabet(examples: list[dict]) -> list[str]:
 
 def dedupe(examples: list[dict]) -> list[dict]:
     """One example per distinct (network input, labels, kinds): Loghub repeats a few hundred shapes."""
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str | bytes, str, str]] = set()
     out = []
     for example in examples:
         key = (cache_key(example["line"]), str(example["labels"]), str(example.get("kinds")))

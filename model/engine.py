@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -362,9 +363,11 @@ class Engine:
         pieces.sort(key=lambda p: p[2] - p[1])
         # A line in one window takes its row of the output as it is; a longer one is assembled.
         windowed = {i for i, start, end, _, _ in pieces if end - start < len(keys[i])}
-        chosen = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
-        confidence = [np.ones(len(k), dtype=np.float32) if i in windowed else None for i, k in enumerate(keys)]
-        kind = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
+        # A windowed line's rows are assembled into these; any other line's slot takes its row below.
+        chosen: list[Any] = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
+        confidence: list[Any] = [np.ones(len(k), dtype=np.float32) if i in windowed else None
+                                 for i, k in enumerate(keys)]
+        kind: list[Any] = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
         tiles = self._tiles(pieces)
 
         def call(batch: list[tuple[int, int, int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -476,14 +479,13 @@ class Engine:
         has_punct = [a < b for a, b in zip(punct_ends, punct_ends[1:])]
         starts = [a for a, present in zip(punct_ends, has_punct) if present]
         lowest = iter(np.minimum.reduceat(prob, starts).tolist() if starts else ())
+        kind_of: list[str | None] = [None] * len(shapes)
         if self._kind_order is not None:
             space = char_classes(joined) == ord("s")
             delimiter_at = space.copy()
             delimiter_at[punct] = delimiter
             digit = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32) == ord("0")
-            kind_of = self._token_kinds(delimiter_at, digit, np.concatenate([out[2] for out in outs]), bounds)
-        else:
-            kind_of = [None] * len(shapes)
+            kind_of = list(self._token_kinds(delimiter_at, digit, np.concatenate([out[2] for out in outs]), bounds))
         return [_Decided(decisions[p0:p1], tuple(delimiter_prob[d0:d1]), next(lowest) if present else 1.0, k)
                 for p0, p1, d0, d1, present, k in zip(punct_ends, punct_ends[1:], delimiter_ends, delimiter_ends[1:],
                                                       has_punct, kind_of)]
@@ -512,6 +514,7 @@ class Engine:
         # Votes per token and kind (in vote order); delimiters vote for nothing.
         votes = np.zeros((len(inside), len(_VOTE_ORDER)), dtype=np.int32)
         rows = np.flatnonzero(inside)
+        assert self._kind_order is not None  # only called with a kind head
         votes[rows, np.argsort(self._kind_order)[kind[rows]]] = 1
         winners = np.add.reduceat(votes, starts, axis=0).argmax(axis=1)
         has_digit = np.add.reduceat(digit & inside, starts) > 0

@@ -326,9 +326,10 @@ def score_kinds(evaluation: Evaluation, system: str, examples: Sequence[dict],
         # The stream seen in log order; each line then takes its template's group at the end,
         # as a store that maps template ids to groups would show it.
         stream = StreamGroups()
-        for text in keys[TAGGER]:
+        templates = [template(line, kinds) for line, kinds in zip(lines, tagger_kinds)]
+        for text in templates:
             stream.group(text)
-        keys[STREAM] = [stream.group_of(text) for text in keys[TAGGER]]
+        keys[STREAM] = [stream.group_of(text) for text in templates]
     keys[GOLD] = [template(line, kinds) for line, kinds in zip(lines, gold)]
     for name, values in keys.items():
         if values is not None:  # None: the baseline is not defined for this system

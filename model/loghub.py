@@ -121,7 +121,10 @@ def label_row(fmt: str, row: Mapping[str, str]) -> tuple[str, str, str] | None:
     content_kinds = template_kinds(row.get("Content", ""), row.get("EventTemplate", ""))
     if content_kinds is None:
         return None
-    line, kinds = _render(fmt, row, content_kinds)
+    rendered = _render(fmt, row, content_kinds)
+    if rendered is None:  # only an optional part renders to None
+        return None
+    line, kinds = rendered
     start = len(line) - len(line.lstrip())
     end = len(line.rstrip())
     return line[start:end], kinds[start:end].translate(_KINDS_TO_LABELS), kinds[start:end]

@@ -41,7 +41,7 @@ _COUNTS = (
 )
 
 
-def _ratio(numerator: int, denominator: int) -> float:
+def _ratio(numerator: float, denominator: float) -> float:
     """``numerator / denominator``, 0.0 when there is nothing to divide."""
     return numerator / denominator if denominator else 0.0
 
@@ -64,6 +64,19 @@ class Scorer:
     All four are micro-averaged: counts are summed over every line added, so
     adding the lines of several systems to one scorer gives the pooled score.
     """
+
+    # The counters of _COUNTS, set in __init__ (declared here for the type checker).
+    lines: int
+    exact_lines: int
+    chars: int
+    delim_tp: int
+    delim_fp: int
+    delim_fn: int
+    punct_chars: int
+    punct_correct: int
+    gold_tokens: int
+    pred_tokens: int
+    matched_tokens: int
 
     def __init__(self) -> None:
         for name in _COUNTS:
@@ -215,7 +228,7 @@ class Confusion:
             predicted = sum(self.count(g, label) for g in self.labels)
             precision, recall, f1 = _f1(tp, predicted - tp, support - tp)
             out[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
-        total = sum(row["support"] for row in out.values())
+        total = int(sum(row["support"] for row in out.values()))
         correct = sum(self.count(label, label) for label in self.labels)
         # Every position has exactly one gold and one predicted label, so micro P = R = F1 = accuracy.
         accuracy = _ratio(correct, total)
@@ -273,6 +286,13 @@ class KindScorer:
     Counts are micro-averaged and additive, like :class:`Scorer`'s: they can be saved, merged and
     pooled over systems.
     """
+
+    # The counters of _KIND_COUNTS, set in __init__ (declared here for the type checker).
+    lines: int
+    exact_lines: int
+    template_lines: int
+    kind_chars: int
+    kind_correct: int
 
     def __init__(self) -> None:
         for name in _KIND_COUNTS:

@@ -5,6 +5,7 @@ every other character is a delimiter. Offsets are code points, end exclusive.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 
@@ -29,7 +30,7 @@ def token_bounds(labels: str) -> list[tuple[int, int]]:
     return bounds
 
 
-def spans_at(line: str, bounds: list[tuple[int, int]]) -> list[Span]:
+def spans_at(line: str, bounds: Sequence[tuple[int, int]]) -> list[Span]:
     """Spans of ``line`` at precomputed ``token_bounds`` (the engine reuses bounds across equal lines)."""
     # tuple.__new__ skips NamedTuple's argument parsing: half the cost on the hot path.
     new = tuple.__new__

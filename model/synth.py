@@ -1216,7 +1216,7 @@ def fam_nginx_error(r: Rng) -> list[Piece]:
 def fam_apache_error(r: Rng) -> list[Piece]:
     """Apache 2.4 error log: ``[Tue Oct 10 13:55:36.123456 2023] [core:error] [pid 1:tid 2] [client ...] AH...: msg``."""
     module = r.choice(("core", "ssl", "mpm_event", "proxy", "authz_core", "php7", "cgi"))
-    fields = {"modlevel": f"{module}:{r.choice(('error', 'notice', 'warn', 'info', 'debug'))}",
+    fields: dict[str, FieldValue] = {"modlevel": f"{module}:{r.choice(('error', 'notice', 'warn', 'info', 'debug'))}",
               "code": f"AH{r.randint(0, 3999):05d}",
               "msg": _msg(r, ("File does not exist: {path}", "client denied by server configuration: {path}",
                               "Apache/{version} (Debian) OpenSSL/{version} configured -- resuming normal operations",
@@ -1243,7 +1243,7 @@ def fam_postgres(r: Rng) -> list[Piece]:
 def fam_mysql(r: Rng) -> list[Piece]:
     """MySQL 8 error log and the older ``240102  3:04:05 [Note]`` shape."""
     level = r.choice(("System", "Warning", "Note", "ERROR"))
-    fields = {"level": level, "msg": _msg(r, _MYSQL_MESSAGES),
+    fields: dict[str, FieldValue] = {"level": level, "msg": _msg(r, _MYSQL_MESSAGES),
               "subsystem": r.choice(("Server", "InnoDB", "Repl", "Xplugin"))}
     if r.random() < 0.7:
         return render(r, "{iso} {small} [{level}] [{myerr}] [{subsystem}] {msg}", fields)
@@ -1342,7 +1342,7 @@ def fam_syslog(r: Rng) -> list[Piece]:
     head = "{ts} {host} {proc}[{pid}]: " if r.random() < 0.8 else "{ts} {host} {proc}: "
     if r.random() < 0.15:
         head = "<{pri}>" + head
-    fields = {"ts": ts, "proc": proc, "pri": str(r.randint(0, 191)),
+    fields: dict[str, FieldValue] = {"ts": ts, "proc": proc, "pri": str(r.randint(0, 191)),
               "msg": _msg(r, _SYSLOG_MESSAGES if proc != "kernel" else _KERNEL_MESSAGES)}
     return render(r, head + "{msg}", fields)
 
@@ -1375,7 +1375,7 @@ def fam_dmesg(r: Rng) -> list[Piece]:
 def fam_klog(r: Rng) -> list[Piece]:
     """Kubernetes klog: ``I0102 03:04:05.123456    1 file.go:123] msg``."""
     m = _Moment(r)
-    fields = {"lvl": r.choice("IIIIWEF"), "mmdd": f"{m.month:02d}{m.day:02d}",
+    fields: dict[str, FieldValue] = {"lvl": r.choice("IIIIWEF"), "mmdd": f"{m.month:02d}{m.day:02d}",
               "clock": f"{m.time}.{m.micro:06d}", "tid": str(r.randint(1, 99999)), "msg": _msg(r, _KLOG_MESSAGES)}
     return render(r, "{lvl}{mmdd} {clock} {tid:>7} {srcline}] {msg}", fields)
 

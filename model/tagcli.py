@@ -66,11 +66,12 @@ def record(result: Any, kinds: bool, with_kinds: bool = False) -> dict[str, Any]
         with_kinds: add ``kinds``, one ``D``/``F``/``C``/``V`` per character (``--kinds``).
     """
     line, bounds = result.line, result.bounds
+    kind_of: list[str | None] = [None] * len(bounds)
+    text: str | None = None
+    text_id: str | None = None
     if kinds:
         kind_of = [TOKEN_KINDS[letter] for letter in result.token_kinds]
         text, text_id = result.template, result.template_id
-    else:
-        kind_of, text, text_id = [None] * len(bounds), None, None
     out: dict[str, Any] = {"line": line}
     if with_kinds:
         out["kinds"] = result.kinds if kinds else None
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.load(args.model, device=args.device, num_threads=threads, quantize=args.quantize,
                          parallel_tiles=tiles)
     kinds = engine.has_kinds
-    streams = [open(path, "rb") for path in args.files] or [sys.stdin.buffer]
+    streams: list[BinaryIO] = [open(path, "rb") for path in args.files] or [sys.stdin.buffer]
     out = sys.stdout
     try:
         for chunk in _chunks(streams, args.batch_lines):

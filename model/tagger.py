@@ -78,7 +78,9 @@ class CharTagger(nn.Module):
         tables = self._conv_tables()
         padded = nn.functional.pad(ids, (0, 0, kernel // 2, kernel // 2))
         steps = ids.shape[0]
-        out = nn.functional.embedding(padded[:steps], tables[0]) + self.conv.bias
+        bias = self.conv.bias
+        assert bias is not None  # the convolution is built with a bias
+        out = nn.functional.embedding(padded[:steps], tables[0]) + bias
         for k in range(1, kernel):
             out.add_(nn.functional.embedding(padded[k:k + steps], tables[k]))
         return out

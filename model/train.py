@@ -301,6 +301,7 @@ def train(cfg: TrainConfig) -> dict:
         if stale >= cfg.patience or time.monotonic() > deadline:
             break
 
+    assert best_state is not None  # max_epochs >= 1: at least one epoch was scored
     model.load_state_dict(best_state)
     model = model.cpu().eval()
     model_id = checkpoint.save(out_dir / "model.pt", model, vocab, labels, rules, kinds)
