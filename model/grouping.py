@@ -5,8 +5,10 @@ variable word for constant text (``Failed password for root``, ``... for ftp``):
 every value then makes a template of its own. Among lines whose templates are
 equal but for one word, that word is a variable once it has taken many values
 (Drain's insight, without Drain's similarity threshold that merges events
-differing in a word or two). :class:`StreamGroups` applies it online, template
-by template, in bounded memory; the template and its id stay the tagger's, and
+differing in a word or two). And a value the tagger's delimiters cut into
+pieces on some lines (``<*>~<*>~<*>`` where other lines have ``<*>``) is one
+value for grouping. :class:`StreamGroups` applies both online, template by
+template, in bounded memory; the template and its id stay the tagger's, and
 the group of a template is what the stream has learnt so far: a template seen
 early may join a group later, when its varying word has shown enough values, so
 records already written keep their ``template_id`` and a store maps ids to
@@ -45,16 +47,17 @@ class StreamGroups:
 
     def group(self, template: str) -> str:
         """Record ``template`` and return its group (the template with a varying word as ``<*>``)."""
-        for key, word in _masked(template):
+        for key, word in _masked(_joined(template)):
             self._see(key, word)
         return self.group_of(template)
 
     def group_of(self, template: str) -> str:
         """The group of ``template`` as the stream has shown it so far (recording nothing)."""
-        for key, _ in _masked(template):
+        joined = _joined(template)
+        for key, _ in _masked(joined):
             if key in self._values and self._values[key] is None:
                 return key
-        return template
+        return joined
 
     def _see(self, key: str, word: str) -> None:
         values = self._values
@@ -76,6 +79,30 @@ class StreamGroups:
 # ``snake_case``; not ``x86``, nor the ``ms`` glued to a wildcard in ``<*>ms``). Punctuation
 # and wildcards are the template's structure.
 _WORD = re.compile(r"(?<![\w*<>])[^\W\d]+(?![\w*<>])")
+
+
+# A whitespace-separated chunk: its opening punctuation, its middle, its closing punctuation.
+_CHUNK = re.compile(r"([^\w<]*)(.*?)([^\w>]*)")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _joined(template: str) -> str:
+    """``template`` with each whitespace-separated chunk that holds two or more ``<*>`` made one
+    ``<*>`` inside the chunk's outer punctuation (``[<*>:<*>@<*>]`` -> ``[<*>]``).
+
+    Left as it is when no letter of constant text would remain: a template of wildcards
+    and punctuation only (``<*>: <*>``) would then hold unrelated events.
+    """
+    if template.count(WILDCARD) < 2:
+        return template
+    chunks = template.split(" ")
+    for i, chunk in enumerate(chunks):
+        if chunk.count(WILDCARD) >= 2:
+            match = _CHUNK.fullmatch(chunk)
+            assert match is not None  # every string matches
+            chunks[i] = match.group(1) + WILDCARD + match.group(3)
+    joined = " ".join(chunks)
+    return joined if _LETTER.search(joined.replace(WILDCARD, "")) else template
 
 
 def _masked(template: str) -> list[tuple[str, str]]:

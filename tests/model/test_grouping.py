@@ -45,3 +45,13 @@ def test_memory_is_bounded() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         StreamGroups(min_values=1)
+
+
+def test_a_value_cut_into_pieces_is_one_value() -> None:
+    groups = StreamGroups()
+    whole = groups.group("package: <*>, state: <*>")
+    assert groups.group("package: Package_<*>~<*>~~<*>, state: <*>") == whole
+    assert groups.group("[<*>:<*>@<*>:<*>] client: done") == "[<*>] client: done"
+    # Nothing but wildcards and punctuation would be left: unrelated events must not meet there.
+    assert groups.group("<*>: <*>:<*>") == "<*>: <*>:<*>"
+    assert groups.group("<*>: <*>") == "<*>: <*>"
