@@ -19,7 +19,6 @@ TOKEN_KINDS = {"F": "field", "C": "constant", "V": "variable"}
 
 # Over a per-character class string: ``v`` field or variable, ``s`` whitespace, ``c`` anything else.
 _VALUE_RUN = re.compile(r"v+(?:s+v+)*")
-_SPACE_RUN = re.compile(r"s+")
 _CLASS_OF_KIND = str.maketrans({"F": "v", "V": "v", "C": "c", "D": "c"})
 
 
@@ -28,7 +27,8 @@ def _classes(line: str, kinds: str) -> str:
     if len(kinds) != len(line):
         raise ValueError(f"kinds has {len(kinds)} characters, line has {len(line)}")
     classes = kinds.translate(_CLASS_OF_KIND)
-    if " " in line or "\t" in line or not line.isascii():
+    # isprintable is False for every whitespace character but the ASCII space (see _spaces).
+    if " " in line or not line.isprintable():
         classes = "".join("s" if char.isspace() else cls for char, cls in zip(line, classes))
     return classes
 
@@ -44,25 +44,11 @@ def template(line: str, kinds: str) -> str:
     out: list[str] = []
     position = 0
     for match in _VALUE_RUN.finditer(classes):
-        out.append(_collapse(line, classes, position, match.start()))
+        out.append(_spaces(line[position:match.start()]))
         out.append(WILDCARD)
         position = match.end()
-    out.append(_collapse(line, classes, position, len(line)))
+    out.append(_spaces(line[position:]))
     return "".join(out)
-
-
-def _collapse(line: str, classes: str, start: int, end: int) -> str:
-    """``line[start:end]`` with each whitespace run as one space."""
-    text = line[start:end]
-    if "s" not in classes[start:end]:
-        return text
-    pieces, last = [], start
-    for match in _SPACE_RUN.finditer(classes, start, end):
-        pieces.append(line[last:match.start()])
-        pieces.append(" ")
-        last = match.end()
-    pieces.append(line[last:end])
-    return "".join(pieces)
 
 
 def template_of_tokens(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> str:

@@ -56,6 +56,9 @@ def test_empty_line_and_length_mismatch() -> None:
 
 def test_unicode_whitespace_counts_as_whitespace() -> None:
     assert template("a\u00a0\u2003b", "CDDV") == "a <*>"
+    # Any whitespace, not only spaces and tabs: the newline of a several-line message, CR, form feed.
+    assert template("a\nb", "VDV") == "<*>"
+    assert template("ok\r\n\x0cdone", "CCDDDCCCC") == "ok done"
 
 
 def test_token_kinds() -> None:
