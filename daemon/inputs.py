@@ -92,7 +92,7 @@ def segments(line: str) -> list[tuple[int, int]]:
 class Tagged(NamedTuple):
     """Tagging outcome of one whole message: token ``(start, end)`` offsets into the message.
 
-    ``token_kinds`` (one letter per token, see ``records.TOKEN_KIND_NAMES``), ``template``
+    ``token_kinds`` (one letter per token, see ``templates.TOKEN_KINDS``), ``template``
     and ``template_id`` are None when the checkpoint has no kind head.
     """
 

@@ -42,8 +42,6 @@ from logdelim.model.templates import template_id as make_template_id
 SCHEMA_VERSION = 2
 SCHEMA_RESOURCE = "record.schema.json"
 DEAD_LETTER_HEADER_PREFIX = "logdelim."
-# The record's kind of a token, by its letter (the engine gives every token one kind).
-TOKEN_KIND_NAMES = TOKEN_KINDS
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -68,7 +66,7 @@ def record_value(source: Source, line: str, bounds: Sequence[tuple[int, int]], m
     """The JSON output record of one tagged line (tokens at ``bounds``: (start, end) offsets), UTF-8 encoded.
 
     ``token_kinds`` has one letter per token, ``F`` field, ``C`` constant, ``V`` variable
-    (:data:`TOKEN_KIND_NAMES`), from a checkpoint with a kind head; None when it has none
+    (``templates.TOKEN_KINDS``), from a checkpoint with a kind head; None when it has none
     (``template``, ``template_id`` and the tokens' ``kind`` are then null). ``template``
     and ``template_id`` are computed from the tokens unless given (the engine keeps them
     with its cached lines).
@@ -85,7 +83,7 @@ def record_value(source: Source, line: str, bounds: Sequence[tuple[int, int]], m
             template = template_of_tokens(line, bounds, token_kinds)
         if template_id is None:
             template_id = make_template_id(template)
-        names = TOKEN_KIND_NAMES
+        names = TOKEN_KINDS
         tokens = [{"text": line[start:end], "start": start, "end": end, "kind": names[kind]}
                   for (start, end), kind in zip(bounds, token_kinds)]
     record = {

@@ -465,7 +465,8 @@ class Engine:
         if not shapes:
             return []
         joined = "".join(shapes)
-        punct = char_classes(joined) == _PUNCT
+        classes = char_classes(joined)
+        punct = classes == _PUNCT
         label = np.concatenate([out[0] for out in outs])[punct]
         prob = np.concatenate([out[1] for out in outs])[punct]
         delimiter = label == self._delimiter_index
@@ -481,8 +482,7 @@ class Engine:
         lowest = iter(np.minimum.reduceat(prob, starts).tolist() if starts else ())
         kind_of: list[str | None] = [None] * len(shapes)
         if self._kind_order is not None:
-            space = char_classes(joined) == ord("s")
-            delimiter_at = space.copy()
+            delimiter_at = classes == _SPACE
             delimiter_at[punct] = delimiter
             digit = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32) == ord("0")
             kind_of = list(self._token_kinds(delimiter_at, digit, np.concatenate([out[2] for out in outs]), bounds))

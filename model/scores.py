@@ -25,10 +25,10 @@ on what a token is.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from logdelim.model.spans import labels_to_spans
-from logdelim.model.templates import template
+from logdelim.model.templates import TOKEN_KINDS, template
 
 DELIMITER = "D"
 
@@ -58,14 +58,45 @@ def is_punctuation(char: str) -> bool:
     return not char.isalnum() and not char.isspace()
 
 
-class Scorer:
+_C = TypeVar("_C", bound="_Counters")
+
+
+class _Counters:
+    """Integer counters named in ``NAMES``, starting at 0, that can be saved, merged and pooled."""
+
+    NAMES: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        for name in self.NAMES:
+            setattr(self, name, 0)
+
+    def merge(self: _C, other: _C) -> None:
+        """Adds ``other``'s counts to these (pooling two sets of lines)."""
+        for name in self.NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def counts(self) -> dict[str, int]:
+        """The raw counts, JSON-ready; :meth:`from_counts` rebuilds the scorer."""
+        return {name: getattr(self, name) for name in self.NAMES}
+
+    @classmethod
+    def from_counts(cls: type[_C], counts: Mapping[str, int]) -> _C:
+        """A scorer holding saved :meth:`counts` (for pooling results saved apart)."""
+        scorer = cls()
+        for name in cls.NAMES:
+            setattr(scorer, name, int(counts[name]))
+        return scorer
+
+
+class Scorer(_Counters):
     """Accumulates the spec's four scores over lines of ``O``/``D`` labels.
 
     All four are micro-averaged: counts are summed over every line added, so
     adding the lines of several systems to one scorer gives the pooled score.
     """
 
-    # The counters of _COUNTS, set in __init__ (declared here for the type checker).
+    NAMES = _COUNTS
+    # The counters, set in __init__ (declared here for the type checker).
     lines: int
     exact_lines: int
     chars: int
@@ -77,10 +108,6 @@ class Scorer:
     gold_tokens: int
     pred_tokens: int
     matched_tokens: int
-
-    def __init__(self) -> None:
-        for name in _COUNTS:
-            setattr(self, name, 0)
 
     def add(self, line: str, gold_labels: str, pred_labels: str) -> None:
         """Scores one line.
@@ -117,23 +144,6 @@ class Scorer:
         self.pred_tokens += len(pred_spans)
         gold_bounds = {(s.start, s.end) for s in gold_spans}
         self.matched_tokens += sum(1 for s in pred_spans if (s.start, s.end) in gold_bounds)
-
-    def merge(self, other: Scorer) -> None:
-        """Adds ``other``'s counts to this scorer (pooling two sets of lines)."""
-        for name in _COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def counts(self) -> dict[str, int]:
-        """The raw counts, JSON-ready; :meth:`from_counts` rebuilds the scorer."""
-        return {name: getattr(self, name) for name in _COUNTS}
-
-    @classmethod
-    def from_counts(cls, counts: dict[str, int]) -> Scorer:
-        """A scorer holding saved :meth:`counts` (for pooling results saved apart)."""
-        scorer = cls()
-        for name in _COUNTS:
-            setattr(scorer, name, int(counts[name]))
-        return scorer
 
     def result(self) -> dict[str, float | int]:
         """The four scores (plus delimiter precision/recall and the line count)."""
@@ -264,15 +274,14 @@ def format_confusion(confusion: Confusion) -> str:
 
 # --------------------------------------------------------------------------- kinds
 
-# Gold kinds scored by kind accuracy, with the name of their per-kind accuracy.
-_KIND_NAMES = {"F": "field", "C": "constant", "V": "variable"}
+# Gold kinds scored by kind accuracy, each with the name of its per-kind accuracy.
 _KIND_COUNTS = (
     "lines", "exact_lines", "template_lines", "kind_chars", "kind_correct",
-    *(f"{name}_{what}" for name in _KIND_NAMES.values() for what in ("chars", "correct")),
+    *(f"{name}_{what}" for name in TOKEN_KINDS.values() for what in ("chars", "correct")),
 )
 
 
-class KindScorer:
+class KindScorer(_Counters):
     """Accumulates the spec's scores of kinds over lines (section "Kinds" of ``shared/spec/labels.md``).
 
     - kind accuracy: over the characters that are not ``D`` in the gold kinds, the share whose
@@ -287,16 +296,13 @@ class KindScorer:
     pooled over systems.
     """
 
-    # The counters of _KIND_COUNTS, set in __init__ (declared here for the type checker).
+    NAMES = _KIND_COUNTS
+    # The counters, set in __init__ (declared here for the type checker).
     lines: int
     exact_lines: int
     template_lines: int
     kind_chars: int
     kind_correct: int
-
-    def __init__(self) -> None:
-        for name in _KIND_COUNTS:
-            setattr(self, name, 0)
 
     def add(self, line: str, gold_kinds: str, pred_kinds: str) -> None:
         """Scores one line.
@@ -314,7 +320,7 @@ class KindScorer:
                              f"predicted kinds {len(pred_kinds)}")
         self.lines += 1
         exact = pred_kinds == gold_kinds
-        for kind, name in _KIND_NAMES.items():
+        for kind, name in TOKEN_KINDS.items():
             chars = gold_kinds.count(kind)
             # The common case for a good tagger is an exact line: no per-character walk then.
             correct = chars if exact else sum(1 for g, p in zip(gold_kinds, pred_kinds) if g == p == kind)
@@ -328,23 +334,6 @@ class KindScorer:
         elif template(line, pred_kinds) == template(line, gold_kinds):
             self.template_lines += 1
 
-    def merge(self, other: KindScorer) -> None:
-        """Adds ``other``'s counts to this scorer (pooling two sets of lines)."""
-        for name in _KIND_COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def counts(self) -> dict[str, int]:
-        """The raw counts, JSON-ready; :meth:`from_counts` rebuilds the scorer."""
-        return {name: getattr(self, name) for name in _KIND_COUNTS}
-
-    @classmethod
-    def from_counts(cls, counts: Mapping[str, int]) -> KindScorer:
-        """A scorer holding saved :meth:`counts`."""
-        scorer = cls()
-        for name in _KIND_COUNTS:
-            setattr(scorer, name, int(counts[name]))
-        return scorer
-
     def result(self) -> dict[str, float | int]:
         """Kind accuracy, template exact match, template match, per-kind accuracy and the line count."""
         out: dict[str, float | int] = {
@@ -352,7 +341,7 @@ class KindScorer:
             "template_exact_match": _ratio(self.exact_lines, self.lines),
             "template_match": _ratio(self.template_lines, self.lines),
         }
-        for name in _KIND_NAMES.values():
+        for name in TOKEN_KINDS.values():
             # Per gold kind: how many of its characters were predicted right (its recall).
             out[f"{name}_accuracy"] = _ratio(getattr(self, f"{name}_correct"), getattr(self, f"{name}_chars"))
         out["lines"] = self.lines

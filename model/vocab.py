@@ -70,20 +70,6 @@ def shape_labels(line: str, labels: str) -> str:
     return "".join(out)
 
 
-def unshape_labels(line: str, shaped: str) -> str:
-    """Per-character ``shaped`` labels of ``shape(line)`` carried back to ``line``: a collapsed run
-    takes its one label on every character (the inverse of ``shape_labels``)."""
-    out, source, position = [], 0, 0
-    for match in _NUMBER_RUN.finditer(line):
-        kept = match.start() - position
-        out.append(shaped[source:source + kept])
-        out.append(shaped[source + kept] * (match.end() - match.start()))
-        source += kept + 1
-        position = match.end()
-    out.append(shaped[source:])
-    return "".join(out)
-
-
 def _fallback(char: str) -> int:
     if char.isalnum():
         return UNK_ALNUM
