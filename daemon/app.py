@@ -1,8 +1,8 @@
 """Composition root of ``logdelim run``: config -> engine, clients, metrics, pipeline.
 
-The only module that reads :class:`~logdelim.daemon.config.Config`; everything
-it builds receives plain values. SIGTERM and SIGINT start a graceful stop:
-stop fetching, drain, commit, exit 0.
+Everything it builds receives plain values from the config. SIGTERM and SIGINT
+start a graceful stop: stop fetching, drain, commit, exit 0 (while still waiting
+for the model or the broker: exit 0 at once).
 """
 from __future__ import annotations
 
@@ -15,14 +15,18 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from logdelim.daemon.config import Config, ConfigError, load
+from logdelim.daemon.clients import start_when_reachable, stop_client
+from logdelim.daemon.config import Config, ConfigError, ModelConfig, load
+from logdelim.daemon.endpoints import MetricsServer
+from logdelim.daemon.health import LoopHeartbeat
+from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.logging_setup import configure_logging
-from logdelim.daemon.metrics import Metrics, MetricsServer, process_registry
+from logdelim.daemon.metrics import Metrics, process_registry
+from logdelim.daemon.pipeline import MissingTopicError, Pipeline
 
 logger = logging.getLogger(__name__)
 
 PRODUCER_LINGER_MS = 5
-CLIENT_STOP_TIMEOUT_S = 1.0
 # aiokafka blocks a send while its partition's open batch is full and unsent, and Tansu
 # answers each produce request in tens of milliseconds: large batches keep records
 # (about 1 KB of JSON each) flowing. Measured: 16 KiB batches cap the daemon near 400
@@ -45,7 +49,7 @@ def security_options(security: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_clients(config: Config) -> tuple[Any, Any, Any]:
     """Unstarted clients for ``config``: the group consumer (manual commits), the producer
-    (acks=all) and the group-less consumer behind the high-watermark probe."""
+    (acks=all) and the group-less consumer behind the high-watermark probe (started when first used)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     kafka = config.kafka
@@ -71,114 +75,136 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
                 stop: asyncio.Event | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (or ``stop`` is set); returns the exit status.
 
+    The order matters to an operator: the metrics port is bound first (a port in use
+    fails in milliseconds, not after the model loads), ``/healthz`` answers from then on
+    and ``/readyz`` 503 until records flow; then the model loads, then the daemon waits
+    for the broker (``kafka.startup_timeout_s``). Every early exit closes what was opened.
+
     Args:
         config: validated configuration.
         on_started: called with the metrics server once it listens (the demo prints its URL).
         stop: an extra stop trigger for in-process callers.
     """
+    registry = process_registry()
+    metrics = Metrics(registry)
+    stopping = asyncio.Event()
+    heartbeat = LoopHeartbeat(config.metrics.loop_stall_s)
+    pipeline: Any = None
+    try:
+        server = MetricsServer(config.metrics.host, config.metrics.port, registry,
+                               is_ready=lambda: pipeline is not None and pipeline.is_ready(),
+                               is_live=heartbeat.alive)
+    except OSError as exc:
+        logger.error("cannot serve metrics on %s:%d: %s", config.metrics.host, config.metrics.port, exc)
+        return 1
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    background = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
+    if stop is not None:
+        background.append(asyncio.create_task(_set_when(stop, stopping), name="stop"))
+    engine: Any = None
+    try:
+        server.start()
+        logger.info("metrics on http://%s:%d/metrics", config.metrics.host, server.port)
+        if on_started is not None:
+            on_started(server)
+        engine = await _load_engine(config.model, metrics)
+        if engine is None:
+            return 1
+        metrics.model_info.labels(engine.model_id, engine.device).set(1)
+        # Everything loaded so far (torch, aiokafka, the model: ~180,000 objects) lives as long as
+        # the process: out of the garbage collector's sight, a full collection no longer walks it
+        # (180 ms each, measured; a latency spike every few seconds of traffic).
+        gc.freeze()
+        if stopping.is_set():
+            return 0
+        kafka = config.kafka
+
+        def build() -> list[tuple[str, Any]]:
+            consumer, producer, probe_consumer = build_clients(config)
+            return [("producer", producer), ("consumer", consumer), ("lag probe", HighWatermarkProbe(probe_consumer))]
+
+        clients = await start_when_reachable(build, kafka.bootstrap_servers, kafka.startup_timeout_s, stopping)
+        if clients is None:
+            return 0 if stopping.is_set() else 1
+        producer, consumer, lag_probe = clients
+        try:
+            pipeline = _pipeline(config, engine, metrics, consumer, producer, lag_probe)
+            background.append(asyncio.create_task(_set_when(stopping, pipeline), name="stop-pipeline"))
+            logger.info("consuming %s as group %s -> %s (dead letters: %s)", ",".join(kafka.input_topics),
+                        kafka.group_id, kafka.output_topic, kafka.dead_letter_topic)
+            try:
+                await pipeline.run()
+            except MissingTopicError as exc:
+                logger.error("%s", exc)
+                return 1
+            return 0
+        finally:
+            # Bounded: with the broker gone, leaving the group or flushing could otherwise
+            # outlast the 10 s a stop may take (what was not acknowledged is not committed).
+            await asyncio.gather(*(stop_client(name, client) for name, client in
+                                   (("consumer", consumer), ("producer", producer), ("lag probe", lag_probe))))
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if engine is not None and config.model.tagging_process:
+            await asyncio.to_thread(engine.close)
+        server.stop()
+        logger.info("stopped")
+
+
+async def _load_engine(model: ModelConfig, metrics: Metrics) -> Any:
+    """The tagging process (or, with ``model.tagging_process`` off, an engine here); None if it cannot load.
+
+    Loaded in a thread: the event loop keeps answering heartbeats (``/healthz``) meanwhile.
+    """
     from logdelim.daemon.tagging import TaggingProcess
     from logdelim.model.engine import Engine
 
-    registry = process_registry()
-    metrics = Metrics(registry)
-    model = config.model
     options = {"path": model.path, "device": model.device, "num_threads": model.num_threads,
-               "quantize": model.quantize, "cache_size": model.cache_size}
-    if model.tagging_process:
-        try:
-            engine: Any = await asyncio.to_thread(TaggingProcess, options, metrics.tagging_restarts.inc)
-        except RuntimeError as exc:
-            logger.error("%s", exc)
-            return 1
-    else:
-        engine = Engine.load(**options)
-        logger.info("model %s on %s (network warmed up in %.2f s)", engine.model_id, engine.device,
-                    engine.warm_up())
-    # Everything loaded so far (torch, aiokafka, the model: ~180,000 objects) lives as long as
-    # the process: out of the garbage collector's sight, a full collection no longer walks it
-    # (180 ms each, measured; a latency spike every few seconds of traffic).
-    gc.freeze()
+               "quantize": model.quantize, "cache_size": model.cache_size, "cache_max_bytes": model.cache_max_bytes}
     try:
-        encode = engine.encode_messages if model.tagging_process else None
-        # The tagging process answers calls in order, so two threads keep it busy; an
-        # engine in this process takes one caller at a time.
-        encode_workers = 2 if model.tagging_process else 1
-        return await _serve(config, engine, encode, encode_workers, registry, metrics, on_started, stop)
-    finally:
         if model.tagging_process:
-            engine.close()
+            return await asyncio.to_thread(TaggingProcess, options, metrics.tagging_restarts.inc,
+                                           model.tagger_timeout_s)
+        engine = await asyncio.to_thread(Engine.load, **options)
+    except (RuntimeError, OSError, ValueError) as exc:
+        logger.error("cannot load the model: %s", exc)
+        return None
+    warm_up_s = await asyncio.to_thread(engine.warm_up)
+    logger.info("model %s on %s (network warmed up in %.2f s)", engine.model_id, engine.device, warm_up_s)
+    return engine
 
 
-async def _serve(config: Config, engine: Any, encode: Callable | None, encode_workers: int, registry: Any,
-                 metrics: Any, on_started: Callable[[MetricsServer], None] | None, stop: asyncio.Event | None) -> int:
-    from logdelim.daemon.lag import HighWatermarkProbe
-    from logdelim.daemon.pipeline import MissingTopicError, Pipeline
-
-    metrics.model_info.labels(engine.model_id, engine.device).set(1)
-
-    consumer, producer, probe_consumer = build_clients(config)
-    lag_probe = HighWatermarkProbe(probe_consumer)
-    kafka, batching = config.kafka, config.batching
-    pipeline = Pipeline(
+def _pipeline(config: Config, engine: Any, metrics: Metrics, consumer: Any, producer: Any,
+              lag_probe: HighWatermarkProbe) -> Pipeline:
+    """The pipeline, wired from the config's plain values."""
+    kafka, batching, model = config.kafka, config.batching, config.model
+    # The tagging process answers calls in order, so two threads keep it busy; an
+    # engine in this process takes one caller at a time.
+    return Pipeline(
         consumer, producer, engine, metrics,
         input_topics=kafka.input_topics, output_topic=kafka.output_topic, dead_letter_topic=kafka.dead_letter_topic,
         max_lines=batching.max_lines, max_wait_ms=batching.max_wait_ms,
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
         produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe,
-        encode=encode, encode_workers=encode_workers, max_tracked_templates=config.model.max_tracked_templates)
-    try:
-        server = MetricsServer(config.metrics.host, config.metrics.port, registry, lambda: pipeline.ready).start()
-    except OSError as exc:
-        logger.error("cannot serve metrics on %s:%d: %s", config.metrics.host, config.metrics.port, exc)
-        return 1
-    logger.info("metrics on http://%s:%d/metrics", config.metrics.host, server.port)
-    if on_started is not None:
-        on_started(server)
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, pipeline.request_stop)
-    watcher = asyncio.create_task(_stop_when(stop, pipeline)) if stop is not None else None
-    try:
-        try:
-            await producer.start()
-            await consumer.start()
-        except Exception as exc:  # noqa: BLE001 - a startup failure is reported, not a traceback
-            logger.error("cannot connect to Kafka at %s: %r", kafka.bootstrap_servers, exc)
-            return 1
-        logger.info("consuming %s as group %s -> %s (dead letters: %s)", ",".join(kafka.input_topics),
-                    kafka.group_id, kafka.output_topic, kafka.dead_letter_topic)
-        try:
-            await pipeline.run()
-        except MissingTopicError as exc:
-            logger.error("%s", exc)
-            return 1
-        return 0
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        if watcher is not None:
-            watcher.cancel()
-        # Bounded: with the broker gone, leaving the group or flushing could otherwise
-        # outlast the 10 s a stop may take (what was not acknowledged is not committed).
-        await asyncio.gather(*(_stop_client(name, client) for name, client in
-                               (("consumer", consumer), ("producer", producer), ("lag probe", lag_probe))))
-        server.stop()
-        logger.info("stopped")
+        encode=engine.encode_messages if model.tagging_process else None,
+        encode_workers=2 if model.tagging_process else 1, max_tracked_templates=model.max_tracked_templates,
+        tagger_stall_s=model.tagger_stall_s)
 
 
-async def _stop_client(name: str, client: Any) -> None:
-    try:
-        await asyncio.wait_for(client.stop(), CLIENT_STOP_TIMEOUT_S)
-    # aiokafka's fetcher can leak a CancelledError out of stop() when the broker is gone.
-    except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - exiting anyway
-        logger.warning("%s did not stop cleanly: %r", name, exc)
-
-
-async def _stop_when(stop: asyncio.Event, pipeline: Any) -> None:
-    await stop.wait()
-    pipeline.request_stop()
+async def _set_when(event: asyncio.Event, target: Any) -> None:
+    """Once ``event`` is set: set ``target`` (an event) or ask it to stop (the pipeline)."""
+    await event.wait()
+    if isinstance(target, asyncio.Event):
+        target.set()
+    else:
+        target.request_stop()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,7 +23,10 @@ claim is a ratio taken on the same machine at the same time:
    over the phase; buckets every 50 ms from 100 to 300 ms). Beside it, the moment
    a separate consumer of the output topic sees the record: an upper bound that
    adds a consumer fetch and this process's share of the cores. Peak resident
-   memory is the daemon's ``VmHWM`` plus its tagging process's.
+   memory is the daemon's ``VmHWM`` plus its tagging process's. Scrape load: while
+   paced lines flow at the target load, ``SCRAPERS`` concurrent clients each GET
+   ``/metrics`` ``SCRAPES_EACH`` times (:func:`scrape_load`); their latencies and
+   failures are the figures.
    The ceiling and the saturated daemon run in ``PIPELINE_ROUNDS`` back-to-back
    pairs (a fresh daemon each); the figures are the medians, the ratio the
    median of the pairs' ratios (see :func:`bench_daemon`);
@@ -44,6 +47,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import shlex
 import signal
 import subprocess
@@ -95,6 +99,15 @@ DAEMON_READY_TIMEOUT_S = 120.0
 TARGET_DAEMON_VS_CEILING = 0.5
 TARGET_P99_MS = 250.0
 TARGET_PEAK_RSS_MB = 1536.0
+# Issue 18's scrape load: concurrent /metrics clients, each sending its GETs one after another,
+# every one on a new connection; the p99 they see and how many failed are the targets.
+SCRAPERS = 50
+SCRAPES_EACH = 10
+SCRAPE_TIMEOUT_S = 10.0
+TARGET_SCRAPE_P99_MS = 200.0
+# Paced lines flow this long in the scrape phase; the scrapes start once the flow has.
+SCRAPE_PHASE_SECONDS = 4.0
+SCRAPE_START_DELAY_S = 0.5
 GPU_SKIPPED = "skipped: no CUDA"
 
 
@@ -413,8 +426,10 @@ class DaemonRun:
             try:
                 with open(f"/proc/{pid}/status", encoding="ascii") as f:
                     total += next((int(t.split()[1]) for t in f if t.startswith("VmHWM:")), 0) / 1024
-                with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
-                    pids.extend(int(child) for child in f.read().split())
+                # Every thread's children: the daemon starts its tagging process from a worker thread.
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                        pids.extend(int(child) for child in f.read().split())
             except OSError:
                 if pid == self.process.pid:
                     return None
@@ -522,6 +537,68 @@ async def daemon_latency(daemon: DaemonRun, watcher: OutputWatcher, lines: Itera
     }
 
 
+async def scrape_load(host: str, port: int, path: str = "/metrics", scrapers: int = SCRAPERS,
+                      requests_each: int = SCRAPES_EACH, timeout_s: float = SCRAPE_TIMEOUT_S) -> dict[str, Any]:
+    """``scrapers`` concurrent clients, each sending ``requests_each`` GETs of ``path`` one after another.
+
+    Every GET opens its own connection (``Connection: close``) and reads the whole
+    answer, like a probe or a scraper without keep-alive. A latency is connect to
+    the last byte; a failure (no answer, not 200, ``timeout_s`` passed) counts as
+    an error and its time as a latency too, so failures cannot flatter the p99.
+    Plain asyncio in this process: no thread per client competing for the GIL.
+    """
+    latencies_ms: list[float] = []
+    errors: list[str] = []
+
+    async def get() -> int:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+            answer = await reader.read()  # to the end: the server closes after the answer
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+
+    async def client() -> None:
+        for _ in range(requests_each):
+            started = time.perf_counter()
+            try:
+                status = await asyncio.wait_for(get(), timeout_s)
+                if status != 200:
+                    errors.append(f"status {status}")
+            except (OSError, asyncio.TimeoutError, ValueError) as exc:
+                errors.append(repr(exc))
+            latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(scrapers)))
+    latencies_ms.sort()
+    return {"scrape_requests": len(latencies_ms), "scrape_errors": len(errors),
+            "scrape_p50_ms": percentile(latencies_ms, 0.50), "scrape_p99_ms": percentile(latencies_ms, 0.99),
+            "scrape_max_ms": latencies_ms[-1] if latencies_ms else None,
+            "scrape_seconds": time.perf_counter() - started, "scrape_error_examples": sorted(set(errors))[:5]}
+
+
+async def daemon_scrape_load(daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str],
+                             rate_per_s: float) -> dict[str, Any]:
+    """:func:`scrape_load` on the daemon's ``/metrics`` while a paced producer feeds it ``rate_per_s`` lines/s.
+
+    Its own phase, after the latency points, so the scrapes do not disturb the
+    latency figures; the pipeline's latency during the scrapes is kept beside them.
+    """
+    flow = asyncio.create_task(daemon_latency(daemon, watcher, lines, rate_per_s, SCRAPE_PHASE_SECONDS))
+    try:
+        await asyncio.sleep(SCRAPE_START_DELAY_S)
+        scrape = await scrape_load("127.0.0.1", daemon.metrics_port)
+    finally:
+        point = await flow
+    return {**scrape, "scrape_offered_lines_per_s": rate_per_s,
+            "scrape_during_paced_input": scrape["scrape_seconds"] <= SCRAPE_PHASE_SECONDS - SCRAPE_START_DELAY_S,
+            "scrape_phase_hist_p99_ms": point["hist_p99_ms"]}
+
+
 def _phase_hit_ratio(before_text: str, after_text: str) -> float | None:
     """The daemon's cache hit ratio over the lines between two scrapes.
 
@@ -626,6 +703,7 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         for fraction in load_fractions:
             point = await daemon_latency(daemon, watcher, paced, fraction * rate, latency_seconds)
             points.append({"fraction": fraction, **point})
+        scrape = await daemon_scrape_load(daemon, watcher, paced, TARGET_LOAD_FRACTION * rate)
         metrics = await daemon.metrics_text()
         peak_rss_mb = daemon.peak_rss_mb()
     finally:
@@ -652,6 +730,7 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         "daemon_stop_seconds": stop_s,
         "daemon_device": device,
         "load_points": points,
+        **scrape,
         "daemon_command": shlex.join(daemon.command),
         "daemon_config": daemon.config,
     }
@@ -734,11 +813,13 @@ async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str]
 
 
 def target_checks(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Issue 6's targets against the figures of this run (``met`` is None when not measured)."""
+    """Issue 6's and issue 18's targets against the figures of this run (``met`` is None when not measured)."""
     checks = {
         "daemon_vs_ceiling": (">=", TARGET_DAEMON_VS_CEILING),
         "daemon_p99_latency_ms": ("<=", TARGET_P99_MS),
         "daemon_peak_rss_mb": ("<=", TARGET_PEAK_RSS_MB),
+        "scrape_p99_ms": ("<=", TARGET_SCRAPE_P99_MS),
+        "scrape_errors": ("<=", 0),
     }
     out = {}
     for key, (sense, bound) in checks.items():
@@ -792,6 +873,11 @@ def format_report(result: dict[str, Any]) -> str:
         out.append(f"daemon peak RSS {_fmt(result['daemon_peak_rss_mb'], ',.0f')} MB; cache hit ratio "
                    f"{_fmt(result['daemon_cache_hit_ratio'], '.3f')}; SIGTERM -> exit {result['daemon_exit_status']} "
                    f"in {result['daemon_stop_seconds']:.1f} s")
+        out.append(f"scrape load: {SCRAPERS} clients x {SCRAPES_EACH} GETs of /metrics (a connection each) at "
+                   f"{result['scrape_offered_lines_per_s']:,.0f} lines/s: p50 {_fmt(result['scrape_p50_ms'], '.1f')} "
+                   f"ms, p99 {_fmt(result['scrape_p99_ms'], '.1f')} ms, {result['scrape_errors']} errors in "
+                   f"{result['scrape_seconds']:.1f} s; pipeline hist p99 meanwhile "
+                   f"{_fmt(result['scrape_phase_hist_p99_ms'], '.1f')} ms")
     out.append("")
     gpu = result["gpu"]
     if gpu is None:
@@ -802,7 +888,7 @@ def format_report(result: dict[str, Any]) -> str:
         if gpu.get("daemon_lines_per_s") is not None:
             out.append(f"GPU daemon (model.device cuda, saturated): {gpu['daemon_lines_per_s']:,.0f} lines/s")
     out.append("")
-    out.append("targets (issue 6):")
+    out.append("targets (issues 6 and 18):")
     for key, check in result["targets"].items():
         verdict = {True: "met", False: "NOT MET", None: "not measured"}[check["met"]]
         out.append(f"  {key:24} {_fmt(check['value'], ',.2f'):>10} {check['target']:>8}  {verdict}")
@@ -934,7 +1020,8 @@ def run(args: argparse.Namespace) -> int:
     result["batch_sweep_threads"] = threads
     cuda = torch.cuda.is_available()
     pipeline_keys = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms",
-                     "daemon_p99_latency_ms", "daemon_peak_rss_mb", "daemon_vs_ceiling")
+                     "daemon_p99_latency_ms", "daemon_peak_rss_mb", "daemon_vs_ceiling", "scrape_p50_ms",
+                     "scrape_p99_ms", "scrape_errors")
     result |= dict.fromkeys(pipeline_keys)
     if not args.no_pipeline:
         result |= asyncio.run(bench_pipeline(

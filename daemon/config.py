@@ -69,6 +69,10 @@ class KafkaConfig:
     # SIGTERM / revocation drain budget; with the final commit (<= 1.5 s) and client
     # stops (<= 1 s each) a stop stays within 10 s.
     drain_timeout_s: float = 6.0
+    # How long a start waits for a broker that is not reachable yet (retried with backoff,
+    # /readyz 503 meanwhile) before exiting 1; null: wait forever (a sidecar outlives
+    # its broker's restarts).
+    startup_timeout_s: float | None = None
     security: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +89,8 @@ class KafkaConfig:
         _require(self.heartbeat_interval_ms < self.session_timeout_ms, "kafka.heartbeat_interval_ms",
                  "must be below kafka.session_timeout_ms")
         _require(self.produce_retries >= 0, "kafka.produce_retries", "must be >= 0")
+        _require(self.startup_timeout_s is None or self.startup_timeout_s > 0, "kafka.startup_timeout_s",
+                 "must be > 0 or null")
         for key in self.security:
             _require(key in SECURITY_KEYS, f"kafka.security.{key}", "unknown key")
 
@@ -127,6 +133,9 @@ class ModelConfig:
     # seconds instead of 0.1 s (measured). null = torch's own choice.
     num_threads: int | None = 1
     cache_size: int = 200_000
+    # What the line and shape caches may hold, counted in bytes, so a stream of ever new
+    # long lines cannot grow the tagging process past its memory limit.
+    cache_max_bytes: int = 128 * 1024 * 1024
     quantize: bool = False
     # Tag in a child process (daemon/tagging.py), so the event loop and the network each
     # get a core; false: in a thread of the daemon, sharing the GIL with the event loop.
@@ -135,6 +144,12 @@ class ModelConfig:
     # templates new to it in logdelim_new_templates_total: about 220 bytes each, so 11 MB.
     # Below the number of templates a stream keeps using, known ones count as new again.
     max_tracked_templates: int = 50_000
+    # A tagging call unanswered this long takes /readyz to 503 (the pod stops taking
+    # traffic while the tagger is stuck) ...
+    tagger_stall_s: float = 5.0
+    # ... and one unanswered this long gets its tagging process killed and replaced (its
+    # batch retried message by message, so a line that hangs the model becomes a dead letter).
+    tagger_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         device = self.device
@@ -143,6 +158,10 @@ class ModelConfig:
         _require(self.num_threads is None or self.num_threads > 0, "model.num_threads", "must be > 0 or null")
         _require(self.cache_size >= 0, "model.cache_size", "must be >= 0")
         _require(self.max_tracked_templates > 0, "model.max_tracked_templates", "must be > 0")
+        _require(self.cache_max_bytes >= 0, "model.cache_max_bytes", "must be >= 0")
+        _positive(self, "model", ("tagger_stall_s", "tagger_timeout_s"))
+        _require(self.tagger_stall_s <= self.tagger_timeout_s, "model.tagger_stall_s",
+                 "must be <= model.tagger_timeout_s")
         if self.path is not None:
             _require(Path(self.path).is_file(), "model.path", f"{self.path!r} is not a file")
 
@@ -153,8 +172,12 @@ class MetricsConfig:
 
     host: str = "0.0.0.0"
     port: int = 9108
+    # /healthz answers 503 once the event loop has not run its heartbeat for this long
+    # (a stuck loop: the liveness probe restarts the pod).
+    loop_stall_s: float = 10.0
 
     def __post_init__(self) -> None:
+        _positive(self, "metrics", ("loop_stall_s",))
         _require(0 <= self.port <= 65535, "metrics.port", f"{self.port} is not a TCP port")
 
 

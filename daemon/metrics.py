@@ -1,6 +1,6 @@
-"""Prometheus metrics of the daemon and the HTTP server for /metrics, /healthz, /readyz.
+"""Prometheus metrics of the daemon (the HTTP endpoints that serve them are in :mod:`.endpoints`).
 
-Names are a contract with deploy/ (dashboards, alerts): see notes/common.md.
+Names are a contract with deploy/ (dashboards, alerts).
 Everything is declared once, in :class:`Metrics`, on a registry passed in, so
 tests use a fresh registry and the daemon one with the process collectors.
 Buckets fit the latencies involved (milliseconds to seconds), not the library
@@ -15,19 +15,15 @@ bounded table and counts the ones it did not hold, so a rate of
 from __future__ import annotations
 
 import logging
-import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     gc_collector,
-    generate_latest,
     platform_collector,
     process_collector,
 )
@@ -91,8 +87,13 @@ class Metrics:
                                        registry=registry)
         self.model_info = Gauge("logdelim_model_info", "Model in use (value is always 1)",
                                 ["model_id", "device"], registry=registry)
-        self.ready = Gauge("logdelim_ready", "1 while /readyz answers 200 (assignment, broker reachable, not stopping)",
-                           registry=registry)
+        self.ready = Gauge("logdelim_ready", "1 while /readyz answers 200 (assignment, broker reachable, tagger "
+                           "answering, not stopping)", registry=registry)
+        self.oldest_tagging_age = Gauge("logdelim_tagging_oldest_call_age_seconds",
+                                        "Age of the oldest tagging call not answered yet (0 when none)",
+                                        registry=registry)
+        self.cache_bytes = Gauge("logdelim_cache_bytes", "Bytes held by the engine's line and shape caches "
+                                 "(at most model.cache_max_bytes)", registry=registry)
         self.new_templates = Counter("logdelim_new_templates",
                                      "Records whose template was not in the table of recently seen templates "
                                      "(a rate is the new-template rate)", registry=registry)
@@ -155,55 +156,3 @@ class TemplateTracker:
             self._tracked.set(len(self.table))
         return new
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server: MetricsServer
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
-        elif path == "/healthz":
-            self._send(200, b"ok\n")
-        elif path == "/readyz":
-            ready = self.server.is_ready()
-            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
-        else:
-            self._send(404, b"not found\n")
-
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - overrides the stdlib
-        logger.debug("http %s", format % args)
-
-
-class MetricsServer(ThreadingHTTPServer):
-    """/metrics, /healthz and /readyz on one port, served from a background thread."""
-
-    daemon_threads = True
-
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, is_ready: Callable[[], bool]) -> None:
-        super().__init__((host, port), _Handler)
-        self.registry = registry
-        self.is_ready = is_ready
-        self._thread = threading.Thread(target=self.serve_forever, name="metrics-http", daemon=True)
-
-    @property
-    def port(self) -> int:
-        """The bound port (differs from the requested one when that was 0)."""
-        return self.server_address[1]
-
-    def start(self) -> MetricsServer:
-        """Serve in the background."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.shutdown()
-        self.server_close()

@@ -1,6 +1,6 @@
 """The streaming loop: fetch, micro-batch, tag off the event loop, produce, commit.
 
-Three tasks share the event loop:
+Four tasks share the event loop:
 
 - fetch: ``getmany`` -> decode each message (``inputs``) -> register its offset
   (``offsets``) -> queue it in the micro-batcher. Everything after ``getmany``
@@ -19,6 +19,11 @@ Three tasks share the event loop:
   in-flight bound.
 - monitor: once a second, checks the broker answers (readiness) and refreshes
   the lag gauges.
+
+Ready (``/readyz``) means making progress: partitions assigned, broker reachable,
+not rebalancing or stopping, and no tagging call unanswered for longer than
+``tagger_stall_s`` (a stuck tagger takes the pod out of service while it is
+replaced; see ``tagging``).
 
 A record whose delivery fails is resent up to ``produce_retries`` times; after
 that it stays unacknowledged, its partition is paused and commits stop before
@@ -89,6 +94,7 @@ class Pipeline:
             than one only for an ``encode`` that several threads may call and that answers them in order
             (the tagging process).
         max_tracked_templates: template ids remembered to count new templates (``TemplateTracker``).
+        tagger_stall_s: a tagging call unanswered this long makes the pipeline not ready.
     """
 
     def __init__(self, consumer: Any, producer: Any, engine: Any, metrics: Metrics, *,
@@ -97,7 +103,7 @@ class Pipeline:
                  max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
                  drain_timeout_s: float, lag_probe: HighWatermarkProbe | None = None,
                  encode: Callable[[list[str], list[Source]], list[inputs.Encoded | inputs.Rejection]] | None = None,
-                 encode_workers: int = 1, max_tracked_templates: int) -> None:
+                 encode_workers: int = 1, max_tracked_templates: int, tagger_stall_s: float) -> None:
         self.consumer = consumer
         # What the tagging thread runs per batch: the engine here, or a tagging process's call.
         self.encode = encode or functools.partial(inputs.encode_messages, engine)
@@ -115,6 +121,7 @@ class Pipeline:
         self.commit_interval_s = commit_interval_ms / 1000
         self.produce_retries = produce_retries
         self.drain_timeout_s = drain_timeout_s
+        self.tagger_stall_s = tagger_stall_s
         self.templates = TemplateTracker(metrics, max_tracked_templates)
 
         # Labelled series looked up once (a .labels() call per record costs more than the
@@ -139,7 +146,12 @@ class Pipeline:
         self._rebalancing = False
         self._assigned = False
         self._broker_reachable = True
-        self.ready = False
+        self.ready = False  # from events (assignment, broker, stop); is_ready() adds the tagger's progress
+        # Start times of the tagging calls not answered yet (several run at once).
+        self._tagging_since: dict[int, float] = {}
+        self._tag_calls = 0
+        metrics.ready.set_function(lambda: 1.0 if self.is_ready() else 0.0)
+        metrics.oldest_tagging_age.set_function(self.oldest_tagging_age_s)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -197,10 +209,18 @@ class Pipeline:
         return len(partitions)
 
     def _update_ready(self) -> None:
-        """Ready: consuming an assignment, broker reachable, not rebalancing, not stopping."""
+        """Ready as far as events tell: consuming an assignment, broker reachable, not rebalancing, not stopping."""
         self.ready = (self._assigned and self._broker_reachable and not self._rebalancing
                       and not self._stop.is_set())
-        self.metrics.ready.set(1 if self.ready else 0)
+
+    def oldest_tagging_age_s(self) -> float:
+        """Seconds the oldest unanswered tagging call has waited (0.0 when none is)."""
+        started = min(tuple(self._tagging_since.values()), default=None)  # a copy: the loop adds and removes
+        return 0.0 if started is None else max(0.0, time.monotonic() - started)
+
+    def is_ready(self) -> bool:
+        """Ready and making progress (called from the HTTP server's threads too)."""
+        return self.ready and self.oldest_tagging_age_s() <= self.tagger_stall_s
 
     # ------------------------------------------------------------------ fetch
 
@@ -313,6 +333,7 @@ class Pipeline:
         hits, misses = self.engine.cache_hits, self.engine.cache_misses
         if hits + misses:
             self.metrics.cache_hit_ratio.set(hits / (hits + misses))
+        self.metrics.cache_bytes.set(self.engine.cache_bytes)
         self.metrics.lines_in_flight.set(self.tracker.in_flight)
 
     async def _tag(self, lines: list[Pending]) -> list[inputs.Encoded | inputs.Rejection]:
@@ -320,10 +341,14 @@ class Pipeline:
         if not lines:
             return []
         started = time.perf_counter()
+        self._tag_calls += 1
+        call = self._tag_calls
+        self._tagging_since[call] = time.monotonic()
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, self.encode, [p.line for p in lines], [p.source for p in lines])
         finally:
+            del self._tagging_since[call]
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_size.observe(len(lines))
 

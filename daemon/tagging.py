@@ -11,10 +11,16 @@ child runs :func:`~logdelim.daemon.inputs.encode_messages` (tagging and the
 output records' JSON), so the event loop only sends bytes (and counts each
 record's ``template_id``, which comes back beside it in ``inputs.Encoded``), and
 the daemon's tagging thread waits on the pipe without the GIL. ``model_id``, ``device``,
-``cache_hits`` and ``cache_misses`` mirror the child's engine. A child that dies
+``cache_hits``, ``cache_misses`` and ``cache_bytes`` mirror the child's engine. A child that dies
 (killed, out of memory, a crash in native code) is started again and its batch
 retried message by message, so a message that kills the child every time
 becomes a ``tagging_error`` dead letter and the others get their records.
+
+A watchdog thread makes the child's state visible whether or not traffic flows:
+a child that exits while the daemon is idle is replaced within a second, and a
+call left unanswered for ``timeout_s`` (a stopped, deadlocked or hung child) gets
+the child killed, which turns into the same replacement and message-by-message
+retry, so a line that hangs the model becomes a dead letter too.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ import gc
 import logging
 import multiprocessing
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -32,6 +40,8 @@ from logdelim.daemon.records import Source
 logger = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 5.0
+# How often the watchdog looks at the child: a dead one is noticed within this.
+WATCHDOG_INTERVAL_S = 0.25
 
 
 class ChildDied(RuntimeError):
@@ -60,7 +70,7 @@ def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
             return
         # encode_messages turns any failure of the model into tagging_error rejections.
         encoded = inputs.encode_messages(engine, *request)
-        conn.send((encoded, engine.cache_hits, engine.cache_misses))
+        conn.send((encoded, engine.cache_hits, engine.cache_misses, engine.cache_bytes))
 
 
 class TaggingProcess:
@@ -74,20 +84,30 @@ class TaggingProcess:
     Args:
         engine_options: keyword arguments of ``Engine.load`` (plain values: they are pickled).
         on_restart: called each time a child died and was replaced (the daemon counts it).
+        timeout_s: a call unanswered this long gets the child killed and replaced (None: no deadline).
     """
 
-    def __init__(self, engine_options: dict[str, Any], on_restart: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine_options: dict[str, Any], on_restart: Callable[[], None] | None = None,
+                 timeout_s: float | None = None) -> None:
         self._options = dict(engine_options)
         self._on_restart = on_restart
+        self.timeout_s = timeout_s
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with threads and torch
         self.cache_hits = 0
         self.cache_misses = 0
+        self.cache_bytes = 0
         self.restarts = 0
         self._send_lock = threading.RLock()  # re-taken by _died when a send fails
         # Guards the replies: a caller reads the pipe only when its request is the next one answered.
         self._turn = threading.Condition()
         self._generation = 0  # bumped by every restart: requests sent to an older child are lost
+        # When each unanswered request was sent, oldest first (answers come in order).
+        self._sent_at: deque[float] = deque()
+        self._kill_reason: str | None = None
+        self._closing = threading.Event()
         self._start()
+        self._watchdog = threading.Thread(target=self._watch, name="tagging-watchdog", daemon=True)
+        self._watchdog.start()
 
     def _start(self) -> None:
         self._conn, child = self._context.Pipe()
@@ -104,6 +124,8 @@ class TaggingProcess:
             raise RuntimeError(f"the tagging process could not load the model: {reply[1]}")
         _, self.model_id, self.device, warm_up_s = reply
         self._sent = self._answered = 0
+        self._sent_at.clear()
+        self._kill_reason = None
         # Counters start again with a new child's cache.
         self._hits_before, self._misses_before = self.cache_hits, self.cache_misses
         logger.info("tagging process %d ready: model %s on %s (warmed up in %.2f s)", self._process.pid,
@@ -113,6 +135,31 @@ class TaggingProcess:
     def pid(self) -> int | None:
         """The child's process id."""
         return self._process.pid
+
+    def oldest_call_age_s(self) -> float:
+        """Seconds the oldest unanswered call has waited (0.0 when none is)."""
+        try:
+            return max(0.0, time.monotonic() - self._sent_at[0])
+        except IndexError:
+            return 0.0
+
+    def _watch(self) -> None:
+        """Replace a child that exited while no call noticed; kill one that misses the deadline."""
+        while not self._closing.wait(WATCHDOG_INTERVAL_S):
+            generation, process = self._generation, self._process
+            if not process.is_alive():
+                if not self._closing.is_set():
+                    try:
+                        self._died(generation, 0)
+                    except Exception:  # noqa: BLE001 - a child that cannot start is tried again next pass
+                        logger.exception("could not start a new tagging process")
+                continue
+            age_s = self.oldest_call_age_s()
+            if self.timeout_s is not None and age_s > self.timeout_s and self._kill_reason is None:
+                self._kill_reason = f"no answer within {self.timeout_s:g} s"
+                logger.error("tagging process %d has not answered a batch for %.1f s: killing it", process.pid,
+                             age_s)
+                process.kill()
 
     def encode_messages(self, lines: Sequence[str], sources: Sequence[Source]
                         ) -> list[inputs.Encoded | inputs.Rejection]:
@@ -133,6 +180,7 @@ class TaggingProcess:
         with self._send_lock:
             generation, conn, ticket = self._generation, self._conn, self._sent
             try:
+                self._sent_at.append(time.monotonic())
                 conn.send((list(lines), list(sources)))
             except OSError as exc:
                 raise self._died(generation, len(lines)) from exc
@@ -143,16 +191,18 @@ class TaggingProcess:
             if self._generation != generation:
                 raise ChildDied("the tagging process was replaced before it answered")
             try:
-                encoded, hits, misses = conn.recv()
+                encoded, hits, misses, cache_bytes = conn.recv()
                 failure = None
             except (EOFError, OSError) as exc:
                 failure = exc
             else:
                 self._answered += 1
+                self._sent_at.popleft()
                 self._turn.notify_all()
         if failure is not None:  # outside the turn: _died takes the send lock first
             raise self._died(generation, len(lines)) from failure
         self.cache_hits, self.cache_misses = self._hits_before + hits, self._misses_before + misses
+        self.cache_bytes = cache_bytes
         return encoded
 
     def _died(self, generation: int, lines: int) -> ChildDied:
@@ -162,19 +212,26 @@ class TaggingProcess:
                 return ChildDied("the tagging process died")
             self._process.join(JOIN_TIMEOUT_S)
             status = self._process.exitcode
+            cause = self._kill_reason or f"exit status {status}"
             self.restarts += 1
-            logger.error("the tagging process died (exit status %s) during a batch of %d lines; starting another",
-                         status, lines)
+            if lines:
+                logger.error("the tagging process died (%s) during a batch of %d lines; starting another", cause,
+                             lines)
+            else:
+                logger.error("the tagging process died (%s) while idle; starting another", cause)
             self._conn.close()
             self._generation += 1
             self._turn.notify_all()
             self._start()
             if self._on_restart is not None:
                 self._on_restart()
-            return ChildDied(f"the tagging process died (exit status {status})")
+            return ChildDied(f"the tagging process died ({cause})")
 
     def close(self) -> None:
         """Ask the child to exit; killed if it has not within ``JOIN_TIMEOUT_S``."""
+        self._closing.set()
+        if self._watchdog is not threading.current_thread():
+            self._watchdog.join()
         try:
             self._conn.send(None)
         except OSError:

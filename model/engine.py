@@ -6,11 +6,12 @@ rules of the spec. Results are exact: the network's output for a line does not
 depend on its batch (see ``tagger``), and the caches are keyed on what the
 network sees, so a hit returns what the network would compute.
 
-Two caches, both bounded by ``cache_size``: lines with equal ``vocab.cache_key``
-(digits folded, offsets unchanged) share a whole result, token offsets
-included; on a miss there, lines with equal ``vocab.shape`` (what a delimiter
-tagger's network sees) share the network's decisions, which are carried over
-to the line's own offsets.
+Two caches (``lru.LRU``), both bounded by ``cache_size`` entries and, given
+``cache_max_bytes``, by the bytes their entries are estimated to hold: lines
+with equal ``vocab.cache_key`` (digits folded, offsets unchanged) share a whole
+result, token offsets included; on a miss there, lines with equal
+``vocab.shape`` (what a delimiter tagger's network sees) share the network's
+decisions, which are carried over to the line's own offsets.
 
 A network with a kind head gives every token its kind in the same pass (``F``
 header field, ``C`` constant text, ``V`` variable: the kind most of its
@@ -20,13 +21,13 @@ are decided once per shape, like the punctuation.
 """
 from __future__ import annotations
 
+import bisect
 import ctypes
 import logging
 import os
 import sys
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 
 from . import checkpoint
+from .lru import LRU
 from .spans import Span, spans_at, token_bounds
 from .templates import KINDS, kinds_of_tokens, template_id, template_of_tokens
 from .text import needs_rewrite, rewrite
@@ -63,6 +65,24 @@ _WARM_ROWS = 64
 _WIDTH_STEP = 32
 _ALNUM, _SPACE, _PUNCT = ord("a"), ord("s"), ord("p")
 _ASCII_CLASS = {i: chr(_ALNUM if chr(i).isalnum() else _SPACE if chr(i).isspace() else _PUNCT) for i in range(128)}
+# A byte bound splits between the caches: this share for the shapes, the rest for the
+# lines. A shape entry saves a network run, a line entry only the cheap expansion of a
+# cached shape to the line's offsets, and a shape entry is the smaller: half keeps
+# more shapes than lines, so most line misses still find their shape.
+_SHAPE_SHARE = 0.5
+# What CPython (64-bit) spends on the objects a cache entry holds, allocations rounded to
+# 16 bytes (see _rounded): a tuple's header with its garbage collector links, each item's
+# pointer, a float, an int past the small ones Python shares (-5 to 256), a pair of ints,
+# and the _Tagged and _Decided objects themselves (a dataclass instance and its attribute
+# values). Checked against tracemalloc by tests/model/test_engine.py.
+_TUPLE_BYTES = 40
+_POINTER_BYTES = 8
+_FLOAT_BYTES = 32
+_INT_BYTES = 32
+_SMALL_INT_MAX = 256
+_PAIR_BYTES = 64
+_TAGGED_OBJECT_BYTES = 160
+_DECIDED_OBJECT_BYTES = 128
 
 
 def padded_rows(rows: int) -> int:
@@ -213,11 +233,19 @@ class Engine:
     calls keep two cores busier than one call with two threads, whose LSTM steps
     synchronise. The daemon leaves it at 1 (its event loop needs the other core);
     batch jobs (``logdelim tag``, the bench's tagger figures) use every core.
+
+    ``cache_size`` bounds each cache in entries (0: no cache). ``cache_max_bytes``
+    bounds both together in bytes, half each (see ``_SHAPE_SHARE``); None: entries
+    only; 0: nothing is kept between calls. Entries are counted at what they are
+    estimated to hold (``_tagged_bytes``, ``_decided_bytes``), so a process holding
+    the engine stays near its resident size at start, plus its batches' working
+    memory, plus this bound.
     """
 
     def __init__(self, ckpt: checkpoint.Checkpoint, device: str = "auto", num_threads: int | None = None,
                  quantize: bool = False, cache_size: int = 200_000, max_batch_lines: int = 512,
-                 window_chars: int = 512, window_margin_chars: int = 64, parallel_tiles: int = 1) -> None:
+                 window_chars: int = 512, window_margin_chars: int = 64, parallel_tiles: int = 1,
+                 cache_max_bytes: int | None = None) -> None:
         if num_threads:
             torch.set_num_threads(num_threads)
         self._device = resolve_device(device)
@@ -241,9 +269,16 @@ class Engine:
         self._delimiter_index = ckpt.labels.index("D") if ckpt.delimiter_rules else -1
         self.model_id = ckpt.model_id
         self.device = str(self._device)
-        self._cache: OrderedDict[str | bytes, _Tagged] = OrderedDict()
-        self._shapes: OrderedDict[str, _Decided] = OrderedDict()
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, not {cache_size}")
+        if cache_max_bytes is not None and cache_max_bytes < 0:
+            raise ValueError(f"cache_max_bytes must be >= 0 or None, not {cache_max_bytes}")
+        shape_bytes = None if cache_max_bytes is None else int(cache_max_bytes * _SHAPE_SHARE)
+        line_bytes = None if cache_max_bytes is None else cache_max_bytes - (shape_bytes or 0)
+        self._cache: LRU[str | bytes, _Tagged] = LRU(cache_size, line_bytes)
+        self._shapes: LRU[str, _Decided] = LRU(cache_size, shape_bytes)
         self._cache_size = cache_size
+        self.cache_max_bytes = cache_max_bytes
         self._max_batch_lines = max_batch_lines
         self._window = window_chars
         self._margin = window_margin_chars
@@ -255,10 +290,16 @@ class Engine:
 
     @classmethod
     def load(cls, path: str | None = None, device: str = "auto", num_threads: int | None = None,
-             quantize: bool = False, cache_size: int = 200_000, **kwargs: int) -> Engine:
-        """An engine for the checkpoint at ``path`` (the shipped default when None)."""
+             quantize: bool = False, cache_size: int = 200_000, cache_max_bytes: int | None = None,
+             **kwargs: int) -> Engine:
+        """An engine for the checkpoint at ``path`` (the shipped default when None); see :class:`Engine`."""
         return cls(checkpoint.load(path), device=device, num_threads=num_threads, quantize=quantize,
-                   cache_size=cache_size, **kwargs)
+                   cache_size=cache_size, cache_max_bytes=cache_max_bytes, **kwargs)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes the line and shape caches now hold, as their entries were estimated when inserted."""
+        return self._cache.bytes + self._shapes.bytes
 
     def tag(self, lines: Sequence[str]) -> list[TagResult]:
         """Tag every line; results in input order.
@@ -270,14 +311,14 @@ class Engine:
             self.cache_misses += len(lines)
             return [self._result(line, t) for line, t in zip(lines, self._compute(list(lines), cached=False)[0])]
         keys = [cache_key(line) for line in lines]
-        found, missing = _lookup(self._cache, keys)
+        found, missing = self._cache.get_many(keys)
         runs = 0
         if missing:
             computed, runs = self._compute([key_text(key) for key in missing], cached=True)
+            put = self._cache.put
             for key, tagged in zip(missing, computed):
                 found[key] = tagged
-                self._cache[key] = tagged
-            _trim(self._cache, self._cache_size)
+                put(key, tagged, _tagged_bytes(key, tagged))
         # A line counts as a hit when the network did not run for it.
         self.cache_misses += runs
         self.cache_hits += len(keys) - runs
@@ -310,10 +351,11 @@ class Engine:
         shapes = [shape(key) for key in keys]
         if not cached:
             return [self._expand(key, d) for key, d in zip(keys, self._decide(shapes, self._run(shapes)))], len(keys)
-        decided, todo = _lookup(self._shapes, shapes)
+        decided, todo = self._shapes.get_many(shapes)
+        put = self._shapes.put
         for s, d in zip(todo, self._decide(todo, self._run(todo))):
-            decided[s] = self._shapes[s] = d
-        _trim(self._shapes, self._cache_size)
+            decided[s] = d
+            put(s, d, _decided_bytes(s, d))
         return [self._expand(key, decided[s]) for key, s in zip(keys, shapes)], len(todo)
 
     @staticmethod
@@ -548,23 +590,51 @@ class Engine:
                        template_id(text), per_line)
 
 
-def _lookup(cache: OrderedDict, keys: Sequence) -> tuple[dict, list]:
-    """Each distinct key's cached value (None when absent; hits become most recent) and the absent keys in order."""
-    found: dict = {}
-    missing: list = []
-    for key in keys:
-        if key in found:
-            continue
-        hit = cache.get(key)
-        if hit is None:
-            missing.append(key)
-        else:
-            cache.move_to_end(key)
-        found[key] = hit
-    return found, missing
+def _rounded(size: int) -> int:
+    """Memory an allocation of ``size`` bytes takes: Python's small-object allocator hands out
+    16-byte multiples (the C allocator, above 512 bytes, about the same)."""
+    return (size + 15) & -16
 
 
-def _trim(cache: OrderedDict, size: int) -> None:
-    """Drop the least recently used entries beyond ``size``."""
-    while len(cache) > size:
-        cache.popitem(last=False)
+def _str_bytes(text: str | bytes) -> int:
+    """Memory of a str or bytes object (0 for an empty one: Python keeps one of each, shared)."""
+    return _rounded(sys.getsizeof(text)) if text else 0
+
+
+def _floats_bytes(values: tuple[float, ...]) -> int:
+    """Memory of a tuple of distinct float objects (the network's probabilities)."""
+    return _rounded(_TUPLE_BYTES + _POINTER_BYTES * len(values)) + _FLOAT_BYTES * len(values) if values else 0
+
+
+def _bounds_bytes(bounds: tuple[tuple[int, int], ...]) -> int:
+    """Memory of token bounds: the tuple, a pair per token and every offset beyond the small ints.
+
+    Python shares one object for each int up to 256, so only the offsets past
+    that cost an object: bounds are in order, so a bisection counts them.
+    """
+    if not bounds:
+        return 0
+    count = len(bounds)
+    first_big = bisect.bisect_left(bounds, (_SMALL_INT_MAX + 1,))  # the first token starting past 256
+    big_ints = 2 * (count - first_big) + (first_big > 0 and bounds[first_big - 1][1] > _SMALL_INT_MAX)
+    return _rounded(_TUPLE_BYTES + _POINTER_BYTES * count) + _PAIR_BYTES * count + _INT_BYTES * big_ints
+
+
+def _tagged_bytes(key: str | bytes, t: _Tagged) -> int:
+    """Estimated memory of a line cache entry: its key and everything its ``_Tagged`` holds.
+
+    Counted in full even where it shares objects with a shape cache entry (the
+    confidences, the token kinds): either cache may keep them alive alone.
+    """
+    labels = t.labels
+    label_bytes = (_str_bytes(labels) if isinstance(labels, str)
+                   else _rounded(_TUPLE_BYTES + _POINTER_BYTES * len(labels)) if labels else 0)
+    return (_TAGGED_OBJECT_BYTES + _str_bytes(key) + label_bytes + _bounds_bytes(t.bounds)
+            + _floats_bytes(t.delimiter_confidence) + _FLOAT_BYTES + _str_bytes(t.token_kinds)
+            + _str_bytes(t.template) + _str_bytes(t.template_id))
+
+
+def _decided_bytes(shape_key: str, d: _Decided) -> int:
+    """Estimated memory of a shape cache entry: the shape and everything its ``_Decided`` holds."""
+    return (_DECIDED_OBJECT_BYTES + _str_bytes(shape_key) + _str_bytes(d.decisions)
+            + _floats_bytes(d.delimiter_confidence) + _FLOAT_BYTES + _str_bytes(d.token_kinds or ""))

@@ -170,6 +170,16 @@ def kafka_io(broker: EmbeddedBroker) -> KafkaIO:
 # --------------------------------------------------------------------------- test data
 
 
+def distinct_word(i: int) -> str:
+    """A distinct letters-only word per ``i``: a new cache key and a new shape (digits would fold)."""
+    letters = ""
+    while True:
+        i, rest = divmod(i, 26)
+        letters += chr(ord("a") + rest)
+        if not i:
+            return letters
+
+
 @pytest.fixture(scope="session")
 def loghub_lines() -> Callable[[int | None], list[str]]:
     """``loghub_lines(n)``: the first ``n`` real log lines (see :func:`read_loghub_lines`)."""

@@ -74,3 +74,38 @@ async def _read_topic(bootstrap_servers: str, topic: str, timeout_s: float) -> l
         return out
     finally:
         await consumer.stop()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: the children of each of its threads, recursively.
+
+    ``/proc/<pid>/task/<tid>/children`` lists the children a thread started, and the
+    daemon starts its tagging process from a worker thread, so every thread is read.
+    """
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:  # the thread or process is gone
+                continue
+            found.extend(children)
+            todo.extend(children)
+    return found
+
+
+def is_tagging_process(pid: int) -> bool:
+    """Whether ``pid`` is a process multiprocessing spawned to run a target (not its resource tracker)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def tagging_child(pid: int) -> int:
+    """The daemon's tagging process (the one spawned child that is not multiprocessing's resource tracker)."""
+    children = [child for child in descendants(pid) if is_tagging_process(child)]
+    assert len(children) == 1, f"tagging processes below {pid}: {children}"
+    return children[0]

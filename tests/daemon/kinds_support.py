@@ -37,7 +37,7 @@ class KindEngine:
     model_id = "kinds-test"
     device = "cpu"
     has_kinds = True
-    cache_hits = cache_misses = 0
+    cache_hits = cache_misses = cache_bytes = 0
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from logdelim.daemon.bench import PIPELINE_ROUNDS
+from logdelim.daemon.bench import PIPELINE_ROUNDS, SCRAPERS, SCRAPES_EACH
 from logdelim.daemon.broker import EmbeddedBroker
 
 TAGGER_KEYS = ("tagger_lines_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s", "regex_lines_per_s")
@@ -57,7 +57,13 @@ def test_short_bench_reports_every_key_and_writes_the_plot(
     points = result["load_points"]
     assert [p["fraction"] for p in points] == [0.25, 0.5]
     assert all(p["complete"] and p["records"] == p["sent"] > 0 for p in points)
-    assert set(result["targets"]) == {"daemon_vs_ceiling", "daemon_p99_latency_ms", "daemon_peak_rss_mb"}
+    assert set(result["targets"]) == {"daemon_vs_ceiling", "daemon_p99_latency_ms", "daemon_peak_rss_mb",
+                                      "scrape_p99_ms", "scrape_errors"}
+    # The scrape load ran while paced lines flowed; its speed is a target, judged by the report, not here.
+    assert result["scrape_requests"] == SCRAPERS * SCRAPES_EACH
+    assert isinstance(result["scrape_errors"], int) and result["scrape_errors"] >= 0
+    assert 0 < result["scrape_p50_ms"] <= result["scrape_p99_ms"] <= result["scrape_max_ms"]
+    assert result["scrape_offered_lines_per_s"] > 0
 
     import torch
 
@@ -87,6 +93,7 @@ def test_text_report_says_what_was_skipped(model_path: str | None, loghub_lines:
     assert ("GPU: skipped: no CUDA" in done.stdout) != torch.cuda.is_available()
     result = json.loads((tmp_path / "results" / "bench.json").read_text())
     assert result["daemon_lines_per_s"] is None and result["targets"]["daemon_p99_latency_ms"]["met"] is None
+    assert result["scrape_p99_ms"] is None and result["targets"]["scrape_errors"]["met"] is None
 
 
 def test_peak_memory_counts_the_daemons_child_processes() -> None:

@@ -15,7 +15,7 @@ async def test_every_topic_and_reason_is_exported_at_zero_before_any_line() -> N
     Pipeline(None, None, None, metrics, input_topics=["in.a", "in.b"], output_topic="out",
              dead_letter_topic="dead", max_lines=8, max_wait_ms=10, max_in_flight_lines=64,
              max_line_bytes=1024, max_message_bytes=1024 * 1024, commit_interval_ms=200,
-             produce_retries=0, drain_timeout_s=1.0, max_tracked_templates=16)
+             produce_retries=0, drain_timeout_s=1.0, max_tracked_templates=16, tagger_stall_s=5.0)
 
     def sample(name: str, **labels: str) -> float | None:
         return metrics.registry.get_sample_value(name, labels)

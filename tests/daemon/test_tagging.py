@@ -5,9 +5,11 @@ import concurrent.futures
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
+from fault_support import tagging_child
 
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source
@@ -94,15 +96,57 @@ def test_a_child_killed_under_two_callers_loses_no_message(tagger) -> None:
         [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
 
 
-def _tagging_child(pid: int) -> int:
-    """The spawned tagging process among ``pid``'s children (not multiprocessing's resource tracker)."""
-    # Listed under the thread that started it (the daemon starts it from a worker thread).
-    children = [child for task in Path(f"/proc/{pid}/task").iterdir()
-                for child in (task / "children").read_text().split()]
-    for child in children:
-        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-            return int(child)
-    raise AssertionError(f"no tagging process among the children {children} of {pid}")
+def test_a_child_that_dies_while_idle_is_replaced_within_a_second() -> None:
+    process = TaggingProcess(OPTIONS)
+    try:
+        dead = process.pid
+        os.kill(dead, signal.SIGKILL)
+        killed = time.monotonic()
+        while process.restarts == 0 and time.monotonic() - killed < 5:
+            time.sleep(0.02)
+        noticed_s = time.monotonic() - killed
+        assert process.restarts == 1 and noticed_s < 1.0, f"death noticed after {noticed_s:.2f} s without traffic"
+        outcomes = process.encode_messages(LINES, SOURCES)
+        assert all(isinstance(o, inputs.Encoded) for o in outcomes)
+        assert process.pid != dead and process.restarts == 1
+        assert not Path(f"/proc/{dead}").exists(), "the dead child is reaped, not left <defunct>"
+    finally:
+        process.close()
+
+
+def test_a_stopped_child_misses_its_deadline_and_is_replaced_losing_no_line() -> None:
+    engine = Engine.load(**OPTIONS)
+    process = TaggingProcess(OPTIONS, timeout_s=2.0)
+    try:
+        stopped = process.pid
+        os.kill(stopped, signal.SIGSTOP)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(process.encode_messages, LINES, SOURCES)
+            time.sleep(1.0)
+            assert process.oldest_call_age_s() >= 0.9, "the unanswered call's age is visible"
+            assert process.restarts == 0, "not replaced before its deadline"
+            outcomes = future.result(timeout=60)
+        assert process.restarts == 1 and process.pid != stopped
+        assert process.oldest_call_age_s() == 0.0
+        assert [o.value for o in outcomes] == [e.value for e in inputs.encode_messages(engine, LINES, SOURCES)]
+    finally:
+        process.close()
+
+
+def test_a_child_resumed_before_its_deadline_is_kept() -> None:
+    process = TaggingProcess(OPTIONS, timeout_s=30.0)
+    try:
+        pid = process.pid
+        os.kill(pid, signal.SIGSTOP)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(process.encode_messages, LINES, SOURCES)
+            time.sleep(1.0)
+            os.kill(pid, signal.SIGCONT)
+            outcomes = future.result(timeout=30)
+        assert all(isinstance(o, inputs.Encoded) for o in outcomes)
+        assert process.restarts == 0 and process.pid == pid
+    finally:
+        process.close()
 
 
 @pytest.mark.broker
@@ -115,7 +159,7 @@ def test_a_daemon_whose_tagging_process_is_killed_counts_the_restart_and_loses_n
                           group_id=unique_name("restart"))
     daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 200, 60, "first records")
     assert daemon.metric("logdelim_tagging_process_restarts_total") == 0
-    os.kill(_tagging_child(daemon.process.pid), signal.SIGKILL)
+    os.kill(tagging_child(daemon.process.pid), signal.SIGKILL)
     kafka_io.produce(source, [line + b" (after the kill)" for line in first])
     daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 400, 60,
                     "records after the kill")

@@ -9,7 +9,7 @@ from deploy_support import PROMETHEUS_DIR, RULES, metric_names, panel_queries, r
 
 ALERTS = {"LogdelimDown", "LogdelimAbsent", "LogdelimConsumerLagGrowing", "LogdelimNoProgress",
           "LogdelimDeadLetterRateHigh", "LogdelimEndToEndLatencyHigh", "LogdelimProduceErrors",
-          "LogdelimTaggingProcessRestarts", "LogdelimNewTemplateBurst"}
+          "LogdelimTaggingProcessRestarts", "LogdelimNewTemplateBurst", "LogdelimTaggerStalled"}
 
 
 def test_promtool_check_config() -> None:

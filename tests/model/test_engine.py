@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import distinct_word
 
 from logdelim.model.engine import Engine, char_classes
 from logdelim.model.spans import labels_to_spans
@@ -165,3 +166,110 @@ def test_parallel_tiles_change_no_result(toy_checkpoint, toy_line, cache_size: i
     two = Engine.load(str(toy_checkpoint), device="cpu", cache_size=cache_size, parallel_tiles=2)
     for a, b in zip(one.tag(lines), two.tag(lines), strict=True):
         assert (a.labels, a.bounds, a.delimiter_confidence) == (b.labels, b.bounds, b.delimiter_confidence)
+
+
+# --------------------------------------------------------------------------- memory bound
+
+
+def _distinct_lines(count: int, seed: int, repeat: int = 1) -> list[str]:
+    """Realistic log lines (``synth``), each made distinct by a word of its own; ``repeat`` times as long."""
+    from logdelim.model.synth import generate
+
+    rows = generate(count, seed=seed)
+    return [" | ".join(f"{row['line']} user={distinct_word(seed * 1_000_000 + i)}" for _ in range(repeat))
+            for i, row in enumerate(rows)]
+
+
+def _traced_growth(engine: Engine, lines: list[str], batch: int = 256) -> int:
+    """Bytes Python holds more after tagging ``lines`` (tracemalloc, after a collection)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for start in range(0, len(lines), batch):
+            engine.tag(lines[start:start + batch])
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_byte_bound_holds_after_many_distinct_long_lines(toy_checkpoint) -> None:
+    import gc
+    import tracemalloc
+
+    bound = 512 * 1024
+    engine = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1, cache_max_bytes=bound)
+    assert engine.cache_bytes == 0
+    engine.tag(_distinct_lines(50, seed=1))  # the first calls' one-off allocations are not the caches'
+    first, second = _distinct_lines(1_500, seed=2, repeat=4), _distinct_lines(1_500, seed=3, repeat=4)
+    held = []
+    gc.collect()
+    tracemalloc.start()  # before the caches hold anything, so it sees every eviction's memory freed
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for lines in (first, second):  # about 500 characters each, windowed for some
+            for start in range(0, len(lines), 250):
+                engine.tag(lines[start:start + 250])
+                assert 0 < engine.cache_bytes <= bound
+                assert engine._cache.bytes <= bound // 2 and engine._shapes.bytes <= bound // 2
+            gc.collect()
+            held.append(tracemalloc.get_traced_memory()[0] - before)
+    finally:
+        tracemalloc.stop()
+    # Both caches are full and keep evicting, far below their entry bound.
+    assert engine._cache.bytes > 0.9 * bound // 2 and engine._shapes.bytes > 0.9 * bound // 2
+    assert 0 < len(engine._cache) < 1_000 and 0 < len(engine._shapes) < 1_500
+    # What Python really holds is within the bound, and does not grow with more lines.
+    assert held[0] <= bound and held[1] <= bound, held
+    assert abs(held[1] - held[0]) <= 0.1 * bound, held
+
+
+def test_cache_estimate_is_within_a_factor_of_measured_memory(toy_checkpoint) -> None:
+    """The per-entry estimate against tracemalloc, with lines of every size and alphabet.
+
+    It is at least what tracemalloc measures, and at most 1.5 times it: it adds the
+    allocator's rounding to 16 bytes (tracemalloc counts the bytes asked for), and
+    counts in both caches the objects a line entry shares with its shape's entry.
+    """
+    engine = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1)
+    engine.tag(_distinct_lines(50, seed=4))
+    short = _distinct_lines(1_500, seed=5)
+    long = _distinct_lines(200, seed=6, repeat=8)  # windowed: about 1,000 characters
+    unicode = [line.replace("e", "é").replace("a", "ж") for line in _distinct_lines(300, seed=7)]
+    lines = short + long + unicode
+    before = engine.cache_bytes
+    measured = _traced_growth(engine, lines)
+    estimated = engine.cache_bytes - before
+    assert len(engine._cache) > 0.9 * (len(lines) + 50)  # every line made an entry
+    assert measured <= estimated <= 1.5 * measured, (estimated, measured)
+
+
+def test_results_equal_with_and_without_a_byte_bound(toy_checkpoint, toy_line) -> None:
+    lines = _lines(300, toy_line) + _distinct_lines(300, seed=8) + ["x" * 1500 + ": 1:2 ok", "", "ключ: 3"]
+    lines = lines + lines[::-1]  # repeats, so both engines have hits
+    unbounded = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1)
+    bounded = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1, cache_max_bytes=64 * 1024)
+    nothing = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1, cache_max_bytes=0)
+    reference = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1, cache_size=0).tag(lines)
+    for engine in (unbounded, bounded, nothing):
+        results = [r for start in range(0, len(lines), 100) for r in engine.tag(lines[start:start + 100])]
+        assert engine.cache_hits + engine.cache_misses == len(lines)
+        for got, want in zip(results, reference, strict=True):
+            assert (got.line, got.labels, got.bounds, got.token_kinds, got.template, got.template_id) == (
+                want.line, want.labels, want.bounds, want.token_kinds, want.template, want.template_id)
+            assert got.delimiter_confidence == pytest.approx(want.delimiter_confidence, abs=1e-5)
+            assert got.min_confidence == pytest.approx(want.min_confidence, abs=1e-5)
+    assert 0 < bounded.cache_bytes <= 64 * 1024 < unbounded.cache_bytes
+    assert nothing.cache_bytes == 0 and len(nothing._cache) == 0
+    assert unbounded.cache_hits > bounded.cache_hits > nothing.cache_hits > 0  # a batch's equal lines share a run
+
+
+def test_negative_bounds_are_refused(toy_checkpoint) -> None:
+    with pytest.raises(ValueError, match="cache_max_bytes"):
+        Engine.load(str(toy_checkpoint), device="cpu", cache_max_bytes=-1)
+    with pytest.raises(ValueError, match="cache_size"):
+        Engine.load(str(toy_checkpoint), device="cpu", cache_size=-1)
