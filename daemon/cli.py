@@ -1,7 +1,10 @@
 """The ``logdelim`` command: one entry point, one subcommand per job.
 
 Each subcommand lives in the module that owns the job and exposes
-``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen module is
+``add_arguments(parser)`` and ``run(args) -> int``, and ``needs(args)`` when it
+uses an optional dependency (``(module, extra)`` pairs, see
+:mod:`logdelim.model.extras`): a missing one is reported in one line naming the
+extra to install, exit 2, before the command starts. Only the chosen module is
 imported, so ``logdelim tag`` does not pay for Kafka and ``logdelim broker`` does
 not pay for torch.
 """
@@ -9,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import sys
+
+from logdelim.model.extras import missing
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("logdelim.model.tagcli", "tag log lines from files or stdin, one JSON record per line"),
@@ -27,10 +33,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
-    lines = ["usage: logdelim COMMAND [options]", "", "commands:"]
+    lines = ["usage: logdelim COMMAND [options] | logdelim --version", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "`logdelim COMMAND --help` shows a command's options."]
     return "\n".join(lines)
+
+
+def package_version() -> str:
+    """The installed package's version (``pyproject.toml``'s, as pip recorded it)."""
+    try:
+        return importlib.metadata.version("logdelim")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         sys.stdout.write(_usage() + "\n")
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        sys.stdout.write(f"logdelim {package_version()}\n")
+        return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         sys.stderr.write(f"logdelim: unknown command {name!r}\n\n{_usage()}\n")
@@ -47,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"logdelim {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    # After parsing, so that `--help` works without the extras.
+    absent = missing(module.needs(args)) if hasattr(module, "needs") else None
+    if absent is not None:
+        sys.stderr.write(f"logdelim {name}: {absent}\n")
+        return 2
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(module.run(args) or 0)

@@ -1,25 +1,155 @@
-"""Starting Kafka clients against a broker that may not be up yet.
+"""The daemon's Kafka clients: how they are built (security included) and started.
 
-A sidecar starts beside its broker, and brokers restart: the daemon waits for
-one instead of exiting. Each attempt first opens a TCP connection to every
-bootstrap server (cheap, and silent: aiokafka logs an error per failed
+Built: :func:`build_clients` turns the config's plain values into aiokafka
+clients; ``kafka.security`` becomes an SSL context (the system's CAs unless
+``ssl_cafile``/``ssl_capath`` name others) and, for OAUTHBEARER, an OIDC
+client-credentials token provider (:class:`ClientCredentialsTokenProvider`).
+
+Started: a sidecar starts beside its broker, and brokers restart: the daemon
+waits for one instead of exiting. Each attempt first opens a TCP connection to
+every bootstrap server (cheap, and silent: aiokafka logs an error per failed
 bootstrap), then starts the clients; a failed start closes what it opened. The
 wait is logged once per ``log_interval_s``, not once per attempt.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import ssl
 import time
-from collections.abc import Callable, Sequence
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from aiokafka.abc import AbstractTokenProvider
+
 logger = logging.getLogger(__name__)
+
+PRODUCER_LINGER_MS = 5
+# aiokafka blocks a send while its partition's open batch is full and unsent, and Tansu
+# answers each produce request in tens of milliseconds: large batches keep records
+# flowing, where small ones made the producer, not the model, the bottleneck.
+PRODUCER_BATCH_BYTES = 1024 * 1024
+# An OAuth token is fetched again this long before it expires (or at half its life if shorter).
+TOKEN_REFRESH_MARGIN_S = 60.0
+TOKEN_REQUEST_TIMEOUT_S = 10.0
 
 CONNECT_TIMEOUT_S = 2.0
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)
 LOG_INTERVAL_S = 30.0
 CLIENT_STOP_TIMEOUT_S = 1.0
+
+
+class ClientCredentialsTokenProvider(AbstractTokenProvider):
+    """OAUTHBEARER tokens from an OIDC token endpoint (client-credentials grant), cached until
+    ``TOKEN_REFRESH_MARGIN_S`` before they expire.
+
+    Args:
+        token_url: the provider's token endpoint.
+        client_id: the client's id.
+        client_secret: its secret (never logged).
+        scope: space-separated scopes, or None.
+    """
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str | None = None) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.scope = scope
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def token(self) -> str:
+        """A valid access token (fetched again when the cached one nears its expiry)."""
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._refresh_at:
+                token, expires_in_s = await asyncio.to_thread(self._fetch)
+                margin_s = min(TOKEN_REFRESH_MARGIN_S, expires_in_s / 2)
+                self._token, self._refresh_at = token, time.monotonic() + expires_in_s - margin_s
+                return token
+            return self._token
+
+    def _fetch(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials", "client_id": self.client_id,
+                "client_secret": self._client_secret}
+        if self.scope:
+            form["scope"] = self.scope
+        request = urllib.request.Request(self.token_url, data=urllib.parse.urlencode(form).encode(),
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(request, timeout=TOKEN_REQUEST_TIMEOUT_S) as response:
+                body = json.loads(response.read())
+        except (OSError, ValueError) as exc:
+            # The reason, not the request: its body holds the secret.
+            raise RuntimeError(f"OAuth token request to {self.token_url} failed: {exc}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            raise RuntimeError(f"OAuth token endpoint {self.token_url} answered without an access_token")
+        return body["access_token"], float(body.get("expires_in", 3600))
+
+
+def ssl_context(security: Mapping[str, Any]) -> ssl.SSLContext:
+    """The TLS context of ``kafka.security``: verify the broker against ``ssl_cafile``/``ssl_capath``
+    (the system's CAs when neither is given), present ``ssl_certfile`` when given.
+
+    Raises:
+        OSError, ssl.SSLError: a file that cannot be read or is not a certificate or key.
+    """
+    context = ssl.create_default_context(cafile=security.get("ssl_cafile"), capath=security.get("ssl_capath"))
+    if security.get("ssl_certfile"):
+        context.load_cert_chain(security["ssl_certfile"], security.get("ssl_keyfile"), security.get("ssl_password"))
+    context.check_hostname = bool(security.get("ssl_check_hostname", True))
+    return context
+
+
+def security_options(security: Mapping[str, Any]) -> dict[str, Any]:
+    """aiokafka keyword arguments for a validated ``kafka.security`` (see ``config.SECURITY_KEYS``)."""
+    protocol = security.get("security_protocol", "PLAINTEXT")
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl_context(security)
+    if protocol.startswith("SASL_"):
+        mechanism = security["sasl_mechanism"]
+        options["sasl_mechanism"] = mechanism
+        if mechanism == "OAUTHBEARER":
+            options["sasl_oauth_token_provider"] = ClientCredentialsTokenProvider(
+                security["sasl_oauth_token_url"], security["sasl_oauth_client_id"],
+                security["sasl_oauth_client_secret"], security.get("sasl_oauth_scope"))
+        for key in ("sasl_plain_username", "sasl_plain_password", "sasl_kerberos_service_name",
+                    "sasl_kerberos_domain_name"):
+            if key in security:
+                options[key] = security[key]
+    return options
+
+
+def build_clients(kafka: Any) -> tuple[Any, Any, Any]:
+    """Unstarted clients for the ``kafka`` config section: the group consumer (manual commits),
+    the producer (acks=all) and the group-less consumer behind the high-watermark probe.
+
+    ``kafka.consumer_options`` and ``kafka.producer_options`` (validated at load) are
+    passed through last, so they win over the defaults chosen here.
+    """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    common = {"bootstrap_servers": kafka.bootstrap_servers, "client_id": kafka.client_id,
+              **security_options(kafka.security)}
+    consumer = AIOKafkaConsumer(**{
+        **common, "group_id": kafka.group_id, "enable_auto_commit": False,
+        "auto_offset_reset": kafka.auto_offset_reset, "session_timeout_ms": kafka.session_timeout_ms,
+        "heartbeat_interval_ms": kafka.heartbeat_interval_ms, "fetch_max_wait_ms": kafka.fetch_max_wait_ms,
+        "max_partition_fetch_bytes": kafka.max_message_bytes,
+        "fetch_max_bytes": max(kafka.max_message_bytes, 50 * 1024 * 1024), **kafka.consumer_options})
+    # Tansu has no idempotent producer; duplicates are what the record key is for.
+    producer = AIOKafkaProducer(**{
+        **common, "acks": "all", "enable_idempotence": False, "linger_ms": PRODUCER_LINGER_MS,
+        "max_batch_size": PRODUCER_BATCH_BYTES, "max_request_size": kafka.max_message_bytes,
+        "request_timeout_ms": kafka.produce_timeout_ms, **kafka.producer_options})
+    # Only watermarks are wanted from it: small fetches, short waits.
+    probe = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=65536,
+                             fetch_max_wait_ms=100)
+    return consumer, producer, probe
 
 
 def bootstrap_addresses(bootstrap_servers: str) -> list[tuple[str, int]]:

@@ -12,13 +12,17 @@ Overrides, applied in this order over the YAML file:
    ``LOGDELIM_BATCHING__MAX_LINES=256``;
 2. ``--set section.key=value`` flags of ``logdelim run``.
 
-Override values are parsed as YAML scalars/flow values, so ``null``, ``true``,
-``42`` and ``[a, b]`` mean what they mean in the file.
+An override of a string key (``kafka.bootstrap_servers``, every ``kafka.security``
+key but ``ssl_check_hostname``) is taken as the string it is: a password ``0123``
+stays ``"0123"``, ``[x`` stays ``"[x"`` (``null`` or empty clears a key that may
+be null). Other values are parsed as YAML scalars/flow values, so ``true``, ``42``
+and ``[a, b]`` mean what they mean in the file.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -27,12 +31,36 @@ import yaml
 
 ENV_PREFIX = "LOGDELIM_"
 
-# Keys of kafka.security handed to aiokafka as they are (its own names).
-SECURITY_KEYS = frozenset({
-    "security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password",
-    "sasl_kerberos_service_name", "sasl_kerberos_domain_name",
-    "ssl_cafile", "ssl_capath", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname",
-})
+# kafka.security: aiokafka's own names, plus the OAUTHBEARER client-credentials keys.
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI")
+SSL_KEYS = frozenset({"ssl_cafile", "ssl_capath", "ssl_certfile", "ssl_keyfile", "ssl_password",
+                      "ssl_check_hostname"})
+SASL_KEYS = frozenset({"sasl_mechanism", "sasl_plain_username", "sasl_plain_password", "sasl_kerberos_service_name",
+                       "sasl_kerberos_domain_name", "sasl_oauth_token_url", "sasl_oauth_client_id",
+                       "sasl_oauth_client_secret", "sasl_oauth_scope"})
+# Secrets: never echoed in an error; each also read from a file (KEY_file), as Kubernetes mounts secrets.
+SECRET_KEYS = frozenset({"sasl_plain_password", "sasl_oauth_client_secret", "ssl_password"})
+# Keys with a KEY_file twin: the secrets, and the user name that goes with a password (one
+# Kubernetes Secret then holds both, as KEDA's TriggerAuthentication reads them).
+FILE_KEYS = SECRET_KEYS | {"sasl_plain_username"}
+SECURITY_KEYS = frozenset({"security_protocol"}) | SSL_KEYS | SASL_KEYS | {f"{k}_file" for k in FILE_KEYS}
+# Paths checked at load (the file must exist).
+SECURITY_FILE_KEYS = frozenset({"ssl_cafile", "ssl_certfile", "ssl_keyfile"})
+# aiokafka arguments kafka.consumer_options / producer_options may not set: logdelim's own
+# contract (manual commits, acks=all, bytes in and out) or a kafka.* key that owns the setting.
+OWNED_CLIENT_OPTIONS = {
+    "loop": "set by logdelim", "topics": "set by logdelim", "bootstrap_servers": "use kafka.bootstrap_servers",
+    "client_id": "use kafka.client_id", "group_id": "use kafka.group_id",
+    "enable_auto_commit": "logdelim commits what it has delivered", "auto_offset_reset": "use kafka.auto_offset_reset",
+    "session_timeout_ms": "use kafka.session_timeout_ms", "heartbeat_interval_ms": "use kafka.heartbeat_interval_ms",
+    "fetch_max_wait_ms": "use kafka.fetch_max_wait_ms", "acks": "logdelim needs acks=all",
+    "max_request_size": "use kafka.max_message_bytes", "request_timeout_ms": "use kafka.produce_timeout_ms "
+    "(producer) or leave the consumer's", "key_serializer": "records are bytes", "value_serializer": "records are bytes",
+    "key_deserializer": "messages are bytes", "value_deserializer": "messages are bytes",
+    "partitioner": "records go to their input's partition number", "transactional_id": "no transactions",
+    "partition_assignment_strategy": "not a plain value",
+}
 
 
 class ConfigError(ValueError):
@@ -45,6 +73,10 @@ class KafkaConfig:
 
     bootstrap_servers: str = "127.0.0.1:9092"
     input_topics: tuple[str, ...] = ("logs.raw",)
+    # A regex subscription instead of input_topics (which must then be left out): every
+    # topic whose name it matches from the start (aiokafka's re.match; end it with $ to
+    # match whole names), including topics created later (found at metadata refreshes).
+    input_pattern: str | None = None
     output_topic: str = "logs.tokens"
     dead_letter_topic: str = "logs.dead"
     group_id: str = "logdelim"
@@ -73,7 +105,11 @@ class KafkaConfig:
     # /readyz 503 meanwhile) before exiting 1; null: wait forever (a sidecar outlives
     # its broker's restarts).
     startup_timeout_s: float | None = None
-    security: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    security: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # holds secrets
+    # aiokafka's own keyword arguments, passed through (compression_type: zstd, fetch_min_bytes,
+    # max_poll_interval_ms, isolation_level, client_rack, ...); checked against its signatures.
+    consumer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    producer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _require(bool(self.bootstrap_servers.strip()), "kafka.bootstrap_servers", "must not be empty")
@@ -81,7 +117,12 @@ class KafkaConfig:
                  "must be a non-empty list of topic names")
         for key in ("output_topic", "dead_letter_topic", "group_id"):
             _require(bool(getattr(self, key)), f"kafka.{key}", "must not be empty")
-        _require(self.output_topic not in self.input_topics, "kafka.output_topic", "must not be an input topic")
+        _require(self.input_pattern is not None or self.output_topic not in self.input_topics, "kafka.output_topic",
+                 "must not be an input topic")
+        _require(self.input_pattern is not None or self.dead_letter_topic not in self.input_topics,
+                 "kafka.dead_letter_topic", "must not be an input topic")
+        if self.input_pattern is not None:
+            self._check_input_pattern()
         _require(self.auto_offset_reset in ("earliest", "latest"), "kafka.auto_offset_reset",
                  "must be earliest or latest")
         _positive(self, "kafka", ("commit_interval_ms", "session_timeout_ms", "heartbeat_interval_ms",
@@ -91,8 +132,100 @@ class KafkaConfig:
         _require(self.produce_retries >= 0, "kafka.produce_retries", "must be >= 0")
         _require(self.startup_timeout_s is None or self.startup_timeout_s > 0, "kafka.startup_timeout_s",
                  "must be > 0 or null")
-        for key in self.security:
-            _require(key in SECURITY_KEYS, f"kafka.security.{key}", "unknown key")
+        # Frozen: the resolved mapping (secret files read) replaces the given one.
+        object.__setattr__(self, "security", _check_security(self.security))
+        for name in ("consumer_options", "producer_options"):
+            _check_client_options(name, getattr(self, name))
+
+    def _check_input_pattern(self) -> None:
+        """``input_pattern`` compiles, replaces ``input_topics``, and never matches what we write."""
+        default_topics = next(f.default for f in dataclasses.fields(self) if f.name == "input_topics")
+        _require(self.input_topics == default_topics, "kafka.input_pattern",
+                 "give kafka.input_pattern or kafka.input_topics, not both")
+        _require(bool(self.input_pattern), "kafka.input_pattern", "must not be empty (null: use kafka.input_topics)")
+        try:
+            pattern = re.compile(self.input_pattern or "")
+        except re.error as exc:
+            raise ConfigError(f"kafka.input_pattern: {self.input_pattern!r} is not a regex: {exc}") from None
+        # Reading our own records or dead letters back would loop for ever.
+        for key in ("output_topic", "dead_letter_topic"):
+            topic = getattr(self, key)
+            _require(pattern.match(topic) is None, "kafka.input_pattern",
+                     f"{self.input_pattern!r} matches kafka.{key} {topic!r}")
+
+
+def _check_security(security: Mapping[str, Any]) -> dict[str, Any]:
+    """``kafka.security`` validated (protocol, mechanism, the keys each needs, files that
+    exist) with every ``*_file`` secret read into its key. Errors name the key, never a secret."""
+    out = dict(security)
+    for key, value in security.items():
+        _require(key in SECURITY_KEYS, f"kafka.security.{key}", "unknown key")
+        if key == "ssl_check_hostname":
+            _require(isinstance(value, bool), f"kafka.security.{key}", "must be true or false")
+        else:
+            _require(isinstance(value, str) and value != "", f"kafka.security.{key}",
+                     "must be a non-empty string" if key in SECRET_KEYS else f"{value!r} is not a non-empty string")
+    for key in FILE_KEYS:
+        path = out.pop(f"{key}_file", None)
+        if path is None:
+            continue
+        _require(key not in out, f"kafka.security.{key}_file", f"give {key} or {key}_file, not both")
+        try:
+            secret = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"kafka.security.{key}_file: cannot read {path!r}: {exc.strerror}") from None
+        _require(secret != "", f"kafka.security.{key}_file", f"{path!r} is empty")
+        out[key] = secret
+    for key in SECURITY_FILE_KEYS & out.keys():
+        _require(Path(out[key]).is_file(), f"kafka.security.{key}", f"{out[key]!r} is not a file")
+    if "ssl_capath" in out:
+        _require(Path(out["ssl_capath"]).is_dir(), "kafka.security.ssl_capath", f"{out['ssl_capath']!r} is not a directory")
+    protocol = out.setdefault("security_protocol", "PLAINTEXT")
+    _require(protocol in SECURITY_PROTOCOLS, "kafka.security.security_protocol",
+             f"{protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}")
+    if protocol not in ("SSL", "SASL_SSL"):
+        for key in sorted(SSL_KEYS & out.keys()):
+            raise ConfigError(f"kafka.security.{key}: needs security_protocol SSL or SASL_SSL, not {protocol}")
+    if "ssl_keyfile" in out or "ssl_password" in out:
+        _require("ssl_certfile" in out, "kafka.security.ssl_certfile", "needed with ssl_keyfile or ssl_password")
+    if not protocol.startswith("SASL_"):
+        for key in sorted(SASL_KEYS & out.keys()):
+            raise ConfigError(f"kafka.security.{key}: needs security_protocol SASL_PLAINTEXT or SASL_SSL, "
+                              f"not {protocol}")
+        return out
+    mechanism = out.get("sasl_mechanism")
+    _require(mechanism in SASL_MECHANISMS, "kafka.security.sasl_mechanism",
+             f"{mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}" if mechanism else
+             f"needed with security_protocol {protocol} ({', '.join(SASL_MECHANISMS)})")
+    needed = {"PLAIN": ("sasl_plain_username", "sasl_plain_password"),
+              "SCRAM-SHA-256": ("sasl_plain_username", "sasl_plain_password"),
+              "SCRAM-SHA-512": ("sasl_plain_username", "sasl_plain_password"),
+              "OAUTHBEARER": ("sasl_oauth_token_url", "sasl_oauth_client_id", "sasl_oauth_client_secret"),
+              "GSSAPI": ()}[str(mechanism)]
+    for key in needed:
+        hint = f" (or {key}_file)" if key in FILE_KEYS else ""
+        _require(key in out, f"kafka.security.{key}", f"needed with sasl_mechanism {mechanism}{hint}")
+    if mechanism == "OAUTHBEARER":
+        url = out["sasl_oauth_token_url"]
+        _require(url.startswith(("https://", "http://")), "kafka.security.sasl_oauth_token_url",
+                 f"{url!r} is not an http(s) URL")
+    return out
+
+
+def _check_client_options(name: str, options: Mapping[str, Any]) -> None:
+    """Every key of ``kafka.{name}`` is an aiokafka argument of that client that logdelim does not own."""
+    import inspect
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    client = AIOKafkaConsumer if name == "consumer_options" else AIOKafkaProducer
+    accepted = set(inspect.signature(client.__init__).parameters) - {"self"}
+    for key, value in options.items():
+        where = f"kafka.{name}.{key}"
+        _require(key in accepted, where, f"not an argument of aiokafka's {client.__name__}")
+        _require(key not in OWNED_CLIENT_OPTIONS, where, OWNED_CLIENT_OPTIONS.get(key, ""))
+        _require(not key.startswith(("sasl_", "ssl_", "security_")), where, "use kafka.security")
+        _require(value is None or isinstance(value, (str, int, float, bool)), where, "must be a plain value")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,11 +248,39 @@ class BatchingConfig:
 class InputConfig:
     """What counts as a taggable line (see README.md, "Bad input")."""
 
-    # Longer messages go to the dead-letter topic with reason too_long.
+    # Longer messages go to the dead-letter topic with reason too_long (with format json:
+    # longer events, whatever their field holds).
     max_line_bytes: int = 65536
+    # raw: the message value is the line. json: the value is a JSON object (Fluent Bit,
+    # Vector) and the line is the string at `field`.
+    format: str = "raw"
+    # Dotted path of the line in a JSON event: log, message, kubernetes.msg.
+    field: str = "log"
 
     def __post_init__(self) -> None:
         _positive(self, "input", ("max_line_bytes",))
+        _require(self.format in ("raw", "json"), "input.format", f"{self.format!r} is not raw or json")
+        _require(all(self.field.split(".")), "input.field",
+                 f"{self.field!r} is not a dotted path of JSON keys (log, kubernetes.msg)")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """What is written per input message (see README.md, "JSON inputs")."""
+
+    # record: our JSON record (line, tokens, template...). enrich: the input JSON event
+    # itself with the annotation added under enrich_key (needs input.format json).
+    mode: str = "record"
+    # The key the annotation goes under in an enriched event (replacing one already there).
+    enrich_key: str = "logdelim"
+    # source: records keyed topic:partition:offset of their input (consumers deduplicate
+    # by it). input: the input message's own key (compaction, per-key order downstream).
+    key: str = "source"
+
+    def __post_init__(self) -> None:
+        _require(self.mode in ("record", "enrich"), "output.mode", f"{self.mode!r} is not record or enrich")
+        _require(bool(self.enrich_key), "output.enrich_key", "must not be empty")
+        _require(self.key in ("source", "input"), "output.key", f"{self.key!r} is not source or input")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,9 +362,17 @@ class Config:
     kafka: KafkaConfig = dataclasses.field(default_factory=KafkaConfig)
     batching: BatchingConfig = dataclasses.field(default_factory=BatchingConfig)
     input: InputConfig = dataclasses.field(default_factory=InputConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     metrics: MetricsConfig = dataclasses.field(default_factory=MetricsConfig)
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+
+    def __post_init__(self) -> None:
+        if self.output.mode == "enrich":
+            _require(self.input.format == "json", "output.mode", "enrich needs input.format json")
+            # The annotation would replace the very string its offsets index.
+            _require(self.output.enrich_key != self.input.field.split(".")[0], "output.enrich_key",
+                     f"{self.output.enrich_key!r} would replace input.field {self.input.field!r}")
 
 
 def _require(condition: bool, key: str, problem: str) -> None:
@@ -269,14 +438,44 @@ def from_mapping(raw: Any) -> Config:
     for name, values in raw.items():
         _require(name in hints, str(name), "unknown key")
         sections[name] = _build_section(hints[name], values, name)
+    # KafkaConfig cannot tell input_topics left at its default from the same list written out.
+    kafka = raw.get("kafka")
+    _require(not (isinstance(kafka, dict) and kafka.get("input_pattern") is not None and "input_topics" in kafka),
+             "kafka.input_pattern", "give kafka.input_pattern or kafka.input_topics, not both")
     return Config(**sections)
 
 
+def _override_type(parts: list[str]) -> str:
+    """How an override's text reads: "str" (as is), "optional_str" (as is, null/empty: None) or "yaml"."""
+    if len(parts) == 3:
+        return "yaml" if parts[1] != "security" or parts[2] == "ssl_check_hostname" else "str"
+    section = get_type_hints(Config).get(parts[0])
+    hint = get_type_hints(section).get(parts[1]) if isinstance(section, type) else None
+    if hint is str:
+        return "str"
+    if get_origin(hint) is not None and set(get_args(hint)) == {str, type(None)}:
+        return "optional_str"
+    return "yaml"
+
+
 def apply_override(raw: dict[str, Any], dotted_key: str, text: str) -> None:
-    """Set ``section.key`` (or ``kafka.security.key``) in ``raw`` to ``text`` parsed as YAML."""
+    """Set ``section.key`` (or ``kafka.security.key``) in ``raw`` to ``text`` (see the module doc).
+
+    The text never appears in an error: it may be a secret.
+    """
     parts = dotted_key.split(".")
     _require(len(parts) in (2, 3) and all(parts), dotted_key, "override keys look like section.key")
-    value = yaml.safe_load(text) if text.strip() else ""
+    kind = _override_type(parts)
+    value: Any
+    if kind == "str":
+        value = text
+    elif kind == "optional_str":
+        value = None if text.strip() in ("", "null", "~") else text
+    else:
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"{dotted_key}: not a valid value (YAML)") from None
     node = raw
     for part in parts[:-1]:
         node = node.setdefault(part, {})

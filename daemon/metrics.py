@@ -14,6 +14,7 @@ bounded table and counts the ones it did not hold, so a rate of
 """
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -36,6 +37,23 @@ INFERENCE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 END_TO_END_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                         60.0)
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
+
+
+def build_labels(model_id: str) -> tuple[str, str, str]:
+    """The labels of ``logdelim_build_info``: (package version, ``model_id``, torch version).
+
+    Versions come from the installed distributions' metadata, so this module does not
+    import torch (the endpoints and tests import it without a model). "unknown" for a
+    distribution that is not installed (a source tree run without ``pip install``).
+    """
+
+    def version(distribution: str) -> str:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return version("logdelim"), model_id, version("torch")
 
 
 def process_registry() -> CollectorRegistry:
@@ -87,6 +105,9 @@ class Metrics:
                                        registry=registry)
         self.model_info = Gauge("logdelim_model_info", "Model in use (value is always 1)",
                                 ["model_id", "device"], registry=registry)
+        self.build_info = Gauge("logdelim_build_info", "What this process runs: package version, model and torch "
+                                "version (value is always 1; see build_labels)", ["version", "model_id", "torch"],
+                                registry=registry)
         self.ready = Gauge("logdelim_ready", "1 while /readyz answers 200 (assignment, broker reachable, tagger "
                            "answering, not stopping)", registry=registry)
         self.oldest_tagging_age = Gauge("logdelim_tagging_oldest_call_age_seconds",

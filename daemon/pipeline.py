@@ -2,7 +2,8 @@
 
 Four tasks share the event loop:
 
-- fetch: ``getmany`` -> decode each message (``inputs``) -> register its offset
+- fetch: ``getmany`` -> decode each message (``inputs``: a raw line, or the
+  string at a field of a JSON event) -> register its offset
   (``offsets``) -> queue it in the micro-batcher. Everything after ``getmany``
   returns is synchronous, so a rebalance never sees a half-registered fetch.
   When the lines in flight (fetched, not yet committed) reach the bound, every
@@ -38,6 +39,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -79,6 +81,10 @@ class Pending(NamedTuple):
     line: str | inputs.Rejection
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    # The input message's key (output.key input keeps it on the record).
+    key: bytes | None = None
+    # output.mode enrich: the JSON event's text the annotation is spliced into (inputs.enrichable).
+    event: bytes | None = None
 
 
 class Pipeline:
@@ -89,7 +95,17 @@ class Pipeline:
         producer: a started ``AIOKafkaProducer`` (acks=all).
         engine: an object with ``tag(lines)``, ``model_id``, ``cache_hits``, ``cache_misses``.
         metrics: where to count.
-        encode: tags and encodes a batch (default: ``inputs.encode_messages`` on ``engine``).
+        input_topics: the topics to consume; empty when ``input_pattern`` is given.
+        input_pattern: a regex: consume every topic whose name it matches (from the start of
+            the name, as aiokafka's pattern subscription does) instead of ``input_topics``.
+        input_format: ``raw`` (the value is the line) or ``json`` (the line is the string at
+            ``input_field``, a dotted path into the JSON object the value holds).
+        output_mode: ``record`` (one record per message, ``records.record_value``) or ``enrich``
+            (the input JSON event with the annotation under ``enrich_key``; needs ``json``).
+        output_key: ``source`` (records keyed ``topic:partition:offset``) or ``input`` (the input
+            message's own key); dead letters are always keyed by their source.
+        encode: tags and encodes a batch (default: ``inputs.encode_messages`` on ``engine``): called
+            with ``(lines, sources)``, plus ``(events, enrich_key, input_field)`` when enriching.
         encode_workers: threads calling ``encode``, so as many batches are tagged at once: more
             than one only for an ``encode`` that several threads may call and that answers them in order
             (the tagging process).
@@ -98,12 +114,23 @@ class Pipeline:
     """
 
     def __init__(self, consumer: Any, producer: Any, engine: Any, metrics: Metrics, *,
-                 input_topics: Sequence[str], output_topic: str, dead_letter_topic: str,
-                 max_lines: int, max_wait_ms: int, max_in_flight_lines: int, max_line_bytes: int,
-                 max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
+                 input_topics: Sequence[str], input_pattern: str | None, output_topic: str,
+                 dead_letter_topic: str, input_format: str, input_field: str, output_mode: str, output_key: str,
+                 enrich_key: str, max_lines: int, max_wait_ms: int, max_in_flight_lines: int,
+                 max_line_bytes: int, max_message_bytes: int, commit_interval_ms: int, produce_retries: int,
                  drain_timeout_s: float, lag_probe: HighWatermarkProbe | None = None,
-                 encode: Callable[[list[str], list[Source]], list[inputs.Encoded | inputs.Rejection]] | None = None,
+                 encode: Callable[..., list[inputs.Encoded | inputs.Rejection]] | None = None,
                  encode_workers: int = 1, max_tracked_templates: int, tagger_stall_s: float) -> None:
+        for name, value, allowed in (("input_format", input_format, (inputs.RAW, inputs.JSON)),
+                                     ("output_mode", output_mode, (inputs.RECORD, inputs.ENRICH)),
+                                     ("output_key", output_key, (inputs.SOURCE_KEY, inputs.INPUT_KEY))):
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+        if output_mode == inputs.ENRICH and input_format != inputs.JSON:
+            raise ValueError("output_mode enrich needs input_format json")
+        if input_pattern is not None and any(re.match(input_pattern, t) for t in (output_topic, dead_letter_topic)):
+            # Our own output read back as input would loop for ever.
+            raise ValueError(f"input pattern {input_pattern!r} matches the output or dead-letter topic")
         self.consumer = consumer
         # What the tagging thread runs per batch: the engine here, or a tagging process's call.
         self.encode = encode or functools.partial(inputs.encode_messages, engine)
@@ -112,6 +139,13 @@ class Pipeline:
         self.engine = engine
         self.metrics = metrics
         self.input_topics = list(input_topics)
+        self.input_pattern = input_pattern
+        self.input_format = input_format
+        self.input_field = input_field
+        self._field_path = tuple(input_field.split("."))
+        self.enrich_key = enrich_key
+        self._enrich = output_mode == inputs.ENRICH
+        self._input_key = output_key == inputs.INPUT_KEY
         self.output_topic = output_topic
         self.dead_letter_topic = dead_letter_topic
         self.max_lines = max_lines
@@ -127,6 +161,7 @@ class Pipeline:
         # Labelled series looked up once (a .labels() call per record costs more than the
         # increment); creating them here also exports every topic and reason at 0 from the
         # start, so rates and dashboard panels have data before the first line or failure.
+        # With a pattern the topics are known only once assigned: their series start then.
         self._lines_consumed = {topic: metrics.lines_consumed.labels(topic) for topic in self.input_topics}
         self._records_produced = metrics.records_produced.labels(output_topic)
         self._dead_letters = {reason: metrics.dead_letters.labels(reason) for reason in inputs.DEAD_LETTER_REASONS}
@@ -166,7 +201,11 @@ class Pipeline:
         """Consume until :meth:`request_stop`; then drain, commit and return."""
         for topic in (self.output_topic, self.dead_letter_topic):
             self._partition_counts[topic] = await self._partitions_of(topic)
-        self.consumer.subscribe(topics=self.input_topics, listener=_Rebalance(self))
+        if self.input_pattern is not None:
+            logger.info("subscribing to the topics matching %r", self.input_pattern)
+            self.consumer.subscribe(pattern=self.input_pattern, listener=_Rebalance(self))
+        else:
+            self.consumer.subscribe(topics=self.input_topics, listener=_Rebalance(self))
         fetch = asyncio.create_task(self._fetch_loop(), name="fetch")
         tag = asyncio.create_task(self._tag_loop(), name="tag")
         committer = asyncio.create_task(self._commit_loop(), name="commit")
@@ -245,13 +284,38 @@ class Pipeline:
     def _accept(self, tp: TopicPartition, messages: Sequence[Any]) -> None:
         """Register and queue fetched messages (synchronous on purpose; see module doc)."""
         state = self.tracker.partition(tp)
+        json_input = self.input_format == inputs.JSON
         for message in messages:
             state.add(message.offset)
             timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
+            value = message.value
+            if json_input:
+                line, event = self._decode_event(value)
+            else:
+                line, event = inputs.decode(value, self.max_line_bytes), None
             self.batcher.add(Pending(
-                Source(tp.topic, tp.partition, message.offset, timestamp), state,
-                inputs.decode(message.value, self.max_line_bytes), message.value, tuple(message.headers or ())))
-        self._lines_consumed[tp.topic].inc(len(messages))
+                Source(tp.topic, tp.partition, message.offset, timestamp), state, line, value,
+                tuple(message.headers or ()), message.key, event))
+        self._consumed(tp.topic).inc(len(messages))
+
+    def _decode_event(self, value: bytes | None) -> tuple[str | inputs.Rejection, bytes | None]:
+        """A JSON event's line, and (enriching) the event text the annotation goes into."""
+        decoded = inputs.decode_event(value, self.max_line_bytes, self._field_path)
+        if isinstance(decoded, inputs.Rejection):
+            return decoded, None
+        line, event = decoded
+        # A record needs only the line; only enriching keeps the event (its bytes, no copy).
+        # (value is never None here: decode_event rejects null values.)
+        if not self._enrich or value is None:
+            return line, None
+        return line, inputs.enrichable(value, event, self.enrich_key)
+
+    def _consumed(self, topic: str) -> Any:
+        """The lines-consumed counter of ``topic``, created the first time a pattern brings it in."""
+        counter = self._lines_consumed.get(topic)
+        if counter is None:
+            counter = self._lines_consumed[topic] = self.metrics.lines_consumed.labels(topic)
+        return counter
 
     def _apply_backpressure(self) -> None:
         in_flight = self.tracker.in_flight
@@ -319,13 +383,13 @@ class Pipeline:
             if partition not in outgoing:
                 outgoing[partition] = (self.producer.create_batch(), [])
             builder, items = outgoing[partition]
-            if builder.append(key=record_key(pending.source), value=value, timestamp=None,
+            key = pending.key if self._input_key else record_key(pending.source)
+            if builder.append(key=key, value=value, timestamp=None,
                               headers=list(pending.headers)) is None:  # full: send it, start the next
                 await self._send_records(partition, builder, items)
                 builder, items = outgoing[partition] = (self.producer.create_batch(), [])
                 # A batch's first record always fits.
-                builder.append(key=record_key(pending.source), value=value, timestamp=None,
-                               headers=list(pending.headers))
+                builder.append(key=key, value=value, timestamp=None, headers=list(pending.headers))
             items.append((pending, value))
         for partition, (builder, items) in outgoing.items():
             await self._send_records(partition, builder, items)
@@ -344,9 +408,11 @@ class Pipeline:
         self._tag_calls += 1
         call = self._tag_calls
         self._tagging_since[call] = time.monotonic()
+        args: tuple[Any, ...] = ([p.line for p in lines], [p.source for p in lines])
+        if self._enrich:
+            args = (*args, [p.event for p in lines], self.enrich_key, self.input_field)
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.encode, [p.line for p in lines], [p.source for p in lines])
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self.encode, *args)
         finally:
             del self._tagging_since[call]
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
@@ -365,9 +431,10 @@ class Pipeline:
         """Hand one message to the producer; its acknowledgement (or failure) arrives in a callback."""
         source = pending.source
         partition = source.partition if source.partition < self._partition_counts[topic] else None
+        # Dead letters (a reason) keep the source key: it is how they are found again.
+        key = pending.key if reason is None and self._input_key else record_key(source)
         try:
-            future = await self.producer.send(topic, value, key=record_key(source), partition=partition,
-                                              headers=headers)
+            future = await self.producer.send(topic, value, key=key, partition=partition, headers=headers)
         except (KafkaError, ValueError, AssertionError) as exc:
             self._failed(topic, value, pending, headers, reason, attempt, exc)
             return
@@ -561,6 +628,7 @@ class Pipeline:
         """Start the new assignment with fresh offset state (positions come from the committed offsets)."""
         for tp in assigned:
             self.tracker.forget(tp)
+            self._consumed(tp.topic)  # a topic a pattern brought in exports its series from now
         self._rebalancing = False
         self._assigned = bool(assigned)
         if self._backpressure and assigned:

@@ -39,6 +39,7 @@ import base64
 import datetime
 import json
 import logging
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from typing import Any, NamedTuple, TextIO
 from logdelim.daemon import inputs
 from logdelim.daemon.config import Config, ConfigError, load
 from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key
+from logdelim.model.devices import device_error
 
 logger = logging.getLogger(__name__)
 
@@ -472,12 +474,25 @@ def _config(args: argparse.Namespace) -> Config:
     return load(args.config, overrides)
 
 
+class UsageError(Exception):
+    """A user error found while replay starts (broker unreachable, model unreadable): one line, exit 2."""
+
+
 def run(args: argparse.Namespace) -> int:
-    """``logdelim replay``: 0 when every record and dead letter was written, 1 otherwise, 2 for bad usage."""
+    """``logdelim replay``: 0 when every record and dead letter was written, 1 otherwise, 2 for bad usage.
+
+    Bad usage includes a device this machine cannot use, a model file that cannot be
+    read and a broker that cannot be reached; in every such case the output files are
+    left as they were (they are opened only once the replay can start).
+    """
     try:
         config = _config(args)
     except ConfigError as exc:
         sys.stderr.write(f"logdelim replay: config error: {exc}\n")
+        return 2
+    problem = device_error(config.model.device)
+    if problem is not None:
+        sys.stderr.write(f"logdelim replay: model.device: {problem}\n")
         return 2
     if args.rate_limit is not None and args.rate_limit <= 0:
         sys.stderr.write("logdelim replay: --rate-limit must be > 0\n")
@@ -486,6 +501,9 @@ def run(args: argparse.Namespace) -> int:
         args.dead_letter_file = args.output_file + ".dead.jsonl"
     try:
         summary = asyncio.run(_main(args, config))
+    except UsageError as exc:
+        sys.stderr.write(f"logdelim replay: {exc}\n")
+        return 2
     except (ValueError, TimeoutError, OSError) as exc:
         sys.stderr.write(f"logdelim replay: {exc}\n")
         return 1
@@ -496,41 +514,46 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from logdelim.daemon.app import PRODUCER_BATCH_BYTES, PRODUCER_LINGER_MS, security_options
+    from logdelim.daemon.clients import PRODUCER_BATCH_BYTES, PRODUCER_LINGER_MS, security_options
     from logdelim.model.engine import Engine
 
     kafka, model = config.kafka, config.model
 
     def engine_for(path: str | None) -> Any:
-        engine = Engine.load(path, device=model.device, num_threads=model.num_threads, quantize=model.quantize,
-                             cache_size=model.cache_size)
+        try:
+            engine = Engine.load(path, device=model.device, num_threads=model.num_threads,
+                                 quantize=model.quantize, cache_size=model.cache_size)
+        except OSError as exc:
+            raise UsageError(f"cannot read the model {path}: {exc.strerror or exc}") from None
+        except pickle.UnpicklingError:  # torch's message runs to a page about weights_only
+            raise UsageError(f"{path} is not a logdelim checkpoint") from None
         engine.warm_up()
         return engine
 
-    engine = engine_for(model.path)
-    compare_engine = engine_for(args.compare_model) if args.compare_model else None
     common = {"bootstrap_servers": kafka.bootstrap_servers, "client_id": f"{kafka.client_id}-replay",
               **security_options(kafka.security)}
     # No group_id: manual assignment, and no group's committed offsets are read or written.
-    consumer = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False,
-                                max_partition_fetch_bytes=kafka.max_message_bytes,
-                                fetch_max_bytes=max(kafka.max_message_bytes, 50 * 1024 * 1024))
+    consumer = AIOKafkaConsumer(**{**common, "group_id": None, "enable_auto_commit": False,
+                                   "max_partition_fetch_bytes": kafka.max_message_bytes,
+                                   "fetch_max_bytes": max(kafka.max_message_bytes, 50 * 1024 * 1024),
+                                   **kafka.consumer_options})
     producer = None
     if args.output_topic or args.dead_letter_topic:
-        producer = AIOKafkaProducer(**common, acks="all", enable_idempotence=False, linger_ms=PRODUCER_LINGER_MS,
-                                    max_batch_size=PRODUCER_BATCH_BYTES, max_request_size=kafka.max_message_bytes,
-                                    request_timeout_ms=kafka.produce_timeout_ms)
+        producer = AIOKafkaProducer(**{**common, "acks": "all", "enable_idempotence": False,
+                                       "linger_ms": PRODUCER_LINGER_MS, "max_batch_size": PRODUCER_BATCH_BYTES,
+                                       "max_request_size": kafka.max_message_bytes,
+                                       "request_timeout_ms": kafka.produce_timeout_ms, **kafka.producer_options})
     files: list[TextIO] = []
     try:
-        output_file = _open(args.output_file, files)
-        dead_letter_file = _open(args.dead_letter_file, files)
-        await consumer.start()
-        if producer is not None:
-            await producer.start()
-        sink = Sink(producer, args.output_topic, args.dead_letter_topic, output_file, dead_letter_file,
-                    kafka.max_message_bytes)
+        await _start_clients(consumer, producer, kafka.bootstrap_servers)
+        sink = Sink(producer, args.output_topic, args.dead_letter_topic, None, None, kafka.max_message_bytes)
         await sink.start()
         spans = await resolve_ranges(consumer, args.picks, args.start, args.end)
+        engine = engine_for(model.path)
+        compare_engine = engine_for(args.compare_model) if args.compare_model else None
+        # Opened (and so truncated) only now: a replay that cannot start leaves earlier output as it was.
+        sink.output_file = _open(args.output_file, files)
+        sink.dead_letter_file = _open(args.dead_letter_file, files)
         total = sum(s.lines for s in spans)
         show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
         progress = Progress(total, sys.stderr, show)
@@ -565,6 +588,50 @@ async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
                          template_examples=s.template_examples, templates_compared=s.templates_compared)
         result["topics"][topic] = entry
     return result
+
+
+class _HeldBootstrapErrors(logging.Filter):
+    """Holds back aiokafka's error for each bootstrap server it could not reach (it logs one per
+    server, then raises a bare ``Unable to bootstrap``), so that replay can report them in one line."""
+
+    PREFIXES = ("Unable connect to", "Unable to request metadata from")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False (not logged) for a bootstrap error, which is kept in ``messages``."""
+        message = record.getMessage()
+        if message.startswith(self.PREFIXES):
+            self.messages.append(message)
+            return False
+        return True
+
+
+async def _start_clients(consumer: Any, producer: Any, bootstrap_servers: str) -> None:
+    """Start the consumer and the producer (None: none).
+
+    Raises:
+        UsageError: no bootstrap server could be reached; the message says why for each.
+    """
+    from aiokafka.errors import KafkaConnectionError
+
+    held = _HeldBootstrapErrors()
+    aiokafka_logger = logging.getLogger("aiokafka")
+    aiokafka_logger.addFilter(held)
+    try:
+        await consumer.start()
+        if producer is not None:
+            await producer.start()
+    except KafkaConnectionError as exc:
+        reasons = "; ".join(dict.fromkeys(held.messages)) or str(exc)
+        raise UsageError(f"cannot connect to Kafka (kafka.bootstrap_servers={bootstrap_servers}): {reasons}") from None
+    finally:
+        aiokafka_logger.removeFilter(held)
+    # Connected through another server: the ones that failed are still worth a warning.
+    for message in dict.fromkeys(held.messages):
+        logger.warning("%s", message)
 
 
 def _open(path: str | None, opened: list[TextIO]) -> TextIO | None:

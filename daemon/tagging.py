@@ -49,8 +49,9 @@ class ChildDied(RuntimeError):
 
 
 def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
-    """The child: load and warm the engine, then answer ``(lines, sources)`` requests with
-    ``inputs.encode_messages`` until None or the parent is gone."""
+    """The child: load and warm the engine, then answer ``(lines, sources)`` requests (plus
+    ``events, enrich_key, input_field`` when enriching) with ``inputs.encode_messages`` until
+    None or the parent is gone."""
     from logdelim.model.engine import Engine
 
     try:
@@ -161,27 +162,38 @@ class TaggingProcess:
                              age_s)
                 process.kill()
 
-    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source]
-                        ) -> list[inputs.Encoded | inputs.Rejection]:
-        """:func:`~logdelim.daemon.inputs.encode_messages` in the child; message by message if it dies."""
+    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source],
+                        events: Sequence[bytes] | None = None, enrich_key: str | None = None,
+                        input_field: str | None = None) -> list[inputs.Encoded | inputs.Rejection]:
+        """:func:`~logdelim.daemon.inputs.encode_messages` in the child; message by message if it dies.
+
+        ``events`` (``output.mode: enrich``) travel as the events' bytes, not parsed objects:
+        bytes pickle as one copy, and the child splices into them without parsing.
+        """
+        enrich = () if events is None else (enrich_key, input_field)
         try:
-            return self._call(lines, sources)
+            return self._call(lines, sources, events, enrich)
         except ChildDied:
             pass
         out: list[inputs.Encoded | inputs.Rejection] = []
-        for line, source in zip(lines, sources):
+        for index, (line, source) in enumerate(zip(lines, sources)):
             try:
-                out.extend(self._call([line], [source]))
+                out.extend(self._call([line], [source], None if events is None else [events[index]], enrich))
             except ChildDied as exc:
                 out.append(inputs.Rejection(inputs.TAGGING_ERROR, f"the tagging process died on this message: {exc}"))
         return out
 
-    def _call(self, lines: Sequence[str], sources: Sequence[Source]) -> list[inputs.Encoded | inputs.Rejection]:
+    def _call(self, lines: Sequence[str], sources: Sequence[Source], events: Sequence[bytes] | None,
+              enrich: tuple[str | None, ...]) -> list[inputs.Encoded | inputs.Rejection]:
+        # Records: (lines, sources) as before; enriched events add (events, enrich_key, input_field).
+        request: tuple[Any, ...] = (list(lines), list(sources))
+        if events is not None:
+            request = (*request, list(events), *enrich)
         with self._send_lock:
             generation, conn, ticket = self._generation, self._conn, self._sent
             try:
                 self._sent_at.append(time.monotonic())
-                conn.send((list(lines), list(sources)))
+                conn.send(request)
             except OSError as exc:
                 raise self._died(generation, len(lines)) from exc
             self._sent += 1

@@ -35,9 +35,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from drain3 import TemplateMiner
-from drain3.template_miner_config import TemplateMinerConfig
-
+from logdelim.model.extras import require
 from logdelim.model.spans import spans_to_labels
 from logdelim.model.templates import WILDCARD, content_start, template
 
@@ -153,8 +151,11 @@ def drain3_groups(messages: Sequence[str]) -> list[int]:
     figures are the same everywhere. A message stays in the cluster it joined (Drain3 never merges
     clusters), so the id returned when it was added is its final group.
     """
+    # Imported here: Drain3 is in the bench extra, and the rule baselines need nothing beyond the core.
+    miner_class = require("drain3", "bench").TemplateMiner
+    config_class = require("drain3.template_miner_config", "bench").TemplateMinerConfig
     with _quiet_drain3():
-        miner = TemplateMiner(config=TemplateMinerConfig())
+        miner = miner_class(config=config_class())
         return [miner.add_log_message(message)["cluster_id"] for message in messages]
 
 

@@ -36,12 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from drain3 import TemplateMiner
-from drain3.template_miner_config import TemplateMinerConfig
 
 from logdelim.model.baselines import COMMON_SEPARATORS_SPLIT
 from logdelim.model.data import LOGHUB_LABELS_ENV, load_jsonl, loghub_label_files
 from logdelim.model.engine import Engine
+from logdelim.model.extras import require
 from logdelim.model.tagcli import decode_line
 
 # Lines per engine.tag call when measuring the network: enough for the engine's length buckets to fill.
@@ -172,14 +171,21 @@ def bench_cached(engine_factory: Callable[[int | None], Engine], lines: Sequence
 
 
 def bench_drain3(lines: Sequence[str], *, max_seconds: float | None = None) -> dict[str, float]:
-    """Drain3's ``TemplateMiner.add_log_message`` per line, a fresh miner, default settings."""
+    """Drain3's ``TemplateMiner.add_log_message`` per line, a fresh miner, default settings.
+
+    Raises:
+        MissingExtraError: Drain3 (the bench extra) is not installed.
+    """
+    # Imported here: Drain3 is in the bench extra, not in the core install.
+    miner_class = require("drain3", "bench").TemplateMiner
+    config_class = require("drain3.template_miner_config", "bench").TemplateMinerConfig
     # Drain3 logs every new cluster at INFO; that would swamp the output and slow the loop.
     drain_logger = logging.getLogger("drain3")
     level = drain_logger.level
     drain_logger.setLevel(logging.WARNING)
     try:
         # An explicit config: no drain3.ini lookup in the working directory, same settings everywhere.
-        miner = TemplateMiner(config=TemplateMinerConfig())
+        miner = miner_class(config=config_class())
 
         def add(chunk: Sequence[str]) -> None:
             for line in chunk:

@@ -43,6 +43,7 @@ from typing import Any
 from logdelim.model.annotated import load_annotated
 from logdelim.model.baselines import BASELINES, GROUPING_BASELINES, KIND_BASELINES, drain3_masked
 from logdelim.model.data import label_alphabet, load_jsonl
+from logdelim.model.devices import device_error
 from logdelim.model.engine import Engine
 from logdelim.model.grouping import StreamGroups
 from logdelim.model.scores import Confusion, Grouping, KindScorer, Scorer, format_confusion, format_report
@@ -547,8 +548,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     loso.add_argument("--seed", type=int, default=None, help="training seed (default: the trainer's)")
 
 
+def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The optional modules (and their extras) this run needs: Drain3 for the baselines, and
+    matplotlib for the training curves of ``--loso``'s folds."""
+    return [("drain3", "bench")] + ([("matplotlib", "train")] if args.loso else [])
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs ``logdelim eval``; returns the exit status."""
+    problem = device_error(args.device)
+    if problem is not None:
+        sys.stderr.write(f"logdelim eval: {problem}\n")
+        return 2
     if args.loso:
         if args.model:
             sys.stderr.write("logdelim eval: --loso trains its own models; --model does not apply\n")

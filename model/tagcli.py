@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from .devices import device_error
 from .engine import Engine, default_parallel_tiles
 from .templates import TOKEN_KINDS
 
@@ -83,16 +85,56 @@ def record(result: Any, kinds: bool, with_kinds: bool = False) -> dict[str, Any]
     return out
 
 
+def _fail(message: str) -> int:
+    sys.stderr.write(f"logdelim tag: {message}\n")
+    return 2
+
+
+def _open_inputs(paths: list[str]) -> list[BinaryIO]:
+    """Every input opened for reading (stdin when none), so that a missing file is reported before
+    the model loads and before anything is printed.
+
+    Raises:
+        OSError: a file cannot be opened; the ones opened before it are closed.
+    """
+    streams: list[BinaryIO] = []
+    try:
+        for path in paths:
+            streams.append(open(path, "rb"))  # noqa: SIM115 - closed by run()
+    except OSError:
+        for stream in streams:
+            stream.close()
+        raise
+    return streams or [sys.stdin.buffer]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Tag every input line in order; lines are never dropped or merged."""
-    tiles = args.parallel_tiles or default_parallel_tiles(args.device)
-    threads = args.threads or (1 if tiles > 1 else None)
-    engine = Engine.load(args.model, device=args.device, num_threads=threads, quantize=args.quantize,
-                         parallel_tiles=tiles)
-    kinds = engine.has_kinds
-    streams: list[BinaryIO] = [open(path, "rb") for path in args.files] or [sys.stdin.buffer]
+    """Tag every input line in order; lines are never dropped or merged.
+
+    A missing input or model file and an unusable ``--device`` are user errors: one line
+    on stderr and exit 2, before any output.
+    """
+    problem = device_error(args.device)
+    if problem is not None:
+        return _fail(problem)
+    try:
+        streams = _open_inputs(args.files)
+    except OSError as exc:
+        return _fail(f"cannot read {exc.filename}: {exc.strerror}")
     out = sys.stdout
     try:
+        tiles = args.parallel_tiles or default_parallel_tiles(args.device)
+        threads = args.threads or (1 if tiles > 1 else None)
+        try:
+            engine = Engine.load(args.model, device=args.device, num_threads=threads, quantize=args.quantize,
+                                 parallel_tiles=tiles)
+        except OSError as exc:
+            return _fail(f"cannot read the model {args.model or '(shipped)'}: {exc.strerror or exc}")
+        except pickle.UnpicklingError:  # torch's message runs to a page about weights_only
+            return _fail(f"{args.model} is not a logdelim checkpoint")
+        except ValueError as exc:  # a checkpoint of a format this version cannot read
+            return _fail(str(exc))
+        kinds = engine.has_kinds
         for chunk in _chunks(streams, args.batch_lines):
             results = engine.tag([text for text, _ in chunk])
             for (_, invalid), result in zip(chunk, results):

@@ -24,7 +24,9 @@ from torch import nn
 
 from . import checkpoint
 from .data import dedupe, label_alphabet, load_jsonl, split
+from .devices import device_error
 from .engine import keep_freed_memory, resolve_device
+from .extras import missing, require
 from .scores import is_punctuation
 from .tagger import CharTagger, TaggerConfig
 from .templates import KINDS
@@ -182,9 +184,9 @@ def _evaluate(model: CharTagger, batches: list[Batch], loss_fn: _Loss, device: t
 
 
 def _plot(history: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Imported here: matplotlib is in the train extra, not in the core install.
+    require("matplotlib", "train").use("Agg")
+    plt = require("matplotlib.pyplot", "train")
 
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -216,9 +218,18 @@ def load_examples(cfg: TrainConfig) -> list[dict]:
 
 
 def train(cfg: TrainConfig) -> dict:
-    """Train a tagger; writes ``model.pt``, ``metrics.json`` and ``curves.png`` into ``cfg.out_dir``."""
+    """Train a tagger; writes ``model.pt``, ``metrics.json`` and ``curves.png`` into ``cfg.out_dir``.
+
+    Raises:
+        ValueError: ``max_epochs`` is below 1.
+        MissingExtraError: matplotlib (the train extra, for ``curves.png``) is not installed;
+            raised before training rather than after it.
+    """
     if cfg.max_epochs < 1:
         raise ValueError(f"max_epochs must be at least 1, got {cfg.max_epochs}")
+    absent = missing([("matplotlib", "train")])
+    if absent is not None:
+        raise absent
     started = time.monotonic()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -332,10 +343,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
 
 
+def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The optional modules (and their extras) ``logdelim train`` needs: matplotlib for ``curves.png``."""
+    return [("matplotlib", "train")]
+
+
 def run(args: argparse.Namespace) -> int:
     """``logdelim train``: prints the metrics summary as JSON (exit 2 on a bad option)."""
     if args.epochs < 1:
         log.error("--epochs must be at least 1, got %d", args.epochs)
+        return 2
+    problem = device_error(args.device)
+    if problem is not None:
+        log.error("%s", problem)
         return 2
     cfg = TrainConfig(
         data=tuple(args.data), out_dir=args.out,

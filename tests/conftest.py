@@ -170,16 +170,6 @@ def kafka_io(broker: EmbeddedBroker) -> KafkaIO:
 # --------------------------------------------------------------------------- test data
 
 
-def distinct_word(i: int) -> str:
-    """A distinct letters-only word per ``i``: a new cache key and a new shape (digits would fold)."""
-    letters = ""
-    while True:
-        i, rest = divmod(i, 26)
-        letters += chr(ord("a") + rest)
-        if not i:
-            return letters
-
-
 @pytest.fixture(scope="session")
 def loghub_lines() -> Callable[[int | None], list[str]]:
     """``loghub_lines(n)``: the first ``n`` real log lines (see :func:`read_loghub_lines`)."""
@@ -307,7 +297,7 @@ class DaemonLauncher:
         self.model_path = model_path
         self.started: list[DaemonProcess] = []
 
-    def launch(self, *, input_topics: list[str], output_topic: str, dead_letter_topic: str, group_id: str,
+    def launch(self, *, input_topics: list[str] | None, output_topic: str, dead_letter_topic: str, group_id: str,
                wait_ready: bool = True, env: dict[str, str] | None = None,
                **sections: dict[str, Any]) -> DaemonProcess:
         import yaml
@@ -322,6 +312,8 @@ class DaemonLauncher:
             "metrics": {"host": "127.0.0.1", "port": port},
             "model": {"path": self.model_path},
         }
+        if input_topics is None:  # e.g. kafka={"input_pattern": ...} instead
+            del config["kafka"]["input_topics"]
         for section, values in sections.items():
             config.setdefault(section, {}).update(values)
         index = len(self.started)

@@ -14,12 +14,15 @@ Every client connection then runs through here:
 
 The proxy parses only the request header (size, api_key, api_version,
 correlation_id, client_id), which every Kafka request version shares; bytes
-are forwarded unchanged.
+are forwarded unchanged. Given an ``ssl_context``, the proxy terminates TLS: clients
+connect with TLS (and client certificates, when the context requires them), the
+broker behind it speaks plain Kafka, as behind a TLS-terminating load balancer.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import struct
 import threading
 from collections.abc import Coroutine
@@ -32,9 +35,10 @@ HOST = "127.0.0.1"
 class TcpProxy:
     """Forwards ``127.0.0.1:port`` to ``upstream_port``; runs an event loop in a background thread."""
 
-    def __init__(self, port: int, upstream_port: int) -> None:
+    def __init__(self, port: int, upstream_port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.port = port
         self.upstream_port = upstream_port
+        self.ssl_context = ssl_context  # given: clients speak TLS to the proxy (a TLS-terminating front)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.AbstractServer | None = None
@@ -86,7 +90,7 @@ class TcpProxy:
     async def _start(self) -> None:
         self._flowing = asyncio.Event()
         self._flowing.set()
-        self._server = await asyncio.start_server(self._accept, HOST, self.port)
+        self._server = await asyncio.start_server(self._accept, HOST, self.port, ssl=self.ssl_context)
 
     async def _stall(self, client_id: bytes) -> None:
         self._stalled_client = client_id

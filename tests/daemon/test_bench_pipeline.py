@@ -64,6 +64,10 @@ def test_short_bench_reports_every_key_and_writes_the_plot(
     assert isinstance(result["scrape_errors"], int) and result["scrape_errors"] >= 0
     assert 0 < result["scrape_p50_ms"] <= result["scrape_p99_ms"] <= result["scrape_max_ms"]
     assert result["scrape_offered_lines_per_s"] > 0
+    # Compression: what a record takes on the wire, compressed or not (zstd comes with the core install).
+    assert result["record_bytes_lines"] > 0
+    assert result["record_bytes_none"] > result["record_bytes_gzip"] > 0
+    assert 0 < result["record_bytes_zstd"] < result["record_bytes_none"]
 
     import torch
 
@@ -88,6 +92,7 @@ def test_text_report_says_what_was_skipped(model_path: str | None, loghub_lines:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "pipeline: not measured (--no-pipeline)" in done.stdout
+    assert "output bytes per record on the wire" in done.stdout and "zstd:" in done.stdout
     import torch
 
     assert ("GPU: skipped: no CUDA" in done.stdout) != torch.cuda.is_available()

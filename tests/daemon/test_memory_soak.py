@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import distinct_word
 from fault_support import descendants, is_tagging_process, record_figures, rss_mb
+from shared_support import distinct_word
 
 from logdelim.daemon.config import ModelConfig
 

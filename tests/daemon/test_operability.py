@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import KafkaIO
 from fault_support import tagging_child
 
 from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
@@ -85,7 +84,7 @@ def test_a_tagging_process_that_dies_while_idle_is_replaced_before_traffic_comes
     assert daemon.stop()[0] == 0
 
 
-def test_a_daemon_started_before_its_broker_waits_and_then_annotates(daemon_launcher, tmp_path) -> None:
+def test_a_daemon_started_before_its_broker_waits_and_then_annotates(daemon_launcher, kafka_io, tmp_path) -> None:
     port = free_port()
     launcher = daemon_launcher(tmp_path, f"127.0.0.1:{port}")
     try:
@@ -100,7 +99,7 @@ def test_a_daemon_started_before_its_broker_waits_and_then_annotates(daemon_laun
         assert set(statuses) == {(200, 503)}, statuses
         with EmbeddedBroker(port) as broker:
             asyncio.run(create_topics(broker.bootstrap_servers, {"late-in": 1, "late-out": 1, "late-dead": 1}))
-            kafka = KafkaIO(broker.bootstrap_servers)
+            kafka = type(kafka_io)(broker.bootstrap_servers)  # the session helpers, on this test's own broker
             kafka.produce("late-in", LINES)
             daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic="late-out") >= 200, 90,
                             "records once the broker is up")

@@ -56,7 +56,8 @@ async def _run_pipeline(bootstrap: str, source: str, output: str, dead: str, gro
     metrics = Metrics(CollectorRegistry())
     options = dict(max_lines=64, max_wait_ms=10, max_in_flight_lines=4096, max_line_bytes=65536,
                    max_message_bytes=1024 * 1024, commit_interval_ms=200, produce_retries=1, drain_timeout_s=3.0,
-                   max_tracked_templates=1000, tagger_stall_s=5.0)
+                   max_tracked_templates=1000, tagger_stall_s=5.0, input_pattern=None, input_format="raw",
+                   input_field="log", output_mode="record", output_key="source", enrich_key="logdelim")
     options.update(settings)
     pipeline = Pipeline(consumer, producer, engine, metrics, input_topics=[source], output_topic=output,
                         dead_letter_topic=dead, **options)

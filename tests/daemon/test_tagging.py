@@ -78,6 +78,21 @@ def test_concurrent_callers_each_get_their_own_batch(tagger) -> None:
         [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
 
 
+def test_enriched_events_match_the_engine_here_even_when_the_child_dies(tagger) -> None:
+    # output.mode enrich: the events' bytes travel with the lines, on the message-by-message retry too.
+    engine = Engine.load(**OPTIONS)
+    events = [json.dumps({"log": line, "n": i}).encode() for i, line in enumerate(LINES)]
+    here = inputs.encode_messages(engine, LINES, SOURCES, events, "logdelim", "log")
+    assert [json.loads(e.value)["n"] for e in here] == list(range(len(LINES)))
+    assert [e.value for e in tagger.encode_messages(LINES, SOURCES, events, "logdelim", "log")] == \
+        [e.value for e in here]
+    restarts = tagger.restarts
+    os.kill(tagger.pid, signal.SIGKILL)
+    outcomes = tagger.encode_messages(LINES, SOURCES, events, "logdelim", "log")
+    assert tagger.restarts == restarts + 1
+    assert [o.value for o in outcomes] == [e.value for e in here]
+
+
 def test_a_child_killed_under_two_callers_loses_no_message(tagger) -> None:
     engine = Engine.load(**OPTIONS)
     restarts = tagger.restarts

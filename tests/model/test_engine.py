@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import distinct_word
+from shared_support import distinct_word
 
 from logdelim.model.engine import Engine, char_classes
 from logdelim.model.spans import labels_to_spans
