@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps demo lint test test-fast eval-unseen
+.PHONY: install system-deps demo lint test test-fast eval-unseen docs
 
 # torch first, pinned: 2.13.0 is the CPU build on disk; any other spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -27,8 +27,15 @@ demo: install
 
 # ruff and mypy as configured in pyproject.toml.
 lint: install
-	$(VENV)/bin/ruff check model daemon tests
+	$(VENV)/bin/ruff check model daemon tools tests docs
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy docs/gen_config.py docs/gen_performance.py
+
+# The generated docs pages: the configuration reference (from daemon/config.py) and the
+# performance table (from docs/bench.json). tests/daemon/test_config_docs.py fails when they are stale.
+docs: install
+	$(PY) docs/gen_config.py > docs/configuration.md
+	$(PY) docs/gen_performance.py docs/bench.json
 
 test: install system-deps lint
 	$(PY) -m pytest -ra

@@ -1,4 +1,4 @@
-"""Composition root of ``logdelim run``: config -> engine, clients, metrics, pipeline.
+"""Composition root of ``logdelim run``: config -> encoder (the model), clients, metrics, pipeline.
 
 Everything it builds receives plain values from the config. SIGTERM and SIGINT
 start a graceful stop: stop fetching, drain, commit, exit 0 (while still waiting
@@ -18,12 +18,13 @@ from typing import Any
 
 from logdelim.daemon.clients import build_clients, start_when_reachable, stop_client
 from logdelim.daemon.config import Config, ConfigError, ModelConfig, load
+from logdelim.daemon.encoder import Encoder, LocalEncoder
 from logdelim.daemon.endpoints import MetricsServer
 from logdelim.daemon.health import LoopHeartbeat
 from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.logging_setup import configure_logging
 from logdelim.daemon.metrics import Metrics, build_labels, process_registry
-from logdelim.daemon.pipeline import MissingTopicError, Pipeline
+from logdelim.daemon.pipeline import MissingTopicError, Pipeline, PipelineSettings
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     metrics = Metrics(registry)
     stopping = asyncio.Event()
     heartbeat = LoopHeartbeat(config.metrics.loop_stall_s)
-    pipeline: Any = None
+    pipeline: Pipeline | None = None
     try:
         server = MetricsServer(config.metrics.host, config.metrics.port, registry,
                                is_ready=lambda: pipeline is not None and pipeline.is_ready(),
@@ -59,7 +60,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     background = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
     if stop is not None:
         background.append(asyncio.create_task(_set_when(stop, stopping), name="stop"))
-    engine: Any = None
+    encoder: Encoder | None = None
     unstarted: list[list[tuple[str, Any]]] = []
     try:
         server.start()
@@ -73,14 +74,14 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         except (OSError, ssl.SSLError, ValueError, TypeError, RuntimeError) as exc:
             logger.error("cannot build the Kafka clients from kafka.security / kafka.*_options: %s", exc)
             return 2
-        engine = await _load_engine(config.model, metrics)
-        if engine is None:
+        encoder = await _load_encoder(config.model, metrics)
+        if encoder is None:
             return 1
-        metrics.model_info.labels(engine.model_id, engine.device).set(1)
-        metrics.build_info.labels(*build_labels(engine.model_id)).set(1)
-        # Everything loaded so far (torch, aiokafka, the model: ~180,000 objects) lives as long as
-        # the process: out of the garbage collector's sight, a full collection no longer walks it
-        # (180 ms each, measured; a latency spike every few seconds of traffic).
+        metrics.model_info.labels(encoder.model_id, encoder.device).set(1)
+        metrics.build_info.labels(*build_labels(encoder.model_id)).set(1)
+        # Everything loaded so far (torch, aiokafka, the model: a large object graph) lives as long
+        # as the process: out of the garbage collector's sight, a full collection no longer walks
+        # it (each such walk was a latency spike every few seconds of traffic).
         gc.freeze()
         if stopping.is_set():
             return 0
@@ -91,7 +92,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
             return 0 if stopping.is_set() else 1
         producer, consumer, lag_probe = clients
         try:
-            pipeline = _pipeline(config, engine, metrics, consumer, producer, lag_probe)
+            pipeline = _pipeline(config, encoder, metrics, consumer, producer, lag_probe)
             background.append(asyncio.create_task(_set_when(stopping, pipeline), name="stop-pipeline"))
             logger.info("consuming %s as group %s -> %s (dead letters: %s)",
                         f"/{kafka.input_pattern}/" if kafka.input_pattern else ",".join(kafka.input_topics),
@@ -115,8 +116,8 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        if engine is not None and config.model.tagging_process:
-            await asyncio.to_thread(engine.close)
+        if encoder is not None:
+            await asyncio.to_thread(encoder.close)
         server.stop()
         logger.info("stopped")
 
@@ -127,7 +128,7 @@ def _client_set(kafka: Any) -> list[tuple[str, Any]]:
     return [("producer", producer), ("consumer", consumer), ("lag probe", HighWatermarkProbe(probe_consumer))]
 
 
-async def _load_engine(model: ModelConfig, metrics: Metrics) -> Any:
+async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
     """The tagging process (or, with ``model.tagging_process`` off, an engine here); None if it cannot load.
 
     Loaded in a thread: the event loop keeps answering heartbeats (``/healthz``) meanwhile.
@@ -147,17 +148,14 @@ async def _load_engine(model: ModelConfig, metrics: Metrics) -> Any:
         return None
     warm_up_s = await asyncio.to_thread(engine.warm_up)
     logger.info("model %s on %s (network warmed up in %.2f s)", engine.model_id, engine.device, warm_up_s)
-    return engine
+    return LocalEncoder(engine)
 
 
-def _pipeline(config: Config, engine: Any, metrics: Metrics, consumer: Any, producer: Any,
+def _pipeline(config: Config, encoder: Encoder, metrics: Metrics, consumer: Any, producer: Any,
               lag_probe: HighWatermarkProbe) -> Pipeline:
     """The pipeline, wired from the config's plain values."""
     kafka, batching, model, output = config.kafka, config.batching, config.model, config.output
-    # The tagging process answers calls in order, so two threads keep it busy; an
-    # engine in this process takes one caller at a time.
-    return Pipeline(
-        consumer, producer, engine, metrics,
+    settings = PipelineSettings(
         # A pattern replaces the topic list (whose default then does not apply).
         input_topics=kafka.input_topics if kafka.input_pattern is None else (), input_pattern=kafka.input_pattern,
         output_topic=kafka.output_topic, dead_letter_topic=kafka.dead_letter_topic,
@@ -166,10 +164,12 @@ def _pipeline(config: Config, engine: Any, metrics: Metrics, consumer: Any, prod
         max_lines=batching.max_lines, max_wait_ms=batching.max_wait_ms,
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
-        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s, lag_probe=lag_probe,
-        encode=engine.encode_messages if model.tagging_process else None,
+        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s,
+        # The tagging process answers calls in order, so two threads keep it busy; an
+        # engine in this process takes one caller at a time.
         encode_workers=2 if model.tagging_process else 1, max_tracked_templates=model.max_tracked_templates,
         tagger_stall_s=model.tagger_stall_s)
+    return Pipeline(consumer, producer, encoder, metrics, settings, lag_probe)
 
 
 async def _set_when(event: asyncio.Event, target: Any) -> None:
@@ -184,7 +184,7 @@ async def _set_when(event: asyncio.Event, target: Any) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim run``."""
     parser.add_argument("--config", metavar="FILE", default=None,
-                        help="YAML config (keys: see README); omitted = all defaults")
+                        help="YAML config (keys: docs/configuration.md); omitted = all defaults")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="overrides",
                         help="override one key (value parsed as YAML); repeatable; wins over "
                              "LOGDELIM_SECTION__KEY environment variables")

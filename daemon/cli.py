@@ -23,10 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("logdelim.model.train", "train a tagger from labelled JSONL plus synthetic data"),
     "label": ("logdelim.model.loghub", "label Loghub structured CSVs by the spec (systems outside ../shared)"),
     "eval": ("logdelim.model.evaluate", "score a tagger and the rule baselines on labelled JSONL"),
-    "bench": ("logdelim.daemon.bench", "measure the tagger and the pipeline against their peers"),
+    "bench": ("logdelim.tools.bench", "measure the tagger and the pipeline against their peers"),
     "run": ("logdelim.daemon.app", "run the streaming daemon from a YAML config"),
-    "broker": ("logdelim.daemon.broker", "run the embedded Tansu broker in the foreground"),
-    "demo": ("logdelim.daemon.demo", "embedded broker + daemon + sample traffic, printing records"),
+    "broker": ("logdelim.tools.broker", "run the embedded Tansu broker in the foreground"),
+    "demo": ("logdelim.tools.demo", "embedded broker + daemon + sample traffic, printing records"),
     "replay": ("logdelim.daemon.replay", "replay archived topics through the tagger"),
 }
 

@@ -1,7 +1,9 @@
 """Daemon configuration: YAML into frozen dataclasses, validated once at startup.
 
-The dataclass field defaults below are the single place each setting's default
-lives. An unknown key or a bad value raises :class:`ConfigError` naming the key
+The dataclass field defaults are the single place each setting's default lives,
+and the comment above each field (or constant) is its documentation:
+``docs/configuration.md`` is generated from them (``make docs``). An unknown key
+or a bad value raises :class:`ConfigError` naming the key
 (``kafka.bootstrap_servrs: unknown key``), so a typo fails at startup instead of
 silently running with a default.
 
@@ -31,19 +33,34 @@ import yaml
 
 ENV_PREFIX = "LOGDELIM_"
 
-# kafka.security: aiokafka's own names, plus the OAUTHBEARER client-credentials keys.
+# kafka.security: its keys and the rules for combining them.
+
+# security_protocol's values; PLAINTEXT when not given.
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# sasl_mechanism's values. PLAIN and SCRAM need sasl_plain_username and
+# sasl_plain_password; OAUTHBEARER needs sasl_oauth_token_url (http or https),
+# sasl_oauth_client_id and sasl_oauth_client_secret, and fetches an OIDC
+# client-credentials token again before it expires.
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI")
+# TLS keys: they need security_protocol SSL or SASL_SSL. Without ssl_cafile or ssl_capath
+# the system's CAs are trusted; ssl_certfile and ssl_keyfile (and ssl_password when the
+# key is encrypted) give mutual TLS. ssl_check_hostname is true or false.
 SSL_KEYS = frozenset({"ssl_cafile", "ssl_capath", "ssl_certfile", "ssl_keyfile", "ssl_password",
                       "ssl_check_hostname"})
+# SASL keys: they need security_protocol SASL_PLAINTEXT or SASL_SSL, and sasl_mechanism.
 SASL_KEYS = frozenset({"sasl_mechanism", "sasl_plain_username", "sasl_plain_password", "sasl_kerberos_service_name",
                        "sasl_kerberos_domain_name", "sasl_oauth_token_url", "sasl_oauth_client_id",
                        "sasl_oauth_client_secret", "sasl_oauth_scope"})
-# Secrets: never echoed in an error; each also read from a file (KEY_file), as Kubernetes mounts secrets.
+# Secrets: never echoed in logs or errors; each also read from a file (KEY_file, a trailing
+# newline dropped), as Kubernetes mounts secrets.
 SECRET_KEYS = frozenset({"sasl_plain_password", "sasl_oauth_client_secret", "ssl_password"})
-# Keys with a KEY_file twin: the secrets, and the user name that goes with a password (one
-# Kubernetes Secret then holds both, as KEDA's TriggerAuthentication reads them).
+# Keys with a KEY_file twin (the key's value read from that file): the secrets, and the
+# user name that goes with a password (one Kubernetes Secret then holds both, as KEDA's
+# TriggerAuthentication reads them).
 FILE_KEYS = SECRET_KEYS | {"sasl_plain_username"}
+# Every kafka.security key: aiokafka's own names, plus the OAUTHBEARER client-credentials
+# keys (sasl_oauth_*) and the *_file twins; any other key is an error. Validated at load (a
+# bad combination exits 2 naming the key, before the model loads).
 SECURITY_KEYS = frozenset({"security_protocol"}) | SSL_KEYS | SASL_KEYS | {f"{k}_file" for k in FILE_KEYS}
 # Paths checked at load (the file must exist).
 SECURITY_FILE_KEYS = frozenset({"ssl_cafile", "ssl_certfile", "ssl_keyfile"})
@@ -71,22 +88,31 @@ class ConfigError(ValueError):
 class KafkaConfig:
     """Where lines come from and records go, and how delivery is tracked."""
 
+    # The brokers to start from, host:port[,host:port...].
     bootstrap_servers: str = "127.0.0.1:9092"
+    # The topics whose messages are the log lines (a single name may be written without brackets).
     input_topics: tuple[str, ...] = ("logs.raw",)
     # A regex subscription instead of input_topics (which must then be left out): every
     # topic whose name it matches from the start (aiokafka's re.match; end it with $ to
     # match whole names), including topics created later (found at metadata refreshes).
     input_pattern: str | None = None
+    # Where the records go: one per input message. It must not be an input topic.
     output_topic: str = "logs.tokens"
+    # Where bad input goes, its original bytes with the reason in headers.
     dead_letter_topic: str = "logs.dead"
+    # The consumer group: replicas with the same group_id share the input partitions.
     group_id: str = "logdelim"
+    # Sent to the brokers with every request (broker logs, quotas).
     client_id: str = "logdelim"
+    # earliest or latest: where a group without committed offsets starts.
     auto_offset_reset: str = "earliest"
-    # Often, because uncommitted lines count against batching.max_in_flight_lines.
+    # How often the acknowledged prefix of each partition is committed: often, because
+    # uncommitted lines count against batching.max_in_flight_lines.
     commit_interval_ms: int = 200
     # Tansu answers a group join only after half the session timeout: lower it for a
     # faster start (the demo uses 3000), keep it well above stalls of the host.
     session_timeout_ms: int = 10000
+    # Must be below session_timeout_ms.
     heartbeat_interval_ms: int = 3000
     # How long the broker may hold a fetch waiting for data. With aiokafka's 500 ms
     # default that wait adds to the latency of a steady stream (Tansu holds the fetch
@@ -95,6 +121,7 @@ class KafkaConfig:
     fetch_max_wait_ms: int = 20
     # Our own resend attempts after aiokafka's internal retries give up on a record.
     produce_retries: int = 5
+    # Per produce request.
     produce_timeout_ms: int = 30000
     # Largest message read or written; must cover input.max_line_bytes for dead letters.
     max_message_bytes: int = 8 * 1024 * 1024
@@ -105,10 +132,14 @@ class KafkaConfig:
     # /readyz 503 meanwhile) before exiting 1; null: wait forever (a sidecar outlives
     # its broker's restarts).
     startup_timeout_s: float | None = None
-    security: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # holds secrets
+    # TLS and SASL, in aiokafka's names (see "kafka.security" below); validated at load,
+    # *_file keys read. It holds secrets, so it is left out of the config's repr.
+    security: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     # aiokafka's own keyword arguments, passed through (compression_type: zstd, fetch_min_bytes,
     # max_poll_interval_ms, isolation_level, client_rack, ...); checked against its signatures.
     consumer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The same for the producer: compression_type (gzip, zstd, lz4, snappy) is worth setting,
+    # as records are JSON with every token's offsets and compress well.
     producer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -232,7 +263,9 @@ def _check_client_options(name: str, options: Mapping[str, Any]) -> None:
 class BatchingConfig:
     """Micro-batching and backpressure."""
 
+    # A batch is tagged once it holds this many messages ...
     max_lines: int = 512
+    # ... or once its oldest message has waited this long.
     max_wait_ms: int = 20
     # Lines fetched but not yet committed; at the bound, partitions are paused. Also
     # the most lines a crash makes the next owner of a partition process twice.
@@ -246,7 +279,7 @@ class BatchingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class InputConfig:
-    """What counts as a taggable line (see README.md, "Bad input")."""
+    """What counts as a taggable line (see docs/operations.md, "Bad input and dead letters")."""
 
     # Longer messages go to the dead-letter topic with reason too_long (with format json:
     # longer events, whatever their field holds).
@@ -266,7 +299,7 @@ class InputConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OutputConfig:
-    """What is written per input message (see README.md, "JSON inputs")."""
+    """What is written per input message (see docs/operations.md, "JSON inputs")."""
 
     # record: our JSON record (line, tokens, template...). enrich: the input JSON event
     # itself with the annotation added under enrich_key (needs input.format json).
@@ -287,16 +320,20 @@ class OutputConfig:
 class ModelConfig:
     """Which checkpoint tags, and where."""
 
+    # The checkpoint file; null: the shipped model.
     path: str | None = None
+    # auto (the GPU when there is one, else the CPU), cpu, cuda or cuda:N.
     device: str = "auto"
     # torch CPU threads. 1 by default: the event loop needs a core too, and on a shared
-    # 2-core machine two torch threads fighting other work made 512-line batches take
-    # seconds instead of 0.1 s (measured). null = torch's own choice.
+    # 2-core machine two torch threads fighting other work made 512-line batches many
+    # times slower. Raise it on machines with idle cores. null = torch's own choice.
     num_threads: int | None = 1
+    # Entries of the engine's exact memo cache (0: off), bounded by cache_max_bytes too.
     cache_size: int = 200_000
     # What the line and shape caches may hold, counted in bytes, so a stream of ever new
     # long lines cannot grow the tagging process past its memory limit.
     cache_max_bytes: int = 128 * 1024 * 1024
+    # int8 dynamic quantisation of the network (CPU only).
     quantize: bool = False
     # Tag in a child process (daemon/tagging.py), so the event loop and the network each
     # get a core; false: in a thread of the daemon, sharing the GIL with the event loop.
@@ -331,7 +368,10 @@ class ModelConfig:
 class MetricsConfig:
     """The /metrics, /healthz and /readyz server."""
 
+    # Address the server binds, before the model loads (a port in use fails the start at once).
     host: str = "0.0.0.0"
+    # Port of /metrics, /healthz and /readyz (the images' health check and the Kubernetes
+    # probes expect 9108: change them together).
     port: int = 9108
     # /healthz answers 503 once the event loop has not run its heartbeat for this long
     # (a stuck loop: the liveness probe restarts the pod).
@@ -346,7 +386,11 @@ class MetricsConfig:
 class LoggingConfig:
     """Log level and line format."""
 
+    # DEBUG, INFO, WARNING, ERROR or CRITICAL. aiokafka's own logs show from WARNING up
+    # unless DEBUG.
     level: str = "INFO"
+    # plain: text lines on stderr. json: one JSON object per line (ts, level, logger,
+    # message, and exc for failures).
     format: str = "plain"
 
     def __post_init__(self) -> None:

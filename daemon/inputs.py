@@ -2,7 +2,7 @@
 
 Every message either decodes to a line (which gets a record) or is rejected with
 a reason (which sends its original bytes to the dead-letter topic). The policy,
-documented for users in README.md ("Bad input"):
+documented for users in docs/operations.md ("Bad input and dead letters"):
 
 - null value (tombstone)                  -> dead letter ``null_value``
 - value longer than ``max_line_bytes``    -> dead letter ``too_long``

@@ -48,7 +48,14 @@ from typing import Any, NamedTuple, TextIO
 
 from logdelim.daemon import inputs
 from logdelim.daemon.config import Config, ConfigError, load
-from logdelim.daemon.records import Source, dead_letter_headers, fit_dead_letter, record_key
+from logdelim.daemon.records import (
+    Source,
+    dead_letter_headers,
+    fit_dead_letter,
+    message_source,
+    output_partition,
+    record_key,
+)
 from logdelim.model.devices import device_error
 
 logger = logging.getLogger(__name__)
@@ -246,7 +253,7 @@ class Sink:
             self.dead_letter_file.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
 
     async def _send(self, topic: str, source: Source, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        partition = source.partition if source.partition < self._partition_counts[topic] else None
+        partition = output_partition(source, self._partition_counts[topic])
         future = await self.producer.send(topic, value, key=record_key(source), partition=partition,
                                           headers=headers)
         self._unacked.append(future)
@@ -408,8 +415,7 @@ async def _replay_batch(messages: Sequence[Any], span: PartitionRange, summary: 
     tagged = iter(inputs.tag_messages(engine, lines))
     other = iter(inputs.tag_messages(compare_engine, lines)) if compare_engine is not None else None
     for message, line in zip(messages, decoded):
-        timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
-        source = Source(span.topic, span.partition, message.offset, timestamp)
+        source = message_source(span.topic, span.partition, message.offset, message.timestamp)
         headers = tuple(message.headers or ())
         summary.lines += 1
         outcome = line if isinstance(line, inputs.Rejection) else next(tagged)

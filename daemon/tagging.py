@@ -2,9 +2,10 @@
 
 In one process the tagging thread and the event loop share the GIL, and every
 time the network's code gives it up it waits for the event loop's switch
-interval to get it back: beside a busy Python thread, tagging 3,000 lines took
-18.6 s instead of 0.4 s (4.3 s with the network compiled by TorchScript). A child
-process has its own interpreter, so the event loop and the network each get a core.
+interval to get it back: beside a busy Python thread, tagging slowed down by more
+than an order of magnitude (compiling the network with TorchScript only narrowed the
+gap). A child process has its own interpreter, so the event loop and the network each
+get a core.
 
 :meth:`TaggingProcess.encode_messages` is the pipeline's per-batch call: the
 child runs :func:`~logdelim.daemon.inputs.encode_messages` (tagging and the

@@ -19,9 +19,9 @@ caps it; a capped measurement reports the rate over the lines it reached (the
 the daemon's torch threads (``model.num_threads``, one) unless ``--threads`` says
 otherwise, and the tagger figures with one call per usable core at once
 (``Engine(parallel_tiles=...)``, ``--parallel-tiles``): on 2 cores two one-thread
-calls beat one two-thread call, whose LSTM steps synchronise (uncached 4,585
-against 3,639 lines/s, one thread alone 2,836; medians of 3). The cached stream
-is also measured on one core (the daemon's tagging process), reported beside it.
+calls beat one two-thread call, whose LSTM steps synchronise (see
+docs/performance.md, "Why it is fast"). The cached stream is also measured on one
+core (the daemon's tagging process), reported beside it.
 :func:`run_bench` is reused by the pipeline benchmark.
 """
 from __future__ import annotations

@@ -46,14 +46,14 @@ from .vocab import cache_key, key_text, shape
 log = logging.getLogger(__name__)
 
 # A network call costs about CALL + T * (B + STEP) character cells of work for B rows of
-# width T: 0.55 us a cell, about 4 us a time step whatever the rows (the two LSTMs'
-# fixed cost per step) and 0.25 ms a call, on one core of a 2-core CPU (the shipped
-# network timed at B 1-256, T 60-448). On a slower 2-core machine (29 Nov 2026): 2.2 us a
-# cell and 1.3 ms a call, so a call still costs about 600 cells.
+# width T: a time step has a fixed cost whatever the rows (the two LSTMs'), about that of
+# STEP rows, and a call one of about CALL cells (the shipped network timed at B 1-256,
+# T 60-448 on one core of two 2-core CPUs of different speeds: in cells, the costs came out
+# close on both, so the constants are in cells, not seconds).
 _CALL_OVERHEAD_CELLS = 500
 _STEP_OVERHEAD_ROWS = 8
-# oneDNN builds an LSTM kernel for every new (rows, width) a call has, about 2.5 ms each
-# (several times a small call's work), and keeps 1,024 of them. So the network is called
+# oneDNN builds an LSTM kernel for every new (rows, width) a call has, at several times a
+# small call's work, and keeps 1,024 of them. So the network is called
 # on tiles of at most _TILE_ROWS rows, padded to a power of two and to a multiple of
 # _WIDTH_STEP characters: 8 x 16 sizes up to 512 characters, reused by every call.
 # warm_up builds those up to _WARM_ROWS rows; 128-row tiles come only with large batches
@@ -99,9 +99,8 @@ def keep_freed_memory() -> None:
     """Stop glibc from handing freed activation buffers back to the OS after every batch.
 
     By default blocks above the mmap threshold are unmapped when freed and
-    page-faulted in again by the next batch: that doubled the network's time per
-    line on a 2-core CPU (66 against 150 us per line of 120 characters at batch 256,
-    one thread). Freed memory stays in the process instead, so its resident size
+    page-faulted in again by the next batch: that about doubled the network's time per
+    line on a 2-core CPU. Freed memory stays in the process instead, so its resident size
     is that of its largest batch. No-op off glibc.
     """
     if not sys.platform.startswith("linux"):

@@ -1,6 +1,6 @@
 """Shared fixtures: the embedded broker, unique names, Kafka I/O helpers, daemon subprocesses.
 
-The broker is a real Tansu process (``logdelim.daemon.broker``) started once per
+The broker is a real Tansu process (``logdelim.tools.broker``) started once per
 session on a free port and stopped at the end; tests never mock Kafka. Every test
 gets its own topics and consumer groups from the factory fixtures, so tests do
 not see each other's data on the shared broker.
@@ -11,12 +11,9 @@ import asyncio
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from logdelim.daemon.broker import EmbeddedBroker, broker_binary, create_topics, free_port
 from logdelim.model.data import loghub_label_dir, loghub_label_files
+from logdelim.tools.broker import EmbeddedBroker, broker_binary, create_topics, free_port
+from logdelim.tools.daemon_process import DaemonProcess
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -201,85 +199,7 @@ def read_loghub_lines(limit: int | None = None) -> list[str]:
 
 
 # --------------------------------------------------------------------------- daemon subprocess
-
-
-class DaemonProcess:
-    """A ``logdelim run`` subprocess with its metrics endpoint and the config it was given."""
-
-    def __init__(self, process: subprocess.Popen, metrics_port: int, log_path: Path,
-                 config: dict[str, Any]) -> None:
-        self.process = process
-        self.config = config
-        self.metrics_port = metrics_port
-        self.log_path = log_path
-
-    @property
-    def metrics_url(self) -> str:
-        """Base URL of the metrics/health server."""
-        return f"http://127.0.0.1:{self.metrics_port}"
-
-    def get(self, path: str) -> tuple[int, str]:
-        """HTTP GET on the metrics server: (status, body); status 0 when unreachable."""
-        try:
-            with urllib.request.urlopen(self.metrics_url + path, timeout=2) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except OSError:
-            return 0, ""
-
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels`` (0.0 when none)."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        _, body = self.get("/metrics")
-        total = 0.0
-        for family in text_string_to_metric_families(body):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    total += sample.value
-        return total
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Wait until ``/readyz`` answers 200 (consuming with an assignment)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"daemon exited with {self.process.returncode}:\n{self.log()}")
-            if self.get("/readyz")[0] == 200:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"daemon not ready within {timeout_s} s:\n{self.log()}")
-
-    def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-        """Poll ``condition`` until true; fail naming ``what`` (with the daemon log) on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            if self.process.poll() is not None:
-                raise AssertionError(f"daemon exited with {self.process.returncode} waiting for {what}:\n{self.log()}")
-            time.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}:\n{self.log()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> tuple[int, float]:
-        """Send ``sig`` and wait: (exit status, seconds it took). Kills it after ``timeout_s`` + 5 s."""
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            rc = self.process.wait(timeout=timeout_s + 5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            rc = self.process.wait()
-        return rc, time.monotonic() - started
-
-    def log(self) -> str:
-        """The daemon's combined stdout/stderr so far (tail)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-8000:]
-        except OSError:
-            return ""
+# The runner is logdelim.tools.daemon_process.DaemonProcess, shared with the bench.
 
 
 class DaemonLauncher:
@@ -300,7 +220,6 @@ class DaemonLauncher:
     def launch(self, *, input_topics: list[str] | None, output_topic: str, dead_letter_topic: str, group_id: str,
                wait_ready: bool = True, env: dict[str, str] | None = None,
                **sections: dict[str, Any]) -> DaemonProcess:
-        import yaml
 
         port = free_port()
         config: dict[str, Any] = {
@@ -316,16 +235,7 @@ class DaemonLauncher:
             del config["kafka"]["input_topics"]
         for section, values in sections.items():
             config.setdefault(section, {}).update(values)
-        index = len(self.started)
-        config_path = self.directory / f"daemon-{index}.yaml"
-        config_path.write_text(yaml.safe_dump(config))
-        log_path = self.directory / f"daemon-{index}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(config_path)],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **(env or {})})
-        daemon = DaemonProcess(process, port, log_path, config)
+        daemon = DaemonProcess.launch(config, self.directory, f"daemon-{len(self.started)}", env)
         self.started.append(daemon)
         if wait_ready:
             daemon.wait_ready()
@@ -334,9 +244,7 @@ class DaemonLauncher:
     def kill_all(self) -> None:
         """Kill daemons still running (teardown)."""
         for daemon in self.started:
-            if daemon.process.poll() is None:
-                daemon.process.kill()
-                daemon.process.wait()
+            daemon.kill()
 
 
 @pytest.fixture(scope="session")

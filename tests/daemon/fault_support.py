@@ -1,8 +1,8 @@
 """Helpers of the fault suite and the replay tests: test lines, figures, memory, whole-topic reads.
 
 Figures of each fault run are printed and appended as one JSON line to
-``$LOGDELIM_FAULT_REPORT`` (default ``build/fault-report.jsonl``), which the
-README's reliability section quotes.
+``$LOGDELIM_FAULT_REPORT`` (default ``build/fault-report.jsonl``); docs/operations.md
+("The fault suite") says what each test asserts and how to get its figures.
 """
 from __future__ import annotations
 

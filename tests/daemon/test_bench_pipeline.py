@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from logdelim.daemon.bench import PIPELINE_ROUNDS, SCRAPERS, SCRAPES_EACH
-from logdelim.daemon.broker import EmbeddedBroker
+from logdelim.tools.bench import PIPELINE_ROUNDS, SCRAPERS, SCRAPES_EACH
+from logdelim.tools.broker import EmbeddedBroker
 
 TAGGER_KEYS = ("tagger_lines_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s", "regex_lines_per_s")
 PIPELINE_KEYS = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms", "daemon_p99_latency_ms",
@@ -106,16 +106,17 @@ def test_peak_memory_counts_the_daemons_child_processes() -> None:
     import time
     from types import SimpleNamespace
 
-    from logdelim.daemon.bench import DaemonRun
+    from logdelim.tools.daemon_process import DaemonProcess
 
-    # A parent holding ~60 MB whose child holds ~60 MB more: the figure must include both.
-    script = ("import subprocess, sys, time; b = bytearray(60_000_000); "
-              "c = subprocess.Popen([sys.executable, '-c', 'b = bytearray(60_000_000); import time; time.sleep(30)']); "
-              "time.sleep(30)")
+    # A parent holding ~60 MB whose child holds ~60 MB more, started from a thread (as the daemon
+    # starts its tagging process): the figure must include both.
+    script = ("import subprocess, sys, threading, time; b = bytearray(60_000_000); "
+              "threading.Thread(target=lambda: subprocess.Popen([sys.executable, '-c', "
+              "'b = bytearray(60_000_000); import time; time.sleep(30)'])).start(); time.sleep(30)")
     parent = subprocess.Popen([sys.executable, "-c", script])
     try:
         time.sleep(2.0)  # both have touched their buffers
-        total = DaemonRun.peak_rss_mb(SimpleNamespace(process=parent))
+        total = DaemonProcess.peak_rss_mb(SimpleNamespace(process=parent))  # type: ignore[arg-type]
         with open(f"/proc/{parent.pid}/status", encoding="ascii") as f:
             own = next(int(t.split()[1]) for t in f if t.startswith("VmHWM:")) / 1024
         assert own > 55 and total > own + 55, (own, total)

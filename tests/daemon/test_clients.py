@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from logdelim.daemon.broker import free_port
 from logdelim.daemon.clients import bootstrap_addresses, start_when_reachable
+from logdelim.tools.broker import free_port
 
 
 def test_bootstrap_addresses() -> None:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from logdelim.daemon.broker import free_port
-from logdelim.daemon.demo import sample_lines
+from logdelim.tools.broker import free_port
+from logdelim.tools.demo import sample_lines
 
 pytestmark = pytest.mark.broker
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from logdelim.daemon.broker import free_port, wait_for_port
+from logdelim.tools.broker import free_port, wait_for_port
 
 pytestmark = pytest.mark.broker
 

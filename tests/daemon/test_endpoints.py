@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from logdelim.daemon.bench import scrape_load
 from logdelim.daemon.endpoints import (
     CHANNEL_TIMEOUT_S,
     CLEANUP_INTERVAL_S,
@@ -27,6 +26,7 @@ from logdelim.daemon.endpoints import (
     PAGE_MAX_AGE_S,
     MetricsServer,
 )
+from logdelim.tools.bench import scrape_load
 
 Check = Callable[[], bool]
 

@@ -4,7 +4,7 @@ Each test kills, cuts off or starves the daemon and then checks the delivery
 contract on the output topic: every input offset has a record or a dead letter
 (at-least-once), and duplicates stay within the documented bound. Figures
 (lines, duplicates, recovery time, peak memory) are printed and appended to the
-report file of ``fault_support.record_figures`` for the README.
+report file of ``fault_support.record_figures`` (see docs/operations.md).
 
 Network faults go through ``tcp_proxy.TcpProxy``: a dedicated Tansu advertises
 the proxy's address, so every client connection (the daemon's and the test's)
@@ -28,7 +28,7 @@ import pytest
 from fault_support import read_topic, record_figures, rss_mb, short_lines
 from tcp_proxy import TcpProxy
 
-from logdelim.daemon.broker import broker_command, create_topics, free_port, wait_for_port
+from logdelim.tools.broker import broker_command, create_topics, free_port, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fault_support import tagging_child
 
-from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
+from logdelim.tools.broker import EmbeddedBroker, create_topics, free_port
 
 pytestmark = pytest.mark.broker
 

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kinds_support import KindEngine
 from prometheus_client import CollectorRegistry
 
+from logdelim.daemon.encoder import LocalEncoder
 from logdelim.daemon.metrics import Metrics
-from logdelim.daemon.pipeline import Pipeline
+from logdelim.daemon.pipeline import Pipeline, PipelineSettings
 from logdelim.model.engine import Engine
 
 pytestmark = pytest.mark.broker
@@ -59,8 +60,8 @@ async def _run_pipeline(bootstrap: str, source: str, output: str, dead: str, gro
                    max_tracked_templates=1000, tagger_stall_s=5.0, input_pattern=None, input_format="raw",
                    input_field="log", output_mode="record", output_key="source", enrich_key="logdelim")
     options.update(settings)
-    pipeline = Pipeline(consumer, producer, engine, metrics, input_topics=[source], output_topic=output,
-                        dead_letter_topic=dead, **options)
+    config = PipelineSettings(input_topics=[source], output_topic=output, dead_letter_topic=dead, **options)
+    pipeline = Pipeline(consumer, producer, LocalEncoder(engine), metrics, config)
     if on_created is not None:
         on_created(pipeline)
     await producer.start()

@@ -198,7 +198,7 @@ def test_compare_model_reports_changed_lines(broker, make_topic, kafka_io, tmp_p
     """Two checkpoints that differ: a tiny one trained here in seconds vs the daemon's model."""
     topic = make_topic("replay-cmp")
     # Varied real-world lines (the demo's), where an undertrained model certainly stumbles.
-    lines = (REPO / "daemon" / "sample_lines.txt").read_text(encoding="utf-8").splitlines()[:60]
+    lines = (REPO / "tools" / "sample_lines.txt").read_text(encoding="utf-8").splitlines()[:60]
     kafka_io.produce(topic, [line.encode() for line in lines])
     tiny = tmp_path / "tiny"
     subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "train", "--out", str(tiny),

@@ -32,9 +32,9 @@ import yaml
 from conftest import require
 from tcp_proxy import TcpProxy
 
-from logdelim.daemon.broker import broker_binary, broker_command, free_port, wait_for_port
 from logdelim.daemon.clients import ClientCredentialsTokenProvider, security_options
 from logdelim.daemon.config import ConfigError, from_mapping, load
+from logdelim.tools.broker import broker_binary, broker_command, free_port, wait_for_port
 
 PLANTED = "pl4nted-S3cret-7f1c"
 

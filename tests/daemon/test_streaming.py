@@ -158,7 +158,7 @@ def test_confluent_kafka_client_produces_input_and_consumes_output(
 
 
 def test_sigterm_exits_within_10_s_even_when_the_broker_is_gone(daemon_launcher, tmp_path) -> None:
-    from logdelim.daemon.broker import EmbeddedBroker, create_topics
+    from logdelim.tools.broker import EmbeddedBroker, create_topics
 
     with EmbeddedBroker() as own_broker:  # a private broker: this test kills it
         asyncio.run(create_topics(own_broker.bootstrap_servers, {"gone-in": 1, "gone-out": 1, "gone-dead": 1}))

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from deploy_support import PROMETHEUS_DIR, RULES, panel_queries, rules, tool
 
-from logdelim.daemon.broker import free_port
+from logdelim.tools.broker import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker, pytest.mark.timeout(180)]
 

@@ -40,10 +40,11 @@ def small_log(tmp_path: Path) -> Path:
     return log
 
 
-def test_bench_json_on_a_small_file(toy_checkpoint: Path, small_log: Path,
+# --no-pipeline: the pipeline half has its own tests (tests/daemon/test_bench_pipeline.py).
+def test_bench_json_on_a_small_file(toy_checkpoint: Path, small_log: Path, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--model", str(toy_checkpoint), "--data", str(small_log), "--json", "--seconds", "1",
-                 "--device", "cpu", "--threads", "1"]) == 0
+                 "--device", "cpu", "--threads", "1", "--no-pipeline", "--out", str(tmp_path)]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in RATE_KEYS:
         assert result[key] > 0, key
@@ -67,9 +68,10 @@ def test_bench_json_on_a_small_file(toy_checkpoint: Path, small_log: Path,
     assert result["model_id"].startswith("charbilstm-")
 
 
-def test_bench_text_table(toy_checkpoint: Path, small_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_text_table(toy_checkpoint: Path, small_log: Path, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--model", str(toy_checkpoint), "--data", str(small_log), "--seconds", "0.2",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--no-pipeline", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for row in ("tagger, uncached", "tagger, cached stream", "drain3 add_log_message", "regex split"):
         assert row in out

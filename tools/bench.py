@@ -34,7 +34,7 @@ claim is a ratio taken on the same machine at the same time:
    ``model.device: cuda``); otherwise it says ``skipped: no CUDA`` and the JSON
    has ``"gpu": null``.
 
-The broker is the embedded one (:class:`~logdelim.daemon.broker.EmbeddedBroker`)
+The broker is the embedded one (:class:`~logdelim.tools.broker.EmbeddedBroker`)
 unless ``--bootstrap-servers`` names another. Results go to ``--out``:
 ``bench.json`` and ``bench.png`` (tagger throughput by batch size, latency by
 offered load).
@@ -47,14 +47,11 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -63,10 +60,11 @@ from typing import Any
 
 import orjson
 
-from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
 from logdelim.model import bench as model_bench
 from logdelim.model.bench import median_by
 from logdelim.model.extras import require
+from logdelim.tools.broker import EmbeddedBroker, create_topics, free_port
+from logdelim.tools.daemon_process import DaemonProcess
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ DEFAULT_PIPELINE_LINES = 100_000
 # Back-to-back rounds of the Kafka ceiling and the saturated daemon (about 15 s each).
 PIPELINE_ROUNDS = 3
 INPUT_PARTITIONS = 4
-# The issue's latency target is taken at half the saturated rate; the other points draw the curve.
+# The latency target is read at half the saturated rate; the other points draw the curve.
 TARGET_LOAD_FRACTION = 0.5
 LOAD_FRACTIONS = (0.25, TARGET_LOAD_FRACTION, 0.75)
 DEFAULT_LATENCY_SECONDS = 8.0
@@ -96,11 +94,11 @@ SATURATION_POLL_S = 0.05
 # How often the paced producer wakes up to send what is due.
 PACE_TICK_S = 0.005
 DAEMON_READY_TIMEOUT_S = 120.0
-# Issue 6's targets.
+# The pipeline's targets (docs/performance.md).
 TARGET_DAEMON_VS_CEILING = 0.5
 TARGET_P99_MS = 250.0
 TARGET_PEAK_RSS_MB = 1536.0
-# Issue 18's scrape load: concurrent /metrics clients, each sending its GETs one after another,
+# Scrape load: concurrent /metrics clients, each sending its GETs one after another,
 # every one on a new connection; the p99 they see and how many failed are the targets.
 SCRAPERS = 50
 SCRAPES_EACH = 10
@@ -344,12 +342,11 @@ async def _commit_acknowledged(consumer: Any, pending: deque, wait: bool) -> Non
 
 
 class DaemonRun:
-    """A ``logdelim run`` subprocess on its own topics, configured through a YAML file in ``directory``."""
+    """A daemon (:class:`~logdelim.tools.daemon_process.DaemonProcess`) on topics of its own."""
 
     def __init__(self, bootstrap_servers: str, directory: Path, *, model_path: str | None, device: str,
                  num_threads: int | None, quantize: bool) -> None:
-        import yaml
-
+        self.directory = directory
         self.input_topic = _unique("bench-daemon-in")
         self.output_topic = _unique("bench-daemon-out")
         self.dead_letter_topic = _unique("bench-daemon-dead")
@@ -367,11 +364,12 @@ class DaemonRun:
             "metrics": {"host": "127.0.0.1", "port": self.metrics_port},
             "logging": {"level": "WARNING"},
         }
-        self.config_path = directory / f"{self.input_topic}.yaml"
-        self.config_path.write_text(yaml.safe_dump(self.config), encoding="utf-8")
-        self.log_path = directory / f"{self.input_topic}.log"
-        self.command = [sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(self.config_path)]
-        self.process: subprocess.Popen | None = None
+        self.daemon: DaemonProcess | None = None
+
+    @property
+    def command(self) -> list[str]:
+        """The daemon's command line (once started)."""
+        return self.daemon.command if self.daemon is not None else []
 
     async def create_topics(self) -> None:
         """Input (4 partitions), output (4) and dead-letter (1) topics of this run."""
@@ -379,83 +377,41 @@ class DaemonRun:
             self.input_topic: INPUT_PARTITIONS, self.output_topic: INPUT_PARTITIONS, self.dead_letter_topic: 1})
 
     def start(self) -> None:
-        """Start the daemon process (output and errors go to ``log_path``)."""
-        with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(self.command, stdout=log_file, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+        """Start the daemon process."""
+        self.daemon = DaemonProcess.launch(self.config, self.directory, self.input_topic)
 
     async def wait_ready(self, timeout_s: float = DAEMON_READY_TIMEOUT_S) -> float:
         """Wait until ``/readyz`` answers 200; returns ``time.perf_counter()`` at that moment."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive()
-            if await asyncio.to_thread(self._get_status, "/readyz") == 200:
-                return time.perf_counter()
-            await asyncio.sleep(0.01)
-        raise RuntimeError(f"the daemon was not ready within {timeout_s} s; log:\n{self.log_tail()}")
+        assert self.daemon is not None, "start() first"
+        await asyncio.to_thread(self.daemon.wait_ready, timeout_s, 0.01)
+        return time.perf_counter()
 
     def check_alive(self) -> None:
         """Raise with the log's tail when the daemon has exited."""
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"the daemon exited with status {self.process.returncode}; log:\n{self.log_tail()}")
-
-    def _get_status(self, path: str) -> int:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=2) as response:
-                return response.status
-        except OSError:
-            return 0
+        if self.daemon is not None:
+            self.daemon.check_alive()
 
     async def metrics_text(self) -> str:
         """The daemon's ``/metrics`` page."""
-
-        def get() -> str:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
-                return response.read().decode()
-
-        return await asyncio.to_thread(get)
+        assert self.daemon is not None, "start() first"
+        status, body = await asyncio.to_thread(self.daemon.get, "/metrics", 5.0)
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}; log:\n{self.log_tail()}")
+        return body
 
     def peak_rss_mb(self) -> float | None:
-        """Peak resident memory so far (``VmHWM``, MiB) of the daemon plus its child processes
-        (the tagging process); None off Linux. Summed peaks: an upper bound of the peak total."""
-        if self.process is None:
-            return None
-        total = 0.0
-        pids = [self.process.pid]
-        while pids:
-            pid = pids.pop()
-            try:
-                with open(f"/proc/{pid}/status", encoding="ascii") as f:
-                    total += next((int(t.split()[1]) for t in f if t.startswith("VmHWM:")), 0) / 1024
-                # Every thread's children: the daemon starts its tagging process from a worker thread.
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
-                        pids.extend(int(child) for child in f.read().split())
-            except OSError:
-                if pid == self.process.pid:
-                    return None
-        return total
+        """Peak resident memory of the daemon and its tagging process (see ``DaemonProcess.peak_rss_mb``)."""
+        return self.daemon.peak_rss_mb() if self.daemon is not None else None
 
     def stop(self, timeout_s: float = 15.0) -> tuple[int | None, float]:
         """SIGTERM and wait: (exit status, seconds it took); killed after ``timeout_s``."""
-        if self.process is None:
+        if self.daemon is None:
             return None, 0.0
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            status = self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            status = self.process.wait()
-        return status, time.monotonic() - started
+        return self.daemon.stop(signal.SIGTERM, timeout_s)
 
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the daemon's log, for error messages."""
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return self.daemon.log(chars) if self.daemon is not None else ""
 
 
 async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str, Any]:
@@ -669,8 +625,8 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
     """The Kafka ceiling and the saturated daemon in back-to-back rounds, then the last round's
     daemon's latency at ``load_fractions`` of the median saturated rate, and its peak memory.
 
-    The machine's speed drifts from minute to minute (ceilings of 44k to 75k lines/s within
-    an hour, measured), so one ceiling and one daemon run minutes apart compare the drift as
+    The machine's speed drifts from minute to minute (the Kafka ceiling most: by tens of
+    percent within an hour), so one ceiling and one daemon run minutes apart compare the drift as
     much as the programs: each round runs both on the same lines seconds apart (a fresh
     daemon each time), and the headline ratio is the median of the rounds' ratios.
 
@@ -719,7 +675,7 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         # Earlier rounds' daemons say how they stopped; the last one's is daemon_exit_status.
         "pipeline_rounds": [{k: pair[k] for k in ("passthrough_lines_per_s", "daemon_lines_per_s", "ratio",
                                                   "exit_status")} for pair in pairs],
-        # The issue's latency ends at the output acknowledgement, which only the daemon sees:
+        # The latency target ends at the output acknowledgement, which only the daemon sees:
         # its own histogram. A consumer of the output topic adds its fetch and this process's
         # share of the two cores (the paced producer runs here too), so it is an upper bound.
         "daemon_p50_latency_ms": target["hist_p50_ms"] if target else None,
@@ -863,7 +819,7 @@ def output_record_bytes(engine: Any, lines: Sequence[str], count: int = 20_000) 
 
 
 def target_checks(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Issue 6's and issue 18's targets against the figures of this run (``met`` is None when not measured)."""
+    """The targets against the figures of this run (``met`` is None when not measured)."""
     checks = {
         "daemon_vs_ceiling": (">=", TARGET_DAEMON_VS_CEILING),
         "daemon_p99_latency_ms": ("<=", TARGET_P99_MS),
@@ -942,7 +898,7 @@ def format_report(result: dict[str, Any]) -> str:
         if gpu.get("daemon_lines_per_s") is not None:
             out.append(f"GPU daemon (model.device cuda, saturated): {gpu['daemon_lines_per_s']:,.0f} lines/s")
     out.append("")
-    out.append("targets (issues 6 and 18):")
+    out.append("targets:")
     for key, check in result["targets"].items():
         verdict = {True: "met", False: "NOT MET", None: "not measured"}[check["met"]]
         out.append(f"  {key:24} {_fmt(check['value'], ',.2f'):>10} {check['target']:>8}  {verdict}")

@@ -26,7 +26,7 @@ import urllib.request
 from importlib import resources
 from typing import Any
 
-from logdelim.daemon.broker import EmbeddedBroker, create_topics, free_port
+from logdelim.tools.broker import EmbeddedBroker, create_topics, free_port
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ SUMMARY_METRICS = ("logdelim_lines_consumed_total", "logdelim_records_produced_t
 
 def sample_lines() -> list[str]:
     """The bundled sample log lines (mixed formats: syslog, nginx, JSON, logfmt, k8s, ...)."""
-    text = resources.files("logdelim.daemon").joinpath(SAMPLE_RESOURCE).read_text(encoding="utf-8")
+    text = resources.files("logdelim.tools").joinpath(SAMPLE_RESOURCE).read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip()]
 
 

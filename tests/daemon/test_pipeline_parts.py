@@ -1,0 +1,74 @@
+"""The pipeline's parts without a broker: its settings' checks, readiness from events, shared record helpers."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from logdelim.daemon.health import PipelineHealth
+from logdelim.daemon.metrics import Metrics
+from logdelim.daemon.pipeline import PipelineSettings
+from logdelim.daemon.records import Source, message_source, output_partition
+
+SETTINGS: dict[str, Any] = dict(
+    input_topics=["in"], input_pattern=None, output_topic="out", dead_letter_topic="dead", input_format="raw",
+    input_field="log", output_mode="record", output_key="source", enrich_key="logdelim", max_lines=8,
+    max_wait_ms=10, max_in_flight_lines=64, max_line_bytes=1024, max_message_bytes=1024 * 1024,
+    commit_interval_ms=200, produce_retries=0, drain_timeout_s=1.0, max_tracked_templates=16, tagger_stall_s=5.0)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"input_format": "xml"}, "input_format 'xml' is not one of raw, json"),
+    ({"output_mode": "both"}, "output_mode 'both' is not one of record, enrich"),
+    ({"output_key": "none"}, "output_key 'none' is not one of source, input"),
+    ({"output_mode": "enrich"}, "output_mode enrich needs input_format json"),
+    ({"input_topics": [], "input_pattern": "o.*"}, "input pattern 'o.*' matches the output or dead-letter topic"),
+])
+def test_settings_refuse_what_cannot_run_naming_the_setting(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        PipelineSettings(**{**SETTINGS, **changes})
+
+
+def test_settings_are_plain_frozen_values() -> None:
+    settings = PipelineSettings(**SETTINGS)
+    assert settings.input_topics == ("in",) and settings.encode_workers == 1 and not settings.enrich
+    with pytest.raises(AttributeError):
+        settings.max_lines = 9  # type: ignore[misc]
+
+
+class _Consumer:
+    """What readiness asks of a consumer before the monitor runs: nothing."""
+
+
+def test_readiness_follows_events_and_a_stalled_tagging_call() -> None:
+    metrics = Metrics(CollectorRegistry())
+    health = PipelineHealth(_Consumer(), metrics, None, tagger_stall_s=0.05)
+
+    def ready() -> float | None:
+        return metrics.registry.get_sample_value("logdelim_ready")
+
+    assert not health.is_ready() and ready() == 0, "not ready before an assignment"
+    health.assignment({TopicPartition("in", 0)})
+    assert health.is_ready() and ready() == 1
+    with health.tagging_call():
+        assert health.is_ready(), "a tagging call under tagger_stall_s"
+        time.sleep(0.1)
+        assert not health.is_ready() and health.oldest_tagging_age_s() >= 0.1, "a stalled tagging call"
+    assert health.is_ready() and health.oldest_tagging_age_s() == 0.0
+    health.rebalance_started()
+    assert not health.is_ready() and health.rebalancing
+    health.assignment(set())
+    assert not health.is_ready(), "an empty assignment"
+    health.assignment({TopicPartition("in", 0)})
+    health.stopping()
+    assert not health.is_ready()
+
+
+def test_message_source_and_output_partition() -> None:
+    assert message_source("in", 2, 7, -1) == Source("in", 2, 7, None), "the client reports no timestamp as -1"
+    assert message_source("in", 2, 7, 1_700_000_000_000).timestamp_ms == 1_700_000_000_000
+    assert output_partition(Source("in", 2, 7, None), 3) == 2
+    assert output_partition(Source("in", 3, 7, None), 3) is None, "the producer picks one by key"
