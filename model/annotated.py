@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .charclass import ALNUM, SPACE, char_class
+
 OPEN = "\u27e6"   # ⟦ a variable
 CLOSE = "\u27e7"  # ⟧
 FIELD_OPEN = "\u27ec"   # ⟬ a header field
@@ -45,12 +47,13 @@ def parse_annotated(text: str) -> dict:
                 raise ValueError(f"unbalanced {char} at column {position + 1}")
             continue
         chars.append(char)
-        if char.isspace():
+        cls = char_class(char)
+        if cls == SPACE:
             kinds.append("D")
         elif opened:
             kinds.append(_KIND[opened])
         else:
-            kinds.append("C" if char.isalnum() else "D")
+            kinds.append("C" if cls == ALNUM else "D")
     if opened:
         raise ValueError(f"unclosed {opened}")
     kind_string = "".join(kinds)

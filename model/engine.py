@@ -26,45 +26,24 @@ import ctypes
 import logging
 import os
 import sys
-import time
-import weakref
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import torch
 
-from . import checkpoint
+from . import charclass, checkpoint
+from .charclass import class_string
 from .lru import LRU
 from .spans import Span, spans_at, token_bounds
 from .templates import KINDS, kinds_of_tokens, template_id, template_of_tokens
 from .text import needs_rewrite, rewrite
+from .tiles import TileRunner
 from .vocab import cache_key, key_text, shape
 
 log = logging.getLogger(__name__)
 
-# A network call costs about CALL + T * (B + STEP) character cells of work for B rows of
-# width T: a time step has a fixed cost whatever the rows (the two LSTMs'), about that of
-# STEP rows, and a call one of about CALL cells (the shipped network timed at B 1-256,
-# T 60-448 on one core of two 2-core CPUs of different speeds: in cells, the costs came out
-# close on both, so the constants are in cells, not seconds).
-_CALL_OVERHEAD_CELLS = 500
-_STEP_OVERHEAD_ROWS = 8
-# oneDNN builds an LSTM kernel for every new (rows, width) a call has, at several times a
-# small call's work, and keeps 1,024 of them. So the network is called
-# on tiles of at most _TILE_ROWS rows, padded to a power of two and to a multiple of
-# _WIDTH_STEP characters: 8 x 16 sizes up to 512 characters, reused by every call.
-# warm_up builds those up to _WARM_ROWS rows; 128-row tiles come only with large batches
-# (a batch job, a cold cache), which build their 16 kernels on first use. Measured cost of
-# a tile per character: 3 % lower at 128 rows than at 64 (uncached on 2 cores, including
-# those builds), the same from 16 to 64 rows.
-_TILE_ROWS = 128
-_WARM_ROWS = 64
-_WIDTH_STEP = 32
-_ALNUM, _SPACE, _PUNCT = ord("a"), ord("s"), ord("p")
-_ASCII_CLASS = {i: chr(_ALNUM if chr(i).isalnum() else _SPACE if chr(i).isspace() else _PUNCT) for i in range(128)}
+_SPACE, _PUNCT = ord(charclass.SPACE), ord(charclass.PUNCT)
 # A byte bound splits between the caches: this share for the shapes, the rest for the
 # lines. A shape entry saves a network run, a line entry only the cheap expansion of a
 # cached shape to the line's offsets, and a shape entry is the smaller: half keeps
@@ -83,16 +62,6 @@ _SMALL_INT_MAX = 256
 _PAIR_BYTES = 64
 _TAGGED_OBJECT_BYTES = 160
 _DECIDED_OBJECT_BYTES = 128
-
-
-def padded_rows(rows: int) -> int:
-    """Rows a tile of ``rows`` lines is padded to: the next power of two."""
-    return 1 << (rows - 1).bit_length()
-
-
-def padded_width(width: int) -> int:
-    """Width a tile is padded to: a multiple of ``_WIDTH_STEP``."""
-    return max(1, -(-width // _WIDTH_STEP)) * _WIDTH_STEP
 
 
 def keep_freed_memory() -> None:
@@ -118,17 +87,8 @@ _CLASS_LABEL = str.maketrans("as", "OD")
 _VOTE_ORDER = ("V", "C", "F")  # a tie between kinds goes to the first
 
 
-def class_string(line: str) -> str:
-    """Per code point: ``a`` letter or digit, ``s`` whitespace, ``p`` anything else."""
-    classes = line.translate(_ASCII_CLASS)
-    if not classes.isascii():
-        classes = "".join(c if c.isascii() else
-                          ("a" if c.isalnum() else "s" if c.isspace() else "p") for c in classes)
-    return classes
-
-
 def char_classes(line: str) -> np.ndarray:
-    """``class_string`` as uint8 codes."""
+    """``charclass.class_string`` as uint8 codes."""
     return np.frombuffer(class_string(line).encode("ascii"), dtype=np.uint8)
 
 
@@ -278,14 +238,11 @@ class Engine:
         self._shapes: LRU[str, _Decided] = LRU(cache_size, shape_bytes)
         self._cache_size = cache_size
         self.cache_max_bytes = cache_max_bytes
-        self._max_batch_lines = max_batch_lines
-        self._window = window_chars
-        self._margin = window_margin_chars
         self.cache_hits = 0
         self.cache_misses = 0
-        self._pool = ThreadPoolExecutor(parallel_tiles, thread_name_prefix="logdelim-tile") if parallel_tiles > 1 else None
-        if self._pool is not None:
-            weakref.finalize(self, self._pool.shutdown, wait=False)
+        self._runner = TileRunner(self._model, self._vocab, self._device, self._num_labels,
+                                  max_batch_lines=max_batch_lines, window_chars=window_chars,
+                                  window_margin_chars=window_margin_chars, parallel_tiles=parallel_tiles)
 
     @classmethod
     def load(cls, path: str | None = None, device: str = "auto", num_threads: int | None = None,
@@ -346,13 +303,13 @@ class Engine:
         """:meth:`_compute` of keys as the network sees them."""
         if not self._rules:
             # Other alphabets label every character: the network sees the line as it is.
-            return [self._finish_labels(label, prob, kind) for label, prob, kind in self._run(keys)], len(keys)
+            return [self._finish_labels(label, prob, kind) for label, prob, kind in self._runner.run(keys)], len(keys)
         shapes = [shape(key) for key in keys]
         if not cached:
-            return [self._expand(key, d) for key, d in zip(keys, self._decide(shapes, self._run(shapes)))], len(keys)
+            return [self._expand(key, d) for key, d in zip(keys, self._decide(shapes, self._runner.run(shapes)))], len(keys)
         decided, todo = self._shapes.get_many(shapes)
         put = self._shapes.put
-        for s, d in zip(todo, self._decide(todo, self._run(todo))):
+        for s, d in zip(todo, self._decide(todo, self._runner.run(todo))):
             decided[s] = d
             put(s, d, _decided_bytes(s, d))
         return [self._expand(key, decided[s]) for key, s in zip(keys, shapes)], len(todo)
@@ -378,119 +335,7 @@ class Engine:
         Otherwise each is built by the first call that needs it: milliseconds that a
         service would spend on its first lines, and a benchmark on its first pass.
         """
-        started = time.perf_counter()
-        for width in range(_WIDTH_STEP, padded_width(self._window) + 1, _WIDTH_STEP):
-            rows = 1
-            while rows <= _WARM_ROWS:
-                self._forward(torch.zeros(rows, width, dtype=torch.int64), torch.ones(rows, dtype=torch.int64))
-                rows *= 2
-        return time.perf_counter() - started
-
-    def _windows(self, length: int) -> list[tuple[int, int, int, int]]:
-        """``(window_start, window_end, keep_start, keep_end)`` covering a line fully.
-
-        Long lines are cut into overlapping windows; each keeps the labels of its
-        centre, where the network had context on both sides.
-        """
-        if length <= self._window:
-            return [(0, length, 0, length)]
-        core = self._window - 2 * self._margin
-        return [(max(0, s - self._margin), min(length, s + core + self._margin), s, min(length, s + core))
-                for s in range(0, length, core)]
-
-    def _run(self, keys: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The network's label index, its probability and the kind index for every character of each input."""
-        pieces = [(i, *w) for i, key in enumerate(keys) for w in self._windows(len(key))]
-        pieces.sort(key=lambda p: p[2] - p[1])
-        # A line in one window takes its row of the output as it is; a longer one is assembled.
-        windowed = {i for i, start, end, _, _ in pieces if end - start < len(keys[i])}
-        # A windowed line's rows are assembled into these; any other line's slot takes its row below.
-        chosen: list[Any] = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
-        confidence: list[Any] = [np.ones(len(k), dtype=np.float32) if i in windowed else None
-                                 for i, k in enumerate(keys)]
-        kind: list[Any] = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
-        tiles = self._tiles(pieces)
-
-        def call(batch: list[tuple[int, int, int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return self._forward(*self._tile_input(keys, batch))
-
-        # map keeps the tiles' order. With parallel_tiles > 1 the calls overlap on several
-        # cores: torch releases the GIL inside the network, where one call's encoding runs.
-        outputs = self._pool.map(call, tiles) if self._pool and len(tiles) > 1 else map(call, tiles)
-        for batch, (prob, label, kinds) in zip(tiles, outputs):
-            for row, (i, start, end, keep_start, keep_end) in enumerate(batch):
-                if i in windowed:
-                    lo, hi = keep_start - start, keep_end - start
-                    chosen[i][keep_start:keep_end] = label[row, lo:hi]
-                    confidence[i][keep_start:keep_end] = prob[row, lo:hi]
-                    kind[i][keep_start:keep_end] = kinds[row, lo:hi]
-                else:
-                    chosen[i], confidence[i], kind[i] = label[row, :end], prob[row, :end], kinds[row, :end]
-        return list(zip(chosen, confidence, kind))
-
-    def _tile_input(self, keys: list[str], batch: list[tuple[int, int, int, int, int]]
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ids ``[rows, width]`` and lengths of one network call, padded to a tile size."""
-        width = padded_width(max(end - start for _, start, end, _, _ in batch))
-        rows = padded_rows(len(batch))
-        ids = np.zeros((rows, width), dtype=np.int64)
-        # One encoding for the whole tile, then each row's slice of it.
-        encoded = self._vocab.encode_array("".join(keys[i][start:end] for i, start, end, _, _ in batch))
-        position = 0
-        for row, (_, start, end, _, _) in enumerate(batch):
-            ids[row, :end - start] = encoded[position:position + end - start]
-            position += end - start
-        # Padding rows: length 1, all padding; their output is dropped.
-        lengths = torch.tensor([max(1, end - start) for _, start, end, _, _ in batch] + [1] * (rows - len(batch)))
-        return torch.from_numpy(ids), lengths
-
-    def _tiles(self, pieces: list[tuple[int, int, int, int, int]]) -> list[list[tuple[int, int, int, int, int]]]:
-        """Split length-sorted pieces into network calls, trading padding against calls.
-
-        Growing a call of B rows from width T to a longer piece pads every row:
-        ``(length - T) * (B + STEP)`` more cells. That is worth it while it costs less
-        than a new call would for the piece: ``CALL + length * STEP``. A call then
-        takes a power of two of rows (see ``padded_rows``), the largest that fits, so
-        few rows are padding.
-        """
-        limit = min(self._max_batch_lines, _TILE_ROWS if self._device.type == "cpu" else self._max_batch_lines)
-        batches: list[list[tuple[int, int, int, int, int]]] = []
-        width = 0
-        for piece in pieces:
-            length = piece[2] - piece[1]
-            if (not batches or len(batches[-1]) >= limit
-                    or (length - width) * (len(batches[-1]) + _STEP_OVERHEAD_ROWS)
-                    > _CALL_OVERHEAD_CELLS + length * _STEP_OVERHEAD_ROWS):
-                batches.append([])
-            batches[-1].append(piece)
-            width = length
-        tiles = []
-        for batch in batches:
-            while batch:
-                # Below 8 rows a call costs about the same whatever its rows: pad instead of splitting.
-                take = len(batch) if len(batch) < 8 or len(batch) >= limit else 1 << (len(batch).bit_length() - 1)
-                tiles.append(batch[:take])
-                batch = batch[take:]
-        return tiles
-
-    def _forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Probability and index of the most likely label per character, and the most likely kind's index
-        (zeros without a kind head)."""
-        if self._device.type == "cuda":
-            ids = ids.pin_memory().to(self._device, non_blocking=True)
-            lengths = lengths.pin_memory().to(self._device, non_blocking=True)
-        with torch.inference_mode():
-            output = self._model(ids, lengths).float()
-            logits = output[..., :self._num_labels]
-            kind = (output[..., self._num_labels:].argmax(dim=-1) if output.shape[-1] > self._num_labels
-                    else torch.zeros(output.shape[:-1], dtype=torch.int64))
-            if logits.shape[-1] == 2:
-                # Two labels: the winner's probability is sigmoid(|margin|); a softmax over a
-                # last dimension of 2 costs several times more on the CPU.
-                margin = logits[..., 1] - logits[..., 0]
-                return torch.sigmoid(margin.abs()).cpu().numpy(), (margin > 0).long().cpu().numpy(), kind.cpu().numpy()
-            prob, label = torch.softmax(logits, dim=-1).max(dim=-1)
-        return prob.cpu().numpy(), label.cpu().numpy(), kind.cpu().numpy()
+        return self._runner.warm_up()
 
     def _finish_labels(self, label: np.ndarray, prob: np.ndarray, _kind: np.ndarray) -> _Tagged:
         """A result of an alphabet without delimiter rules: the network's label for every character."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from logdelim.model.charclass import is_punctuation
 from logdelim.model.spans import labels_to_spans
 from logdelim.model.templates import TOKEN_KINDS, template
 
@@ -51,11 +52,6 @@ def _f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
     return precision, recall, _ratio(2 * tp, 2 * tp + fp + fn)
-
-
-def is_punctuation(char: str) -> bool:
-    """Whether ``char`` counts for punctuation accuracy: neither alphanumeric nor whitespace."""
-    return not char.isalnum() and not char.isspace()
 
 
 _C = TypeVar("_C", bound="_Counters")

@@ -28,6 +28,8 @@ import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from .charclass import class_string
+
 CONST, FIELD, VAR = "C", "F", "V"
 Piece = tuple[str, str]
 """``(text, kind)``: a run of a line and its kind: ``CONST`` constant text, ``FIELD`` a header
@@ -55,17 +57,21 @@ def piece_labels(text: str, variable: bool) -> str:
     if variable:
         if _SPACE.search(text) is None:  # the common case, and much faster
             return "O" * len(text)
-        return "".join(["D" if c.isspace() else "O" for c in text])
+        return class_string(text).translate(_VARIABLE_LABELS)
     return _constant_labels(text)
 
 
 _SPACE = re.compile(r"\s")
+# Labels by character class (charclass): a variable's characters are O but its whitespace,
+# constant text's are O only where alphanumeric.
+_VARIABLE_LABELS = str.maketrans("asp", "ODO")
+_CONSTANT_LABELS = str.maketrans("asp", "ODD")
 
 
 @functools.lru_cache(maxsize=8192)
 def _constant_labels(text: str) -> str:
     # Constant pieces repeat a lot (template words, separators), hence the cache.
-    return "".join(["O" if c.isalnum() else "D" for c in text])
+    return class_string(text).translate(_CONSTANT_LABELS)
 
 
 def piece_kinds(text: str, kind: str) -> str:

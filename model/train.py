@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from . import checkpoint
+from .charclass import is_punctuation
 from .data import dedupe, label_alphabet, load_jsonl, split
 from .devices import device_error
 from .engine import keep_freed_memory, resolve_device
 from .extras import missing, require
-from .scores import is_punctuation
 from .tagger import CharTagger, TaggerConfig
 from .templates import KINDS
 from .vocab import CharVocab, shape, shape_labels

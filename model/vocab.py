@@ -19,6 +19,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from . import charclass
+
 PAD, UNK_ALNUM, UNK_SPACE, UNK_OTHER, DIGIT = range(5)
 _RESERVED = 5
 _DIGIT_TABLE = str.maketrans("0123456789", "0000000000")
@@ -70,12 +72,11 @@ def shape_labels(line: str, labels: str) -> str:
     return "".join(out)
 
 
+_UNKNOWN_BY_CLASS = {charclass.ALNUM: UNK_ALNUM, charclass.SPACE: UNK_SPACE, charclass.PUNCT: UNK_OTHER}
+
+
 def _fallback(char: str) -> int:
-    if char.isalnum():
-        return UNK_ALNUM
-    if char.isspace():
-        return UNK_SPACE
-    return UNK_OTHER
+    return _UNKNOWN_BY_CLASS[charclass.char_class(char)]
 
 
 class CharVocab:
