@@ -59,7 +59,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         loop.add_signal_handler(sig, stopping.set)
     background = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
     if stop is not None:
-        background.append(asyncio.create_task(_set_when(stop, stopping), name="stop"))
+        background.append(asyncio.create_task(_call_when(stop, stopping.set), name="stop"))
     encoder: Encoder | None = None
     unstarted: list[list[tuple[str, Any]]] = []
     try:
@@ -93,7 +93,7 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         producer, consumer, lag_probe = clients
         try:
             pipeline = _pipeline(config, encoder, metrics, consumer, producer, lag_probe)
-            background.append(asyncio.create_task(_set_when(stopping, pipeline), name="stop-pipeline"))
+            background.append(asyncio.create_task(_call_when(stopping, pipeline.request_stop), name="stop-pipeline"))
             logger.info("consuming %s as group %s -> %s (dead letters: %s)",
                         f"/{kafka.input_pattern}/" if kafka.input_pattern else ",".join(kafka.input_topics),
                         kafka.group_id, kafka.output_topic, kafka.dead_letter_topic)
@@ -172,13 +172,10 @@ def _pipeline(config: Config, encoder: Encoder, metrics: Metrics, consumer: Any,
     return Pipeline(consumer, producer, encoder, metrics, settings, lag_probe)
 
 
-async def _set_when(event: asyncio.Event, target: Any) -> None:
-    """Once ``event`` is set: set ``target`` (an event) or ask it to stop (the pipeline)."""
+async def _call_when(event: asyncio.Event, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once ``event`` is set."""
     await event.wait()
-    if isinstance(target, asyncio.Event):
-        target.set()
-    else:
-        target.request_stop()
+    callback()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -86,7 +86,6 @@ class PipelineHealth:
         self.metrics = metrics
         self.lag_probe = lag_probe
         self.tagger_stall_s = tagger_stall_s
-        self.ready = False  # from events (assignment, broker, stop); is_ready() adds the tagger's progress
         self.rebalancing = False
         self._assigned = False
         self._broker_reachable = True
@@ -103,13 +102,11 @@ class PipelineHealth:
     def rebalance_started(self) -> None:
         """The group rebalances: not ready (nor committing, nor measuring lag) until the next assignment."""
         self.rebalancing = True
-        self._update_ready()
 
     def assignment(self, assigned: set[TopicPartition]) -> None:
         """The rebalance ended with ``assigned`` (empty: nothing to consume, not ready)."""
         self.rebalancing = False
         self._assigned = bool(assigned)
-        self._update_ready()
 
     def revoked(self, revoked: Iterable[TopicPartition]) -> None:
         """Drop the lag series of partitions this member lost."""
@@ -121,7 +118,6 @@ class PipelineHealth:
     def stopping(self) -> None:
         """The pipeline drains: not ready any more."""
         self._stopping = True
-        self._update_ready()
 
     @contextlib.contextmanager
     def tagging_call(self) -> Iterator[None]:
@@ -136,10 +132,10 @@ class PipelineHealth:
 
     # ------------------------------------------------------------------ readiness
 
-    def _update_ready(self) -> None:
+    @property
+    def ready(self) -> bool:
         """Ready as far as events tell: consuming an assignment, broker reachable, not rebalancing, not stopping."""
-        self.ready = (self._assigned and self._broker_reachable and not self.rebalancing
-                      and not self._stopping)
+        return self._assigned and self._broker_reachable and not self.rebalancing and not self._stopping
 
     def oldest_tagging_age_s(self) -> float:
         """Seconds the oldest unanswered tagging call has waited (0.0 when none is)."""
@@ -171,7 +167,6 @@ class PipelineHealth:
         if reachable and not self._broker_reachable:
             logger.info("broker reachable again")
         self._broker_reachable = reachable
-        self._update_ready()
 
     async def _refresh_lag(self) -> None:
         """Lag from fetch high watermarks (Tansu's ListOffsets under-reports the log end).

@@ -100,21 +100,10 @@ class DaemonProcess:
     def peak_rss_mb(self) -> float | None:
         """Peak resident memory so far (``VmHWM``, MiB) of the daemon plus every process below it
         (the tagging process); None once it is gone. Summed peaks: an upper bound of the peak total."""
-        total = 0.0
-        pids = [self.process.pid]
-        while pids:
-            pid = pids.pop()
-            try:
-                with open(f"/proc/{pid}/status", encoding="ascii") as f:
-                    total += next((int(t.split()[1]) for t in f if t.startswith("VmHWM:")), 0) / 1024
-                # Every thread's children: the daemon starts its tagging process from a worker thread.
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
-                        pids.extend(int(child) for child in f.read().split())
-            except OSError:
-                if pid == self.process.pid:
-                    return None
-        return total
+        peaks = [_peak_rss_mb(pid) for pid in (self.process.pid, *descendants(self.process.pid))]
+        if peaks[0] is None:
+            return None
+        return sum(peak for peak in peaks if peak is not None)
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> tuple[int, float]:
         """Send ``sig`` and wait: (exit status, seconds it took); killed after ``timeout_s``."""
@@ -140,3 +129,32 @@ class DaemonProcess:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: the children of each of its threads, recursively.
+
+    ``/proc/<pid>/task/<tid>/children`` lists the children a thread started, and the
+    daemon starts its tagging process from a worker thread, so every thread is read.
+    """
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:  # the thread or process is gone
+                continue
+            found.extend(children)
+            todo.extend(children)
+    return found
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """``VmHWM`` of ``pid`` in MiB; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            return next((int(t.split()[1]) for t in f if t.startswith("VmHWM:")), 0) / 1024
+    except OSError:
+        return None

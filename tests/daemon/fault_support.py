@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from logdelim.tools.daemon_process import descendants
+
 REPO = Path(__file__).resolve().parents[2]
 REPORT_ENV = "LOGDELIM_FAULT_REPORT"
 
@@ -74,26 +76,6 @@ async def _read_topic(bootstrap_servers: str, topic: str, timeout_s: float) -> l
         return out
     finally:
         await consumer.stop()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``: the children of each of its threads, recursively.
-
-    ``/proc/<pid>/task/<tid>/children`` lists the children a thread started, and the
-    daemon starts its tagging process from a worker thread, so every thread is read.
-    """
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = [int(c) for c in (task / "children").read_text().split()]
-            except OSError:  # the thread or process is gone
-                continue
-            found.extend(children)
-            todo.extend(children)
-    return found
 
 
 def is_tagging_process(pid: int) -> bool:

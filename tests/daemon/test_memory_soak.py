@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_support import descendants, is_tagging_process, record_figures, rss_mb
+from fault_support import is_tagging_process, record_figures, rss_mb
 from shared_support import distinct_word
 
 from logdelim.daemon.config import ModelConfig
+from logdelim.tools.daemon_process import descendants
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
