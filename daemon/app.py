@@ -129,18 +129,18 @@ def _client_set(kafka: Any) -> list[tuple[str, Any]]:
 
 
 async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
-    """The tagging process (or, with ``model.tagging_process`` off, an engine here); None if it cannot load.
+    """The tagging processes (or, with ``model.tagging_process`` off, an engine here); None if it cannot load.
 
     Loaded in a thread: the event loop keeps answering heartbeats (``/healthz``) meanwhile.
     """
-    from logdelim.daemon.tagging import TaggingProcess
+    from logdelim.daemon.tagging import TaggingPool
     from logdelim.model.engine import Engine
 
     options = {"path": model.path, "device": model.device, "num_threads": model.num_threads,
                "quantize": model.quantize, "cache_size": model.cache_size, "cache_max_bytes": model.cache_max_bytes}
     try:
         if model.tagging_process:
-            return await asyncio.to_thread(TaggingProcess, options, metrics.tagging_restarts.inc,
+            return await asyncio.to_thread(TaggingPool, options, model.workers, metrics.tagging_restarts.inc,
                                            model.tagger_timeout_s)
         engine = await asyncio.to_thread(Engine.load, **options)
     except (RuntimeError, OSError, ValueError) as exc:
@@ -165,9 +165,9 @@ def _pipeline(config: Config, encoder: Encoder, metrics: Metrics, consumer: Any,
         max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
         max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
         produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s,
-        # The tagging process answers calls in order, so two threads keep it busy; an
+        # A tagging process answers calls in order, so two threads keep each busy; an
         # engine in this process takes one caller at a time.
-        encode_workers=2 if model.tagging_process else 1, max_tracked_templates=model.max_tracked_templates,
+        encode_workers=2 * model.workers if model.tagging_process else 1, max_tracked_templates=model.max_tracked_templates,
         tagger_stall_s=model.tagger_stall_s)
     return Pipeline(consumer, producer, encoder, metrics, settings, lag_probe)
 

@@ -267,9 +267,12 @@ class BatchingConfig:
     max_lines: int = 512
     # ... or once its oldest message has waited this long.
     max_wait_ms: int = 20
-    # Lines fetched but not yet committed; at the bound, partitions are paused. Also
-    # the most lines a crash makes the next owner of a partition process twice.
-    max_in_flight_lines: int = 8192
+    # Lines fetched but not yet committed; at the bound, partitions are paused (and resumed
+    # at half). Also the most lines a crash makes the next owner of a partition process
+    # twice. It must cover what the pipeline holds at full speed (batches queued for
+    # tagging, records the producer has not had acknowledged, acknowledged ones waiting
+    # for the next commit) with room to spare, or fetching stops in turns.
+    max_in_flight_lines: int = 32768
 
     def __post_init__(self) -> None:
         _positive(self, "batching", ("max_lines", "max_wait_ms", "max_in_flight_lines"))
@@ -338,6 +341,11 @@ class ModelConfig:
     # Tag in a child process (daemon/tagging.py), so the event loop and the network each
     # get a core; false: in a thread of the daemon, sharing the GIL with the event loop.
     tagging_process: bool = True
+    # Tagging processes (with tagging_process). Each tags whole batches in turn and holds
+    # its own copy of the network and its own caches (cache_max_bytes is shared out among
+    # them), so more workers use more cores and more memory; 1 leaves the second core of a
+    # 2-core machine to the event loop and the broker client.
+    workers: int = 1
     # Template ids the daemon remembers (least recently seen forgotten first) to count
     # templates new to it in logdelim_new_templates_total: about 220 bytes each, so 11 MB.
     # Below the number of templates a stream keeps using, known ones count as new again.
@@ -357,7 +365,9 @@ class ModelConfig:
         _require(self.cache_size >= 0, "model.cache_size", "must be >= 0")
         _require(self.max_tracked_templates > 0, "model.max_tracked_templates", "must be > 0")
         _require(self.cache_max_bytes >= 0, "model.cache_max_bytes", "must be >= 0")
-        _positive(self, "model", ("tagger_stall_s", "tagger_timeout_s"))
+        _positive(self, "model", ("tagger_stall_s", "tagger_timeout_s", "workers"))
+        _require(self.workers == 1 or self.tagging_process, "model.workers",
+                 "more than 1 needs model.tagging_process: true")
         _require(self.tagger_stall_s <= self.tagger_timeout_s, "model.tagger_stall_s",
                  "must be <= model.tagger_timeout_s")
         if self.path is not None:

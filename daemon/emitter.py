@@ -6,6 +6,13 @@ number): one future and acknowledgement callback per batch instead of per record
 since per-record sends were most of the event loop's work per line. Dead letters,
 large records and records for a partition the output topic lacks go one by one.
 
+The producer has one request in flight to a broker at a time and takes a
+partition's next batch only once the one before it went out, so a batch handed
+over per tagged batch made the tagging stage wait on every request. Instead each
+partition's records collect in an open producer batch that a flusher task of that
+partition hands over whenever the producer has room: while a request is out, the
+next batch grows, and the tagging stage never waits on the broker.
+
 Each acknowledgement marks its input offset done (``offsets``), which is what the
 committer may commit. A record whose delivery fails is resent, alone, up to
 ``produce_retries`` times with a growing delay; after that it stays
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,6 +79,12 @@ class Emitter:
         self.acked = asyncio.Event()
         self._partition_counts: dict[str, int] = {}
         self._retry_tasks: set[asyncio.Task] = set()
+        # Per output partition: the open producer batch (and its records' pending messages),
+        # full batches waiting their turn, and the flusher task that hands them over.
+        self._open: dict[int, tuple[Any, list[tuple[Pending, bytes]]]] = {}
+        self._full: dict[int, deque[tuple[Any, list[tuple[Pending, bytes]]]]] = {}
+        self._wake: dict[int, asyncio.Event] = {}
+        self._flushers: dict[int, asyncio.Task] = {}
         # Looked up once, and exported at 0 from the start (as the intake's lines-consumed series).
         self._records_produced = metrics.records_produced.labels(output_topic)
         self._dead_letters = {reason: metrics.dead_letters.labels(reason) for reason in inputs.DEAD_LETTER_REASONS}
@@ -94,14 +108,20 @@ class Emitter:
             self._partition_counts[topic] = len(partitions)
 
     def cancel_retries(self) -> None:
-        """Stop the resends still waiting (the pipeline has stopped: their offsets stay uncommitted)."""
-        for retry in list(self._retry_tasks):
-            retry.cancel()
+        """Stop the resends still waiting and the flushers (the pipeline has stopped: what they
+        hold stays uncommitted)."""
+        for task in [*self._retry_tasks, *self._flushers.values()]:
+            task.cancel()
 
     async def emit(self, batch: list[Pending], tagged: list[inputs.Encoded | inputs.Rejection]) -> None:
-        """Send the record or dead letter of every message of ``batch`` (``tagged``: its lines' outcomes)."""
+        """Send the record or dead letter of every message of ``batch`` (``tagged``: its lines' outcomes).
+
+        Records go into their partition's open batch and out with its flusher: this
+        waits only for dead letters and records sent one by one.
+        """
         results = iter(tagged)
-        outgoing: dict[int, tuple[Any, list[tuple[Pending, bytes]]]] = {}
+        touched: set[int] = set()
+        confidences: list[float] = []
         partitions = self._partition_counts[self.output_topic]
         for pending in batch:
             if isinstance(pending.line, inputs.Rejection):
@@ -112,7 +132,7 @@ class Emitter:
                 await self._send_dead_letter(pending, outcome)
                 continue
             if outcome.min_delimiter_confidence is not None:
-                self.metrics.delimiter_confidence.observe(outcome.min_delimiter_confidence)
+                confidences.append(outcome.min_delimiter_confidence)
             value = outcome.value
             partition = output_partition(pending.source, partitions)
             # One by one: records for a partition the output topic lacks (the producer picks one
@@ -121,19 +141,45 @@ class Emitter:
             if partition is None or len(value) > self.max_message_bytes // 2:
                 await self._send(self.output_topic, value, pending, list(pending.headers), reason=None)
                 continue
-            if partition not in outgoing:
-                outgoing[partition] = (self.producer.create_batch(), [])
-            builder, items = outgoing[partition]
-            key = pending.key if self.input_key else record_key(pending.source)
-            if builder.append(key=key, value=value, timestamp=None,
-                              headers=list(pending.headers)) is None:  # full: send it, start the next
-                await self._send_records(partition, builder, items)
-                builder, items = outgoing[partition] = (self.producer.create_batch(), [])
-                # A batch's first record always fits.
-                builder.append(key=key, value=value, timestamp=None, headers=list(pending.headers))
-            items.append((pending, value))
-        for partition, (builder, items) in outgoing.items():
-            await self._send_records(partition, builder, items)
+            self._add(partition, pending, value)
+            touched.add(partition)
+        for partition in touched:
+            self._wake[partition].set()
+        self.metrics.delimiter_confidence.observe_many(confidences)
+
+    def _add(self, partition: int, pending: Pending, value: bytes) -> None:
+        """Put a record in ``partition``'s open batch (a full one queues for its flusher)."""
+        key = pending.key if self.input_key else record_key(pending.source)
+        if partition not in self._flushers:
+            self._full[partition] = deque()
+            self._wake[partition] = asyncio.Event()
+            self._flushers[partition] = asyncio.get_running_loop().create_task(
+                self._flush(partition), name=f"flush-{partition}")
+        builder, items = self._open.get(partition) or self._start_batch(partition)
+        if builder.append(key=key, value=value, timestamp=None, headers=list(pending.headers)) is None:
+            self._full[partition].append(self._open.pop(partition))
+            builder, items = self._start_batch(partition)
+            # A batch's first record always fits.
+            builder.append(key=key, value=value, timestamp=None, headers=list(pending.headers))
+        items.append((pending, value))
+
+    def _start_batch(self, partition: int) -> tuple[Any, list[tuple[Pending, bytes]]]:
+        batch = self._open[partition] = (self.producer.create_batch(), [])
+        return batch
+
+    async def _flush(self, partition: int) -> None:
+        """Hand ``partition``'s batches to the producer, oldest first, each once it has room (until cancelled)."""
+        wake, full = self._wake[partition], self._full[partition]
+        while True:
+            await wake.wait()
+            wake.clear()
+            while full or partition in self._open:
+                builder, items = full.popleft() if full else self._open.pop(partition)
+                try:
+                    await self._send_records(partition, builder, items)
+                except Exception as exc:  # noqa: BLE001 - a flusher that died would hold its partition up
+                    logger.exception("handing a batch of %d records to the producer failed", len(items))
+                    self._records_failed(items, exc)
 
     async def _send_dead_letter(self, pending: Pending, rejection: inputs.Rejection) -> None:
         src = pending.source
@@ -193,12 +239,13 @@ class Emitter:
 
     def _acknowledged(self, acknowledged: Sequence[Pending], reason: str | None) -> None:
         """The broker has the records (``reason`` None) or dead letters of ``acknowledged``."""
-        now_s = time.time()
-        observe = self.metrics.end_to_end_seconds.observe
         for pending in acknowledged:
             pending.state.ack(pending.source.offset)
-            if reason is None and pending.source.timestamp_ms is not None:
-                observe(max(0.0, now_s - pending.source.timestamp_ms / 1000))
+        if reason is None:
+            now_ms = time.time() * 1000
+            self.metrics.end_to_end_seconds.observe_many(
+                [max(0.0, now_ms - p.source.timestamp_ms) / 1000 for p in acknowledged
+                 if p.source.timestamp_ms is not None])
         (self._records_produced if reason is None else self._dead_letters[reason]).inc(len(acknowledged))
         self.acked.set()
 

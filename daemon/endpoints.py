@@ -213,7 +213,10 @@ class _RecentPages:
 
     The variant is what the answer depends on besides the time: method, ``Accept``,
     ``Accept-Encoding`` and the query string (``name[]`` filters). One rendering at
-    a time: requests arriving meanwhile wait for it and share it.
+    a time: requests arriving meanwhile wait for it and share it. A request with
+    ``Cache-Control: no-cache`` (HTTP's "revalidate") gets a new rendering, which
+    later requests share: for a client that must see the counters as they are now
+    (the bench polling for its last acknowledgement).
     """
 
     _VARIANT = ("REQUEST_METHOD", "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING", "QUERY_STRING")
@@ -230,7 +233,8 @@ class _RecentPages:
         with self._lock:
             page = self._pages.get(variant)
             now = time.monotonic()
-            if page is None or now - page[0] > self._max_age_s:
+            fresh = "no-cache" in str(environ.get("HTTP_CACHE_CONTROL", ""))
+            if page is None or fresh or now - page[0] > self._max_age_s:
                 page = (now, *self._render(environ))
                 if len(self._pages) >= MAX_PAGE_VARIANTS:  # odd headers must not grow it without bound
                     self._pages.clear()

@@ -89,7 +89,8 @@ def decode(value: bytes | None, max_line_bytes: int) -> str | Rejection:
     bad = _FORBIDDEN.search(text)
     if bad:
         return Rejection(CONTROL_CHARS, f"control character U+{ord(bad.group()):04X} at {bad.start()}")
-    return _TRAILING_TERMINATOR.sub("", text, count=1)
+    # The regex only for the few lines that end in a terminator: decoding runs per message.
+    return _TRAILING_TERMINATOR.sub("", text, count=1) if text.endswith(("\n", "\r")) else text
 
 
 def decode_event(value: bytes | None, max_line_bytes: int, path: Sequence[str]

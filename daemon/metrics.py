@@ -14,10 +14,14 @@ bounded table and counts the ones it did not hold, so a rate of
 """
 from __future__ import annotations
 
+import bisect
 import importlib.metadata
+import itertools
 import logging
+import math
+import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -28,6 +32,8 @@ from prometheus_client import (
     platform_collector,
     process_collector,
 )
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +92,12 @@ class Metrics:
                                     buckets=BATCH_SIZE_BUCKETS, registry=registry)
         self.inference_seconds = Histogram("logdelim_inference_seconds", "Wall time of one tagging batch",
                                            buckets=INFERENCE_BUCKETS_S, registry=registry)
-        self.end_to_end_seconds = Histogram(
+        # Observed per record: a batch at a time (BatchHistogram).
+        self.end_to_end_seconds = BatchHistogram(
             "logdelim_end_to_end_seconds",
             "Input message broker timestamp to acknowledgement of its output record",
             buckets=END_TO_END_BUCKETS_S, registry=registry)
-        self.delimiter_confidence = Histogram(
+        self.delimiter_confidence = BatchHistogram(
             "logdelim_delimiter_confidence",
             "Lowest delimiter probability in each tagged line (drift shows as mass moving left)",
             buckets=CONFIDENCE_BUCKETS, registry=registry)
@@ -121,6 +128,63 @@ class Metrics:
         self.templates_tracked = Gauge("logdelim_templates_tracked",
                                        "Distinct templates in the table of recently seen templates "
                                        "(at most model.max_tracked_templates)", registry=registry)
+
+
+class BatchHistogram:
+    """A Prometheus histogram that takes a batch of values per call (a collector on ``registry``).
+
+    prometheus-client's ``Histogram`` takes one value per call, each with a lock and a
+    walk over the buckets in Python: per record, that was a seventh of the event loop's
+    work at full speed. This one places a batch's values with ``bisect`` and adds them
+    under one lock, and exports the same series (``_bucket`` with ``le``, ``_count``,
+    ``_sum``), so queries, dashboards and alerts do not change.
+
+    Args:
+        name: the metric's name (without ``_bucket``, ``_count`` or ``_sum``).
+        documentation: its help text.
+        buckets: upper bounds, ascending (``+Inf`` is added).
+        registry: where it is exported.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry) -> None:
+        if list(buckets) != sorted(buckets):
+            raise ValueError(f"{name}: buckets must be ascending")
+        self.name = name
+        self.documentation = documentation
+        self._bounds = (*(float(b) for b in buckets), math.inf)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._lock = threading.Lock()  # the HTTP server's threads collect while the event loop observes
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        """Count one value."""
+        self.observe_many((value,))
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        """Count every value of ``values`` (each in the first bucket whose bound it does not exceed)."""
+        if not values:
+            return
+        bounds = self._bounds
+        places = [bisect.bisect_left(bounds, value) for value in values]
+        total = math.fsum(values)
+        with self._lock:
+            counts = self._counts
+            for place in places:
+                counts[place] += 1
+            self._sum += total
+
+    def describe(self) -> list[Metric]:
+        """The family without samples (the registry checks names with it)."""
+        return [HistogramMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> Iterator[Metric]:
+        """The cumulative buckets, count and sum, as prometheus-client's ``Histogram`` exports them."""
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative = itertools.accumulate(counts)
+        yield HistogramMetricFamily(self.name, self.documentation, sum_value=total,
+                                    buckets=[(floatToGoString(b), c) for b, c in zip(self._bounds, cumulative)])
 
 
 class TemplateTable:

@@ -54,6 +54,7 @@ class TagStage:
         self.metrics = metrics
         self.enrich = enrich
         self.templates = TemplateTracker(metrics, max_tracked_templates)
+        self._encode_workers = encode_workers
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=encode_workers, thread_name_prefix="tagger")
 
     async def run(self) -> None:
@@ -63,7 +64,9 @@ class TagStage:
         tagging process (or on the network, which releases the GIL) while the event loop
         sends and acknowledges batch k.
         """
-        queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(maxsize=1)
+        # One batch queued per tagging thread, so every thread has the next batch at hand.
+        queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(
+            maxsize=self._encode_workers)
         submitter = asyncio.create_task(self._submit(queue), name="tag-submit")
         try:
             while (item := await queue.get()) is not None:

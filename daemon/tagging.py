@@ -26,8 +26,11 @@ retry, so a line that hangs the model becomes a dead letter too.
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import multiprocessing
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -43,6 +46,21 @@ logger = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 5.0
 # How often the watchdog looks at the child: a dead one is noticed within this.
 WATCHDOG_INTERVAL_S = 0.25
+# Socket buffer asked for each end of the pipe (the kernel caps it at net.core.wmem_max):
+# room for a whole batch's records, so the child hands a reply over in one write and goes
+# on to the next batch, instead of waiting on the parent's thread, which reads a chunk per
+# turn of the GIL it shares with the event loop.
+PIPE_BUFFER_BYTES = 4 * 1024 * 1024
+
+
+def _widen(end: Connection) -> None:
+    """Ask for :data:`PIPE_BUFFER_BYTES` of socket buffer on one end of a ``multiprocessing`` pipe."""
+    try:
+        with socket.socket(fileno=os.dup(end.fileno())) as sock:  # the dup is closed, the pipe stays open
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER_BYTES)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PIPE_BUFFER_BYTES)
+    except OSError as exc:  # not a socket on this platform: the default buffers only cost speed
+        logger.debug("could not widen the tagging pipe: %r", exc)
 
 
 class ChildDied(RuntimeError):
@@ -113,6 +131,8 @@ class TaggingProcess:
 
     def _start(self) -> None:
         self._conn, child = self._context.Pipe()
+        for end in (self._conn, child):
+            _widen(end)
         self._process = self._context.Process(target=_serve, args=(child, self._options), name="logdelim-tagger",
                                               daemon=True)
         self._process.start()
@@ -254,3 +274,69 @@ class TaggingProcess:
             self._process.kill()
             self._process.join()
         self._conn.close()
+
+
+class TaggingPool:
+    """``workers`` tagging processes behind one :class:`~.encoder.Encoder`: each call goes to the next in turn.
+
+    For machines with cores to spare: the pipeline's tagging threads (two per process)
+    keep every child busy, and the pipeline still emits outcomes in batch order, since
+    it awaits each batch's call in the order it made them. Every child loads its own
+    network and keeps its own caches, so ``cache_max_bytes`` is shared out among them.
+
+    Args:
+        engine_options: keyword arguments of ``Engine.load`` (``cache_max_bytes`` is the pool's total).
+        workers: how many tagging processes.
+        on_restart: called each time a child died and was replaced.
+        timeout_s: a call unanswered this long gets its child killed and replaced (None: no deadline).
+    """
+
+    def __init__(self, engine_options: dict[str, Any], workers: int = 1,
+                 on_restart: Callable[[], None] | None = None, timeout_s: float | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, not {workers}")
+        options = dict(engine_options)
+        if options.get("cache_max_bytes") is not None:
+            options["cache_max_bytes"] //= workers
+        self.processes: list[TaggingProcess] = []
+        try:
+            for _ in range(workers):
+                self.processes.append(TaggingProcess(options, on_restart, timeout_s))
+        except BaseException:
+            self.close()
+            raise
+        self._next = itertools.count()
+        self.model_id = self.processes[0].model_id
+        self.device = self.processes[0].device
+
+    @property
+    def cache_hits(self) -> int:
+        """Lines answered from the children's caches so far."""
+        return sum(p.cache_hits for p in self.processes)
+
+    @property
+    def cache_misses(self) -> int:
+        """Lines the children's networks had to tag so far."""
+        return sum(p.cache_misses for p in self.processes)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes the children's caches hold now."""
+        return sum(p.cache_bytes for p in self.processes)
+
+    @property
+    def restarts(self) -> int:
+        """Children that died and were replaced so far."""
+        return sum(p.restarts for p in self.processes)
+
+    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source],
+                        events: Sequence[bytes] | None = None, enrich_key: str | None = None,
+                        input_field: str | None = None) -> list[inputs.Encoded | inputs.Rejection]:
+        """:meth:`TaggingProcess.encode_messages` in the next child in turn."""
+        process = self.processes[next(self._next) % len(self.processes)]  # count() is atomic under the GIL
+        return process.encode_messages(lines, sources, events, enrich_key, input_field)
+
+    def close(self) -> None:
+        """Close every child."""
+        for process in self.processes:
+            process.close()

@@ -89,11 +89,39 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{_num(result['daemon_p50_latency_ms'])} / **{_num(result['daemon_p99_latency_ms'])}** "
             f"(seen by a consumer: p99 {_num(result.get('daemon_seen_p99_latency_ms'))})",
             "daemon_p99_latency_ms")
+        if "passthrough_seen_p99_latency_ms" in result:
+            add(f"seen by a consumer at half load{at}, p50 / p99 ms: daemon (`daemon_seen_p50_latency_ms`, "
+                f"`daemon_seen_p99_latency_ms`) and the bare passthrough loop at the same load "
+                f"(`passthrough_seen_p50_latency_ms`, `passthrough_seen_p99_latency_ms`)",
+                f"daemon {_num(result.get('daemon_seen_p50_latency_ms'))} / "
+                f"**{_num(result['daemon_seen_p99_latency_ms'])}**; passthrough "
+                f"{_num(result['passthrough_seen_p50_latency_ms'])} / {_num(result['passthrough_seen_p99_latency_ms'])}",
+                "daemon_seen_p99_latency_ms")
+            add("daemon / passthrough seen p99 at half load (`daemon_seen_p99_vs_passthrough`)",
+                _num(result.get("daemon_seen_p99_vs_passthrough"), ".2f"), "daemon_seen_p99_vs_passthrough")
+            add("daemon - passthrough seen p50 at half load, ms (`daemon_seen_p50_over_passthrough_ms`)",
+                _num(result.get("daemon_seen_p50_over_passthrough_ms"), ".1f"), "daemon_seen_p50_over_passthrough_ms")
         others = [p for p in result.get("load_points", []) if p is not half]
         if others:
             add("p50 / p99 ms to the acknowledgement at other loads (`load_points`)",
                 "; ".join(f"{p['fraction']:.0%}: {_num(p['hist_p50_ms'])} / {_num(p['hist_p99_ms'])}"
                           for p in others))
+        if result.get("daemon_cold_lines_per_s") is not None:
+            add(f"daemon on a cold stream, lines/s (`daemon_cold_lines_per_s`: {result['daemon_cold_lines']:,} "
+                f"synthetic lines of shapes it has not seen; cache hit ratio `daemon_cold_cache_hit_ratio`)",
+                f"{_num(result['daemon_cold_lines_per_s'])} (cache hit ratio "
+                f"{_num(result.get('daemon_cold_cache_hit_ratio'), '.2f')})")
+            add("uncached tagger on the same lines, lines/s (`tagger_uncached_cold_lines_per_s`)",
+                _num(result.get("tagger_uncached_cold_lines_per_s")))
+            add("cold daemon / uncached tagger (`daemon_cold_vs_uncached`)",
+                f"**{_num(result.get('daemon_cold_vs_uncached'), '.2f')}**", "daemon_cold_vs_uncached")
+            if result.get("daemon_cold_more_workers_lines_per_s") is not None:
+                add(f"daemon on the cold stream with `model.workers: {result['more_workers']}`, lines/s "
+                    "(`daemon_cold_more_workers_lines_per_s`)", _num(result["daemon_cold_more_workers_lines_per_s"]))
+        if result.get("daemon_more_workers_lines_per_s") is not None:
+            add(f"daemon saturated with `model.workers: {result['more_workers']}`, lines/s; peak memory, MB "
+                "(`daemon_more_workers_lines_per_s`, `daemon_more_workers_peak_rss_mb`)",
+                f"{_num(result['daemon_more_workers_lines_per_s'])}; {_num(result['daemon_more_workers_peak_rss_mb'])}")
         add("daemon peak resident memory, MB, event loop + tagging process (`daemon_peak_rss_mb`)",
             _num(result["daemon_peak_rss_mb"]), "daemon_peak_rss_mb")
         if "scrape_p99_ms" in result:

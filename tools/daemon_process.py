@@ -56,10 +56,18 @@ class DaemonProcess:
         """Base URL of the metrics/health server."""
         return f"http://127.0.0.1:{self.metrics_port}"
 
-    def get(self, path: str, timeout_s: float = 2.0) -> tuple[int, str]:
-        """HTTP GET on the metrics server: (status, body); status 0 when unreachable."""
+    def get(self, path: str, timeout_s: float = 2.0, headers: Mapping[str, str] | None = None) -> tuple[int, str]:
+        """HTTP GET on the metrics server: (status, body); status 0 when unreachable.
+
+        Args:
+            path: the path and query, e.g. ``/metrics``.
+            timeout_s: how long to wait for the answer.
+            headers: extra request headers, e.g. ``Cache-Control: no-cache`` for a ``/metrics``
+                page rendered now rather than a recent one the server kept.
+        """
+        request = urllib.request.Request(self.metrics_url + path, headers=dict(headers or {}))
         try:
-            with urllib.request.urlopen(self.metrics_url + path, timeout=timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

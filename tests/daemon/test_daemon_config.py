@@ -52,6 +52,8 @@ def test_issue_example_loads_and_equals_the_defaults(tmp_path: Path) -> None:
     ({"logging": {"format": "xml"}}, "logging.format"),
     ({"batching": {"max_wait_ms": True}}, "batching.max_wait_ms"),
     ({"kafka": {"fetch_max_wait_ms": 0}}, "kafka.fetch_max_wait_ms: must be > 0"),
+    ({"model": {"workers": 0}}, "model.workers: must be > 0"),
+    ({"model": {"workers": 2, "tagging_process": False}}, "model.workers: more than 1 needs model.tagging_process"),
 ])
 def test_bad_config_names_the_key(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:

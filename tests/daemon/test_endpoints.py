@@ -175,17 +175,32 @@ def test_each_kind_of_request_gets_its_own_page(serve: Callable[..., MetricsServ
     assert b"logdelim_test_requests_total 3.0" in filtered[2] and b"_created" not in filtered[2]
 
 
-def test_a_page_is_never_older_than_its_max_age() -> None:
+@pytest.fixture
+def counting() -> Iterator[tuple[int, Counter]]:
+    """A started server whose page has a counter at 0, and the counter: (port, counter)."""
     registry = CollectorRegistry()
     counter = _counter(registry)
     server = MetricsServer("127.0.0.1", 0, registry, lambda: True).start()
     try:
         assert b"logdelim_test_requests_total 0.0" in get(server.port, "/metrics")[2]
-        counter.inc()
-        time.sleep(PAGE_MAX_AGE_S + 0.1)
-        assert b"logdelim_test_requests_total 1.0" in get(server.port, "/metrics")[2]
+        yield server.port, counter
     finally:
         server.stop()
+
+
+def test_a_page_is_never_older_than_its_max_age(counting: tuple[int, Counter]) -> None:
+    port, counter = counting
+    counter.inc()
+    time.sleep(PAGE_MAX_AGE_S + 0.1)
+    assert b"logdelim_test_requests_total 1.0" in get(port, "/metrics")[2]
+
+
+def test_no_cache_gets_a_new_page_within_the_max_age(counting: tuple[int, Counter]) -> None:
+    port, counter = counting
+    counter.inc()
+    # Within the max age: the cached page for a plain request, a new one for no-cache.
+    assert b"logdelim_test_requests_total 0.0" in get(port, "/metrics")[2]
+    assert b"logdelim_test_requests_total 1.0" in get(port, "/metrics", {"Cache-Control": "no-cache"})[2]
 
 
 # --------------------------------------------------------------------------- binding and stopping

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_support import tagging_child
+from fault_support import descendants, is_tagging_process, tagging_child
 
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source
-from logdelim.daemon.tagging import TaggingProcess
+from logdelim.daemon.tagging import TaggingPool, TaggingProcess
 from logdelim.model.engine import Engine
 
 LINES = [
@@ -59,6 +59,19 @@ def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> Non
     assert [o.value for o in outcomes] == [e.value for e in inputs.encode_messages(engine, LINES, SOURCES)]
 
 
+def _assert_each_caller_gets_its_batch(encoder: TaggingProcess | TaggingPool, threads: int, count: int
+                                       ) -> tuple[list, list]:
+    """``count`` distinct batches from ``threads`` threads at once: each answer is the engine's for its batch."""
+    engine = Engine.load(**OPTIONS)
+    batches = [([f"{line} #{i}" for line in LINES], [s._replace(offset=100 * i + s.offset) for s in SOURCES])
+               for i in range(count)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(lambda batch: encoder.encode_messages(*batch), batches))
+    assert [[o.value for o in got] for got in outcomes] == [
+        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
+    return batches, outcomes
+
+
 def test_a_model_that_cannot_load_fails_the_start_with_the_reason(tmp_path) -> None:
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a checkpoint")
@@ -69,13 +82,7 @@ def test_a_model_that_cannot_load_fails_the_start_with_the_reason(tmp_path) -> N
 def test_concurrent_callers_each_get_their_own_batch(tagger) -> None:
     # The pipeline calls from two threads so the child always has the next batch waiting;
     # replies must go to the caller whose request they answer.
-    engine = Engine.load(**OPTIONS)
-    batches = [([f"{line} #{i}" for line in LINES], [s._replace(offset=100 * i + s.offset) for s in SOURCES])
-               for i in range(40)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda batch: tagger.encode_messages(*batch), batches))
-    assert [[o.value for o in got] for got in outcomes] == [
-        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
+    _assert_each_caller_gets_its_batch(tagger, threads=2, count=40)
 
 
 def test_enriched_events_match_the_engine_here_even_when_the_child_dies(tagger) -> None:
@@ -185,3 +192,53 @@ def test_a_daemon_whose_tagging_process_is_killed_counts_the_restart_and_loses_n
     offsets = sorted(json.loads(m.value)["source"]["offset"] for m in kafka_io.consume(output, count=400, timeout_s=30))
     assert offsets == list(range(400)), "one record per input, none lost"
     assert "the tagging process died" in daemon.log()
+
+
+def test_a_pool_shares_batches_among_its_children_and_answers_each_caller_in_order() -> None:
+    engine = Engine.load(**OPTIONS)
+    pool = TaggingPool({**OPTIONS, "cache_max_bytes": 8 * 1024 * 1024}, workers=2)
+    try:
+        assert len({p.pid for p in pool.processes}) == 2 and pool.model_id == engine.model_id
+        batches, outcomes = _assert_each_caller_gets_its_batch(pool, threads=4, count=20)
+        # Both children tagged (turns alternate), and the pool adds up their figures.
+        assert all(p.cache_hits + p.cache_misses > 0 for p in pool.processes)
+        assert pool.cache_hits + pool.cache_misses == sum(p.cache_hits + p.cache_misses for p in pool.processes)
+        assert pool.cache_bytes == sum(p.cache_bytes for p in pool.processes) > 0
+        # The byte bound is the pool's: each child gets its share.
+        assert all(p._options["cache_max_bytes"] == 4 * 1024 * 1024 for p in pool.processes)
+        os.kill(pool.processes[1].pid, signal.SIGKILL)
+        again = [pool.encode_messages(*batch) for batch in batches[:4]]
+        assert pool.restarts == 1
+        assert [[o.value for o in got] for got in again] == [[o.value for o in got] for got in outcomes[:4]]
+    finally:
+        pool.close()
+    assert not any(p._process.is_alive() for p in pool.processes)
+
+
+def test_a_pool_that_cannot_start_a_child_closes_the_ones_it_started(tmp_path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="could not load the model"):
+        TaggingPool({**OPTIONS, "path": str(bad)}, workers=2)
+    with pytest.raises(ValueError, match="workers"):
+        TaggingPool(OPTIONS, workers=0)
+
+
+@pytest.mark.broker
+def test_a_daemon_with_two_workers_tags_every_line_once_in_order(
+        make_topic, kafka_io, unique_name, start_daemon) -> None:
+    source, output, dead = make_topic("workers-in", partitions=1), make_topic("workers-out"), make_topic("workers-dead")
+    lines = [f"2024-05-01 12:00:{i % 60:02d} INFO worker {i % 7}: job {i} done in {i}ms".encode() for i in range(3000)]
+    kafka_io.produce(source, lines)
+    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
+                          group_id=unique_name("workers"), model={"workers": 2}, batching={"max_lines": 64})
+    children = [child for child in descendants(daemon.process.pid) if is_tagging_process(child)]
+    assert len(children) == 2, children
+    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= len(lines), 60,
+                    "every record")
+    rc, _ = daemon.stop()
+    assert rc == 0, daemon.log()
+    records = [json.loads(m.value) for m in kafka_io.consume(output, count=len(lines), timeout_s=30)]
+    # One input partition, one output partition: records in input order, each line once.
+    assert [r["source"]["offset"] for r in records] == list(range(len(lines)))
+    assert [r["line"].encode() for r in records] == lines
