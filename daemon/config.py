@@ -135,11 +135,12 @@ class KafkaConfig:
     # TLS and SASL, in aiokafka's names (see "kafka.security" below); validated at load,
     # *_file keys read. It holds secrets, so it is left out of the config's repr.
     security: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
-    # aiokafka's own keyword arguments, passed through (compression_type: zstd, fetch_min_bytes,
-    # max_poll_interval_ms, isolation_level, client_rack, ...); checked against its signatures.
+    # aiokafka's own keyword arguments, passed through (fetch_min_bytes, max_poll_interval_ms,
+    # isolation_level, client_rack, ...); checked against its signatures.
     consumer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # The same for the producer: compression_type (gzip, zstd, lz4, snappy) is worth setting,
-    # as records are JSON with every token's offsets and compress well.
+    # The same for the producer. Records go out zstd-compressed (JSON with every token's
+    # offsets compresses some twentyfold): compression_type gzip, lz4, snappy, or null for
+    # none (consumers on Kafka clients older than 2.1 cannot read zstd).
     producer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -353,3 +353,15 @@ def test_a_client_without_the_ca_or_certificate_is_refused(tls_broker: str, cert
         assert "CERTIFICATE_VERIFY_FAILED" in daemon.log() or "certificate verify failed" in daemon.log()
     finally:
         launcher.kill_all()
+
+
+async def test_records_are_zstd_compressed_unless_the_producer_options_say_otherwise() -> None:
+    from logdelim.daemon.clients import build_clients
+
+    for options, codec in (({}, "zstd"), ({"compression_type": None}, None), ({"compression_type": "gzip"}, "gzip")):
+        consumer, producer, probe = build_clients(from_mapping({"kafka": {"producer_options": options}}).kafka)
+        try:
+            assert producer._compression_type == codec  # aiokafka keeps it privately
+        finally:
+            for client in (consumer, producer, probe):
+                await client.stop()
