@@ -29,7 +29,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check model daemon tools tests docs
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy docs/gen_config.py docs/gen_performance.py
+	$(VENV)/bin/mypy docs/gen_config.py docs/gen_performance.py docs/profile_stages.py
 
 # The generated docs pages: the configuration reference (from daemon/config.py) and the
 # performance table (from docs/bench.json). tests/daemon/test_config_docs.py fails when they are stale.

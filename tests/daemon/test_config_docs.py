@@ -126,3 +126,24 @@ def test_docs_links_point_at_files_and_headings_that_exist() -> None:
             assert linked.exists(), f"{page.name} links to {target}, which does not exist"
             if anchor:
                 assert anchor in _anchors(linked), f"{page.name} links to {target}#{anchor}: no such heading"
+
+
+def test_profile_stages_puts_each_sample_in_its_first_matching_stage() -> None:
+    profile = _load("profile_stages")
+    loop = "process 1:\"python -m logdelim.daemon.cli run\";main (cli.py:1);run_until_complete (base_events.py:1)"
+    child = "process 2:\"spawn_main\";_serve (tagging.py:1)"
+    raw = [f"{loop};EpollSelector.select (selectors.py:1) 30",
+           f"{loop};Handle._run (events.py:1);Emitter._records_delivered (emitter.py:1) 10",
+           f"{loop};Handle._run (events.py:1);Sender._send_produce_req (sender.py:1) 40",
+           f"{loop};Handle._run (events.py:1);something_else (x.py:1) 20",
+           f"{child};encode_messages (inputs.py:1);record_of (inputs.py:2) 3",
+           f"{child};_ConnectionBase.recv (connection.py:1) 1",
+           "process 3:\"waitress\";Condition.wait (threading.py:1) 99"]
+    shares = profile.stage_shares(raw)
+    assert shares["event loop"] == {"idle (waiting in select)": 30, "producer: record batches, requests, socket writes": 40,
+                                    "acknowledgements: offsets done, latency histogram": 10, "other": 20}
+    # record_of is inside encode_messages: the record JSON stage comes first in the list and wins.
+    assert shares["tagging process"] == {"record JSON": 3, "waiting for a request": 1}
+    text = profile.table(shares)
+    assert "| event loop | producer: record batches, requests, socket writes | 40% |" in text
+    assert "| tagging process | record JSON | 75% |" in text

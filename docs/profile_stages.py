@@ -1,0 +1,127 @@
+"""Where a saturated daemon's time goes: py-spy samples of its event loop and tagging process, by stage.
+
+Starts the embedded broker, fills a topic with ``--lines`` bench lines (the 22,000
+shared lines cycled, as ``logdelim bench`` does), starts a daemon on it (the bench's
+``DaemonRun``), records it with py-spy (``pip install py-spy``; idle samples kept,
+the tagging process included) until every line is acknowledged, and prints a
+Markdown table of the shares per stage. ``--raw FILE`` only summarises an existing
+py-spy raw file. The table in ``docs/performance.md`` ("Where the time goes") is
+this script's output.
+
+    python docs/profile_stages.py --lines 300000 [--workers 1] [--keep profile.txt]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# (stage, frames any of which puts a sample there): the first stage that matches wins.
+Stages = tuple[tuple[str, tuple[str, ...]], ...]
+EVENT_LOOP_STAGES: Stages = (
+    ("idle (waiting in select)", ("EpollSelector.select",)),
+    ("producer: record batches, requests, socket writes",
+     ("Sender._send_produce_req", "SendProduceReqHandler", "MessageBatch", "BatchBuilder._build")),
+    ("acknowledgements: offsets done, latency histogram", ("Emitter._records_delivered", "Emitter._acknowledged")),
+    ("emit: records into per-partition producer batches", ("Emitter.emit", "Emitter._flush", "Emitter._add")),
+    ("fetch: consumer records, decode, offsets, micro-batcher", ("Intake.run", "Intake._accept", "getmany")),
+    ("tagging stage on the loop (hand-off, results, templates)", ("TagStage.",)),
+    ("commits and health", ("Committer.", "PipelineHealth.", "HighWatermarkProbe")),
+    ("network reads (fetch and produce responses)", ("_read_ready", "AIOKafkaConnection._read")),
+)
+TAGGING_STAGES: Stages = (
+    ("waiting for a request", ("_ConnectionBase.recv",)),
+    ("network (LSTM) on new shapes", ("TileRunner.", "CharTagger.forward", "Engine._compute")),
+    ("cache lookups and results", ("Engine.tag",)),
+    ("record JSON", ("record_of", "record_value", "_encode")),
+    ("reply pickling and pipe", ("_ConnectionBase.send",)),
+    ("per-message outcomes (segments, join, Encoded)", ("encode_messages",)),
+)
+OTHER = "other"
+
+
+def stage_shares(raw_lines: Sequence[str]) -> dict[str, collections.Counter[str]]:
+    """Samples per stage of the event loop (main thread) and the tagging processes, from py-spy raw lines."""
+    shares: dict[str, collections.Counter[str]] = {"event loop": collections.Counter(),
+                                                   "tagging process": collections.Counter()}
+    for line in raw_lines:
+        stack, _, count = line.rstrip().rpartition(" ")
+        if "spawn_main" in stack:
+            part, stages = "tagging process", TAGGING_STAGES
+        elif "run_until_complete" in stack:  # the event loop's thread; the daemon's other threads wait or serve HTTP
+            part, stages = "event loop", EVENT_LOOP_STAGES
+        else:
+            continue
+        stage = next((name for name, frames in stages if any(f in stack for f in frames)), OTHER)
+        shares[part][stage] += int(count)
+    return shares
+
+
+def table(shares: dict[str, collections.Counter[str]]) -> str:
+    """A Markdown table: per part, each stage's share of its samples."""
+    rows = ["| where | stage | share of samples |", "| --- | --- | --- |"]
+    for part, counter in shares.items():
+        total = sum(counter.values())
+        for stage, count in counter.most_common():
+            rows.append(f"| {part} | {stage} | {count / total:.0%} |")
+    return "\n".join(rows)
+
+
+async def record(lines: int, workers: int, out: Path) -> float:
+    """Profile a daemon saturated on ``lines`` bench lines into ``out``; returns its lines/s."""
+    from logdelim.model.bench import bench_lines
+    from logdelim.tools import bench
+    from logdelim.tools.broker import EmbeddedBroker
+
+    data = bench.pipeline_lines(bench_lines(None), lines)
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as directory:
+        daemon = bench.DaemonRun(broker.bootstrap_servers, Path(directory), model_path=None, device="cpu",
+                                 num_threads=None, quantize=False, workers=workers)
+        await daemon.create_topics()
+        await bench.produce_lines(broker.bootstrap_servers, daemon.input_topic, data, bench.INPUT_PARTITIONS)
+        daemon.start()
+        started = await daemon.wait_ready()
+        assert daemon.daemon is not None
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(daemon.daemon.process.pid), "--subprocesses",
+                                "--idle", "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while bench._acknowledged(await daemon.metrics_text()) < len(data):
+                await asyncio.sleep(bench.SATURATION_POLL_S)
+            rate = len(data) / (time.perf_counter() - started)
+        finally:
+            spy.send_signal(2)  # py-spy writes its file on SIGINT
+            spy.wait(timeout=30)
+            daemon.stop()
+    return rate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=300_000)
+    parser.add_argument("--workers", type=int, default=1, help="model.workers of the daemon")
+    parser.add_argument("--raw", type=Path, help="summarise this py-spy raw file instead of recording one")
+    parser.add_argument("--keep", type=Path, help="where to keep the raw profile")
+    args = parser.parse_args(argv)
+    raw = args.raw
+    if raw is None:
+        if shutil.which("py-spy") is None:
+            sys.stderr.write("profile_stages: py-spy is not on PATH (pip install py-spy)\n")
+            return 2
+        raw = args.keep or Path(tempfile.mkdtemp()) / "profile.txt"
+        rate = asyncio.run(record(args.lines, args.workers, raw))
+        print(json.dumps({"lines": args.lines, "workers": args.workers, "daemon_lines_per_s": round(rate)}))
+    print(table(stage_shares(raw.read_text().splitlines())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
