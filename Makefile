@@ -28,6 +28,7 @@ demo: install
 # ruff and mypy as configured in pyproject.toml.
 lint: install
 	$(VENV)/bin/ruff check model daemon tools tests docs
+	$(VENV)/bin/ruff format --check model daemon tools tests docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy docs/gen_config.py docs/gen_performance.py docs/profile_stages.py
 

@@ -4,6 +4,7 @@ Everything it builds receives plain values from the config. SIGTERM and SIGINT
 start a graceful stop: stop fetching, drain, commit, exit 0 (while still waiting
 for the model or the broker: exit 0 at once).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ from logdelim.daemon.pipeline import MissingTopicError, Pipeline, PipelineSettin
 
 logger = logging.getLogger(__name__)
 
-async def serve(config: Config, on_started: Callable[[MetricsServer], None] | None = None,
-                stop: asyncio.Event | None = None) -> int:
+
+async def serve(
+    config: Config, on_started: Callable[[MetricsServer], None] | None = None, stop: asyncio.Event | None = None
+) -> int:
     """Run the daemon until SIGTERM/SIGINT (or ``stop`` is set); returns the exit status.
 
     The order matters to an operator: the metrics port is bound first (a port in use
@@ -48,9 +51,13 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
     heartbeat = LoopHeartbeat(config.metrics.loop_stall_s)
     pipeline: Pipeline | None = None
     try:
-        server = MetricsServer(config.metrics.host, config.metrics.port, registry,
-                               is_ready=lambda: pipeline is not None and pipeline.is_ready(),
-                               is_live=heartbeat.alive)
+        server = MetricsServer(
+            config.metrics.host,
+            config.metrics.port,
+            registry,
+            is_ready=lambda: pipeline is not None and pipeline.is_ready(),
+            is_live=heartbeat.alive,
+        )
     except OSError as exc:
         logger.error("cannot serve metrics on %s:%d: %s", config.metrics.host, config.metrics.port, exc)
         return 1
@@ -86,17 +93,25 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         if stopping.is_set():
             return 0
         kafka = config.kafka
-        clients = await start_when_reachable(lambda: unstarted.pop() if unstarted else _client_set(kafka),
-                                             kafka.bootstrap_servers, kafka.startup_timeout_s, stopping)
+        clients = await start_when_reachable(
+            lambda: unstarted.pop() if unstarted else _client_set(kafka),
+            kafka.bootstrap_servers,
+            kafka.startup_timeout_s,
+            stopping,
+        )
         if clients is None:
             return 0 if stopping.is_set() else 1
         producer, consumer, lag_probe = clients
         try:
             pipeline = _pipeline(config, encoder, metrics, consumer, producer, lag_probe)
             background.append(asyncio.create_task(_call_when(stopping, pipeline.request_stop), name="stop-pipeline"))
-            logger.info("consuming %s as group %s -> %s (dead letters: %s)",
-                        f"/{kafka.input_pattern}/" if kafka.input_pattern else ",".join(kafka.input_topics),
-                        kafka.group_id, kafka.output_topic, kafka.dead_letter_topic)
+            logger.info(
+                "consuming %s as group %s -> %s (dead letters: %s)",
+                f"/{kafka.input_pattern}/" if kafka.input_pattern else ",".join(kafka.input_topics),
+                kafka.group_id,
+                kafka.output_topic,
+                kafka.dead_letter_topic,
+            )
             try:
                 await pipeline.run()
             except MissingTopicError as exc:
@@ -106,8 +121,12 @@ async def serve(config: Config, on_started: Callable[[MetricsServer], None] | No
         finally:
             # Bounded: with the broker gone, leaving the group or flushing could otherwise
             # outlast the 10 s a stop may take (what was not acknowledged is not committed).
-            await asyncio.gather(*(stop_client(name, client) for name, client in
-                                   (("consumer", consumer), ("producer", producer), ("lag probe", lag_probe))))
+            await asyncio.gather(
+                *(
+                    stop_client(name, client)
+                    for name, client in (("consumer", consumer), ("producer", producer), ("lag probe", lag_probe))
+                )
+            )
     finally:
         for pairs in unstarted:  # built, never handed to a start: aiokafka reports unclosed clients
             await asyncio.gather(*(stop_client(name, client) for name, client in pairs))
@@ -136,12 +155,19 @@ async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
     from logdelim.daemon.tagging import TaggingPool
     from logdelim.model.engine import Engine
 
-    options = {"path": model.path, "device": model.device, "num_threads": model.num_threads,
-               "quantize": model.quantize, "cache_size": model.cache_size, "cache_max_bytes": model.cache_max_bytes}
+    options = {
+        "path": model.path,
+        "device": model.device,
+        "num_threads": model.num_threads,
+        "quantize": model.quantize,
+        "cache_size": model.cache_size,
+        "cache_max_bytes": model.cache_max_bytes,
+    }
     try:
         if model.tagging_process:
-            return await asyncio.to_thread(TaggingPool, options, model.workers, metrics.tagging_restarts.inc,
-                                           model.tagger_timeout_s)
+            return await asyncio.to_thread(
+                TaggingPool, options, model.workers, metrics.tagging_restarts.inc, model.tagger_timeout_s
+            )
         engine = await asyncio.to_thread(Engine.load, **options)
     except (RuntimeError, OSError, ValueError) as exc:
         logger.error("cannot load the model: %s", exc)
@@ -151,24 +177,36 @@ async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
     return LocalEncoder(engine)
 
 
-def _pipeline(config: Config, encoder: Encoder, metrics: Metrics, consumer: Any, producer: Any,
-              lag_probe: HighWatermarkProbe) -> Pipeline:
+def _pipeline(
+    config: Config, encoder: Encoder, metrics: Metrics, consumer: Any, producer: Any, lag_probe: HighWatermarkProbe
+) -> Pipeline:
     """The pipeline, wired from the config's plain values."""
     kafka, batching, model, output = config.kafka, config.batching, config.model, config.output
     settings = PipelineSettings(
         # A pattern replaces the topic list (whose default then does not apply).
-        input_topics=kafka.input_topics if kafka.input_pattern is None else (), input_pattern=kafka.input_pattern,
-        output_topic=kafka.output_topic, dead_letter_topic=kafka.dead_letter_topic,
-        input_format=config.input.format, input_field=config.input.field, output_mode=output.mode,
-        output_key=output.key, enrich_key=output.enrich_key,
-        max_lines=batching.max_lines, max_wait_ms=batching.max_wait_ms,
-        max_in_flight_lines=batching.max_in_flight_lines, max_line_bytes=config.input.max_line_bytes,
-        max_message_bytes=kafka.max_message_bytes, commit_interval_ms=kafka.commit_interval_ms,
-        produce_retries=kafka.produce_retries, drain_timeout_s=kafka.drain_timeout_s,
+        input_topics=kafka.input_topics if kafka.input_pattern is None else (),
+        input_pattern=kafka.input_pattern,
+        output_topic=kafka.output_topic,
+        dead_letter_topic=kafka.dead_letter_topic,
+        input_format=config.input.format,
+        input_field=config.input.field,
+        output_mode=output.mode,
+        output_key=output.key,
+        enrich_key=output.enrich_key,
+        max_lines=batching.max_lines,
+        max_wait_ms=batching.max_wait_ms,
+        max_in_flight_lines=batching.max_in_flight_lines,
+        max_line_bytes=config.input.max_line_bytes,
+        max_message_bytes=kafka.max_message_bytes,
+        commit_interval_ms=kafka.commit_interval_ms,
+        produce_retries=kafka.produce_retries,
+        drain_timeout_s=kafka.drain_timeout_s,
         # A tagging process answers calls in order, so two threads keep each busy; an
         # engine in this process takes one caller at a time.
-        encode_workers=2 * model.workers if model.tagging_process else 1, max_tracked_templates=model.max_tracked_templates,
-        tagger_stall_s=model.tagger_stall_s)
+        encode_workers=2 * model.workers if model.tagging_process else 1,
+        max_tracked_templates=model.max_tracked_templates,
+        tagger_stall_s=model.tagger_stall_s,
+    )
     return Pipeline(consumer, producer, encoder, metrics, settings, lag_probe)
 
 
@@ -180,11 +218,21 @@ async def _call_when(event: asyncio.Event, callback: Callable[[], None]) -> None
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim run``."""
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="YAML config (keys: docs/configuration.md); omitted = all defaults")
-    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="overrides",
-                        help="override one key (value parsed as YAML); repeatable; wins over "
-                             "LOGDELIM_SECTION__KEY environment variables")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="YAML config (keys: docs/configuration.md); omitted = all defaults",
+    )
+    parser.add_argument(
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one key (value parsed as YAML); repeatable; wins over "
+        "LOGDELIM_SECTION__KEY environment variables",
+    )
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:

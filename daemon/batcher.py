@@ -4,6 +4,7 @@ Batching amortises the model's per-call cost; the deadline bounds the latency a
 quiet topic adds. One producer side (:meth:`add`) and one consumer side
 (:meth:`next_batch`), both on the event loop.
 """
+
 from __future__ import annotations
 
 import asyncio

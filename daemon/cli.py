@@ -8,6 +8,7 @@ extra to install, exit 2, before the command starts. Only the chosen module is
 imported, so ``logdelim tag`` does not pay for Kafka and ``logdelim broker`` does
 not pay for torch.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -11,6 +11,7 @@ every bootstrap server (cheap, and silent: aiokafka logs an error per failed
 bootstrap), then starts the clients; a failed start closes what it opened. The
 wait is logged once per ``log_interval_s``, not once per attempt.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -79,12 +80,14 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
             return self._token
 
     def _fetch(self) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials", "client_id": self.client_id,
-                "client_secret": self._client_secret}
+        form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._client_secret}
         if self.scope:
             form["scope"] = self.scope
-        request = urllib.request.Request(self.token_url, data=urllib.parse.urlencode(form).encode(),
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        request = urllib.request.Request(
+            self.token_url,
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=TOKEN_REQUEST_TIMEOUT_S) as response:
                 body = json.loads(response.read())
@@ -121,10 +124,17 @@ def security_options(security: Mapping[str, Any]) -> dict[str, Any]:
         options["sasl_mechanism"] = mechanism
         if mechanism == "OAUTHBEARER":
             options["sasl_oauth_token_provider"] = ClientCredentialsTokenProvider(
-                security["sasl_oauth_token_url"], security["sasl_oauth_client_id"],
-                security["sasl_oauth_client_secret"], security.get("sasl_oauth_scope"))
-        for key in ("sasl_plain_username", "sasl_plain_password", "sasl_kerberos_service_name",
-                    "sasl_kerberos_domain_name"):
+                security["sasl_oauth_token_url"],
+                security["sasl_oauth_client_id"],
+                security["sasl_oauth_client_secret"],
+                security.get("sasl_oauth_scope"),
+            )
+        for key in (
+            "sasl_plain_username",
+            "sasl_plain_password",
+            "sasl_kerberos_service_name",
+            "sasl_kerberos_domain_name",
+        ):
             if key in security:
                 options[key] = security[key]
     return options
@@ -139,23 +149,43 @@ def build_clients(kafka: Any) -> tuple[Any, Any, Any]:
     """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    common = {"bootstrap_servers": kafka.bootstrap_servers, "client_id": kafka.client_id,
-              **security_options(kafka.security)}
-    consumer = AIOKafkaConsumer(**{
-        **common, "group_id": kafka.group_id, "enable_auto_commit": False,
-        "auto_offset_reset": kafka.auto_offset_reset, "session_timeout_ms": kafka.session_timeout_ms,
-        "heartbeat_interval_ms": kafka.heartbeat_interval_ms, "fetch_max_wait_ms": kafka.fetch_max_wait_ms,
-        "max_partition_fetch_bytes": kafka.max_message_bytes,
-        "fetch_max_bytes": max(kafka.max_message_bytes, 50 * 1024 * 1024), **kafka.consumer_options})
+    common = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": kafka.client_id,
+        **security_options(kafka.security),
+    }
+    consumer = AIOKafkaConsumer(
+        **{
+            **common,
+            "group_id": kafka.group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": kafka.auto_offset_reset,
+            "session_timeout_ms": kafka.session_timeout_ms,
+            "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+            "fetch_max_wait_ms": kafka.fetch_max_wait_ms,
+            "max_partition_fetch_bytes": kafka.max_message_bytes,
+            "fetch_max_bytes": max(kafka.max_message_bytes, 50 * 1024 * 1024),
+            **kafka.consumer_options,
+        }
+    )
     # Tansu has no idempotent producer; duplicates are what the record key is for.
-    producer = AIOKafkaProducer(**{
-        **common, "acks": "all", "enable_idempotence": False, "linger_ms": PRODUCER_LINGER_MS,
-        "compression_type": PRODUCER_COMPRESSION,
-        "max_batch_size": PRODUCER_BATCH_BYTES, "max_request_size": kafka.max_message_bytes,
-        "request_timeout_ms": kafka.produce_timeout_ms, **kafka.producer_options})
+    producer = AIOKafkaProducer(
+        **{
+            **common,
+            "acks": "all",
+            "enable_idempotence": False,
+            "linger_ms": PRODUCER_LINGER_MS,
+            "compression_type": PRODUCER_COMPRESSION,
+            "max_batch_size": PRODUCER_BATCH_BYTES,
+            "max_request_size": kafka.max_message_bytes,
+            "request_timeout_ms": kafka.produce_timeout_ms,
+            **kafka.producer_options,
+        }
+    )
     # Only watermarks are wanted from it: small fetches, short waits.
-    probe = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=65536,
-                             fetch_max_wait_ms=100)
+    probe = AIOKafkaConsumer(
+        **common, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=65536, fetch_max_wait_ms=100
+    )
     return consumer, producer, probe
 
 
@@ -194,9 +224,13 @@ async def stop_client(name: str, client: Any) -> None:
         logger.warning("%s did not stop cleanly: %r", name, exc)
 
 
-async def start_when_reachable(build: Callable[[], Sequence[tuple[str, Any]]], bootstrap_servers: str,
-                               timeout_s: float | None, stop: asyncio.Event,
-                               log_interval_s: float = LOG_INTERVAL_S) -> list[Any] | None:
+async def start_when_reachable(
+    build: Callable[[], Sequence[tuple[str, Any]]],
+    bootstrap_servers: str,
+    timeout_s: float | None,
+    stop: asyncio.Event,
+    log_interval_s: float = LOG_INTERVAL_S,
+) -> list[Any] | None:
     """Build and start clients once the broker answers, retrying with backoff.
 
     Args:
@@ -229,13 +263,23 @@ async def start_when_reachable(build: Callable[[], Sequence[tuple[str, Any]]], b
         attempts += 1
         waited_s = time.monotonic() - started_at
         if timeout_s is not None and waited_s >= timeout_s:
-            logger.error("broker at %s not reachable within kafka.startup_timeout_s=%g s (%d attempts): %s",
-                         bootstrap_servers, timeout_s, attempts, problem)
+            logger.error(
+                "broker at %s not reachable within kafka.startup_timeout_s=%g s (%d attempts): %s",
+                bootstrap_servers,
+                timeout_s,
+                attempts,
+                problem,
+            )
             return None
         if logged_at is None or time.monotonic() - logged_at >= log_interval_s:
             logged_at = time.monotonic()
-            logger.warning("broker at %s not reachable yet (%d attempts in %.0f s): %s; still trying",
-                           bootstrap_servers, attempts, waited_s, problem)
+            logger.warning(
+                "broker at %s not reachable yet (%d attempts in %.0f s): %s; still trying",
+                bootstrap_servers,
+                attempts,
+                waited_s,
+                problem,
+            )
         delay_s = BACKOFF_S[min(attempts - 1, len(BACKOFF_S) - 1)]
         if timeout_s is not None:
             delay_s = min(delay_s, max(0.0, timeout_s - waited_s))

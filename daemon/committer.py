@@ -11,6 +11,7 @@ acknowledged, up to ``drain_timeout_s``) and committed, so its next owner starts
 where this one stopped; a new assignment starts with fresh offset state (positions
 come from the committed offsets). Between the two no commit is taken.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,8 +54,18 @@ class Committer:
         drain_timeout_s: how long a revoked partition's lines may take to be acknowledged.
     """
 
-    def __init__(self, consumer: Any, tracker: OffsetTracker, intake: Intake, health: PipelineHealth,
-                 acked: asyncio.Event, metrics: Metrics, *, commit_interval_ms: int, drain_timeout_s: float) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        tracker: OffsetTracker,
+        intake: Intake,
+        health: PipelineHealth,
+        acked: asyncio.Event,
+        metrics: Metrics,
+        *,
+        commit_interval_ms: int,
+        drain_timeout_s: float,
+    ) -> None:
         self.consumer = consumer
         self.tracker = tracker
         self.intake = intake
@@ -105,8 +116,7 @@ class Committer:
         while self.tracker.pending(partitions) > 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                logger.warning("drain deadline passed with %d lines unacknowledged",
-                               self.tracker.pending(partitions))
+                logger.warning("drain deadline passed with %d lines unacknowledged", self.tracker.pending(partitions))
                 return
             self.acked.clear()
             try:

@@ -20,6 +20,7 @@ stays ``"0123"``, ``[x`` stays ``"[x"`` (``null`` or empty clears a key that may
 be null). Other values are parsed as YAML scalars/flow values, so ``true``, ``42``
 and ``[a, b]`` mean what they mean in the file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,12 +46,21 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GS
 # TLS keys: they need security_protocol SSL or SASL_SSL. Without ssl_cafile or ssl_capath
 # the system's CAs are trusted; ssl_certfile and ssl_keyfile (and ssl_password when the
 # key is encrypted) give mutual TLS. ssl_check_hostname is true or false.
-SSL_KEYS = frozenset({"ssl_cafile", "ssl_capath", "ssl_certfile", "ssl_keyfile", "ssl_password",
-                      "ssl_check_hostname"})
+SSL_KEYS = frozenset({"ssl_cafile", "ssl_capath", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname"})
 # SASL keys: they need security_protocol SASL_PLAINTEXT or SASL_SSL, and sasl_mechanism.
-SASL_KEYS = frozenset({"sasl_mechanism", "sasl_plain_username", "sasl_plain_password", "sasl_kerberos_service_name",
-                       "sasl_kerberos_domain_name", "sasl_oauth_token_url", "sasl_oauth_client_id",
-                       "sasl_oauth_client_secret", "sasl_oauth_scope"})
+SASL_KEYS = frozenset(
+    {
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+        "sasl_kerberos_service_name",
+        "sasl_kerberos_domain_name",
+        "sasl_oauth_token_url",
+        "sasl_oauth_client_id",
+        "sasl_oauth_client_secret",
+        "sasl_oauth_scope",
+    }
+)
 # Secrets: never echoed in logs or errors; each also read from a file (KEY_file, a trailing
 # newline dropped), as Kubernetes mounts secrets.
 SECRET_KEYS = frozenset({"sasl_plain_password", "sasl_oauth_client_secret", "ssl_password"})
@@ -67,15 +77,25 @@ SECURITY_FILE_KEYS = frozenset({"ssl_cafile", "ssl_certfile", "ssl_keyfile"})
 # aiokafka arguments kafka.consumer_options / producer_options may not set: logdelim's own
 # contract (manual commits, acks=all, bytes in and out) or a kafka.* key that owns the setting.
 OWNED_CLIENT_OPTIONS = {
-    "loop": "set by logdelim", "topics": "set by logdelim", "bootstrap_servers": "use kafka.bootstrap_servers",
-    "client_id": "use kafka.client_id", "group_id": "use kafka.group_id",
-    "enable_auto_commit": "logdelim commits what it has delivered", "auto_offset_reset": "use kafka.auto_offset_reset",
-    "session_timeout_ms": "use kafka.session_timeout_ms", "heartbeat_interval_ms": "use kafka.heartbeat_interval_ms",
-    "fetch_max_wait_ms": "use kafka.fetch_max_wait_ms", "acks": "logdelim needs acks=all",
-    "max_request_size": "use kafka.max_message_bytes", "request_timeout_ms": "use kafka.produce_timeout_ms "
-    "(producer) or leave the consumer's", "key_serializer": "records are bytes", "value_serializer": "records are bytes",
-    "key_deserializer": "messages are bytes", "value_deserializer": "messages are bytes",
-    "partitioner": "records go to their input's partition number", "transactional_id": "no transactions",
+    "loop": "set by logdelim",
+    "topics": "set by logdelim",
+    "bootstrap_servers": "use kafka.bootstrap_servers",
+    "client_id": "use kafka.client_id",
+    "group_id": "use kafka.group_id",
+    "enable_auto_commit": "logdelim commits what it has delivered",
+    "auto_offset_reset": "use kafka.auto_offset_reset",
+    "session_timeout_ms": "use kafka.session_timeout_ms",
+    "heartbeat_interval_ms": "use kafka.heartbeat_interval_ms",
+    "fetch_max_wait_ms": "use kafka.fetch_max_wait_ms",
+    "acks": "logdelim needs acks=all",
+    "max_request_size": "use kafka.max_message_bytes",
+    "request_timeout_ms": "use kafka.produce_timeout_ms (producer) or leave the consumer's",
+    "key_serializer": "records are bytes",
+    "value_serializer": "records are bytes",
+    "key_deserializer": "messages are bytes",
+    "value_deserializer": "messages are bytes",
+    "partitioner": "records go to their input's partition number",
+    "transactional_id": "no transactions",
     "partition_assignment_strategy": "not a plain value",
 }
 
@@ -145,25 +165,52 @@ class KafkaConfig:
 
     def __post_init__(self) -> None:
         _require(bool(self.bootstrap_servers.strip()), "kafka.bootstrap_servers", "must not be empty")
-        _require(len(self.input_topics) > 0 and all(self.input_topics), "kafka.input_topics",
-                 "must be a non-empty list of topic names")
+        _require(
+            len(self.input_topics) > 0 and all(self.input_topics),
+            "kafka.input_topics",
+            "must be a non-empty list of topic names",
+        )
         for key in ("output_topic", "dead_letter_topic", "group_id"):
             _require(bool(getattr(self, key)), f"kafka.{key}", "must not be empty")
-        _require(self.input_pattern is not None or self.output_topic not in self.input_topics, "kafka.output_topic",
-                 "must not be an input topic")
-        _require(self.input_pattern is not None or self.dead_letter_topic not in self.input_topics,
-                 "kafka.dead_letter_topic", "must not be an input topic")
+        _require(
+            self.input_pattern is not None or self.output_topic not in self.input_topics,
+            "kafka.output_topic",
+            "must not be an input topic",
+        )
+        _require(
+            self.input_pattern is not None or self.dead_letter_topic not in self.input_topics,
+            "kafka.dead_letter_topic",
+            "must not be an input topic",
+        )
         if self.input_pattern is not None:
             self._check_input_pattern()
-        _require(self.auto_offset_reset in ("earliest", "latest"), "kafka.auto_offset_reset",
-                 "must be earliest or latest")
-        _positive(self, "kafka", ("commit_interval_ms", "session_timeout_ms", "heartbeat_interval_ms",
-                                  "fetch_max_wait_ms", "produce_timeout_ms", "max_message_bytes", "drain_timeout_s"))
-        _require(self.heartbeat_interval_ms < self.session_timeout_ms, "kafka.heartbeat_interval_ms",
-                 "must be below kafka.session_timeout_ms")
+        _require(
+            self.auto_offset_reset in ("earliest", "latest"), "kafka.auto_offset_reset", "must be earliest or latest"
+        )
+        _positive(
+            self,
+            "kafka",
+            (
+                "commit_interval_ms",
+                "session_timeout_ms",
+                "heartbeat_interval_ms",
+                "fetch_max_wait_ms",
+                "produce_timeout_ms",
+                "max_message_bytes",
+                "drain_timeout_s",
+            ),
+        )
+        _require(
+            self.heartbeat_interval_ms < self.session_timeout_ms,
+            "kafka.heartbeat_interval_ms",
+            "must be below kafka.session_timeout_ms",
+        )
         _require(self.produce_retries >= 0, "kafka.produce_retries", "must be >= 0")
-        _require(self.startup_timeout_s is None or self.startup_timeout_s > 0, "kafka.startup_timeout_s",
-                 "must be > 0 or null")
+        _require(
+            self.startup_timeout_s is None or self.startup_timeout_s > 0,
+            "kafka.startup_timeout_s",
+            "must be > 0 or null",
+        )
         # Frozen: the resolved mapping (secret files read) replaces the given one.
         object.__setattr__(self, "security", _check_security(self.security))
         for name in ("consumer_options", "producer_options"):
@@ -172,8 +219,11 @@ class KafkaConfig:
     def _check_input_pattern(self) -> None:
         """``input_pattern`` compiles, replaces ``input_topics``, and never matches what we write."""
         default_topics = next(f.default for f in dataclasses.fields(self) if f.name == "input_topics")
-        _require(self.input_topics == default_topics, "kafka.input_pattern",
-                 "give kafka.input_pattern or kafka.input_topics, not both")
+        _require(
+            self.input_topics == default_topics,
+            "kafka.input_pattern",
+            "give kafka.input_pattern or kafka.input_topics, not both",
+        )
         _require(bool(self.input_pattern), "kafka.input_pattern", "must not be empty (null: use kafka.input_topics)")
         try:
             pattern = re.compile(self.input_pattern or "")
@@ -182,8 +232,11 @@ class KafkaConfig:
         # Reading our own records or dead letters back would loop for ever.
         for key in ("output_topic", "dead_letter_topic"):
             topic = getattr(self, key)
-            _require(pattern.match(topic) is None, "kafka.input_pattern",
-                     f"{self.input_pattern!r} matches kafka.{key} {topic!r}")
+            _require(
+                pattern.match(topic) is None,
+                "kafka.input_pattern",
+                f"{self.input_pattern!r} matches kafka.{key} {topic!r}",
+            )
 
 
 def _check_security(security: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,8 +248,11 @@ def _check_security(security: Mapping[str, Any]) -> dict[str, Any]:
         if key == "ssl_check_hostname":
             _require(isinstance(value, bool), f"kafka.security.{key}", "must be true or false")
         else:
-            _require(isinstance(value, str) and value != "", f"kafka.security.{key}",
-                     "must be a non-empty string" if key in SECRET_KEYS else f"{value!r} is not a non-empty string")
+            _require(
+                isinstance(value, str) and value != "",
+                f"kafka.security.{key}",
+                "must be a non-empty string" if key in SECRET_KEYS else f"{value!r} is not a non-empty string",
+            )
     for key in FILE_KEYS:
         path = out.pop(f"{key}_file", None)
         if path is None:
@@ -211,10 +267,15 @@ def _check_security(security: Mapping[str, Any]) -> dict[str, Any]:
     for key in SECURITY_FILE_KEYS & out.keys():
         _require(Path(out[key]).is_file(), f"kafka.security.{key}", f"{out[key]!r} is not a file")
     if "ssl_capath" in out:
-        _require(Path(out["ssl_capath"]).is_dir(), "kafka.security.ssl_capath", f"{out['ssl_capath']!r} is not a directory")
+        _require(
+            Path(out["ssl_capath"]).is_dir(), "kafka.security.ssl_capath", f"{out['ssl_capath']!r} is not a directory"
+        )
     protocol = out.setdefault("security_protocol", "PLAINTEXT")
-    _require(protocol in SECURITY_PROTOCOLS, "kafka.security.security_protocol",
-             f"{protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}")
+    _require(
+        protocol in SECURITY_PROTOCOLS,
+        "kafka.security.security_protocol",
+        f"{protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}",
+    )
     if protocol not in ("SSL", "SASL_SSL"):
         for key in sorted(SSL_KEYS & out.keys()):
             raise ConfigError(f"kafka.security.{key}: needs security_protocol SSL or SASL_SSL, not {protocol}")
@@ -222,25 +283,35 @@ def _check_security(security: Mapping[str, Any]) -> dict[str, Any]:
         _require("ssl_certfile" in out, "kafka.security.ssl_certfile", "needed with ssl_keyfile or ssl_password")
     if not protocol.startswith("SASL_"):
         for key in sorted(SASL_KEYS & out.keys()):
-            raise ConfigError(f"kafka.security.{key}: needs security_protocol SASL_PLAINTEXT or SASL_SSL, "
-                              f"not {protocol}")
+            raise ConfigError(
+                f"kafka.security.{key}: needs security_protocol SASL_PLAINTEXT or SASL_SSL, not {protocol}"
+            )
         return out
     mechanism = out.get("sasl_mechanism")
-    _require(mechanism in SASL_MECHANISMS, "kafka.security.sasl_mechanism",
-             f"{mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}" if mechanism else
-             f"needed with security_protocol {protocol} ({', '.join(SASL_MECHANISMS)})")
-    needed = {"PLAIN": ("sasl_plain_username", "sasl_plain_password"),
-              "SCRAM-SHA-256": ("sasl_plain_username", "sasl_plain_password"),
-              "SCRAM-SHA-512": ("sasl_plain_username", "sasl_plain_password"),
-              "OAUTHBEARER": ("sasl_oauth_token_url", "sasl_oauth_client_id", "sasl_oauth_client_secret"),
-              "GSSAPI": ()}[str(mechanism)]
+    _require(
+        mechanism in SASL_MECHANISMS,
+        "kafka.security.sasl_mechanism",
+        f"{mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}"
+        if mechanism
+        else f"needed with security_protocol {protocol} ({', '.join(SASL_MECHANISMS)})",
+    )
+    needed = {
+        "PLAIN": ("sasl_plain_username", "sasl_plain_password"),
+        "SCRAM-SHA-256": ("sasl_plain_username", "sasl_plain_password"),
+        "SCRAM-SHA-512": ("sasl_plain_username", "sasl_plain_password"),
+        "OAUTHBEARER": ("sasl_oauth_token_url", "sasl_oauth_client_id", "sasl_oauth_client_secret"),
+        "GSSAPI": (),
+    }[str(mechanism)]
     for key in needed:
         hint = f" (or {key}_file)" if key in FILE_KEYS else ""
         _require(key in out, f"kafka.security.{key}", f"needed with sasl_mechanism {mechanism}{hint}")
     if mechanism == "OAUTHBEARER":
         url = out["sasl_oauth_token_url"]
-        _require(url.startswith(("https://", "http://")), "kafka.security.sasl_oauth_token_url",
-                 f"{url!r} is not an http(s) URL")
+        _require(
+            url.startswith(("https://", "http://")),
+            "kafka.security.sasl_oauth_token_url",
+            f"{url!r} is not an http(s) URL",
+        )
     return out
 
 
@@ -277,8 +348,9 @@ class BatchingConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "batching", ("max_lines", "max_wait_ms", "max_in_flight_lines"))
-        _require(self.max_in_flight_lines >= self.max_lines, "batching.max_in_flight_lines",
-                 "must be >= batching.max_lines")
+        _require(
+            self.max_in_flight_lines >= self.max_lines, "batching.max_in_flight_lines", "must be >= batching.max_lines"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,8 +369,11 @@ class InputConfig:
     def __post_init__(self) -> None:
         _positive(self, "input", ("max_line_bytes",))
         _require(self.format in ("raw", "json"), "input.format", f"{self.format!r} is not raw or json")
-        _require(all(self.field.split(".")), "input.field",
-                 f"{self.field!r} is not a dotted path of JSON keys (log, kubernetes.msg)")
+        _require(
+            all(self.field.split(".")),
+            "input.field",
+            f"{self.field!r} is not a dotted path of JSON keys (log, kubernetes.msg)",
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,10 +442,12 @@ class ModelConfig:
         _require(self.max_tracked_templates > 0, "model.max_tracked_templates", "must be > 0")
         _require(self.cache_max_bytes >= 0, "model.cache_max_bytes", "must be >= 0")
         _positive(self, "model", ("tagger_stall_s", "tagger_timeout_s", "workers"))
-        _require(self.workers == 1 or self.tagging_process, "model.workers",
-                 "more than 1 needs model.tagging_process: true")
-        _require(self.tagger_stall_s <= self.tagger_timeout_s, "model.tagger_stall_s",
-                 "must be <= model.tagger_timeout_s")
+        _require(
+            self.workers == 1 or self.tagging_process, "model.workers", "more than 1 needs model.tagging_process: true"
+        )
+        _require(
+            self.tagger_stall_s <= self.tagger_timeout_s, "model.tagger_stall_s", "must be <= model.tagger_timeout_s"
+        )
         if self.path is not None:
             _require(Path(self.path).is_file(), "model.path", f"{self.path!r} is not a file")
 
@@ -405,8 +482,11 @@ class LoggingConfig:
     format: str = "plain"
 
     def __post_init__(self) -> None:
-        _require(self.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "logging.level",
-                 f"{self.level!r} is not a log level")
+        _require(
+            self.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+            "logging.level",
+            f"{self.level!r} is not a log level",
+        )
         _require(self.format in ("plain", "json"), "logging.format", f"{self.format!r} is not plain or json")
 
 
@@ -426,8 +506,11 @@ class Config:
         if self.output.mode == "enrich":
             _require(self.input.format == "json", "output.mode", "enrich needs input.format json")
             # The annotation would replace the very string its offsets index.
-            _require(self.output.enrich_key != self.input.field.split(".")[0], "output.enrich_key",
-                     f"{self.output.enrich_key!r} would replace input.field {self.input.field!r}")
+            _require(
+                self.output.enrich_key != self.input.field.split(".")[0],
+                "output.enrich_key",
+                f"{self.output.enrich_key!r} would replace input.field {self.input.field!r}",
+            )
 
 
 def _require(condition: bool, key: str, problem: str) -> None:
@@ -495,8 +578,11 @@ def from_mapping(raw: Any) -> Config:
         sections[name] = _build_section(hints[name], values, name)
     # KafkaConfig cannot tell input_topics left at its default from the same list written out.
     kafka = raw.get("kafka")
-    _require(not (isinstance(kafka, dict) and kafka.get("input_pattern") is not None and "input_topics" in kafka),
-             "kafka.input_pattern", "give kafka.input_pattern or kafka.input_topics, not both")
+    _require(
+        not (isinstance(kafka, dict) and kafka.get("input_pattern") is not None and "input_topics" in kafka),
+        "kafka.input_pattern",
+        "give kafka.input_pattern or kafka.input_topics, not both",
+    )
     return Config(**sections)
 
 
@@ -543,12 +629,13 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for name, value in environ.items():
         if name.startswith(ENV_PREFIX) and "__" in name:
-            out[".".join(p.lower() for p in name[len(ENV_PREFIX):].split("__"))] = value
+            out[".".join(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))] = value
     return out
 
 
-def load(path: str | Path | None, overrides: Mapping[str, str] | None = None,
-         environ: Mapping[str, str] | None = None) -> Config:
+def load(
+    path: str | Path | None, overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
     """Read the YAML file (None: defaults only), apply env then explicit overrides, validate.
 
     Raises:

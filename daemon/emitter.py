@@ -19,6 +19,7 @@ committer may commit. A record whose delivery fails is resent, alone, up to
 unacknowledged, so commits of its partition stop before it (a restart retries
 it), and its partition is held paused: logged with topic, partition and offset.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,9 +65,18 @@ class Emitter:
         on_give_up: called with the input partition of a message given up on (the intake holds it paused).
     """
 
-    def __init__(self, producer: Any, metrics: Metrics, *, output_topic: str, dead_letter_topic: str,
-                 max_message_bytes: int, produce_retries: int, input_key: bool,
-                 on_give_up: Callable[[TopicPartition], None]) -> None:
+    def __init__(
+        self,
+        producer: Any,
+        metrics: Metrics,
+        *,
+        output_topic: str,
+        dead_letter_topic: str,
+        max_message_bytes: int,
+        produce_retries: int,
+        input_key: bool,
+        on_give_up: Callable[[TopicPartition], None],
+    ) -> None:
         self.producer = producer
         self.metrics = metrics
         self.output_topic = output_topic
@@ -88,8 +98,9 @@ class Emitter:
         # Looked up once, and exported at 0 from the start (as the intake's lines-consumed series).
         self._records_produced = metrics.records_produced.labels(output_topic)
         self._dead_letters = {reason: metrics.dead_letters.labels(reason) for reason in inputs.DEAD_LETTER_REASONS}
-        self._produce_errors = {topic: metrics.produce_errors.labels(topic)
-                                for topic in (output_topic, dead_letter_topic)}
+        self._produce_errors = {
+            topic: metrics.produce_errors.labels(topic) for topic in (output_topic, dead_letter_topic)
+        }
 
     async def start(self) -> None:
         """Learn the partition counts of the output and dead-letter topics.
@@ -104,7 +115,8 @@ class Emitter:
                 partitions = None
             if not partitions:
                 raise MissingTopicError(
-                    f"topic {topic!r} not found within {TOPIC_METADATA_TIMEOUT_S:.0f} s; create it first")
+                    f"topic {topic!r} not found within {TOPIC_METADATA_TIMEOUT_S:.0f} s; create it first"
+                )
             self._partition_counts[topic] = len(partitions)
 
     def cancel_retries(self) -> None:
@@ -154,7 +166,8 @@ class Emitter:
             self._full[partition] = deque()
             self._wake[partition] = asyncio.Event()
             self._flushers[partition] = asyncio.get_running_loop().create_task(
-                self._flush(partition), name=f"flush-{partition}")
+                self._flush(partition), name=f"flush-{partition}"
+            )
         builder, items = self._open.get(partition) or self._start_batch(partition)
         if builder.append(key=key, value=value, timestamp=None, headers=list(pending.headers)) is None:
             self._full[partition].append(self._open.pop(partition))
@@ -183,14 +196,16 @@ class Emitter:
 
     async def _send_dead_letter(self, pending: Pending, rejection: inputs.Rejection) -> None:
         src = pending.source
-        logger.warning("dead letter %s for %s[%d]@%d: %s", rejection.reason, src.topic, src.partition,
-                       src.offset, rejection.detail)
+        logger.warning(
+            "dead letter %s for %s[%d]@%d: %s", rejection.reason, src.topic, src.partition, src.offset, rejection.detail
+        )
         value, detail = fit_dead_letter(pending.value, rejection.detail, self.max_message_bytes)
         headers = dead_letter_headers(src, rejection.reason, detail, pending.headers)
         await self._send(self.dead_letter_topic, value, pending, headers, reason=rejection.reason)
 
-    async def _send(self, topic: str, value: bytes | None, pending: Pending, headers: Headers,
-                    reason: str | None, attempt: int = 0) -> None:
+    async def _send(
+        self, topic: str, value: bytes | None, pending: Pending, headers: Headers, reason: str | None, attempt: int = 0
+    ) -> None:
         """Hand one message to the producer; its acknowledgement (or failure) arrives in a callback."""
         source = pending.source
         partition = output_partition(source, self._partition_counts[topic])
@@ -201,8 +216,7 @@ class Emitter:
         except (KafkaError, ValueError, AssertionError) as exc:
             self._failed(topic, value, pending, headers, reason, attempt, exc)
             return
-        future.add_done_callback(
-            lambda f: self._delivered(f, topic, value, pending, headers, reason, attempt))
+        future.add_done_callback(lambda f: self._delivered(f, topic, value, pending, headers, reason, attempt))
 
     async def _send_records(self, partition: int, builder: Any, items: list[tuple[Pending, bytes]]) -> None:
         """Hand a producer batch of output records for ``partition`` over; a failed batch is
@@ -227,8 +241,16 @@ class Emitter:
         for pending, value in items:
             self._failed(self.output_topic, value, pending, list(pending.headers), None, 0, exc)
 
-    def _delivered(self, future: asyncio.Future, topic: str, value: bytes | None, pending: Pending,
-                   headers: Headers, reason: str | None, attempt: int) -> None:
+    def _delivered(
+        self,
+        future: asyncio.Future,
+        topic: str,
+        value: bytes | None,
+        pending: Pending,
+        headers: Headers,
+        reason: str | None,
+        attempt: int,
+    ) -> None:
         if future.cancelled():
             return
         exc = future.exception()
@@ -244,29 +266,64 @@ class Emitter:
         if reason is None:
             now_ms = time.time() * 1000
             self.metrics.end_to_end_seconds.observe_many(
-                [max(0.0, now_ms - p.source.timestamp_ms) / 1000 for p in acknowledged
-                 if p.source.timestamp_ms is not None])
+                [
+                    max(0.0, now_ms - p.source.timestamp_ms) / 1000
+                    for p in acknowledged
+                    if p.source.timestamp_ms is not None
+                ]
+            )
         (self._records_produced if reason is None else self._dead_letters[reason]).inc(len(acknowledged))
         self.acked.set()
 
-    def _failed(self, topic: str, value: bytes | None, pending: Pending, headers: Headers,
-                reason: str | None, attempt: int, exc: BaseException) -> None:
+    def _failed(
+        self,
+        topic: str,
+        value: bytes | None,
+        pending: Pending,
+        headers: Headers,
+        reason: str | None,
+        attempt: int,
+        exc: BaseException,
+    ) -> None:
         src = pending.source
         self._produce_errors[topic].inc()
         if attempt < self.produce_retries:
             delay_s = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
-            logger.warning("produce to %s failed for %s[%d]@%d (attempt %d): %r; retrying in %.1f s",
-                           topic, src.topic, src.partition, src.offset, attempt + 1, exc, delay_s)
+            logger.warning(
+                "produce to %s failed for %s[%d]@%d (attempt %d): %r; retrying in %.1f s",
+                topic,
+                src.topic,
+                src.partition,
+                src.offset,
+                attempt + 1,
+                exc,
+                delay_s,
+            )
             task = asyncio.get_running_loop().create_task(
-                self._resend(delay_s, topic, value, pending, headers, reason, attempt + 1))
+                self._resend(delay_s, topic, value, pending, headers, reason, attempt + 1)
+            )
             self._retry_tasks.add(task)
             task.add_done_callback(self._retry_tasks.discard)
             return
-        logger.error("giving up on %s[%d]@%d after %d attempts (%r): partition paused, no commit past it",
-                     src.topic, src.partition, src.offset, attempt + 1, exc)
+        logger.error(
+            "giving up on %s[%d]@%d after %d attempts (%r): partition paused, no commit past it",
+            src.topic,
+            src.partition,
+            src.offset,
+            attempt + 1,
+            exc,
+        )
         self.on_give_up(TopicPartition(src.topic, src.partition))
 
-    async def _resend(self, delay_s: float, topic: str, value: bytes | None, pending: Pending,
-                      headers: Headers, reason: str | None, attempt: int) -> None:
+    async def _resend(
+        self,
+        delay_s: float,
+        topic: str,
+        value: bytes | None,
+        pending: Pending,
+        headers: Headers,
+        reason: str | None,
+        attempt: int,
+    ) -> None:
         await asyncio.sleep(delay_s)
         await self._send(topic, value, pending, headers, reason, attempt)

@@ -12,6 +12,7 @@ why the line gets none (``inputs.Rejection``, a dead letter). Two classes do it:
 Both report the engine's identity and cache figures, which the pipeline exports as
 metrics after each batch.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -44,9 +45,14 @@ class Encoder(Protocol):
     def cache_bytes(self) -> int:
         """Bytes the engine's caches hold now."""
 
-    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source],
-                        events: Sequence[bytes] | None = None, enrich_key: str | None = None,
-                        input_field: str | None = None) -> list[inputs.Encoded | inputs.Rejection]:
+    def encode_messages(
+        self,
+        lines: Sequence[str],
+        sources: Sequence[Source],
+        events: Sequence[bytes] | None = None,
+        enrich_key: str | None = None,
+        input_field: str | None = None,
+    ) -> list[inputs.Encoded | inputs.Rejection]:
         """:func:`~logdelim.daemon.inputs.encode_messages` of the lines: one outcome per line, in order."""
 
     def close(self) -> None:
@@ -84,9 +90,14 @@ class LocalEncoder:
     def cache_bytes(self) -> int:
         return int(self.engine.cache_bytes)
 
-    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source],
-                        events: Sequence[bytes] | None = None, enrich_key: str | None = None,
-                        input_field: str | None = None) -> list[inputs.Encoded | inputs.Rejection]:
+    def encode_messages(
+        self,
+        lines: Sequence[str],
+        sources: Sequence[Source],
+        events: Sequence[bytes] | None = None,
+        enrich_key: str | None = None,
+        input_field: str | None = None,
+    ) -> list[inputs.Encoded | inputs.Rejection]:
         return inputs.encode_messages(self.engine, lines, sources, events, enrich_key, input_field)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ of :data:`PAGE_MAX_AGE_S` (:class:`_RecentPages`): rendering the daemon's page
 takes 1 to 2 ms of the GIL the event loop needs, so a burst of scrapers shares
 one rendering instead of taking turns at it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,7 +75,8 @@ def _quiet_waitress() -> None:
 def _bind(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port`` (not yet listening); OSError when the address is taken."""
     family, socktype, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, socktype, proto)
     try:
         # Restarts must not wait out TIME_WAIT; a port another process listens on still fails.
@@ -104,11 +106,19 @@ class MetricsServer:
             here so the daemon fails before it spends time loading the model.
     """
 
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, is_ready: Callable[[], bool],
-                 is_live: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        is_ready: Callable[[], bool],
+        is_live: Callable[[], bool] = lambda: True,
+    ) -> None:
         _quiet_waitress()
-        self._checks = {"/healthz": (is_live, b"ok\n", b"event loop stalled\n"),
-                        "/readyz": (is_ready, b"ready\n", b"not ready\n")}
+        self._checks = {
+            "/healthz": (is_live, b"ok\n", b"event loop stalled\n"),
+            "/readyz": (is_ready, b"ready\n", b"not ready\n"),
+        }
         # Paths whose check raised last time: only the first failure in a row is logged at WARNING,
         # so a broken check does not write a traceback every probe period.
         self._failing: set[str] = set()
@@ -119,13 +129,20 @@ class MetricsServer:
         try:
             # Waitress listens on the socket here (with BACKLOG) and starts its worker threads.
             self._server = create_server(
-                self._app, map=self._map, sockets=[sock], threads=WORKER_THREADS, backlog=BACKLOG,
-                channel_timeout=CHANNEL_TIMEOUT_S, cleanup_interval=CLEANUP_INTERVAL_S,
-                connection_limit=CONNECTION_LIMIT, asyncore_loop_timeout=LOOP_TIMEOUT_S,
+                self._app,
+                map=self._map,
+                sockets=[sock],
+                threads=WORKER_THREADS,
+                backlog=BACKLOG,
+                channel_timeout=CHANNEL_TIMEOUT_S,
+                cleanup_interval=CLEANUP_INTERVAL_S,
+                connection_limit=CONNECTION_LIMIT,
+                asyncore_loop_timeout=LOOP_TIMEOUT_S,
                 # poll(), not select(): select fails on descriptors numbered 1024 and up.
                 asyncore_use_poll=True,
                 # No "Server: waitress" header: nothing to fingerprint.
-                ident=None)
+                ident=None,
+            )
         except BaseException:
             sock.close()
             raise
@@ -253,9 +270,21 @@ class _RecentPages:
         return answer[0], answer[1], body
 
 
-def _text(start_response: StartResponse, status: int, body: bytes, environ: dict[str, Any],
-          headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+def _text(
+    start_response: StartResponse,
+    status: int,
+    body: bytes,
+    environ: dict[str, Any],
+    headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
     """A plain-text response (no body for HEAD: waitress leaves that to the application)."""
-    start_response(_STATUS[status], [("Content-Type", TEXT_PLAIN), ("Content-Length", str(len(body))),
-                                     ("Cache-Control", "no-store"), *(headers or [])])
+    start_response(
+        _STATUS[status],
+        [
+            ("Content-Type", TEXT_PLAIN),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            *(headers or []),
+        ],
+    )
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]

@@ -13,6 +13,7 @@ it is replaced; see ``tagging``). The pipeline's components report the events it
 is made of; once a second its monitor checks that the broker answers and, while
 it does, refreshes the consumer-lag gauges.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -80,8 +81,9 @@ class PipelineHealth:
         tagger_stall_s: a tagging call unanswered this long makes the pipeline not ready.
     """
 
-    def __init__(self, consumer: Any, metrics: Metrics, lag_probe: HighWatermarkProbe | None, *,
-                 tagger_stall_s: float) -> None:
+    def __init__(
+        self, consumer: Any, metrics: Metrics, lag_probe: HighWatermarkProbe | None, *, tagger_stall_s: float
+    ) -> None:
         self.consumer = consumer
         self.metrics = metrics
         self.lag_probe = lag_probe

@@ -29,6 +29,7 @@ message (``logdelim.model.templates``).
 Nothing here knows about Kafka clients; the model is only called through the
 engine's ``tag(lines)``: plain values in, plain values out.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,16 @@ NOT_JSON = "not_json"
 MISSING_FIELD = "missing_field"
 FIELD_NOT_STRING = "field_not_string"
 # The fixed label set of logdelim_dead_letters_total{reason}.
-DEAD_LETTER_REASONS = (NULL_VALUE, TOO_LONG, INVALID_UTF8, CONTROL_CHARS, TAGGING_ERROR, NOT_JSON, MISSING_FIELD,
-                       FIELD_NOT_STRING)
+DEAD_LETTER_REASONS = (
+    NULL_VALUE,
+    TOO_LONG,
+    INVALID_UTF8,
+    CONTROL_CHARS,
+    TAGGING_ERROR,
+    NOT_JSON,
+    MISSING_FIELD,
+    FIELD_NOT_STRING,
+)
 
 # input.format values, output.mode values and output.key values.
 RAW, JSON = "raw", "json"
@@ -93,8 +102,9 @@ def decode(value: bytes | None, max_line_bytes: int) -> str | Rejection:
     return _TRAILING_TERMINATOR.sub("", text, count=1) if text.endswith(("\n", "\r")) else text
 
 
-def decode_event(value: bytes | None, max_line_bytes: int, path: Sequence[str]
-                 ) -> tuple[str, dict[str, Any]] | Rejection:
+def decode_event(
+    value: bytes | None, max_line_bytes: int, path: Sequence[str]
+) -> tuple[str, dict[str, Any]] | Rejection:
     """The line a JSON event carries at ``path`` (``input.field`` split at its dots) and the
     parsed event, or why it carries none.
 
@@ -120,15 +130,17 @@ def decode_event(value: bytes | None, max_line_bytes: int, path: Sequence[str]
     node: Any = event
     for depth, part in enumerate(path):
         if not isinstance(node, dict) or part not in node:
-            missing = ".".join(path[:depth + 1])
+            missing = ".".join(path[: depth + 1])
             return Rejection(MISSING_FIELD, f"no field {missing!r} (input.field {'.'.join(path)!r})")
         node = node[part]
     if not isinstance(node, str):
         return Rejection(FIELD_NOT_STRING, f"field {'.'.join(path)!r} is a JSON {_json_type(node)}, not a string")
     bad_char = _FORBIDDEN.search(node)
     if bad_char:
-        return Rejection(CONTROL_CHARS, f"control character U+{ord(bad_char.group()):04X} at {bad_char.start()} "
-                                        f"of field {'.'.join(path)!r}")
+        return Rejection(
+            CONTROL_CHARS,
+            f"control character U+{ord(bad_char.group()):04X} at {bad_char.start()} of field {'.'.join(path)!r}",
+        )
     return _TRAILING_TERMINATOR.sub("", node, count=1), event
 
 
@@ -205,8 +217,14 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[Any], line: str, ki
         result = results[0]
         if not kinds:
             return Tagged(result.bounds, result.min_confidence, result.delimiter_confidence)
-        return Tagged(result.bounds, result.min_confidence, result.delimiter_confidence, result.token_kinds,
-                      result.template, result.template_id)
+        return Tagged(
+            result.bounds,
+            result.min_confidence,
+            result.delimiter_confidence,
+            result.token_kinds,
+            result.template,
+            result.template_id,
+        )
     bounds: list[tuple[int, int]] = []
     confidence: list[float] = []
     lowest = 1.0
@@ -244,7 +262,7 @@ def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
     out: list[Tagged | Rejection] = []
     position = 0
     for line, spans in zip(lines, parts):
-        out.append(join(spans, results[position:position + len(spans)], line, kinds))
+        out.append(join(spans, results[position : position + len(spans)], line, kinds))
         position += len(spans)
     return out
 
@@ -262,19 +280,41 @@ class Encoded(NamedTuple):
 
 def record_of(source: Source, line: str, tagged: Tagged, model_id: str) -> bytes:
     """The output record of a tagged message (``records.record_value``): the daemon's and replay's."""
-    return record_value(source, line, tagged.bounds, model_id, tagged.min_confidence, tagged.token_kinds,
-                        tagged.template, tagged.template_id)
+    return record_value(
+        source,
+        line,
+        tagged.bounds,
+        model_id,
+        tagged.min_confidence,
+        tagged.token_kinds,
+        tagged.template,
+        tagged.template_id,
+    )
 
 
 def annotation_of(source: Source, field: str, line: str, tagged: Tagged, model_id: str) -> bytes:
     """The annotation of a tagged JSON event's line (``records.annotation_value``), for ``output.mode: enrich``."""
-    return annotation_value(source, field, line, tagged.bounds, model_id, tagged.min_confidence,
-                            tagged.token_kinds, tagged.template, tagged.template_id)
+    return annotation_value(
+        source,
+        field,
+        line,
+        tagged.bounds,
+        model_id,
+        tagged.min_confidence,
+        tagged.token_kinds,
+        tagged.template,
+        tagged.template_id,
+    )
 
 
-def encode_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source],
-                    events: Sequence[bytes] | None = None, enrich_key: str | None = None,
-                    input_field: str | None = None) -> list[Encoded | Rejection]:
+def encode_messages(
+    engine: Any,
+    lines: Sequence[str],
+    sources: Sequence[Source],
+    events: Sequence[bytes] | None = None,
+    enrich_key: str | None = None,
+    input_field: str | None = None,
+) -> list[Encoded | Rejection]:
     """:func:`tag_messages`, then each tagged message's output bytes.
 
     Without ``events``: the output record (:func:`record_of`). With ``events`` (one JSON
@@ -294,13 +334,22 @@ def encode_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source]
             out.append(outcome)
             continue
         confidence = outcome.delimiter_confidence
-        out.append(Encoded(record_of(source, line, outcome, model_id), min(confidence) if confidence else None,
-                           outcome.template_id))
+        out.append(
+            Encoded(
+                record_of(source, line, outcome, model_id), min(confidence) if confidence else None, outcome.template_id
+            )
+        )
     return out
 
 
-def _enrich_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source], events: Sequence[bytes],
-                     enrich_key: str, input_field: str) -> list[Encoded | Rejection]:
+def _enrich_messages(
+    engine: Any,
+    lines: Sequence[str],
+    sources: Sequence[Source],
+    events: Sequence[bytes],
+    enrich_key: str,
+    input_field: str,
+) -> list[Encoded | Rejection]:
     """:func:`encode_messages` for ``output.mode: enrich``."""
     out: list[Encoded | Rejection] = []
     model_id = engine.model_id
@@ -311,8 +360,11 @@ def _enrich_messages(engine: Any, lines: Sequence[str], sources: Sequence[Source
             continue
         confidence = outcome.delimiter_confidence
         annotation = annotation_of(source, input_field, line, outcome, model_id)
-        out.append(Encoded(enriched_value(event, key, annotation), min(confidence) if confidence else None,
-                           outcome.template_id))
+        out.append(
+            Encoded(
+                enriched_value(event, key, annotation), min(confidence) if confidence else None, outcome.template_id
+            )
+        )
     return out
 
 

@@ -13,6 +13,7 @@ The intake alone pauses and resumes the consumer's partitions:
 - held partitions: a partition with a record the emitter gave up on stays paused
   until it is revoked (a restart or the next owner retries the record).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -68,9 +69,21 @@ class Intake:
         enrich_key: output.mode enrich: the key the annotation goes under (None: records, the event is not kept).
     """
 
-    def __init__(self, consumer: Any, tracker: OffsetTracker, metrics: Metrics, *, input_topics: Sequence[str],
-                 max_lines: int, max_wait_ms: int, max_in_flight_lines: int, max_line_bytes: int,
-                 json_input: bool, input_field: str, enrich_key: str | None) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        tracker: OffsetTracker,
+        metrics: Metrics,
+        *,
+        input_topics: Sequence[str],
+        max_lines: int,
+        max_wait_ms: int,
+        max_in_flight_lines: int,
+        max_line_bytes: int,
+        json_input: bool,
+        input_field: str,
+        enrich_key: str | None,
+    ) -> None:
         self.consumer = consumer
         self.tracker = tracker
         self.metrics = metrics
@@ -97,8 +110,9 @@ class Intake:
                 # Never fetch past the in-flight bound (it also bounds duplicates after a crash);
                 # at the bound every partition is paused and getmany returns nothing.
                 room = self.max_in_flight_lines - self.tracker.in_flight
-                batches = await self.consumer.getmany(timeout_ms=FETCH_POLL_MS,
-                                                      max_records=max(1, min(self.max_lines, room)))
+                batches = await self.consumer.getmany(
+                    timeout_ms=FETCH_POLL_MS, max_records=max(1, min(self.max_lines, room))
+                )
             except KafkaError as exc:
                 # Broker hiccups (lost coordinator, disconnects) heal with retries; keep the process up.
                 logger.warning("fetch failed: %r; retrying in %.1f s", exc, FETCH_ERROR_BACKOFF_S)
@@ -119,9 +133,17 @@ class Intake:
                 line, event = self._decode_event(value)
             else:
                 line, event = inputs.decode(value, self.max_line_bytes), None
-            self.batcher.add(Pending(
-                message_source(tp.topic, tp.partition, message.offset, message.timestamp), state, line, value,
-                tuple(message.headers or ()), message.key, event))
+            self.batcher.add(
+                Pending(
+                    message_source(tp.topic, tp.partition, message.offset, message.timestamp),
+                    state,
+                    line,
+                    value,
+                    tuple(message.headers or ()),
+                    message.key,
+                    event,
+                )
+            )
         self._consumed(tp.topic).inc(len(messages))
 
     def _decode_event(self, value: bytes | None) -> tuple[str | inputs.Rejection, bytes | None]:

@@ -8,6 +8,7 @@ the log end, so this probe asks the way fetches do: a group-less consumer seeks
 to the daemon's position, fetches (at most a small batch), and reads the
 watermark of the response.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,7 +39,9 @@ class HighWatermarkProbe:
         self._started = False
         await self.consumer.stop()
 
-    async def highwaters(self, positions: Mapping[TopicPartition, int], wait_ms: int = 500) -> dict[TopicPartition, int]:
+    async def highwaters(
+        self, positions: Mapping[TopicPartition, int], wait_ms: int = 500
+    ) -> dict[TopicPartition, int]:
         """High watermarks of ``positions``' partitions, fetched from each partition's position.
 
         Returns the watermarks known after up to ``wait_ms`` (a partition whose fetch has

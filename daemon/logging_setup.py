@@ -3,6 +3,7 @@
 JSON lines carry ``ts``, ``level``, ``logger``, ``message`` and, for failures,
 ``exc``, so log shippers need no parsing rules.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ class RepeatFilter(logging.Filter):
     outside ``prefix`` (the daemon's own) always pass.
     """
 
-    def __init__(self, prefix: str = "aiokafka", window_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, prefix: str = "aiokafka", window_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self.prefix = prefix
         self.window_s = window_s

@@ -12,6 +12,7 @@ bounded table and counts the ones it did not hold, so a rate of
 ``logdelim_new_templates_total`` is the rate of templates new to this process
 (a new release or a new failure mode shows up as a burst of it).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -40,8 +41,7 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 INFERENCE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Every 50 ms from 100 to 300 ms: a p99 near the 250 ms alert is read to within a bucket of 50 ms.
-END_TO_END_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                        60.0)
+END_TO_END_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 
 
@@ -76,58 +76,97 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.lines_consumed = Counter("logdelim_lines_consumed", "Input messages fetched", ["topic"],
-                                      registry=registry)
-        self.records_produced = Counter("logdelim_records_produced",
-                                        "Output records acknowledged by the broker", ["topic"], registry=registry)
-        self.dead_letters = Counter("logdelim_dead_letters",
-                                    "Input messages sent to the dead-letter topic (acknowledged), by reason",
-                                    ["reason"], registry=registry)
-        self.tagging_restarts = Counter("logdelim_tagging_process_restarts",
-                                        "Tagging processes that died and were replaced (their batch retried "
-                                        "message by message)", registry=registry)
-        self.produce_errors = Counter("logdelim_produce_errors",
-                                      "Failed produce attempts (each retry counts)", ["topic"], registry=registry)
-        self.batch_size = Histogram("logdelim_batch_size_lines", "Lines per tagging batch",
-                                    buckets=BATCH_SIZE_BUCKETS, registry=registry)
-        self.inference_seconds = Histogram("logdelim_inference_seconds", "Wall time of one tagging batch",
-                                           buckets=INFERENCE_BUCKETS_S, registry=registry)
+        self.lines_consumed = Counter("logdelim_lines_consumed", "Input messages fetched", ["topic"], registry=registry)
+        self.records_produced = Counter(
+            "logdelim_records_produced", "Output records acknowledged by the broker", ["topic"], registry=registry
+        )
+        self.dead_letters = Counter(
+            "logdelim_dead_letters",
+            "Input messages sent to the dead-letter topic (acknowledged), by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.tagging_restarts = Counter(
+            "logdelim_tagging_process_restarts",
+            "Tagging processes that died and were replaced (their batch retried message by message)",
+            registry=registry,
+        )
+        self.produce_errors = Counter(
+            "logdelim_produce_errors", "Failed produce attempts (each retry counts)", ["topic"], registry=registry
+        )
+        self.batch_size = Histogram(
+            "logdelim_batch_size_lines", "Lines per tagging batch", buckets=BATCH_SIZE_BUCKETS, registry=registry
+        )
+        self.inference_seconds = Histogram(
+            "logdelim_inference_seconds",
+            "Wall time of one tagging batch",
+            buckets=INFERENCE_BUCKETS_S,
+            registry=registry,
+        )
         # Observed per record: a batch at a time (BatchHistogram).
         self.end_to_end_seconds = BatchHistogram(
             "logdelim_end_to_end_seconds",
             "Input message broker timestamp to acknowledgement of its output record",
-            buckets=END_TO_END_BUCKETS_S, registry=registry)
+            buckets=END_TO_END_BUCKETS_S,
+            registry=registry,
+        )
         self.delimiter_confidence = BatchHistogram(
             "logdelim_delimiter_confidence",
             "Lowest delimiter probability in each tagged line (drift shows as mass moving left)",
-            buckets=CONFIDENCE_BUCKETS, registry=registry)
-        self.consumer_lag = Gauge("logdelim_consumer_lag_messages",
-                                  "Fetch high watermark minus consumer position", ["topic", "partition"],
-                                  registry=registry)
-        self.cache_hit_ratio = Gauge("logdelim_cache_hit_ratio", "Engine line-cache hits / lookups, cumulative",
-                                     registry=registry)
-        self.lines_in_flight = Gauge("logdelim_lines_in_flight", "Lines fetched but not yet committed (the backpressure measure)",
-                                     registry=registry)
-        self.paused_partitions = Gauge("logdelim_paused_partitions", "Partitions paused by backpressure",
-                                       registry=registry)
-        self.model_info = Gauge("logdelim_model_info", "Model in use (value is always 1)",
-                                ["model_id", "device"], registry=registry)
-        self.build_info = Gauge("logdelim_build_info", "What this process runs: package version, model and torch "
-                                "version (value is always 1; see build_labels)", ["version", "model_id", "torch"],
-                                registry=registry)
-        self.ready = Gauge("logdelim_ready", "1 while /readyz answers 200 (assignment, broker reachable, tagger "
-                           "answering, not stopping)", registry=registry)
-        self.oldest_tagging_age = Gauge("logdelim_tagging_oldest_call_age_seconds",
-                                        "Age of the oldest tagging call not answered yet (0 when none)",
-                                        registry=registry)
-        self.cache_bytes = Gauge("logdelim_cache_bytes", "Bytes held by the engine's line and shape caches "
-                                 "(at most model.cache_max_bytes)", registry=registry)
-        self.new_templates = Counter("logdelim_new_templates",
-                                     "Records whose template was not in the table of recently seen templates "
-                                     "(a rate is the new-template rate)", registry=registry)
-        self.templates_tracked = Gauge("logdelim_templates_tracked",
-                                       "Distinct templates in the table of recently seen templates "
-                                       "(at most model.max_tracked_templates)", registry=registry)
+            buckets=CONFIDENCE_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "logdelim_consumer_lag_messages",
+            "Fetch high watermark minus consumer position",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.cache_hit_ratio = Gauge(
+            "logdelim_cache_hit_ratio", "Engine line-cache hits / lookups, cumulative", registry=registry
+        )
+        self.lines_in_flight = Gauge(
+            "logdelim_lines_in_flight",
+            "Lines fetched but not yet committed (the backpressure measure)",
+            registry=registry,
+        )
+        self.paused_partitions = Gauge(
+            "logdelim_paused_partitions", "Partitions paused by backpressure", registry=registry
+        )
+        self.model_info = Gauge(
+            "logdelim_model_info", "Model in use (value is always 1)", ["model_id", "device"], registry=registry
+        )
+        self.build_info = Gauge(
+            "logdelim_build_info",
+            "What this process runs: package version, model and torch version (value is always 1; see build_labels)",
+            ["version", "model_id", "torch"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "logdelim_ready",
+            "1 while /readyz answers 200 (assignment, broker reachable, tagger answering, not stopping)",
+            registry=registry,
+        )
+        self.oldest_tagging_age = Gauge(
+            "logdelim_tagging_oldest_call_age_seconds",
+            "Age of the oldest tagging call not answered yet (0 when none)",
+            registry=registry,
+        )
+        self.cache_bytes = Gauge(
+            "logdelim_cache_bytes",
+            "Bytes held by the engine's line and shape caches (at most model.cache_max_bytes)",
+            registry=registry,
+        )
+        self.new_templates = Counter(
+            "logdelim_new_templates",
+            "Records whose template was not in the table of recently seen templates (a rate is the new-template rate)",
+            registry=registry,
+        )
+        self.templates_tracked = Gauge(
+            "logdelim_templates_tracked",
+            "Distinct templates in the table of recently seen templates (at most model.max_tracked_templates)",
+            registry=registry,
+        )
 
 
 class BatchHistogram:
@@ -183,8 +222,12 @@ class BatchHistogram:
         with self._lock:
             counts, total = list(self._counts), self._sum
         cumulative = itertools.accumulate(counts)
-        yield HistogramMetricFamily(self.name, self.documentation, sum_value=total,
-                                    buckets=[(floatToGoString(b), c) for b, c in zip(self._bounds, cumulative)])
+        yield HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            sum_value=total,
+            buckets=[(floatToGoString(b), c) for b, c in zip(self._bounds, cumulative)],
+        )
 
 
 class TemplateTable:
@@ -240,4 +283,3 @@ class TemplateTracker:
             self._new.inc(new)
             self._tracked.set(len(self.table))
         return new
-

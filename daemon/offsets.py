@@ -12,6 +12,7 @@ Two counts come out of it: *unacknowledged* lines (what a drain waits for) and
 to the latter, so it bounds both memory and what a crash makes the next owner
 process again (the duplicates).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -24,10 +25,10 @@ class PartitionOffsets:
     def __init__(self) -> None:
         self._order: deque[int] = deque()
         self._acked: set[int] = set()
-        self.fetched = 0          # messages registered
-        self.unacked = 0          # registered, not yet acknowledged
-        self.done = 0             # in the acknowledged prefix
-        self.committed_done = 0   # in the prefix when the last commit was taken
+        self.fetched = 0  # messages registered
+        self.unacked = 0  # registered, not yet acknowledged
+        self.done = 0  # in the acknowledged prefix
+        self.committed_done = 0  # in the prefix when the last commit was taken
         self.next_commit: int | None = None  # offset to commit: one past the acknowledged prefix
         self.last_committed: int | None = None
 

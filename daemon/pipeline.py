@@ -22,6 +22,7 @@ waits for the acknowledgements (up to ``drain_timeout_s``) and commits.
 The clients are built and started by the composition root (``app``) and passed
 in with :class:`PipelineSettings`; this module never reads the configuration.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -110,15 +111,18 @@ class PipelineSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_topics", tuple(self.input_topics))
-        for name, value, allowed in (("input_format", self.input_format, (inputs.RAW, inputs.JSON)),
-                                     ("output_mode", self.output_mode, (inputs.RECORD, inputs.ENRICH)),
-                                     ("output_key", self.output_key, (inputs.SOURCE_KEY, inputs.INPUT_KEY))):
+        for name, value, allowed in (
+            ("input_format", self.input_format, (inputs.RAW, inputs.JSON)),
+            ("output_mode", self.output_mode, (inputs.RECORD, inputs.ENRICH)),
+            ("output_key", self.output_key, (inputs.SOURCE_KEY, inputs.INPUT_KEY)),
+        ):
             if value not in allowed:
                 raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
         if self.enrich and self.input_format != inputs.JSON:
             raise ValueError("output_mode enrich needs input_format json")
-        if self.input_pattern is not None and any(re.match(self.input_pattern, t)
-                                                  for t in (self.output_topic, self.dead_letter_topic)):
+        if self.input_pattern is not None and any(
+            re.match(self.input_pattern, t) for t in (self.output_topic, self.dead_letter_topic)
+        ):
             # Our own output read back as input would loop for ever.
             raise ValueError(f"input pattern {self.input_pattern!r} matches the output or dead-letter topic")
 
@@ -140,25 +144,63 @@ class Pipeline:
         lag_probe: watermarks of paused partitions for the lag gauges (None: those are not refreshed).
     """
 
-    def __init__(self, consumer: Any, producer: Any, encoder: Encoder, metrics: Metrics,
-                 settings: PipelineSettings, lag_probe: HighWatermarkProbe | None = None) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        producer: Any,
+        encoder: Encoder,
+        metrics: Metrics,
+        settings: PipelineSettings,
+        lag_probe: HighWatermarkProbe | None = None,
+    ) -> None:
         s = self.settings = settings
         self.consumer = consumer
         self.tracker = OffsetTracker()
         self.health = PipelineHealth(consumer, metrics, lag_probe, tagger_stall_s=s.tagger_stall_s)
-        self.intake = Intake(consumer, self.tracker, metrics, input_topics=s.input_topics, max_lines=s.max_lines,
-                             max_wait_ms=s.max_wait_ms, max_in_flight_lines=s.max_in_flight_lines,
-                             max_line_bytes=s.max_line_bytes, json_input=s.input_format == inputs.JSON,
-                             input_field=s.input_field, enrich_key=s.enrich_key if s.enrich else None)
-        self.emitter = Emitter(producer, metrics, output_topic=s.output_topic, dead_letter_topic=s.dead_letter_topic,
-                               max_message_bytes=s.max_message_bytes, produce_retries=s.produce_retries,
-                               input_key=s.output_key == inputs.INPUT_KEY, on_give_up=self.intake.hold)
-        self.committer = Committer(consumer, self.tracker, self.intake, self.health, self.emitter.acked, metrics,
-                                   commit_interval_ms=s.commit_interval_ms, drain_timeout_s=s.drain_timeout_s)
-        self.tag_stage = TagStage(self.intake.batcher, encoder, self.emitter, self.health, self.tracker, metrics,
-                                  encode_workers=s.encode_workers,
-                                  enrich=(s.enrich_key, s.input_field) if s.enrich else None,
-                                  max_tracked_templates=s.max_tracked_templates)
+        self.intake = Intake(
+            consumer,
+            self.tracker,
+            metrics,
+            input_topics=s.input_topics,
+            max_lines=s.max_lines,
+            max_wait_ms=s.max_wait_ms,
+            max_in_flight_lines=s.max_in_flight_lines,
+            max_line_bytes=s.max_line_bytes,
+            json_input=s.input_format == inputs.JSON,
+            input_field=s.input_field,
+            enrich_key=s.enrich_key if s.enrich else None,
+        )
+        self.emitter = Emitter(
+            producer,
+            metrics,
+            output_topic=s.output_topic,
+            dead_letter_topic=s.dead_letter_topic,
+            max_message_bytes=s.max_message_bytes,
+            produce_retries=s.produce_retries,
+            input_key=s.output_key == inputs.INPUT_KEY,
+            on_give_up=self.intake.hold,
+        )
+        self.committer = Committer(
+            consumer,
+            self.tracker,
+            self.intake,
+            self.health,
+            self.emitter.acked,
+            metrics,
+            commit_interval_ms=s.commit_interval_ms,
+            drain_timeout_s=s.drain_timeout_s,
+        )
+        self.tag_stage = TagStage(
+            self.intake.batcher,
+            encoder,
+            self.emitter,
+            self.health,
+            self.tracker,
+            metrics,
+            encode_workers=s.encode_workers,
+            enrich=(s.enrich_key, s.input_field) if s.enrich else None,
+            max_tracked_templates=s.max_tracked_templates,
+        )
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:

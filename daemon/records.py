@@ -34,6 +34,7 @@ Both use the message key ``topic:partition:offset`` of the input, so consumers
 can deduplicate what at-least-once delivery may repeat (records keep the input's
 own key instead with ``output.key: input``).
 """
+
 from __future__ import annotations
 
 import json
@@ -81,9 +82,16 @@ def output_partition(source: Source, partitions: int) -> int | None:
     return source.partition if source.partition < partitions else None
 
 
-def record_value(source: Source, line: str, bounds: Sequence[tuple[int, int]], model_id: str,
-                 min_confidence: float, token_kinds: str | None = None, template: str | None = None,
-                 template_id: str | None = None) -> bytes:
+def record_value(
+    source: Source,
+    line: str,
+    bounds: Sequence[tuple[int, int]],
+    model_id: str,
+    min_confidence: float,
+    token_kinds: str | None = None,
+    template: str | None = None,
+    template_id: str | None = None,
+) -> bytes:
     """The JSON output record of one tagged line (tokens at ``bounds``: (start, end) offsets), UTF-8 encoded.
 
     ``token_kinds`` has one letter per token, ``F`` field, ``C`` constant, ``V`` variable
@@ -99,37 +107,57 @@ def record_value(source: Source, line: str, bounds: Sequence[tuple[int, int]], m
     return _encode(source, "line", line, line, bounds, model_id, min_confidence, token_kinds, template, template_id)
 
 
-def annotation_value(source: Source, field: str, line: str, bounds: Sequence[tuple[int, int]], model_id: str,
-                     min_confidence: float, token_kinds: str | None = None, template: str | None = None,
-                     template_id: str | None = None) -> bytes:
+def annotation_value(
+    source: Source,
+    field: str,
+    line: str,
+    bounds: Sequence[tuple[int, int]],
+    model_id: str,
+    min_confidence: float,
+    token_kinds: str | None = None,
+    template: str | None = None,
+    template_id: str | None = None,
+) -> bytes:
     """The annotation an enriched event gains (``output.mode: enrich``), as JSON bytes.
 
     What :func:`record_value` holds except ``line``, which is already in the event at
     ``field`` (its dotted path, kept so consumers know which string the token offsets
     index): the event is not repeated inside itself.
     """
-    return _encode(source, "field", field, line, bounds, model_id, min_confidence, token_kinds, template,
-                   template_id)
+    return _encode(source, "field", field, line, bounds, model_id, min_confidence, token_kinds, template, template_id)
 
 
-def _encode(source: Source, key: str, value: str, line: str, bounds: Sequence[tuple[int, int]], model_id: str,
-            min_confidence: float, token_kinds: str | None, template: str | None, template_id: str | None) -> bytes:
+def _encode(
+    source: Source,
+    key: str,
+    value: str,
+    line: str,
+    bounds: Sequence[tuple[int, int]],
+    model_id: str,
+    min_confidence: float,
+    token_kinds: str | None,
+    template: str | None,
+    template_id: str | None,
+) -> bytes:
     """A record (``key`` ``line``) or an annotation (``key`` ``field``): the same fields in the same order."""
     tokens, template, template_id = _tokens(line, bounds, token_kinds, template, template_id)
-    return orjson.dumps({
-        "schema_version": SCHEMA_VERSION,
-        "source": source._asdict(),
-        key: value,
-        "template": template,
-        "template_id": template_id,
-        "tokens": tokens,
-        "model": {"id": model_id},
-        "min_confidence": round(float(min_confidence), 6),
-    })
+    return orjson.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "source": source._asdict(),
+            key: value,
+            "template": template,
+            "template_id": template_id,
+            "tokens": tokens,
+            "model": {"id": model_id},
+            "min_confidence": round(float(min_confidence), 6),
+        }
+    )
 
 
-def _tokens(line: str, bounds: Sequence[tuple[int, int]], token_kinds: str | None, template: str | None,
-            template_id: str | None) -> tuple[list[dict[str, Any]], str | None, str | None]:
+def _tokens(
+    line: str, bounds: Sequence[tuple[int, int]], token_kinds: str | None, template: str | None, template_id: str | None
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
     """The tokens, template and template id of an annotation, as :func:`record_value` makes them."""
     if token_kinds is None:
         tokens = [{"text": line[start:end], "start": start, "end": end, "kind": None} for start, end in bounds]
@@ -139,8 +167,10 @@ def _tokens(line: str, bounds: Sequence[tuple[int, int]], token_kinds: str | Non
     if template_id is None:
         template_id = make_template_id(template)
     names = TOKEN_KINDS
-    tokens = [{"text": line[start:end], "start": start, "end": end, "kind": names[kind]}
-              for (start, end), kind in zip(bounds, token_kinds)]
+    tokens = [
+        {"text": line[start:end], "start": start, "end": end, "kind": names[kind]}
+        for (start, end), kind in zip(bounds, token_kinds)
+    ]
     return tokens, template, template_id
 
 
@@ -202,12 +232,17 @@ def load_annotation_schema() -> dict[str, Any]:
     schema = load_schema()
     schema["$id"] = schema["$id"].replace("record.schema.json", "annotation.schema.json")
     schema["title"] = "logdelim annotation of an enriched JSON event"
-    schema["description"] = ("What output.mode enrich adds to the input JSON event under output.enrich_key: "
-                             "the output record without 'line', plus 'field'. Token offsets are Unicode code "
-                             "points into the event's string at 'field', end exclusive.")
+    schema["description"] = (
+        "What output.mode enrich adds to the input JSON event under output.enrich_key: "
+        "the output record without 'line', plus 'field'. Token offsets are Unicode code "
+        "points into the event's string at 'field', end exclusive."
+    )
     properties = schema["properties"]
     del properties["line"]
-    properties["field"] = {"description": "input.field: the dotted path of the tagged string in the event.",
-                           "type": "string", "minLength": 1}
+    properties["field"] = {
+        "description": "input.field: the dotted path of the tagged string in the event.",
+        "type": "string",
+        "minLength": 1,
+    }
     schema["required"] = ["field" if key == "line" else key for key in schema["required"]]
     return schema

@@ -31,6 +31,7 @@ Dead letters written to a file (``--dead-letter-file``) are JSON lines
 value_base64], ...]}`` -- the same content the daemon puts on the dead-letter
 topic, in a text form.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,7 +98,8 @@ def parse_position(text: str) -> Position:
         moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not earliest, latest, an offset, an ISO 8601 time or @epoch_ms") from None
+            f"{text!r} is not earliest, latest, an offset, an ISO 8601 time or @epoch_ms"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return Position("timestamp", int(moment.timestamp() * 1000))
@@ -208,8 +210,15 @@ async def _highwaters(consumer: Any, tps: Sequence[Any]) -> dict[Any, int]:
 class Sink:
     """Where records and dead letters go: JSON Lines files and/or topics (any may be absent)."""
 
-    def __init__(self, producer: Any, output_topic: str | None, dead_letter_topic: str | None,
-                 output_file: TextIO | None, dead_letter_file: TextIO | None, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        producer: Any,
+        output_topic: str | None,
+        dead_letter_topic: str | None,
+        output_file: TextIO | None,
+        dead_letter_file: TextIO | None,
+        max_message_bytes: int,
+    ) -> None:
         self.producer = producer
         self.output_topic = output_topic
         self.dead_letter_topic = dead_letter_topic
@@ -236,8 +245,13 @@ class Sink:
         if self.output_topic is not None:
             await self._send(self.output_topic, source, value, list(headers))
 
-    async def dead_letter(self, source: Source, value: bytes | None, rejection: inputs.Rejection,
-                          input_headers: Sequence[tuple[str, bytes]]) -> None:
+    async def dead_letter(
+        self,
+        source: Source,
+        value: bytes | None,
+        rejection: inputs.Rejection,
+        input_headers: Sequence[tuple[str, bytes]],
+    ) -> None:
         """Write one dead letter: original bytes, source coordinates and reason."""
         if self.dead_letter_topic is not None:
             topic_value, detail = fit_dead_letter(value, rejection.detail, self.max_message_bytes)
@@ -245,7 +259,9 @@ class Sink:
             await self._send(self.dead_letter_topic, source, topic_value, headers)
         if self.dead_letter_file is not None:
             entry = {
-                "key": record_key(source).decode(), "reason": rejection.reason, "detail": rejection.detail,
+                "key": record_key(source).decode(),
+                "reason": rejection.reason,
+                "detail": rejection.detail,
                 "source": source._asdict(),
                 "value_base64": None if value is None else base64.b64encode(value).decode("ascii"),
                 "headers": [[name, base64.b64encode(v or b"").decode("ascii")] for name, v in input_headers],
@@ -254,8 +270,7 @@ class Sink:
 
     async def _send(self, topic: str, source: Source, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         partition = output_partition(source, self._partition_counts[topic])
-        future = await self.producer.send(topic, value, key=record_key(source), partition=partition,
-                                          headers=headers)
+        future = await self.producer.send(topic, value, key=record_key(source), partition=partition, headers=headers)
         self._unacked.append(future)
         if len(self._unacked) >= MAX_UNACKED_SENDS:
             await self.flush()
@@ -302,8 +317,7 @@ class Progress:
         fraction = self.done / self.total if self.total else 1.0
         bar = "#" * int(fraction * 20)
         eta = f"{(self.total - self.done) / rate:.0f}s" if rate > 0 else "?"
-        return (f"replay [{bar:.<20}] {self.done:,}/{self.total:,} lines {fraction:.0%} "
-                f"{rate:,.0f} lines/s ETA {eta}")
+        return f"replay [{bar:.<20}] {self.done:,}/{self.total:,} lines {fraction:.0%} {rate:,.0f} lines/s ETA {eta}"
 
     def close(self) -> None:
         """End the progress line."""
@@ -360,8 +374,14 @@ def _template(outcome: inputs.Tagged | inputs.Rejection) -> str | None:
     return None if isinstance(outcome, inputs.Rejection) else outcome.template
 
 
-def compare(summary: TopicSummary, source: Source, line: str, outcome: inputs.Tagged | inputs.Rejection,
-            other: inputs.Tagged | inputs.Rejection, examples: int) -> None:
+def compare(
+    summary: TopicSummary,
+    source: Source,
+    line: str,
+    outcome: inputs.Tagged | inputs.Rejection,
+    other: inputs.Tagged | inputs.Rejection,
+    examples: int,
+) -> None:
     """Count (and keep the first ``examples`` of) the differences between two models' outcomes for ``line``."""
     old, new = _token_texts(line, outcome), _token_texts(line, other)
     if old != new:
@@ -375,13 +395,23 @@ def compare(summary: TopicSummary, source: Source, line: str, outcome: inputs.Ta
     if old_template != new_template:
         summary.templates_changed += 1
         if len(summary.template_examples) < examples:
-            summary.template_examples.append({"source": source._asdict(), "line": line,
-                                              "old_template": old_template, "new_template": new_template})
+            summary.template_examples.append(
+                {"source": source._asdict(), "line": line, "old_template": old_template, "new_template": new_template}
+            )
 
 
-async def replay(consumer: Any, sink: Sink, engine: Any, spans: Sequence[PartitionRange], *, max_line_bytes: int,
-                 compare_engine: Any = None, examples: int = DEFAULT_EXAMPLES,
-                 progress: Progress | None = None, rate_limit: RateLimit | None = None) -> dict[str, TopicSummary]:
+async def replay(
+    consumer: Any,
+    sink: Sink,
+    engine: Any,
+    spans: Sequence[PartitionRange],
+    *,
+    max_line_bytes: int,
+    compare_engine: Any = None,
+    examples: int = DEFAULT_EXAMPLES,
+    progress: Progress | None = None,
+    rate_limit: RateLimit | None = None,
+) -> dict[str, TopicSummary]:
     """Replay every span, one partition at a time; returns a summary per topic."""
     from aiokafka import TopicPartition
 
@@ -408,8 +438,16 @@ async def replay(consumer: Any, sink: Sink, engine: Any, spans: Sequence[Partiti
     return summaries
 
 
-async def _replay_batch(messages: Sequence[Any], span: PartitionRange, summary: TopicSummary, sink: Sink, engine: Any,
-                        compare_engine: Any, examples: int, max_line_bytes: int) -> None:
+async def _replay_batch(
+    messages: Sequence[Any],
+    span: PartitionRange,
+    summary: TopicSummary,
+    sink: Sink,
+    engine: Any,
+    compare_engine: Any,
+    examples: int,
+    max_line_bytes: int,
+) -> None:
     decoded = [inputs.decode(m.value, max_line_bytes) for m in messages]
     lines = [d for d in decoded if isinstance(d, str)]
     tagged = iter(inputs.tag_messages(engine, lines))
@@ -434,37 +472,80 @@ async def _replay_batch(messages: Sequence[Any], span: PartitionRange, summary: 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim replay``."""
-    parser.add_argument("picks", nargs="+", type=parse_pick, metavar="TOPIC[:PARTITION]",
-                        help="topics to replay, or single partitions of them")
-    parser.add_argument("--from", dest="start", type=parse_position, default=Position("earliest"),
-                        help="earliest (default), an offset, an ISO 8601 time or @epoch_ms")
-    parser.add_argument("--to", dest="end", type=parse_position, default=Position("latest"),
-                        help="latest (default: the log end at start-up), an offset (exclusive), "
-                             "an ISO 8601 time or @epoch_ms (messages before it)")
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="daemon YAML config for kafka.bootstrap_servers/security, input and model settings")
-    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="overrides",
-                        help="override one config key, as in `logdelim run`")
+    parser.add_argument(
+        "picks",
+        nargs="+",
+        type=parse_pick,
+        metavar="TOPIC[:PARTITION]",
+        help="topics to replay, or single partitions of them",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=parse_position,
+        default=Position("earliest"),
+        help="earliest (default), an offset, an ISO 8601 time or @epoch_ms",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        type=parse_position,
+        default=Position("latest"),
+        help="latest (default: the log end at start-up), an offset (exclusive), "
+        "an ISO 8601 time or @epoch_ms (messages before it)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="daemon YAML config for kafka.bootstrap_servers/security, input and model settings",
+    )
+    parser.add_argument(
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one config key, as in `logdelim run`",
+    )
     parser.add_argument("--bootstrap-servers", default=None, help="shortcut for --set kafka.bootstrap_servers=...")
     parser.add_argument("--model", default=None, help="checkpoint to tag with (default: the config's model)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
     parser.add_argument("--output-topic", default=None, help="produce records to this topic")
     parser.add_argument("--output-file", default=None, help="write records as JSON Lines to this file")
     parser.add_argument("--dead-letter-topic", default=None, help="produce dead letters to this topic")
-    parser.add_argument("--dead-letter-file", default=None,
-                        help="write dead letters as JSON Lines here (default with --output-file: "
-                             "OUTPUT_FILE.dead.jsonl)")
-    parser.add_argument("--compare-model", default=None, metavar="PATH",
-                        help="also tag with this checkpoint and report, per topic, the lines whose tokens "
-                             "or templates change")
-    parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
-                        help=f"changed lines shown per topic with --compare-model, for tokens and for "
-                             f"templates (default {DEFAULT_EXAMPLES})")
-    parser.add_argument("--rate-limit", type=float, default=None, metavar="LINES_PER_S",
-                        help="replay at most this many lines per second")
+    parser.add_argument(
+        "--dead-letter-file",
+        default=None,
+        help="write dead letters as JSON Lines here (default with --output-file: OUTPUT_FILE.dead.jsonl)",
+    )
+    parser.add_argument(
+        "--compare-model",
+        default=None,
+        metavar="PATH",
+        help="also tag with this checkpoint and report, per topic, the lines whose tokens or templates change",
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=DEFAULT_EXAMPLES,
+        help=f"changed lines shown per topic with --compare-model, for tokens and for "
+        f"templates (default {DEFAULT_EXAMPLES})",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="LINES_PER_S",
+        help="replay at most this many lines per second",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                        help="progress bar on stderr: auto = only when stderr is a terminal")
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr: auto = only when stderr is a terminal",
+    )
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -527,8 +608,13 @@ async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
 
     def engine_for(path: str | None) -> Any:
         try:
-            engine = Engine.load(path, device=model.device, num_threads=model.num_threads,
-                                 quantize=model.quantize, cache_size=model.cache_size)
+            engine = Engine.load(
+                path,
+                device=model.device,
+                num_threads=model.num_threads,
+                quantize=model.quantize,
+                cache_size=model.cache_size,
+            )
         except OSError as exc:
             raise UsageError(f"cannot read the model {path}: {exc.strerror or exc}") from None
         except pickle.UnpicklingError:  # torch's message runs to a page about weights_only
@@ -536,19 +622,36 @@ async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
         engine.warm_up()
         return engine
 
-    common = {"bootstrap_servers": kafka.bootstrap_servers, "client_id": f"{kafka.client_id}-replay",
-              **security_options(kafka.security)}
+    common = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": f"{kafka.client_id}-replay",
+        **security_options(kafka.security),
+    }
     # No group_id: manual assignment, and no group's committed offsets are read or written.
-    consumer = AIOKafkaConsumer(**{**common, "group_id": None, "enable_auto_commit": False,
-                                   "max_partition_fetch_bytes": kafka.max_message_bytes,
-                                   "fetch_max_bytes": max(kafka.max_message_bytes, 50 * 1024 * 1024),
-                                   **kafka.consumer_options})
+    consumer = AIOKafkaConsumer(
+        **{
+            **common,
+            "group_id": None,
+            "enable_auto_commit": False,
+            "max_partition_fetch_bytes": kafka.max_message_bytes,
+            "fetch_max_bytes": max(kafka.max_message_bytes, 50 * 1024 * 1024),
+            **kafka.consumer_options,
+        }
+    )
     producer = None
     if args.output_topic or args.dead_letter_topic:
-        producer = AIOKafkaProducer(**{**common, "acks": "all", "enable_idempotence": False,
-                                       "linger_ms": PRODUCER_LINGER_MS, "max_batch_size": PRODUCER_BATCH_BYTES,
-                                       "max_request_size": kafka.max_message_bytes,
-                                       "request_timeout_ms": kafka.produce_timeout_ms, **kafka.producer_options})
+        producer = AIOKafkaProducer(
+            **{
+                **common,
+                "acks": "all",
+                "enable_idempotence": False,
+                "linger_ms": PRODUCER_LINGER_MS,
+                "max_batch_size": PRODUCER_BATCH_BYTES,
+                "max_request_size": kafka.max_message_bytes,
+                "request_timeout_ms": kafka.produce_timeout_ms,
+                **kafka.producer_options,
+            }
+        )
     files: list[TextIO] = []
     try:
         await _start_clients(consumer, producer, kafka.bootstrap_servers)
@@ -564,9 +667,17 @@ async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
         show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
         progress = Progress(total, sys.stderr, show)
         started = time.monotonic()
-        summaries = await replay(consumer, sink, engine, spans, max_line_bytes=config.input.max_line_bytes,
-                                 compare_engine=compare_engine, examples=args.examples, progress=progress,
-                                 rate_limit=RateLimit(args.rate_limit))
+        summaries = await replay(
+            consumer,
+            sink,
+            engine,
+            spans,
+            max_line_bytes=config.input.max_line_bytes,
+            compare_engine=compare_engine,
+            examples=args.examples,
+            progress=progress,
+            rate_limit=RateLimit(args.rate_limit),
+        )
         progress.close()
         seconds = time.monotonic() - started
     finally:
@@ -590,8 +701,13 @@ async def _main(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     for topic, s in summaries.items():
         entry: dict[str, Any] = {"lines": s.lines, "records": s.records, "dead_letters": s.dead_letters}
         if compare_engine is not None:
-            entry.update(changed=s.changed, examples=s.examples, templates_changed=s.templates_changed,
-                         template_examples=s.template_examples, templates_compared=s.templates_compared)
+            entry.update(
+                changed=s.changed,
+                examples=s.examples,
+                templates_changed=s.templates_changed,
+                template_examples=s.template_examples,
+                templates_compared=s.templates_compared,
+            )
         result["topics"][topic] = entry
     return result
 
@@ -652,9 +768,11 @@ def render_summary(summary: dict[str, Any]) -> str:
     """The human summary printed at the end of a replay."""
     seconds = summary["seconds"]
     rate = summary["lines"] / seconds if seconds > 0 else 0.0
-    out = [f"replayed {summary['lines']:,} lines in {seconds:.1f} s ({rate:,.0f} lines/s) "
-           f"with model {summary['model']['id']}: {summary['records']:,} records, "
-           f"{summary['dead_letters']:,} dead letters"]
+    out = [
+        f"replayed {summary['lines']:,} lines in {seconds:.1f} s ({rate:,.0f} lines/s) "
+        f"with model {summary['model']['id']}: {summary['records']:,} records, "
+        f"{summary['dead_letters']:,} dead letters"
+    ]
     if summary["undelivered"]:
         out.append(f"{summary['undelivered']:,} records or dead letters were NOT delivered (see the log)")
     compare = summary.get("compare_model")
@@ -672,8 +790,9 @@ def render_summary(summary: dict[str, Any]) -> str:
             share = s["templates_changed"] / compared if compared else 0.0
             # Fewer lines than records when a model has no kind head (it gives no template).
             of = "" if compared == s["records"] else f" of the {compared:,} both models gave a template"
-            out.append(f"    templates differ under {compare['id']} on {s['templates_changed']:,} lines{of} "
-                       f"({share:.1%})")
+            out.append(
+                f"    templates differ under {compare['id']} on {s['templates_changed']:,} lines{of} ({share:.1%})"
+            )
             for example in s["template_examples"]:
                 src = example["source"]
                 out.append(f"    {src['topic']}:{src['partition']}@{src['offset']}: {example['line']!r}")

@@ -9,6 +9,7 @@ emitter in batch order, so records of a partition are sent in offset order.
 Messages the input policy rejected skip the encoder (they become dead letters).
 After each batch: the new-templates count, and the engine's cache figures.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,9 +44,19 @@ class TagStage:
         max_tracked_templates: template ids remembered to count new templates (``TemplateTracker``).
     """
 
-    def __init__(self, batcher: MicroBatcher[Pending], encoder: Encoder, emitter: Emitter, health: PipelineHealth,
-                 tracker: OffsetTracker, metrics: Metrics, *, encode_workers: int, enrich: tuple[str, str] | None,
-                 max_tracked_templates: int) -> None:
+    def __init__(
+        self,
+        batcher: MicroBatcher[Pending],
+        encoder: Encoder,
+        emitter: Emitter,
+        health: PipelineHealth,
+        tracker: OffsetTracker,
+        metrics: Metrics,
+        *,
+        encode_workers: int,
+        enrich: tuple[str, str] | None,
+        max_tracked_templates: int,
+    ) -> None:
         self.batcher = batcher
         self.encoder = encoder
         self.emitter = emitter
@@ -65,8 +76,7 @@ class TagStage:
         sends and acknowledges batch k.
         """
         # One batch queued per tagging thread, so every thread has the next batch at hand.
-        queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(
-            maxsize=self._encode_workers)
+        queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(maxsize=self._encode_workers)
         submitter = asyncio.create_task(self._submit(queue), name="tag-submit")
         try:
             while (item := await queue.get()) is not None:
@@ -100,7 +110,8 @@ class TagStage:
         try:
             with self.health.tagging_call():
                 return await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self.encoder.encode_messages, *args)
+                    self._executor, self.encoder.encode_messages, *args
+                )
         finally:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_size.observe(len(lines))

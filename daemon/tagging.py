@@ -23,6 +23,7 @@ call left unanswered for ``timeout_s`` (a stopped, deadlocked or hung child) get
 the child killed, which turns into the same replacement and message-by-message
 retry, so a line that hangs the model becomes a dead letter too.
 """
+
 from __future__ import annotations
 
 import gc
@@ -107,8 +108,12 @@ class TaggingProcess:
         timeout_s: a call unanswered this long gets the child killed and replaced (None: no deadline).
     """
 
-    def __init__(self, engine_options: dict[str, Any], on_restart: Callable[[], None] | None = None,
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        engine_options: dict[str, Any],
+        on_restart: Callable[[], None] | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
         self._options = dict(engine_options)
         self._on_restart = on_restart
         self.timeout_s = timeout_s
@@ -133,15 +138,17 @@ class TaggingProcess:
         self._conn, child = self._context.Pipe()
         for end in (self._conn, child):
             _widen(end)
-        self._process = self._context.Process(target=_serve, args=(child, self._options), name="logdelim-tagger",
-                                              daemon=True)
+        self._process = self._context.Process(
+            target=_serve, args=(child, self._options), name="logdelim-tagger", daemon=True
+        )
         self._process.start()
         child.close()
         try:
             reply = self._conn.recv()
         except EOFError:
-            raise RuntimeError(f"the tagging process exited with status {self._process.exitcode} "
-                               "before it was ready") from None
+            raise RuntimeError(
+                f"the tagging process exited with status {self._process.exitcode} before it was ready"
+            ) from None
         if reply[0] == "error":
             raise RuntimeError(f"the tagging process could not load the model: {reply[1]}")
         _, self.model_id, self.device, warm_up_s = reply
@@ -150,8 +157,13 @@ class TaggingProcess:
         self._kill_reason = None
         # Counters start again with a new child's cache.
         self._hits_before, self._misses_before = self.cache_hits, self.cache_misses
-        logger.info("tagging process %d ready: model %s on %s (warmed up in %.2f s)", self._process.pid,
-                    self.model_id, self.device, warm_up_s)
+        logger.info(
+            "tagging process %d ready: model %s on %s (warmed up in %.2f s)",
+            self._process.pid,
+            self.model_id,
+            self.device,
+            warm_up_s,
+        )
 
     @property
     def pid(self) -> int | None:
@@ -179,13 +191,17 @@ class TaggingProcess:
             age_s = self.oldest_call_age_s()
             if self.timeout_s is not None and age_s > self.timeout_s and self._kill_reason is None:
                 self._kill_reason = f"no answer within {self.timeout_s:g} s"
-                logger.error("tagging process %d has not answered a batch for %.1f s: killing it", process.pid,
-                             age_s)
+                logger.error("tagging process %d has not answered a batch for %.1f s: killing it", process.pid, age_s)
                 process.kill()
 
-    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source],
-                        events: Sequence[bytes] | None = None, enrich_key: str | None = None,
-                        input_field: str | None = None) -> list[inputs.Encoded | inputs.Rejection]:
+    def encode_messages(
+        self,
+        lines: Sequence[str],
+        sources: Sequence[Source],
+        events: Sequence[bytes] | None = None,
+        enrich_key: str | None = None,
+        input_field: str | None = None,
+    ) -> list[inputs.Encoded | inputs.Rejection]:
         """:func:`~logdelim.daemon.inputs.encode_messages` in the child; message by message if it dies.
 
         ``events`` (``output.mode: enrich``) travel as the events' bytes, not parsed objects:
@@ -204,8 +220,13 @@ class TaggingProcess:
                 out.append(inputs.Rejection(inputs.TAGGING_ERROR, f"the tagging process died on this message: {exc}"))
         return out
 
-    def _call(self, lines: Sequence[str], sources: Sequence[Source], events: Sequence[bytes] | None,
-              enrich: tuple[str | None, ...]) -> list[inputs.Encoded | inputs.Rejection]:
+    def _call(
+        self,
+        lines: Sequence[str],
+        sources: Sequence[Source],
+        events: Sequence[bytes] | None,
+        enrich: tuple[str | None, ...],
+    ) -> list[inputs.Encoded | inputs.Rejection]:
         # Records: (lines, sources) as before; enriched events add (events, enrich_key, input_field).
         request: tuple[Any, ...] = (list(lines), list(sources))
         if events is not None:
@@ -248,8 +269,7 @@ class TaggingProcess:
             cause = self._kill_reason or f"exit status {status}"
             self.restarts += 1
             if lines:
-                logger.error("the tagging process died (%s) during a batch of %d lines; starting another", cause,
-                             lines)
+                logger.error("the tagging process died (%s) during a batch of %d lines; starting another", cause, lines)
             else:
                 logger.error("the tagging process died (%s) while idle; starting another", cause)
             self._conn.close()
@@ -291,8 +311,13 @@ class TaggingPool:
         timeout_s: a call unanswered this long gets its child killed and replaced (None: no deadline).
     """
 
-    def __init__(self, engine_options: dict[str, Any], workers: int = 1,
-                 on_restart: Callable[[], None] | None = None, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        engine_options: dict[str, Any],
+        workers: int = 1,
+        on_restart: Callable[[], None] | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
         options = dict(engine_options)
@@ -329,9 +354,14 @@ class TaggingPool:
         """Children that died and were replaced so far."""
         return sum(p.restarts for p in self.processes)
 
-    def encode_messages(self, lines: Sequence[str], sources: Sequence[Source],
-                        events: Sequence[bytes] | None = None, enrich_key: str | None = None,
-                        input_field: str | None = None) -> list[inputs.Encoded | inputs.Rejection]:
+    def encode_messages(
+        self,
+        lines: Sequence[str],
+        sources: Sequence[Source],
+        events: Sequence[bytes] | None = None,
+        enrich_key: str | None = None,
+        input_field: str | None = None,
+    ) -> list[inputs.Encoded | inputs.Rejection]:
         """:meth:`TaggingProcess.encode_messages` in the next child in turn."""
         process = self.processes[next(self._next) % len(self.processes)]  # count() is atomic under the GIL
         return process.encode_messages(lines, sources, events, enrich_key, input_field)

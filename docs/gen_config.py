@@ -13,6 +13,7 @@ the comment above it. ``tests/daemon/test_config_docs.py`` regenerates the page 
 compares it with the committed file, so a field added, renamed, re-defaulted or
 re-described without ``make docs`` fails the suite.
 """
+
 from __future__ import annotations
 
 import ast
@@ -87,8 +88,11 @@ def field_descriptions(cls: type) -> dict[str, str]:
     source = textwrap.dedent(inspect.getsource(cls))
     (node,) = ast.parse(source).body
     assert isinstance(node, ast.ClassDef)
-    rows = {item.target.id: item.lineno for item in node.body
-            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)}
+    rows = {
+        item.target.id: item.lineno
+        for item in node.body
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+    }
     return described(source, rows)
 
 
@@ -153,11 +157,19 @@ def sections() -> list[tuple[str, type]]:
 def section_page(name: str, cls: type) -> list[str]:
     hints = get_type_hints(cls)
     descriptions = field_descriptions(cls)
-    out = [f"## `{name}`", "", markdown(inspect.getdoc(cls) or ""), "",
-           "| key | type | default | description |", "| --- | --- | --- | --- |"]
+    out = [
+        f"## `{name}`",
+        "",
+        markdown(inspect.getdoc(cls) or ""),
+        "",
+        "| key | type | default | description |",
+        "| --- | --- | --- | --- |",
+    ]
     for field in dataclasses.fields(cls):
-        out.append(f"| `{name}.{field.name}` | {type_name(hints[field.name])} | `{yaml_value(default(field))}` | "
-                   f"{cell(descriptions[field.name])} |")
+        out.append(
+            f"| `{name}.{field.name}` | {type_name(hints[field.name])} | `{yaml_value(default(field))}` | "
+            f"{cell(descriptions[field.name])} |"
+        )
     return out + [""]
 
 
@@ -177,30 +189,43 @@ def security_page() -> list[str]:
     def keys(names: Any) -> str:
         return ", ".join(f"`{name}`" for name in sorted(names))
 
-    rows = [(f"`security_protocol`: {', '.join(config.SECURITY_PROTOCOLS)}", notes["SECURITY_PROTOCOLS"]),
-            (keys(config.SSL_KEYS), notes["SSL_KEYS"]),
-            (keys(config.SASL_KEYS), notes["SASL_KEYS"]),
-            (f"`sasl_mechanism`: {', '.join(config.SASL_MECHANISMS)}", notes["SASL_MECHANISMS"]),
-            (keys(f"{key}_file" for key in config.FILE_KEYS), notes["FILE_KEYS"]),
-            (keys(config.SECRET_KEYS), notes["SECRET_KEYS"]),
-            (keys(config.SECURITY_FILE_KEYS), notes["SECURITY_FILE_KEYS"])]
+    rows = [
+        (f"`security_protocol`: {', '.join(config.SECURITY_PROTOCOLS)}", notes["SECURITY_PROTOCOLS"]),
+        (keys(config.SSL_KEYS), notes["SSL_KEYS"]),
+        (keys(config.SASL_KEYS), notes["SASL_KEYS"]),
+        (f"`sasl_mechanism`: {', '.join(config.SASL_MECHANISMS)}", notes["SASL_MECHANISMS"]),
+        (keys(f"{key}_file" for key in config.FILE_KEYS), notes["FILE_KEYS"]),
+        (keys(config.SECRET_KEYS), notes["SECRET_KEYS"]),
+        (keys(config.SECURITY_FILE_KEYS), notes["SECURITY_FILE_KEYS"]),
+    ]
     listed = {"security_protocol"} | config.SSL_KEYS | config.SASL_KEYS | {f"{key}_file" for key in config.FILE_KEYS}
     assert listed == config.SECURITY_KEYS, listed ^ config.SECURITY_KEYS
-    out = ["## `kafka.security`", "", markdown(notes["SECURITY_KEYS"]), "",
-           "| keys | rules |", "| --- | --- |"]
+    out = ["## `kafka.security`", "", markdown(notes["SECURITY_KEYS"]), "", "| keys | rules |", "| --- | --- |"]
     out += [f"| {name} | {cell(rule)} |" for name, rule in rows]
     out += [""]
-    out += ["## `kafka.consumer_options` and `kafka.producer_options`", "",
-            markdown(notes["OWNED_CLIENT_OPTIONS"]), "",
-            "| aiokafka argument | instead |", "| --- | --- |"]
+    out += [
+        "## `kafka.consumer_options` and `kafka.producer_options`",
+        "",
+        markdown(notes["OWNED_CLIENT_OPTIONS"]),
+        "",
+        "| aiokafka argument | instead |",
+        "| --- | --- |",
+    ]
     out += [f"| `{key}` | {cell(why)} |" for key, why in config.OWNED_CLIENT_OPTIONS.items()]
     return out + [""]
 
 
 def render() -> str:
     """The whole page."""
-    out = [HEADER, "## Loading and overrides", "", markdown(inspect.getdoc(config) or ""), "",
-           "## Every key at its default", ""]
+    out = [
+        HEADER,
+        "## Loading and overrides",
+        "",
+        markdown(inspect.getdoc(config) or ""),
+        "",
+        "## Every key at its default",
+        "",
+    ]
     out += defaults_yaml()
     for name, cls in sections():
         out += section_page(name, cls)

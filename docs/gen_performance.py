@@ -13,6 +13,7 @@ root (``make docs`` does)::
 Keys missing from an older bench.json leave their rows out; keys that are null
 (not measured in that run) say so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,84 +50,133 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     def add(figure: str, value: str, target_key: str | None = None) -> None:
         out.append((figure, value, _target(result, target_key) if target_key else ""))
 
-    add("tagger uncached, lines/s (`tagger_lines_per_s`)",
+    add(
+        "tagger uncached, lines/s (`tagger_lines_per_s`)",
         f"{_num(result['tagger_lines_per_s'])} ({_num(result['tagger_chars_per_s'])} characters/s), "
         f"network calls at once: {result.get('parallel_tiles') or 1}, torch threads per call: "
-        f"{machine.get('torch_threads', '?')}")
+        f"{machine.get('torch_threads', '?')}",
+    )
     one_core = result.get("tagger_cached_one_core_lines_per_s")
-    add("tagger cached stream, lines/s (`tagger_cached_lines_per_s`), median",
+    add(
+        "tagger cached stream, lines/s (`tagger_cached_lines_per_s`), median",
         f"{_num(result['tagger_cached_lines_per_s'])} (cache hit ratio {result['cache_hit_ratio']:.2f})"
-        + (f"; on one core: {_num(one_core)}" if one_core else ""))
+        + (f"; on one core: {_num(one_core)}" if one_core else ""),
+    )
     add("Drain3 `add_log_message`, lines/s (`drain3_lines_per_s`), median", _num(result["drain3_lines_per_s"]))
     rounds = ", ".join(f"{r['ratio']:.2f}" for r in result.get("cached_rounds", []))
-    add("cached tagger / Drain3 (`tagger_cached_vs_drain3`), median of the rounds",
-        f"**{result['tagger_cached_vs_drain3']:.2f}**" + (f" (rounds: {rounds})" if rounds else ""))
+    add(
+        "cached tagger / Drain3 (`tagger_cached_vs_drain3`), median of the rounds",
+        f"**{result['tagger_cached_vs_drain3']:.2f}**" + (f" (rounds: {rounds})" if rounds else ""),
+    )
     add("regex split, lines/s (`regex_lines_per_s`)", _num(result["regex_lines_per_s"]))
     if result.get("batch_sweep"):
         sweep = "; ".join(f"{p['batch_size']}: {_num(p['lines_per_s'])}" for p in result["batch_sweep"])
-        add(f"network by batch size, lines/s (`batch_sweep`; distinct lines, no cache, torch threads: "
-            f"{result.get('batch_sweep_threads', 1)})", sweep)
-    codecs = [(key[len("record_bytes_"):], value) for key, value in result.items()
-              if key.startswith("record_bytes_") and key != "record_bytes_lines"]
+        add(
+            f"network by batch size, lines/s (`batch_sweep`; distinct lines, no cache, torch threads: "
+            f"{result.get('batch_sweep_threads', 1)})",
+            sweep,
+        )
+    codecs = [
+        (key[len("record_bytes_") :], value)
+        for key, value in result.items()
+        if key.startswith("record_bytes_") and key != "record_bytes_lines"
+    ]
     if codecs:
-        add("output bytes per record on the wire, by `compression_type` (`record_bytes_*`)",
-            "; ".join(f"{codec}: {_num(value)}" for codec, value in codecs))
+        add(
+            "output bytes per record on the wire, by `compression_type` (`record_bytes_*`)",
+            "; ".join(f"{codec}: {_num(value)}" for codec, value in codecs),
+        )
     if result.get("daemon_lines_per_s") is None:
         add("pipeline (Kafka ceiling, daemon, latency, memory)", "not measured (`--no-pipeline`)")
     else:
-        add("Kafka ceiling, lines/s (`passthrough_lines_per_s`; CPU per line), median",
-            f"{_num(result['passthrough_lines_per_s'])} ({result['passthrough_cpu_us_per_line']:.0f} us)")
-        add("daemon saturated, lines/s (`daemon_lines_per_s`; CPU per line of its event-loop process), median",
-            f"{_num(result['daemon_lines_per_s'])} ({result['daemon_cpu_us_per_line']:.0f} us)")
+        add(
+            "Kafka ceiling, lines/s (`passthrough_lines_per_s`; CPU per line), median",
+            f"{_num(result['passthrough_lines_per_s'])} ({result['passthrough_cpu_us_per_line']:.0f} us)",
+        )
+        add(
+            "daemon saturated, lines/s (`daemon_lines_per_s`; CPU per line of its event-loop process), median",
+            f"{_num(result['daemon_lines_per_s'])} ({result['daemon_cpu_us_per_line']:.0f} us)",
+        )
         rounds = ", ".join(f"{r['ratio']:.2f}" for r in result.get("pipeline_rounds", []))
-        add("daemon / Kafka ceiling (`daemon_vs_ceiling`), median of the rounds",
+        add(
+            "daemon / Kafka ceiling (`daemon_vs_ceiling`), median of the rounds",
             f"**{result['daemon_vs_ceiling']:.2f}**" + (f" (rounds: {rounds})" if rounds else ""),
-            "daemon_vs_ceiling")
+            "daemon_vs_ceiling",
+        )
         half = next((p for p in result.get("load_points", []) if p["fraction"] == 0.5), None)
         at = f" at {_num(half['offered_lines_per_s'])} lines/s" if half else ""
-        add(f"end-to-end p50 / p99 ms to the acknowledgement, half the saturated rate{at} "
+        add(
+            f"end-to-end p50 / p99 ms to the acknowledgement, half the saturated rate{at} "
             f"(`daemon_p50_latency_ms`, `daemon_p99_latency_ms`)",
             f"{_num(result['daemon_p50_latency_ms'])} / **{_num(result['daemon_p99_latency_ms'])}** "
             f"(seen by a consumer: p99 {_num(result.get('daemon_seen_p99_latency_ms'))})",
-            "daemon_p99_latency_ms")
+            "daemon_p99_latency_ms",
+        )
         if "passthrough_seen_p99_latency_ms" in result:
-            add(f"seen by a consumer at half load{at}, p50 / p99 ms: daemon (`daemon_seen_p50_latency_ms`, "
+            add(
+                f"seen by a consumer at half load{at}, p50 / p99 ms: daemon (`daemon_seen_p50_latency_ms`, "
                 f"`daemon_seen_p99_latency_ms`) and the bare passthrough loop at the same load "
                 f"(`passthrough_seen_p50_latency_ms`, `passthrough_seen_p99_latency_ms`)",
                 f"daemon {_num(result.get('daemon_seen_p50_latency_ms'))} / "
                 f"**{_num(result['daemon_seen_p99_latency_ms'])}**; passthrough "
                 f"{_num(result['passthrough_seen_p50_latency_ms'])} / {_num(result['passthrough_seen_p99_latency_ms'])}",
-                "daemon_seen_p99_latency_ms")
-            add("daemon / passthrough seen p99 at half load (`daemon_seen_p99_vs_passthrough`)",
-                _num(result.get("daemon_seen_p99_vs_passthrough"), ".2f"), "daemon_seen_p99_vs_passthrough")
-            add("daemon - passthrough seen p50 at half load, ms (`daemon_seen_p50_over_passthrough_ms`)",
-                _num(result.get("daemon_seen_p50_over_passthrough_ms"), ".1f"), "daemon_seen_p50_over_passthrough_ms")
+                "daemon_seen_p99_latency_ms",
+            )
+            add(
+                "daemon / passthrough seen p99 at half load (`daemon_seen_p99_vs_passthrough`)",
+                _num(result.get("daemon_seen_p99_vs_passthrough"), ".2f"),
+                "daemon_seen_p99_vs_passthrough",
+            )
+            add(
+                "daemon - passthrough seen p50 at half load, ms (`daemon_seen_p50_over_passthrough_ms`)",
+                _num(result.get("daemon_seen_p50_over_passthrough_ms"), ".1f"),
+                "daemon_seen_p50_over_passthrough_ms",
+            )
         others = [p for p in result.get("load_points", []) if p is not half]
         if others:
-            add("p50 / p99 ms to the acknowledgement at other loads (`load_points`)",
-                "; ".join(f"{p['fraction']:.0%}: {_num(p['hist_p50_ms'])} / {_num(p['hist_p99_ms'])}"
-                          for p in others))
+            add(
+                "p50 / p99 ms to the acknowledgement at other loads (`load_points`)",
+                "; ".join(f"{p['fraction']:.0%}: {_num(p['hist_p50_ms'])} / {_num(p['hist_p99_ms'])}" for p in others),
+            )
         if result.get("daemon_cold_lines_per_s") is not None:
-            add(f"daemon on a cold stream, lines/s (`daemon_cold_lines_per_s`: {result['daemon_cold_lines']:,} "
+            add(
+                f"daemon on a cold stream, lines/s (`daemon_cold_lines_per_s`: {result['daemon_cold_lines']:,} "
                 f"synthetic lines of shapes it has not seen; cache hit ratio `daemon_cold_cache_hit_ratio`)",
                 f"{_num(result['daemon_cold_lines_per_s'])} (cache hit ratio "
-                f"{_num(result.get('daemon_cold_cache_hit_ratio'), '.2f')})")
-            add("uncached tagger on the same lines, lines/s (`tagger_uncached_cold_lines_per_s`)",
-                _num(result.get("tagger_uncached_cold_lines_per_s")))
-            add("cold daemon / uncached tagger (`daemon_cold_vs_uncached`)",
-                f"**{_num(result.get('daemon_cold_vs_uncached'), '.2f')}**", "daemon_cold_vs_uncached")
+                f"{_num(result.get('daemon_cold_cache_hit_ratio'), '.2f')})",
+            )
+            add(
+                "uncached tagger on the same lines, lines/s (`tagger_uncached_cold_lines_per_s`)",
+                _num(result.get("tagger_uncached_cold_lines_per_s")),
+            )
+            add(
+                "cold daemon / uncached tagger (`daemon_cold_vs_uncached`)",
+                f"**{_num(result.get('daemon_cold_vs_uncached'), '.2f')}**",
+                "daemon_cold_vs_uncached",
+            )
             if result.get("daemon_cold_more_workers_lines_per_s") is not None:
-                add(f"daemon on the cold stream with `model.workers: {result['more_workers']}`, lines/s "
-                    "(`daemon_cold_more_workers_lines_per_s`)", _num(result["daemon_cold_more_workers_lines_per_s"]))
+                add(
+                    f"daemon on the cold stream with `model.workers: {result['more_workers']}`, lines/s "
+                    "(`daemon_cold_more_workers_lines_per_s`)",
+                    _num(result["daemon_cold_more_workers_lines_per_s"]),
+                )
         if result.get("daemon_more_workers_lines_per_s") is not None:
-            add(f"daemon saturated with `model.workers: {result['more_workers']}`, lines/s; peak memory, MB "
+            add(
+                f"daemon saturated with `model.workers: {result['more_workers']}`, lines/s; peak memory, MB "
                 "(`daemon_more_workers_lines_per_s`, `daemon_more_workers_peak_rss_mb`)",
-                f"{_num(result['daemon_more_workers_lines_per_s'])}; {_num(result['daemon_more_workers_peak_rss_mb'])}")
-        add("daemon peak resident memory, MB, event loop + tagging process (`daemon_peak_rss_mb`)",
-            _num(result["daemon_peak_rss_mb"]), "daemon_peak_rss_mb")
+                f"{_num(result['daemon_more_workers_lines_per_s'])}; {_num(result['daemon_more_workers_peak_rss_mb'])}",
+            )
+        add(
+            "daemon peak resident memory, MB, event loop + tagging process (`daemon_peak_rss_mb`)",
+            _num(result["daemon_peak_rss_mb"]),
+            "daemon_peak_rss_mb",
+        )
         if "scrape_p99_ms" in result:
-            add("`/metrics` under 50 concurrent scrapers: p99 ms (`scrape_p99_ms`)",
-                _num(result["scrape_p99_ms"]), "scrape_p99_ms")
+            add(
+                "`/metrics` under 50 concurrent scrapers: p99 ms (`scrape_p99_ms`)",
+                _num(result["scrape_p99_ms"]),
+                "scrape_p99_ms",
+            )
             add("failed scrapes (`scrape_errors`)", _num(result.get("scrape_errors")), "scrape_errors")
     gpu = result.get("gpu")
     if gpu is None:
@@ -141,13 +191,17 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 def render_table(result: dict[str, Any], source: str) -> str:
     """The caption and the table, as Markdown."""
     machine = result.get("machine", {})
-    caption = (f"`{result.get('command', 'logdelim bench')}` (the result: `{source}`): model "
-               f"`{result['model_id']}` on {result['device']}, {machine.get('cpu_cores', '?')} cores "
-               f"({machine.get('cpu_model', '?')}), torch {machine.get('torch_version', '?')}; "
-               f"{result['lines']:,} lines of {result['chars'] / max(1, result['lines']):.0f} characters")
+    caption = (
+        f"`{result.get('command', 'logdelim bench')}` (the result: `{source}`): model "
+        f"`{result['model_id']}` on {result['device']}, {machine.get('cpu_cores', '?')} cores "
+        f"({machine.get('cpu_model', '?')}), torch {machine.get('torch_version', '?')}; "
+        f"{result['lines']:,} lines of {result['chars'] / max(1, result['lines']):.0f} characters"
+    )
     if result.get("daemon_lines_per_s") is not None:
-        caption += (f"; pipeline: {result['pipeline_lines']:,} lines on {result['input_partitions']} partitions "
-                    f"of the {result['broker']} broker")
+        caption += (
+            f"; pipeline: {result['pipeline_lines']:,} lines on {result['input_partitions']} partitions "
+            f"of the {result['broker']} broker"
+        )
     lines = [caption + ".", "", "| figure | value | target |", "| --- | --- | --- |"]
     lines += [f"| {figure} | {value} | {target} |" for figure, value, target in rows(result)]
     return "\n".join(lines)
@@ -158,7 +212,7 @@ def update(page: str, table: str) -> str:
     start, end = page.find(BEGIN), page.find(END)
     if start < 0 or end < start:
         raise ValueError(f"the page needs the markers {BEGIN!r} and {END!r}")
-    return page[:start + len(BEGIN)] + "\n" + table + "\n" + page[end:]
+    return page[: start + len(BEGIN)] + "\n" + table + "\n" + page[end:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ this script's output.
 
     python docs/profile_stages.py --lines 300000 [--workers 1] [--keep profile.txt]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ from pathlib import Path
 Stages = tuple[tuple[str, tuple[str, ...]], ...]
 EVENT_LOOP_STAGES: Stages = (
     ("idle (waiting in select)", ("EpollSelector.select",)),
-    ("producer: record batches, requests, socket writes",
-     ("Sender._send_produce_req", "SendProduceReqHandler", "MessageBatch", "BatchBuilder._build")),
+    (
+        "producer: record batches, requests, socket writes",
+        ("Sender._send_produce_req", "SendProduceReqHandler", "MessageBatch", "BatchBuilder._build"),
+    ),
     ("acknowledgements: offsets done, latency histogram", ("Emitter._records_delivered", "Emitter._acknowledged")),
     ("emit: records into per-partition producer batches", ("Emitter.emit", "Emitter._flush", "Emitter._add")),
     ("fetch: consumer records, decode, offsets, micro-batcher", ("Intake.run", "Intake._accept", "getmany")),
@@ -50,8 +53,10 @@ OTHER = "other"
 
 def stage_shares(raw_lines: Sequence[str]) -> dict[str, collections.Counter[str]]:
     """Samples per stage of the event loop (main thread) and the tagging processes, from py-spy raw lines."""
-    shares: dict[str, collections.Counter[str]] = {"event loop": collections.Counter(),
-                                                   "tagging process": collections.Counter()}
+    shares: dict[str, collections.Counter[str]] = {
+        "event loop": collections.Counter(),
+        "tagging process": collections.Counter(),
+    }
     for line in raw_lines:
         stack, _, count = line.rstrip().rpartition(" ")
         if "spawn_main" in stack:
@@ -83,16 +88,39 @@ async def record(lines: int, workers: int, out: Path) -> float:
 
     data = bench.pipeline_lines(bench_lines(None), lines)
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as directory:
-        daemon = bench.DaemonRun(broker.bootstrap_servers, Path(directory), model_path=None, device="cpu",
-                                 num_threads=None, quantize=False, workers=workers)
+        daemon = bench.DaemonRun(
+            broker.bootstrap_servers,
+            Path(directory),
+            model_path=None,
+            device="cpu",
+            num_threads=None,
+            quantize=False,
+            workers=workers,
+        )
         await daemon.create_topics()
         await bench.produce_lines(broker.bootstrap_servers, daemon.input_topic, data, bench.INPUT_PARTITIONS)
         daemon.start()
         started = await daemon.wait_ready()
         assert daemon.daemon is not None
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(daemon.daemon.process.pid), "--subprocesses",
-                                "--idle", "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(daemon.daemon.process.pid),
+                "--subprocesses",
+                "--idle",
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while bench._acknowledged(await daemon.metrics_text()) < len(data):
                 await asyncio.sleep(bench.SATURATION_POLL_S)

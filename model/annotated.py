@@ -10,15 +10,16 @@ whitespace is ``D``; any other character inside brackets is ``O`` (kind ``V`` or
 Files written before header brackets existed bracket header values as variables:
 their templates are the same (a field and a variable both become ``<*>``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from .charclass import ALNUM, SPACE, char_class
 
-OPEN = "\u27e6"   # ⟦ a variable
+OPEN = "\u27e6"  # ⟦ a variable
 CLOSE = "\u27e7"  # ⟧
-FIELD_OPEN = "\u27ec"   # ⟬ a header field
+FIELD_OPEN = "\u27ec"  # ⟬ a header field
 FIELD_CLOSE = "\u27ed"  # ⟭
 _CLOSING = {OPEN: CLOSE, FIELD_OPEN: FIELD_CLOSE}
 _KIND = {OPEN: "V", FIELD_OPEN: "F"}
@@ -57,8 +58,12 @@ def parse_annotated(text: str) -> dict:
     if opened:
         raise ValueError(f"unclosed {opened}")
     kind_string = "".join(kinds)
-    return {"system": program, "line": "".join(chars), "labels": kind_string.translate(_KINDS_TO_LABELS),
-            "kinds": kind_string}
+    return {
+        "system": program,
+        "line": "".join(chars),
+        "labels": kind_string.translate(_KINDS_TO_LABELS),
+        "kinds": kind_string,
+    }
 
 
 def load_annotated(path: str | Path) -> list[dict]:

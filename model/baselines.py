@@ -28,6 +28,7 @@ same for every baseline.
   replaced by ``<*>`` (its template): does Drain3 group our templates better than
   template equality does?
 """
+
 from __future__ import annotations
 
 import logging
@@ -89,7 +90,7 @@ def digit_rule(line: str) -> str:
         token = match.group()
         # str.isdigit rather than [0-9]: a digit in any script makes a number as much as 0-9 does.
         kind = "V" if any(char.isdigit() for char in token) else "C"
-        kinds[match.start():match.end()] = kind * len(token)
+        kinds[match.start() : match.end()] = kind * len(token)
     return "".join(kinds)
 
 
@@ -161,7 +162,7 @@ def drain3_groups(messages: Sequence[str]) -> list[int]:
 
 def contents(lines: Sequence[str], kinds: Sequence[str]) -> list[str]:
     """Each line's content: what follows its header under ``kinds`` (see ``templates.content_start``)."""
-    return [line[content_start(k):] for line, k in zip(lines, kinds, strict=True)]
+    return [line[content_start(k) :] for line, k in zip(lines, kinds, strict=True)]
 
 
 def mask_benchmark_regexes(system: str, content: str) -> str:
@@ -199,8 +200,12 @@ def masked_content(line: str, gold_kinds: str, predicted_kinds: str) -> str:
 
 def drain3_masked(lines: Sequence[str], gold_kinds: Sequence[str], predicted_kinds: Sequence[str]) -> list[int]:
     """Drain3 on each line's content masked by the predicted kinds (see :func:`masked_content`)."""
-    return drain3_groups([masked_content(line, gold, predicted)
-                          for line, gold, predicted in zip(lines, gold_kinds, predicted_kinds, strict=True)])
+    return drain3_groups(
+        [
+            masked_content(line, gold, predicted)
+            for line, gold, predicted in zip(lines, gold_kinds, predicted_kinds, strict=True)
+        ]
+    )
 
 
 # Name -> grouping baseline over a system's lines and gold kinds (None: not defined for that system).

@@ -24,6 +24,7 @@ docs/performance.md, "Why it is fast"). The cached stream is also measured on on
 core (the daemon's tagging process), reported beside it.
 :func:`run_bench` is reused by the pipeline benchmark.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,6 +53,8 @@ CACHED_ROUNDS = 5
 # Stateless measurements this fast (the regex split) are repeated until they have run this long,
 # so that timer resolution and one-off hiccups do not decide the figure.
 MIN_REPEAT_SECONDS = 0.5
+
+
 def read_lines(paths: Sequence[str | Path]) -> list[str]:
     """The log lines of the files, in order: labelled JSONL (``.jsonl``) or raw text.
 
@@ -86,11 +89,15 @@ def bench_lines(data: Sequence[str | Path] | None) -> list[str]:
 
 
 def _chunks(lines: Sequence[str], size: int) -> list[Sequence[str]]:
-    return [lines[i:i + size] for i in range(0, len(lines), size)]
+    return [lines[i : i + size] for i in range(0, len(lines), size)]
 
 
-def time_chunks(process: Callable[[Sequence[str]], Any], chunks: Sequence[Sequence[str]],
-                max_seconds: float | None = None, min_seconds: float = 0.0) -> dict[str, float]:
+def time_chunks(
+    process: Callable[[Sequence[str]], Any],
+    chunks: Sequence[Sequence[str]],
+    max_seconds: float | None = None,
+    min_seconds: float = 0.0,
+) -> dict[str, float]:
     """Runs ``process`` on each chunk in order and times it.
 
     Args:
@@ -127,8 +134,9 @@ def time_chunks(process: Callable[[Sequence[str]], Any], chunks: Sequence[Sequen
     }
 
 
-def bench_tagger(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
-                 max_seconds: float | None = None) -> dict[str, Any]:
+def bench_tagger(
+    engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *, max_seconds: float | None = None
+) -> dict[str, Any]:
     """Tagger throughput uncached (the network itself), on ``lines`` in file order.
 
     Args:
@@ -155,8 +163,13 @@ def bench_tagger(engine_factory: Callable[[int | None], Engine], lines: Sequence
     }
 
 
-def bench_cached(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
-                 stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None) -> dict[str, Any]:
+def bench_cached(
+    engine_factory: Callable[[int | None], Engine],
+    lines: Sequence[str],
+    *,
+    stream_chunk_lines: int = STREAM_CHUNK_LINES,
+    max_seconds: float | None = None,
+) -> dict[str, Any]:
     """The tagger with its memo cache on ``lines`` in file order, from an empty cache (a fresh engine).
 
     Returns:
@@ -230,10 +243,15 @@ def machine_info(device: str) -> dict[str, Any]:
     return info
 
 
-def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[str], *,
-              stream_chunk_lines: int = STREAM_CHUNK_LINES, max_seconds: float | None = None,
-              rounds: int = CACHED_ROUNDS,
-              one_core_factory: Callable[[int | None], Engine] | None = None) -> dict[str, Any]:
+def run_bench(
+    engine_factory: Callable[[int | None], Engine],
+    lines: Sequence[str],
+    *,
+    stream_chunk_lines: int = STREAM_CHUNK_LINES,
+    max_seconds: float | None = None,
+    rounds: int = CACHED_ROUNDS,
+    one_core_factory: Callable[[int | None], Engine] | None = None,
+) -> dict[str, Any]:
     """All four measurements on ``lines``, with the ratios and the machine.
 
     The cached tagger and Drain3 run back to back ``rounds`` times (each from empty:
@@ -244,19 +262,30 @@ def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[st
     ``one_core_factory`` each round also runs the cached tagger on engines of that
     factory (the daemon's one core), reported beside the headline.
     """
-    result: dict[str, Any] = {"lines": len(lines), "chars": sum(len(line) for line in lines),
-                              "stream_chunk_lines": stream_chunk_lines, "max_seconds": max_seconds}
+    result: dict[str, Any] = {
+        "lines": len(lines),
+        "chars": sum(len(line) for line in lines),
+        "stream_chunk_lines": stream_chunk_lines,
+        "max_seconds": max_seconds,
+    }
     result |= bench_tagger(engine_factory, lines, max_seconds=max_seconds)
     pairs = []
     for _ in range(max(1, rounds)):
         cached = bench_cached(engine_factory, lines, stream_chunk_lines=stream_chunk_lines, max_seconds=max_seconds)
         drain3 = bench_drain3(lines, max_seconds=max_seconds)
-        pairs.append({"tagger_cached_lines_per_s": cached["lines_per_s"], "drain3_lines_per_s": drain3["lines_per_s"],
-                      "ratio": cached["lines_per_s"] / drain3["lines_per_s"] if drain3["lines_per_s"] else 0.0,
-                      "cached": cached, "drain3": drain3})
+        pairs.append(
+            {
+                "tagger_cached_lines_per_s": cached["lines_per_s"],
+                "drain3_lines_per_s": drain3["lines_per_s"],
+                "ratio": cached["lines_per_s"] / drain3["lines_per_s"] if drain3["lines_per_s"] else 0.0,
+                "cached": cached,
+                "drain3": drain3,
+            }
+        )
         if one_core_factory is not None:
             pairs[-1]["tagger_cached_one_core_lines_per_s"] = bench_cached(
-                one_core_factory, lines, stream_chunk_lines=stream_chunk_lines, max_seconds=max_seconds)["lines_per_s"]
+                one_core_factory, lines, stream_chunk_lines=stream_chunk_lines, max_seconds=max_seconds
+            )["lines_per_s"]
     cached = median_by(pairs, "tagger_cached_lines_per_s")["cached"]
     drain3 = median_by(pairs, "drain3_lines_per_s")["drain3"]
     regex = bench_regex(lines, max_seconds=max_seconds)
@@ -279,11 +308,17 @@ def run_bench(engine_factory: Callable[[int | None], Engine], lines: Sequence[st
     result["tagger_vs_drain3"] = result["tagger_lines_per_s"] / drain3_rate if drain3_rate else 0.0
     result["tagger_cached_vs_drain3"] = median_by(pairs, "ratio")["ratio"]
     if one_core_factory is not None:
-        result["tagger_cached_one_core_lines_per_s"] = median_by(
-            pairs, "tagger_cached_one_core_lines_per_s")["tagger_cached_one_core_lines_per_s"]
-    result["cached_rounds"] = [{k: pair[k] for k in ("tagger_cached_lines_per_s", "drain3_lines_per_s", "ratio",
-                                                     "tagger_cached_one_core_lines_per_s") if k in pair}
-                               for pair in pairs]
+        result["tagger_cached_one_core_lines_per_s"] = median_by(pairs, "tagger_cached_one_core_lines_per_s")[
+            "tagger_cached_one_core_lines_per_s"
+        ]
+    result["cached_rounds"] = [
+        {
+            k: pair[k]
+            for k in ("tagger_cached_lines_per_s", "drain3_lines_per_s", "ratio", "tagger_cached_one_core_lines_per_s")
+            if k in pair
+        }
+        for pair in pairs
+    ]
     result["machine"] = machine_info(result["device"])
     return result
 
@@ -306,43 +341,72 @@ def format_table(result: dict[str, Any]) -> str:
     for title, key in rows:
         rate = result[f"{key}_lines_per_s"]
         ratio = rate / drain3_rate if drain3_rate else 0.0
-        out.append(f"{title:24} {result[f'{key}_lines']:>8d} {result[f'{key}_seconds']:>8.2f} "
-                   f"{rate:>10,.0f} {result[f'{key}_chars_per_s']:>12,.0f} {ratio:>9.2f}")
+        out.append(
+            f"{title:24} {result[f'{key}_lines']:>8d} {result[f'{key}_seconds']:>8.2f} "
+            f"{rate:>10,.0f} {result[f'{key}_chars_per_s']:>12,.0f} {ratio:>9.2f}"
+        )
     machine = result["machine"]
     out.append("")
     if result.get("cached_rounds"):
-        rounds = "  ".join(f"{r['tagger_cached_lines_per_s']:,.0f} / {r['drain3_lines_per_s']:,.0f} = {r['ratio']:.2f}"
-                           for r in result["cached_rounds"])
-        out.append(f"cached tagger / drain3 by round (the table shows the medians, the ratio "
-                   f"{result['tagger_cached_vs_drain3']:.2f} is the median of the rounds'): {rounds}")
+        rounds = "  ".join(
+            f"{r['tagger_cached_lines_per_s']:,.0f} / {r['drain3_lines_per_s']:,.0f} = {r['ratio']:.2f}"
+            for r in result["cached_rounds"]
+        )
+        out.append(
+            f"cached tagger / drain3 by round (the table shows the medians, the ratio "
+            f"{result['tagger_cached_vs_drain3']:.2f} is the median of the rounds'): {rounds}"
+        )
     if result.get("tagger_cached_one_core_lines_per_s"):
-        out.append(f"cached tagger on one core (the daemon's tagging process), median: "
-                   f"{result['tagger_cached_one_core_lines_per_s']:,.0f} lines/s "
-                   f"({result['tagger_cached_one_core_lines_per_s'] / drain3_rate:.2f} x drain3)")
-    out.append(f"lines: {result['lines']} ({result['chars'] / max(1, result['lines']):.0f} chars each), "
-               f"stream chunks of {result['stream_chunk_lines']}, cache hit ratio {result['cache_hit_ratio']:.3f}")
-    out.append(f"model {result['model_id']} on {machine['device']}; {machine['cpu_cores']} cores "
-               f"({machine['cpu_model']}), {result.get('parallel_tiles') or 1} network calls at once of "
-               f"{machine['torch_threads']} torch threads each, torch {machine['torch_version']}")
+        out.append(
+            f"cached tagger on one core (the daemon's tagging process), median: "
+            f"{result['tagger_cached_one_core_lines_per_s']:,.0f} lines/s "
+            f"({result['tagger_cached_one_core_lines_per_s'] / drain3_rate:.2f} x drain3)"
+        )
+    out.append(
+        f"lines: {result['lines']} ({result['chars'] / max(1, result['lines']):.0f} chars each), "
+        f"stream chunks of {result['stream_chunk_lines']}, cache hit ratio {result['cache_hit_ratio']:.3f}"
+    )
+    out.append(
+        f"model {result['model_id']} on {machine['device']}; {machine['cpu_cores']} cores "
+        f"({machine['cpu_model']}), {result.get('parallel_tiles') or 1} network calls at once of "
+        f"{machine['torch_threads']} torch threads each, torch {machine['torch_version']}"
+    )
     return "\n".join(out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim bench``."""
-    parser.add_argument("--data", nargs="+", metavar="FILE",
-                        help="raw log text or labelled .jsonl files (default: the shared Loghub lines)")
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        metavar="FILE",
+        help="raw log text or labelled .jsonl files (default: the shared Loghub lines)",
+    )
     parser.add_argument("--model", help="checkpoint to load (default: the shipped model)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="cap on each measurement in seconds (default: one full pass over the lines)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="lines per network batch inside the engine (default: the engine's)")
-    parser.add_argument("--chunk-lines", type=int, default=STREAM_CHUNK_LINES,
-                        help="lines per engine.tag call on the cached stream")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads per network call (default: the daemon's model.num_threads)")
-    parser.add_argument("--parallel-tiles", type=int, default=None,
-                        help="network calls at once for the tagger figures (default: one per usable core)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="cap on each measurement in seconds (default: one full pass over the lines)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="lines per network batch inside the engine (default: the engine's)"
+    )
+    parser.add_argument(
+        "--chunk-lines", type=int, default=STREAM_CHUNK_LINES, help="lines per engine.tag call on the cached stream"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads per network call (default: the daemon's model.num_threads)",
+    )
+    parser.add_argument(
+        "--parallel-tiles",
+        type=int,
+        default=None,
+        help="network calls at once for the tagger figures (default: one per usable core)",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU only)")
-

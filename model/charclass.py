@@ -5,6 +5,7 @@ Every code point is alphanumeric (``a``: ``str.isalnum``), whitespace (``s``:
 ``str.isspace``) or punctuation (``p``: anything else). Whitespace is always a
 delimiter, alphanumerics never are, and punctuation is what the tagger decides.
 """
+
 from __future__ import annotations
 
 ALNUM, SPACE, PUNCT = "a", "s", "p"

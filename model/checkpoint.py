@@ -4,6 +4,7 @@ A checkpoint is a plain dict of tensors, strings, numbers and lists, so it loads
 with ``torch.load(..., weights_only=True)``: a file a user hands us is never
 unpickled into arbitrary objects.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,14 @@ def model_id_of(model: CharTagger) -> str:
     return f"charbilstm-{digest.hexdigest()[:10]}"
 
 
-def save(path: str | Path, model: CharTagger, vocab: CharVocab, labels: list[str], delimiter_rules: bool,
-         kinds: list[str] | None = None) -> str:
+def save(
+    path: str | Path,
+    model: CharTagger,
+    vocab: CharVocab,
+    labels: list[str],
+    delimiter_rules: bool,
+    kinds: list[str] | None = None,
+) -> str:
     """Write a checkpoint; returns its model id."""
     model_id = model_id_of(model)
     torch.save(
@@ -76,5 +83,11 @@ def load(path: str | Path | None = None, map_location: str | torch.device = "cpu
     model = CharTagger(TaggerConfig(**blob["config"]))
     model.load_state_dict(blob["state_dict"])
     model.eval()
-    return Checkpoint(model, CharVocab(blob["vocab"]), list(blob["labels"]), blob["model_id"],
-                      list(blob.get("kinds", [])), bool(blob["delimiter_rules"]))
+    return Checkpoint(
+        model,
+        CharVocab(blob["vocab"]),
+        list(blob["labels"]),
+        blob["model_id"],
+        list(blob.get("kinds", [])),
+        bool(blob["delimiter_rules"]),
+    )

@@ -1,4 +1,5 @@
 """Labelled lines in the spec's JSON Lines format, and the train/dev split."""
+
 from __future__ import annotations
 
 import json

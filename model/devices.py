@@ -4,6 +4,7 @@ torch reports a misspelt device or a missing GPU with a traceback from deep insi
 the model load (``Expected one of cpu, cuda, ...``, ``Torch not compiled with CUDA
 enabled``); the commands check the name first and print one line instead.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -29,7 +30,9 @@ def device_error(device: str) -> str | None:
         available = torch.cuda.is_available()
         count = torch.cuda.device_count() if available else 0
     if not available:
-        why = "no GPU is visible" if torch.backends.cuda.is_built() else f"torch {torch.__version__} is a CPU-only build"
+        why = (
+            "no GPU is visible" if torch.backends.cuda.is_built() else f"torch {torch.__version__} is a CPU-only build"
+        )
         return f"device {device!r}: CUDA is not available ({why}); use cpu or auto"
     index = int(device[5:]) if device.startswith("cuda:") else 0
     if index >= count:

@@ -19,6 +19,7 @@ characters get), and each result its template and template id (``templates``).
 Tokens of a shape are the tokens of every line of that shape, so token kinds
 are decided once per shape, like the punctuation.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -107,12 +108,28 @@ class TagResult:
         template_id: a stable id of the template ('' without kinds).
     """
 
-    __slots__ = ("line", "labels", "bounds", "delimiter_confidence", "min_confidence", "token_kinds", "template",
-                 "template_id")
+    __slots__ = (
+        "line",
+        "labels",
+        "bounds",
+        "delimiter_confidence",
+        "min_confidence",
+        "token_kinds",
+        "template",
+        "template_id",
+    )
 
-    def __init__(self, line: str, labels: str | list[str], bounds: tuple[tuple[int, int], ...] = (),
-                 delimiter_confidence: tuple[float, ...] = (), min_confidence: float = 1.0, token_kinds: str = "",
-                 template: str = "", template_id: str = "") -> None:
+    def __init__(
+        self,
+        line: str,
+        labels: str | list[str],
+        bounds: tuple[tuple[int, int], ...] = (),
+        delimiter_confidence: tuple[float, ...] = (),
+        min_confidence: float = 1.0,
+        token_kinds: str = "",
+        template: str = "",
+        template_id: str = "",
+    ) -> None:
         self.line = line
         self.labels = labels
         self.bounds = bounds
@@ -201,10 +218,19 @@ class Engine:
     memory, plus this bound.
     """
 
-    def __init__(self, ckpt: checkpoint.Checkpoint, device: str = "auto", num_threads: int | None = None,
-                 quantize: bool = False, cache_size: int = 200_000, max_batch_lines: int = 512,
-                 window_chars: int = 512, window_margin_chars: int = 64, parallel_tiles: int = 1,
-                 cache_max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        ckpt: checkpoint.Checkpoint,
+        device: str = "auto",
+        num_threads: int | None = None,
+        quantize: bool = False,
+        cache_size: int = 200_000,
+        max_batch_lines: int = 512,
+        window_chars: int = 512,
+        window_margin_chars: int = 64,
+        parallel_tiles: int = 1,
+        cache_max_bytes: int | None = None,
+    ) -> None:
         if num_threads:
             torch.set_num_threads(num_threads)
         self._device = resolve_device(device)
@@ -240,17 +266,38 @@ class Engine:
         self.cache_max_bytes = cache_max_bytes
         self.cache_hits = 0
         self.cache_misses = 0
-        self._runner = TileRunner(self._model, self._vocab, self._device, self._num_labels,
-                                  max_batch_lines=max_batch_lines, window_chars=window_chars,
-                                  window_margin_chars=window_margin_chars, parallel_tiles=parallel_tiles)
+        self._runner = TileRunner(
+            self._model,
+            self._vocab,
+            self._device,
+            self._num_labels,
+            max_batch_lines=max_batch_lines,
+            window_chars=window_chars,
+            window_margin_chars=window_margin_chars,
+            parallel_tiles=parallel_tiles,
+        )
 
     @classmethod
-    def load(cls, path: str | None = None, device: str = "auto", num_threads: int | None = None,
-             quantize: bool = False, cache_size: int = 200_000, cache_max_bytes: int | None = None,
-             **kwargs: int) -> Engine:
+    def load(
+        cls,
+        path: str | None = None,
+        device: str = "auto",
+        num_threads: int | None = None,
+        quantize: bool = False,
+        cache_size: int = 200_000,
+        cache_max_bytes: int | None = None,
+        **kwargs: int,
+    ) -> Engine:
         """An engine for the checkpoint at ``path`` (the shipped default when None); see :class:`Engine`."""
-        return cls(checkpoint.load(path), device=device, num_threads=num_threads, quantize=quantize,
-                   cache_size=cache_size, cache_max_bytes=cache_max_bytes, **kwargs)
+        return cls(
+            checkpoint.load(path),
+            device=device,
+            num_threads=num_threads,
+            quantize=quantize,
+            cache_size=cache_size,
+            cache_max_bytes=cache_max_bytes,
+            **kwargs,
+        )
 
     @property
     def cache_bytes(self) -> int:
@@ -306,7 +353,9 @@ class Engine:
             return [self._finish_labels(label, prob, kind) for label, prob, kind in self._runner.run(keys)], len(keys)
         shapes = [shape(key) for key in keys]
         if not cached:
-            return [self._expand(key, d) for key, d in zip(keys, self._decide(shapes, self._runner.run(shapes)))], len(keys)
+            return [self._expand(key, d) for key, d in zip(keys, self._decide(shapes, self._runner.run(shapes)))], len(
+                keys
+            )
         decided, todo = self._shapes.get_many(shapes)
         put = self._shapes.put
         for s, d in zip(todo, self._decide(todo, self._runner.run(todo))):
@@ -321,8 +370,7 @@ class Engine:
         if t.template_per_line:
             text = template_of_tokens(line, t.bounds, t.token_kinds)
             text_id = template_id(text)
-        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence, t.token_kinds, text,
-                         text_id)
+        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence, t.token_kinds, text, text_id)
 
     @property
     def has_kinds(self) -> bool:
@@ -372,12 +420,16 @@ class Engine:
             delimiter_at[punct] = delimiter
             digit = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32) == ord("0")
             kind_of = list(self._token_kinds(delimiter_at, digit, np.concatenate([out[2] for out in outs]), bounds))
-        return [_Decided(decisions[p0:p1], tuple(delimiter_prob[d0:d1]), next(lowest) if present else 1.0, k)
-                for p0, p1, d0, d1, present, k in zip(punct_ends, punct_ends[1:], delimiter_ends, delimiter_ends[1:],
-                                                      has_punct, kind_of)]
+        return [
+            _Decided(decisions[p0:p1], tuple(delimiter_prob[d0:d1]), next(lowest) if present else 1.0, k)
+            for p0, p1, d0, d1, present, k in zip(
+                punct_ends, punct_ends[1:], delimiter_ends, delimiter_ends[1:], has_punct, kind_of
+            )
+        ]
 
-    def _token_kinds(self, delimiter: np.ndarray, digit: np.ndarray, kind: np.ndarray,
-                     line_bounds: np.ndarray) -> list[str]:
+    def _token_kinds(
+        self, delimiter: np.ndarray, digit: np.ndarray, kind: np.ndarray, line_bounds: np.ndarray
+    ) -> list[str]:
         """Each shape's token kinds: per token, the kind most of its characters got (ties: V, C, F),
         and a constant that holds a digit made a variable.
 
@@ -428,10 +480,12 @@ class Engine:
         if len(d.token_kinds) != len(bounds):
             raise AssertionError(f"shape changed the tokens of {key!r}")
         text = template_of_tokens(key, bounds, d.token_kinds)
-        per_line = "0" in key and any(kind == "C" and "0" in key[start:end]
-                                      for (start, end), kind in zip(bounds, d.token_kinds))
-        return _Tagged(labels, bounds, d.delimiter_confidence, d.min_confidence, d.token_kinds, text,
-                       template_id(text), per_line)
+        per_line = "0" in key and any(
+            kind == "C" and "0" in key[start:end] for (start, end), kind in zip(bounds, d.token_kinds)
+        )
+        return _Tagged(
+            labels, bounds, d.delimiter_confidence, d.min_confidence, d.token_kinds, text, template_id(text), per_line
+        )
 
 
 def _rounded(size: int) -> int:
@@ -471,14 +525,33 @@ def _tagged_bytes(key: str | bytes, t: _Tagged) -> int:
     confidences, the token kinds): either cache may keep them alive alone.
     """
     labels = t.labels
-    label_bytes = (_str_bytes(labels) if isinstance(labels, str)
-                   else _rounded(_TUPLE_BYTES + _POINTER_BYTES * len(labels)) if labels else 0)
-    return (_TAGGED_OBJECT_BYTES + _str_bytes(key) + label_bytes + _bounds_bytes(t.bounds)
-            + _floats_bytes(t.delimiter_confidence) + _FLOAT_BYTES + _str_bytes(t.token_kinds)
-            + _str_bytes(t.template) + _str_bytes(t.template_id))
+    label_bytes = (
+        _str_bytes(labels)
+        if isinstance(labels, str)
+        else _rounded(_TUPLE_BYTES + _POINTER_BYTES * len(labels))
+        if labels
+        else 0
+    )
+    return (
+        _TAGGED_OBJECT_BYTES
+        + _str_bytes(key)
+        + label_bytes
+        + _bounds_bytes(t.bounds)
+        + _floats_bytes(t.delimiter_confidence)
+        + _FLOAT_BYTES
+        + _str_bytes(t.token_kinds)
+        + _str_bytes(t.template)
+        + _str_bytes(t.template_id)
+    )
 
 
 def _decided_bytes(shape_key: str, d: _Decided) -> int:
     """Estimated memory of a shape cache entry: the shape and everything its ``_Decided`` holds."""
-    return (_DECIDED_OBJECT_BYTES + _str_bytes(shape_key) + _str_bytes(d.decisions)
-            + _floats_bytes(d.delimiter_confidence) + _FLOAT_BYTES + _str_bytes(d.token_kinds or ""))
+    return (
+        _DECIDED_OBJECT_BYTES
+        + _str_bytes(shape_key)
+        + _str_bytes(d.decisions)
+        + _floats_bytes(d.delimiter_confidence)
+        + _FLOAT_BYTES
+        + _str_bytes(d.token_kinds or "")
+    )

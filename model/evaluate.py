@@ -29,6 +29,7 @@ the gold templates (the ceiling of any grouping by exact template). Overall, GA
 is the mean over systems (the Loghub benchmark's figure) and, beside it, the
 line-weighted GA.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,8 @@ class Evaluation:
 
     def __init__(self, binary: bool = True) -> None:
         """Args:
-            binary: whether labels are the spec's ``O``/``D`` (then the four scores and the rule
-                baselines apply); other alphabets get only the per-class report and confusion matrix.
+        binary: whether labels are the spec's ``O``/``D`` (then the four scores and the rule
+            baselines apply); other alphabets get only the per-class report and confusion matrix.
         """
         self.binary = binary
         self.scorers: dict[str, dict[str, Scorer]] = {}  # system -> scored system -> Scorer
@@ -122,8 +123,7 @@ class Evaluation:
         for name, kinds in predicted.items():
             scorers.setdefault(name, KindScorer()).add(line, gold_kinds, kinds)
 
-    def add_grouping(self, system: str, name: str, events: Sequence[Hashable | None],
-                     keys: Sequence[Hashable]) -> None:
+    def add_grouping(self, system: str, name: str, events: Sequence[Hashable | None], keys: Sequence[Hashable]) -> None:
         """Scores one grouping of all the lines of ``system``: gold events and predicted group keys, in order.
 
         Raises:
@@ -192,8 +192,13 @@ class Evaluation:
             return None
         names = sorted({*scorers, *groupings}, key=_kind_order)
         return {
-            "scores": {name: {**(scorers[name].result() if name in scorers else {}),
-                              **(groupings[name].result() if name in groupings else {})} for name in names},
+            "scores": {
+                name: {
+                    **(scorers[name].result() if name in scorers else {}),
+                    **(groupings[name].result() if name in groupings else {}),
+                }
+                for name in names
+            },
             "counts": {name: scorers[name].counts() for name in names if name in scorers},
             "grouping": {name: groupings[name].counts() for name in names if name in groupings},
         }
@@ -230,10 +235,12 @@ class Evaluation:
         evaluation.confusions[system] = Confusion.from_dict(data["confusion"])
         evaluation.scorers[system] = {name: Scorer.from_counts(c) for name, c in data["counts"].items()}
         if "kinds" in data:
-            evaluation.kind_scorers[system] = {name: KindScorer.from_counts(c)
-                                               for name, c in data["kinds"]["counts"].items()}
-            evaluation.groupings[system] = {name: Grouping.from_counts(c)
-                                            for name, c in data["kinds"]["grouping"].items()}
+            evaluation.kind_scorers[system] = {
+                name: KindScorer.from_counts(c) for name, c in data["kinds"]["counts"].items()
+            }
+            evaluation.groupings[system] = {
+                name: Grouping.from_counts(c) for name, c in data["kinds"]["grouping"].items()
+            }
         return evaluation
 
 
@@ -252,7 +259,7 @@ def tag_lines(engine: Engine, lines: Sequence[str], binary: bool) -> tuple[list[
     labels: list[Sequence[str]] = []
     kinds: list[str] = []
     for start in range(0, len(lines), TAG_CHUNK_LINES):
-        for result in engine.tag(lines[start:start + TAG_CHUNK_LINES]):
+        for result in engine.tag(lines[start : start + TAG_CHUNK_LINES]):
             labels.append(spans_to_labels(len(result.line), result.tokens) if binary else result.labels)
             # '' without a kind head (and from engines that predate kinds).
             kinds.append(getattr(result, "kinds", ""))
@@ -292,8 +299,9 @@ def evaluate(engine: Engine, examples: Sequence[dict]) -> Evaluation:
     return evaluation
 
 
-def score_kinds(evaluation: Evaluation, system: str, examples: Sequence[dict],
-                tagger_kinds: Sequence[str] | None) -> None:
+def score_kinds(
+    evaluation: Evaluation, system: str, examples: Sequence[dict], tagger_kinds: Sequence[str] | None
+) -> None:
     """Scores of kinds of every line of ``system``, in log order: the tagger's and the baselines'.
 
     Kind accuracy and template exact match of the tagger (when ``tagger_kinds`` is given) and of the
@@ -338,12 +346,14 @@ def score_kinds(evaluation: Evaluation, system: str, examples: Sequence[dict],
 
 
 def _score_cell(scores: dict[str, float]) -> str:
-    return " / ".join(f"{scores[key]:.3f}" for key in
-                      ("delimiter_f1", "punctuation_accuracy", "line_exact_match", "token_f1"))
+    return " / ".join(
+        f"{scores[key]:.3f}" for key in ("delimiter_f1", "punctuation_accuracy", "line_exact_match", "token_f1")
+    )
 
 
-def markdown_table(data: dict[str, Any], names: Sequence[str] = (TAGGER, *BASELINES),
-                   margin_over: str | None = None) -> str:
+def markdown_table(
+    data: dict[str, Any], names: Sequence[str] = (TAGGER, *BASELINES), margin_over: str | None = None
+) -> str:
     """The scores of :meth:`Evaluation.to_dict` as a markdown table, one row per system plus overall.
 
     Args:
@@ -383,11 +393,16 @@ def kinds_markdown(data: dict[str, Any]) -> str | None:
     overall = data[OVERALL].get("kinds") or {"scores": {}}
     names = sorted({name for _, entry in entries for name in entry["kinds"]["scores"]}, key=_kind_order)
     predicts = {name for _, entry in entries for name in entry["kinds"]["counts"]}
-    keys = {name: ("kind_accuracy", "template_exact_match", "grouping_accuracy") if name in predicts
-            else ("grouping_accuracy",) for name in names}
+    keys = {
+        name: ("kind_accuracy", "template_exact_match", "grouping_accuracy")
+        if name in predicts
+        else ("grouping_accuracy",)
+        for name in names
+    }
     head = ["system", "lines"] + [
         KIND_TITLES.get(name, name) + (" kind acc / template exact / GA" if name in predicts else " GA")
-        for name in names]
+        for name in names
+    ]
     rows = [head, ["---"] * len(head)]
     for system, entry in [*entries, (f"**{OVERALL}**", {**data[OVERALL], "kinds": overall})]:
         scores = entry["kinds"]["scores"]
@@ -402,7 +417,7 @@ def kinds_markdown(data: dict[str, Any]) -> str | None:
             covered = "" if systems == len(entries) else f" ({systems} of {len(entries)} systems)"
             pooled.append(f"{KIND_TITLES.get(name, name)} {scores['grouping_accuracy_pooled']:.3f}{covered}")
     if pooled:
-        table += ("\n\nOverall GA is the mean over systems; line-weighted: " + ", ".join(pooled) + ".")
+        table += "\n\nOverall GA is the mean over systems; line-weighted: " + ", ".join(pooled) + "."
     return table
 
 
@@ -415,14 +430,27 @@ def format_text(data: dict[str, Any]) -> str:
     if kinds:
         parts += ["", "kinds and grouping:", kinds]
     overall = data[OVERALL]
-    parts += ["", "tagger, per character, all lines:", format_report(overall["report"]),
-              "", format_confusion(Confusion.from_dict(overall["confusion"]))]
+    parts += [
+        "",
+        "tagger, per character, all lines:",
+        format_report(overall["report"]),
+        "",
+        format_confusion(Confusion.from_dict(overall["confusion"])),
+    ]
     return "\n".join(parts)
 
 
-def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | None = None,
-             max_minutes: float | None = None, synthetic_lines: int | None = None, seed: int | None = None,
-             device: str = "auto", num_threads: int | None = None) -> dict[str, Any]:
+def run_loso(
+    files: Sequence[str],
+    out_dir: Path,
+    *,
+    systems: Sequence[str] | None = None,
+    max_minutes: float | None = None,
+    synthetic_lines: int | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    num_threads: int | None = None,
+) -> dict[str, Any]:
     """Leave-one-system-out: for each system, train without it and score the model on it.
 
     Args:
@@ -447,8 +475,10 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
         raise ValueError(f"systems not in the data: {', '.join(sorted(unknown))}")
     out_dir.mkdir(parents=True, exist_ok=True)
     overrides = {"max_minutes": max_minutes, "synthetic_lines": synthetic_lines, "seed": seed}
-    base = replace(TrainConfig(data=tuple(training_files(files, out_dir)), device=device, num_threads=num_threads),
-                   **{key: value for key, value in overrides.items() if value is not None})
+    base = replace(
+        TrainConfig(data=tuple(training_files(files, out_dir)), device=device, num_threads=num_threads),
+        **{key: value for key, value in overrides.items() if value is not None},
+    )
     for system in systems or by_system:
         fold_dir = out_dir / system
         result_path = fold_dir / RESULT_FILE
@@ -457,16 +487,25 @@ def run_loso(files: Sequence[str], out_dir: Path, *, systems: Sequence[str] | No
             saved = json.loads(result_path.read_text())["train_config"]
             if saved != json.loads(json.dumps(asdict(cfg))):
                 # Resuming is the point, but a fold trained under other settings should not pass unnoticed.
-                log.warning("leave-one-system-out: %s was trained with other settings (%s); kept, delete it "
-                            "to retrain", system, result_path)
+                log.warning(
+                    "leave-one-system-out: %s was trained with other settings (%s); kept, delete it to retrain",
+                    system,
+                    result_path,
+                )
             log.info("leave-one-system-out: %s already done (%s), skipped", system, result_path)
             continue
         log.info("leave-one-system-out: training without %s", system)
         trained = train(cfg)
         engine = Engine.load(trained["checkpoint"], device=device, num_threads=num_threads)
         fold = evaluate(engine, by_system[system])
-        record = {"system": system, "model_id": engine.model_id, "checkpoint": trained["checkpoint"],
-                  "train_config": asdict(cfg), "train_best": trained["best"], **fold.system_dict(system)}
+        record = {
+            "system": system,
+            "model_id": engine.model_id,
+            "checkpoint": trained["checkpoint"],
+            "train_config": asdict(cfg),
+            "train_best": trained["best"],
+            **fold.system_dict(system),
+        }
         tmp = result_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=2))
         tmp.replace(result_path)  # atomic: a killed run never leaves a half-written result behind
@@ -541,10 +580,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     loso.add_argument("--loso", action="store_true", help="train without each system in turn and score it")
     loso.add_argument("--out", type=Path, help="folder for the folds' models and results (needed with --loso)")
     loso.add_argument("--systems", help="comma-separated folds to run (default: every system in the data)")
-    loso.add_argument("--minutes-per-system", type=float, default=None,
-                      help="training time budget per fold (default: the trainer's)")
-    loso.add_argument("--synthetic-lines", type=int, default=None,
-                      help="generated training lines per fold (default: the trainer's)")
+    loso.add_argument(
+        "--minutes-per-system", type=float, default=None, help="training time budget per fold (default: the trainer's)"
+    )
+    loso.add_argument(
+        "--synthetic-lines", type=int, default=None, help="generated training lines per fold (default: the trainer's)"
+    )
     loso.add_argument("--seed", type=int, default=None, help="training seed (default: the trainer's)")
 
 
@@ -569,9 +610,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
         systems = [s for s in (args.systems or "").split(",") if s] or None
         try:
-            data = run_loso(args.data, args.out, systems=systems, max_minutes=args.minutes_per_system,
-                            synthetic_lines=args.synthetic_lines, seed=args.seed, device=args.device,
-                            num_threads=args.threads)
+            data = run_loso(
+                args.data,
+                args.out,
+                systems=systems,
+                max_minutes=args.minutes_per_system,
+                synthetic_lines=args.synthetic_lines,
+                seed=args.seed,
+                device=args.device,
+                num_threads=args.threads,
+            )
         except ValueError as error:
             sys.stderr.write(f"logdelim eval: {error}\n")
             return 2
@@ -580,7 +628,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     engine = Engine.load(args.model, device=args.device, num_threads=args.threads)
     examples = [example for path in args.data for example in load_examples(path)]
-    data = {"model_id": engine.model_id, "device": engine.device, "data": [str(p) for p in args.data],
-            **evaluate(engine, examples).to_dict()}
+    data = {
+        "model_id": engine.model_id,
+        "device": engine.device,
+        "data": [str(p) for p in args.data],
+        **evaluate(engine, examples).to_dict(),
+    }
     sys.stdout.write((json.dumps(data, indent=2) if args.json else format_text(data)) + "\n")
     return 0

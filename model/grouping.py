@@ -14,6 +14,7 @@ early may join a group later, when its varying word has shown enough values, so
 records already written keep their ``template_id`` and a store maps ids to
 groups when it reads them (``group_of``).
 """
+
 from __future__ import annotations
 
 import re
@@ -107,4 +108,4 @@ def _joined(template: str) -> str:
 
 def _masked(template: str) -> list[tuple[str, str]]:
     """``(template with one word as <*>, that word)`` for each word of ``template``."""
-    return [(template[:m.start()] + WILDCARD + template[m.end():], m.group()) for m in _WORD.finditer(template)]
+    return [(template[: m.start()] + WILDCARD + template[m.end() :], m.group()) for m in _WORD.finditer(template)]

@@ -16,6 +16,7 @@ guessed. The line is rebuilt with the format's literal text, so runs of spaces
 that a raw file pads differently come out as the format writes them: the labels
 are the same (whitespace is always ``D``), the line may differ in width.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -148,9 +149,15 @@ def label_csv(system: str, rows: Iterable[Mapping[str, str]], fmt: str | None = 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim label``."""
-    parser.add_argument("csv", nargs="+", help="Loghub structured CSV files (LineId, header fields, Content, EventTemplate)")
-    parser.add_argument("--system", required=True, help=f"system name; its header format is known for {', '.join(FORMATS)}")
-    parser.add_argument("--format", default=None, help="header format when the system is not known (<Field> placeholders)")
+    parser.add_argument(
+        "csv", nargs="+", help="Loghub structured CSV files (LineId, header fields, Content, EventTemplate)"
+    )
+    parser.add_argument(
+        "--system", required=True, help=f"system name; its header format is known for {', '.join(FORMATS)}"
+    )
+    parser.add_argument(
+        "--format", default=None, help="header format when the system is not known (<Field> placeholders)"
+    )
     parser.add_argument("--out", default=None, help="JSONL file to write (default: stdout)")
 
 
@@ -173,6 +180,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if args.out:
             out.close()
-    log.info("%s: %d lines labelled, %d skipped (content does not match its template)%s", args.system,
-             written, len(skipped), f": {', '.join(skipped[:20])}" if skipped else "")
+    log.info(
+        "%s: %d lines labelled, %d skipped (content does not match its template)%s",
+        args.system,
+        written,
+        len(skipped),
+        f": {', '.join(skipped[:20])}" if skipped else "",
+    )
     return 0

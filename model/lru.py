@@ -10,6 +10,7 @@ entries while either bound is exceeded.
 Sizes are given once, when an entry is inserted, so a lookup costs what a dict
 lookup costs: nothing is measured on the hot path.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict

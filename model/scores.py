@@ -22,6 +22,7 @@ Predicted labels are expected to be derived from predicted token spans
 ``logdelim.model.spans.labels_to_spans`` so that the scorer and the tagger agree
 on what a token is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -35,10 +36,17 @@ DELIMITER = "D"
 
 # Names of the counters a Scorer keeps; saving and merging go through this list.
 _COUNTS = (
-    "lines", "exact_lines", "chars",
-    "delim_tp", "delim_fp", "delim_fn",
-    "punct_chars", "punct_correct",
-    "gold_tokens", "pred_tokens", "matched_tokens",
+    "lines",
+    "exact_lines",
+    "chars",
+    "delim_tp",
+    "delim_fp",
+    "delim_fn",
+    "punct_chars",
+    "punct_correct",
+    "gold_tokens",
+    "pred_tokens",
+    "matched_tokens",
 )
 
 
@@ -170,7 +178,7 @@ class Confusion:
 
     def __init__(self, labels: Iterable[str] = ()) -> None:
         """Args:
-            labels: the alphabet in display order; labels first seen later are appended.
+        labels: the alphabet in display order; labels first seen later are appended.
         """
         self.labels: list[str] = []
         self.matrix: dict[str, dict[str, int]] = {}  # gold -> predicted -> count
@@ -272,7 +280,11 @@ def format_confusion(confusion: Confusion) -> str:
 
 # Gold kinds scored by kind accuracy, each with the name of its per-kind accuracy.
 _KIND_COUNTS = (
-    "lines", "exact_lines", "template_lines", "kind_chars", "kind_correct",
+    "lines",
+    "exact_lines",
+    "template_lines",
+    "kind_chars",
+    "kind_correct",
     *(f"{name}_{what}" for name in TOKEN_KINDS.values() for what in ("chars", "correct")),
 )
 
@@ -312,8 +324,9 @@ class KindScorer(_Counters):
             ValueError: when a kinds string's length differs from the line's.
         """
         if len(gold_kinds) != len(line) or len(pred_kinds) != len(line):
-            raise ValueError(f"line has {len(line)} characters, gold kinds {len(gold_kinds)}, "
-                             f"predicted kinds {len(pred_kinds)}")
+            raise ValueError(
+                f"line has {len(line)} characters, gold kinds {len(gold_kinds)}, predicted kinds {len(pred_kinds)}"
+            )
         self.lines += 1
         exact = pred_kinds == gold_kinds
         for kind, name in TOKEN_KINDS.items():
@@ -385,7 +398,7 @@ def grouping_accuracy(triples: Iterable[tuple[str, Hashable | None, Hashable]]) 
         correct = 0
         for by_event in by_key.values():
             if len(by_event) == 1:
-                (event, size), = by_event.items()
+                ((event, size),) = by_event.items()
                 if size == events[system][event]:
                     correct += size
         out[system] = {"correct": correct, "lines": sum(events[system].values())}

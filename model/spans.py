@@ -3,6 +3,7 @@
 Per ``shared/spec/labels.md``: tokens are the maximal runs of ``O`` characters;
 every other character is a delimiter. Offsets are code points, end exclusive.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

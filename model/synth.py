@@ -20,6 +20,7 @@ Usage::
     from logdelim.model.synth import FAMILIES, generate
     rows = generate(50_000, seed=1)   # [{"system": "synthetic/logfmt", "line": ..., "labels": ..., "kinds": ...}]
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,6 +45,7 @@ FieldValue = str | list[Piece]
 # ---------------------------------------------------------------------------
 # Labels by construction
 # ---------------------------------------------------------------------------
+
 
 def piece_labels(text: str, variable: bool) -> str:
     """The ``O``/``D`` labels of one piece, per the spec's rules 1-3.
@@ -113,7 +115,7 @@ def _parse(template: str) -> tuple[tuple[str, str | None, str], ...]:
     pos = 0
     constant = ""
     for m in _FIELD.finditer(template):
-        constant += template[pos:m.start()]
+        constant += template[pos : m.start()]
         pos = m.end()
         if m.group(1) is None:
             constant += m.group(0)[0]
@@ -124,8 +126,7 @@ def _parse(template: str) -> tuple[tuple[str, str | None, str], ...]:
     return tuple(parts)
 
 
-def render(r: Rng, template: str, fields: Mapping[str, FieldValue] | None = None,
-           kind: str = FIELD) -> list[Piece]:
+def render(r: Rng, template: str, fields: Mapping[str, FieldValue] | None = None, kind: str = FIELD) -> list[Piece]:
     """Pieces of ``template``, each ``{name}`` filled from ``fields`` or the value generator ``name``.
 
     A field may carry a format spec for padding (``{level:<5}``, ``{thread:>15}``);
@@ -210,8 +211,12 @@ class _Moment:
         return _DAYS[self.weekday]
 
     def epoch(self) -> int:
-        return 1_325_376_000 + (((self.year - 2012) * 365 + (self.month - 1) * 30 + self.day) * 24
-                                + self.hour) * 3600 + self.minute * 60 + self.second
+        return (
+            1_325_376_000
+            + (((self.year - 2012) * 365 + (self.month - 1) * 30 + self.day) * 24 + self.hour) * 3600
+            + self.minute * 60
+            + self.second
+        )
 
 
 def _tz(r: Rng, colon: bool) -> str:
@@ -313,8 +318,21 @@ def ts_compact(r: Rng) -> str:
     return r.choice(_COMPACT_FORMATS)(_Moment(r))
 
 
-_TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_apache,
-                                ts_slash, ts_ctime, ts_epoch, ts_clock, ts_rfc1123, ts_dmy, ts_compact)
+_TIMESTAMPS: tuple[Gen, ...] = (
+    ts_iso,
+    ts_iso,
+    ts_date_time,
+    ts_date_time,
+    ts_syslog,
+    ts_apache,
+    ts_slash,
+    ts_ctime,
+    ts_epoch,
+    ts_clock,
+    ts_rfc1123,
+    ts_dmy,
+    ts_compact,
+)
 
 
 def ts_any(r: Rng) -> str:
@@ -356,26 +374,93 @@ def _ipv6(r: Rng) -> str:
 
 
 def _port(r: Rng) -> str:
-    return str(r.choice((22, 80, 443, 3306, 5432, 6379, 8080, 8443, 9092, 9200, 2181, 27017,
-                         r.randint(1024, 65535), r.randint(32768, 60999))))
+    return str(
+        r.choice(
+            (
+                22,
+                80,
+                443,
+                3306,
+                5432,
+                6379,
+                8080,
+                8443,
+                9092,
+                9200,
+                2181,
+                27017,
+                r.randint(1024, 65535),
+                r.randint(32768, 60999),
+            )
+        )
+    )
 
 
 def _host(r: Rng) -> str:
     style = r.randrange(5)
     if style == 4:
         # Infrastructure inventory names: a device word and a rack/slot id, one value.
-        device = r.choice(("Switch", "Rack", "Chassis", "Blade", "PDU", "Router", "Core", "Edge", "ESX", "Storage",
-                           "Gateway", "fabric", "leaf", "spine", "ups", "Enclosure"))
-        slot = r.choice((str(r.randrange(1, 64)), f"{r.randrange(10)}{r.choice('ABNT')}{r.randrange(100):02d}",
-                         f"{r.choice('ABCD')}{r.randrange(1, 40):02d}", f"{r.randrange(1, 9)}{r.choice('ab')}"))
+        device = r.choice(
+            (
+                "Switch",
+                "Rack",
+                "Chassis",
+                "Blade",
+                "PDU",
+                "Router",
+                "Core",
+                "Edge",
+                "ESX",
+                "Storage",
+                "Gateway",
+                "fabric",
+                "leaf",
+                "spine",
+                "ups",
+                "Enclosure",
+            )
+        )
+        slot = r.choice(
+            (
+                str(r.randrange(1, 64)),
+                f"{r.randrange(10)}{r.choice('ABNT')}{r.randrange(100):02d}",
+                f"{r.choice('ABCD')}{r.randrange(1, 40):02d}",
+                f"{r.randrange(1, 9)}{r.choice('ab')}",
+            )
+        )
         return f"{device}-{slot}"
     if style == 0:
-        return r.choice(("localhost", "web-01", "db-primary", "cache-2", "node7", "LabSZ", "combo",
-                         "worker-3f9c", "build-agent-12", "kafka-0", "DESKTOP-7Q2M4KD", "raspberrypi"))
+        return r.choice(
+            (
+                "localhost",
+                "web-01",
+                "db-primary",
+                "cache-2",
+                "node7",
+                "LabSZ",
+                "combo",
+                "worker-3f9c",
+                "build-agent-12",
+                "kafka-0",
+                "DESKTOP-7Q2M4KD",
+                "raspberrypi",
+            )
+        )
     if style == 1:
         return f"ip-{r.randrange(256)}-{r.randrange(256)}-{r.randrange(256)}-{r.randrange(256)}"
-    tld = r.choice(("example.com", "internal", "svc.cluster.local", "prod.example.net", "corp.local",
-                    "eu-west-1.compute.internal", "github.com", "amazonaws.com", "debian.org"))
+    tld = r.choice(
+        (
+            "example.com",
+            "internal",
+            "svc.cluster.local",
+            "prod.example.net",
+            "corp.local",
+            "eu-west-1.compute.internal",
+            "github.com",
+            "amazonaws.com",
+            "debian.org",
+        )
+    )
     name = r.choice(("api", "auth", "mail", "db", "redis", "search", "cdn", "registry", "deb", "gateway"))
     return f"{name}{r.choice(('', '-1', '-2', '.eu', str(r.randrange(30))))}.{tld}"
 
@@ -390,18 +475,45 @@ def _ip(r: Rng) -> str:
     return _ipv6(r) if r.random() < 0.25 else _ipv4(r)
 
 
-_WORDS = ("users", "orders", "api", "v1", "v2", "static", "images", "login", "health", "metrics",
-          "index.html", "assets", "app.js", "favicon.ico", "search", "items", "cart", "admin",
-          "wp-login.php", "robots.txt", "download", "reports", "status", "graphql", "docs")
+_WORDS = (
+    "users",
+    "orders",
+    "api",
+    "v1",
+    "v2",
+    "static",
+    "images",
+    "login",
+    "health",
+    "metrics",
+    "index.html",
+    "assets",
+    "app.js",
+    "favicon.ico",
+    "search",
+    "items",
+    "cart",
+    "admin",
+    "wp-login.php",
+    "robots.txt",
+    "download",
+    "reports",
+    "status",
+    "graphql",
+    "docs",
+)
 
 
 def _httppath(r: Rng) -> str:
-    path = "/" + "/".join(r.choice(_WORDS) if r.random() < 0.8 else str(r.randrange(100000))
-                          for _ in range(r.randint(0, 4)))
+    path = "/" + "/".join(
+        r.choice(_WORDS) if r.random() < 0.8 else str(r.randrange(100000)) for _ in range(r.randint(0, 4))
+    )
     if r.random() < 0.35:
-        params = [f"{r.choice(('q', 'page', 'id', 'sort', 'limit', 'token', 'lang', 'utm_source'))}="
-                  f"{r.choice(('1', '20', 'desc', 'en-US', 'abc%20def', _hexs(r, 8), 'true'))}"
-                  for _ in range(r.randint(1, 3))]
+        params = [
+            f"{r.choice(('q', 'page', 'id', 'sort', 'limit', 'token', 'lang', 'utm_source'))}="
+            f"{r.choice(('1', '20', 'desc', 'en-US', 'abc%20def', _hexs(r, 8), 'true'))}"
+            for _ in range(r.randint(1, 3))
+        ]
         path += "?" + "&".join(params)
     return path
 
@@ -414,14 +526,72 @@ def _url(r: Rng) -> str:
     return f"{scheme}://{auth}{host}{port}{_httppath(r)}{'#' + r.choice(_WORDS) if r.random() < 0.05 else ''}"
 
 
-_DIRS = ("usr", "lib", "var", "log", "etc", "opt", "home", "srv", "tmp", "data", "app", "share",
-         "nginx", "postgresql", "14", "main", "x86_64-linux-gnu", "site-packages", "python3.11",
-         "node_modules", ".cache", "conf.d", "systemd", "system", "run", "ubuntu", "alice", "jürgen",
-         "releases", "v2.3.1", "mnt", "hadoop", "dfs", "current", "subdir32", "docker", "overlay2")
-_FILES = ("nginx.conf", "access.log", "error.log", "app.py", "main.go", "server.js", "index.html",
-          "libc.so.6", "config.yaml", "settings.json", "pg_hba.conf", "my.cnf", "id_rsa", "data.db",
-          "00-default.conf", "package.json", "requirements.txt", "core.1234", "blk_1350741653957819140",
-          "report 2024.pdf", "ファイル.txt", "README.md", "sshd_config", "cert.pem", "Dockerfile")
+_DIRS = (
+    "usr",
+    "lib",
+    "var",
+    "log",
+    "etc",
+    "opt",
+    "home",
+    "srv",
+    "tmp",
+    "data",
+    "app",
+    "share",
+    "nginx",
+    "postgresql",
+    "14",
+    "main",
+    "x86_64-linux-gnu",
+    "site-packages",
+    "python3.11",
+    "node_modules",
+    ".cache",
+    "conf.d",
+    "systemd",
+    "system",
+    "run",
+    "ubuntu",
+    "alice",
+    "jürgen",
+    "releases",
+    "v2.3.1",
+    "mnt",
+    "hadoop",
+    "dfs",
+    "current",
+    "subdir32",
+    "docker",
+    "overlay2",
+)
+_FILES = (
+    "nginx.conf",
+    "access.log",
+    "error.log",
+    "app.py",
+    "main.go",
+    "server.js",
+    "index.html",
+    "libc.so.6",
+    "config.yaml",
+    "settings.json",
+    "pg_hba.conf",
+    "my.cnf",
+    "id_rsa",
+    "data.db",
+    "00-default.conf",
+    "package.json",
+    "requirements.txt",
+    "core.1234",
+    "blk_1350741653957819140",
+    "report 2024.pdf",
+    "ファイル.txt",
+    "README.md",
+    "sshd_config",
+    "cert.pem",
+    "Dockerfile",
+)
 
 
 def _path(r: Rng) -> str:
@@ -433,11 +603,33 @@ def _path(r: Rng) -> str:
 
 def _winpath(r: Rng) -> str:
     drive = r.choice(("C:", "C:", "D:", r"\\fileserver\share"))
-    dirs = r.choice((r"Windows\System32", r"Program Files\Common Files", r"Program Files (x86)\Steam",
-                     r"Users\Alice\AppData\Local\Temp", r"Windows\WinSxS", r"ProgramData\Microsoft",
-                     r"inetpub\wwwroot", r"Windows\servicing\Packages", r"Users\Public\Documents"))
-    leaf = r.choice(("kernel32.dll", "svchost.exe", "setup.log", "CBS.log", "web.config", "x",
-                     "msedge.exe", "update.mum", "New Text Document.txt", "ntdll.dll"))
+    dirs = r.choice(
+        (
+            r"Windows\System32",
+            r"Program Files\Common Files",
+            r"Program Files (x86)\Steam",
+            r"Users\Alice\AppData\Local\Temp",
+            r"Windows\WinSxS",
+            r"ProgramData\Microsoft",
+            r"inetpub\wwwroot",
+            r"Windows\servicing\Packages",
+            r"Users\Public\Documents",
+        )
+    )
+    leaf = r.choice(
+        (
+            "kernel32.dll",
+            "svchost.exe",
+            "setup.log",
+            "CBS.log",
+            "web.config",
+            "x",
+            "msedge.exe",
+            "update.mum",
+            "New Text Document.txt",
+            "ntdll.dll",
+        )
+    )
     return f"{drive}\\{dirs}\\{leaf}"
 
 
@@ -452,8 +644,9 @@ def _hex(r: Rng) -> str:
 
 
 def _int(r: Rng) -> str:
-    return str(r.choice((r.randrange(10), r.randrange(100), r.randrange(10_000), r.randrange(10**7),
-                         r.randrange(10**10))))
+    return str(
+        r.choice((r.randrange(10), r.randrange(100), r.randrange(10_000), r.randrange(10**7), r.randrange(10**10)))
+    )
 
 
 def _neg(r: Rng) -> str:
@@ -491,8 +684,9 @@ def _duration(r: Rng) -> str:
     if style == 5:
         # Clock-style elapsed times: ``00:01`` (minutes:seconds), ``1:02:03.456``.
         return f"{r.randint(0, 59):02d}:{r.randint(0, 59):02d}"
-    return f"{r.randint(0, 23):{r.choice(('02d', 'd'))}}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}" + \
-        r.choice(("", "", f".{r.randint(0, 999):03d}"))
+    return f"{r.randint(0, 23):{r.choice(('02d', 'd'))}}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}" + r.choice(
+        ("", "", f".{r.randint(0, 999):03d}")
+    )
 
 
 def _size(r: Rng) -> str:
@@ -526,29 +720,76 @@ def _debver(r: Rng) -> str:
 
 
 def _srcline(r: Rng) -> str:
-    name = r.choice(("main.go", "server.go", "handler.go", "controller.go", "app.py", "views.py",
-                     "taskinstance.py", "index.js", "Main.java", "kubelet.go", "reflector.go",
-                     "StorageService.java", "connection.rb", "worker.rs", "pool.c"))
+    name = r.choice(
+        (
+            "main.go",
+            "server.go",
+            "handler.go",
+            "controller.go",
+            "app.py",
+            "views.py",
+            "taskinstance.py",
+            "index.js",
+            "Main.java",
+            "kubelet.go",
+            "reflector.go",
+            "StorageService.java",
+            "connection.rb",
+            "worker.rs",
+            "pool.c",
+        )
+    )
     prefix = r.choice(("", "", "server/", "internal/api/", "pkg/controller/", "k8s.io/client-go/tools/cache/"))
     return f"{prefix}{name}:{r.randint(1, 2400)}"
 
 
 def _thread(r: Rng) -> str:
     """A thread name as Java/Python loggers print it (may hold spaces, ``|`` or ``(``)."""
-    return r.choice(("main", "main-1", f"http-nio-8080-exec-{r.randint(1, 200)}",
-                     f"pool-{r.randint(1, 9)}-thread-{r.randint(1, 64)}", f"worker-{r.randint(0, 31)}",
-                     f"ForkJoinPool.commonPool-worker-{r.randint(1, 15)}",
-                     f"grpc-default-executor-{r.randint(0, 9)}", f"Thread-{r.randint(0, 300)}", "scheduling-1",
-                     f"kafka-producer-network-thread | producer-{r.randint(1, 5)}", "RMI TCP Connection(2)-10.0.0.5",
-                     "AsyncLogger-1", f"Executor task launch worker for task {r.randint(0, 900)}"))
+    return r.choice(
+        (
+            "main",
+            "main-1",
+            f"http-nio-8080-exec-{r.randint(1, 200)}",
+            f"pool-{r.randint(1, 9)}-thread-{r.randint(1, 64)}",
+            f"worker-{r.randint(0, 31)}",
+            f"ForkJoinPool.commonPool-worker-{r.randint(1, 15)}",
+            f"grpc-default-executor-{r.randint(0, 9)}",
+            f"Thread-{r.randint(0, 300)}",
+            "scheduling-1",
+            f"kafka-producer-network-thread | producer-{r.randint(1, 5)}",
+            "RMI TCP Connection(2)-10.0.0.5",
+            "AsyncLogger-1",
+            f"Executor task launch worker for task {r.randint(0, 900)}",
+        )
+    )
 
 
-_JAVA_PACKAGES = ("org.apache.kafka.clients", "org.apache.catalina.core", "org.springframework.web.servlet",
-                  "com.zaxxer.hikari.pool", "io.netty.channel", "org.hibernate.engine.jdbc",
-                  "com.example.orders.service", "org.apache.hadoop.hdfs.server.datanode", "org.eclipse.jetty.server")
-_JAVA_CLASSES = ("NetworkClient", "StandardWrapperValve", "DispatcherServlet", "HikariPool", "PoolBase",
-                 "DefaultChannelPipeline", "SqlExceptionHelper", "OrderService", "DataNode", "Server",
-                 "ConsumerCoordinator", "ContainerBase", "AbstractConnector")
+_JAVA_PACKAGES = (
+    "org.apache.kafka.clients",
+    "org.apache.catalina.core",
+    "org.springframework.web.servlet",
+    "com.zaxxer.hikari.pool",
+    "io.netty.channel",
+    "org.hibernate.engine.jdbc",
+    "com.example.orders.service",
+    "org.apache.hadoop.hdfs.server.datanode",
+    "org.eclipse.jetty.server",
+)
+_JAVA_CLASSES = (
+    "NetworkClient",
+    "StandardWrapperValve",
+    "DispatcherServlet",
+    "HikariPool",
+    "PoolBase",
+    "DefaultChannelPipeline",
+    "SqlExceptionHelper",
+    "OrderService",
+    "DataNode",
+    "Server",
+    "ConsumerCoordinator",
+    "ContainerBase",
+    "AbstractConnector",
+)
 
 
 def _java_logger(r: Rng) -> str:
@@ -561,8 +802,20 @@ def _java_logger(r: Rng) -> str:
 
 
 def _java_frame(r: Rng) -> str:
-    method = r.choice(("invoke", "run", "doFilter", "lambda$main$0", "<init>", "handleRequest",
-                       "poll", "execute", "channelRead", "getConnection"))
+    method = r.choice(
+        (
+            "invoke",
+            "run",
+            "doFilter",
+            "lambda$main$0",
+            "<init>",
+            "handleRequest",
+            "poll",
+            "execute",
+            "channelRead",
+            "getConnection",
+        )
+    )
     return f"{_java_logger(r)}.{method}"
 
 
@@ -573,9 +826,24 @@ def _java_source(r: Rng) -> str:
 
 
 def _py_logger(r: Rng) -> str:
-    return r.choice(("root", "django.request", "uvicorn.error", "uvicorn.access", "sqlalchemy.engine.Engine",
-                     "myapp.db.pool", "celery.worker.strategy", "airflow.task", "urllib3.connectionpool",
-                     "app", "__main__", "botocore.credentials", "asyncio", "werkzeug"))
+    return r.choice(
+        (
+            "root",
+            "django.request",
+            "uvicorn.error",
+            "uvicorn.access",
+            "sqlalchemy.engine.Engine",
+            "myapp.db.pool",
+            "celery.worker.strategy",
+            "airflow.task",
+            "urllib3.connectionpool",
+            "app",
+            "__main__",
+            "botocore.credentials",
+            "asyncio",
+            "werkzeug",
+        )
+    )
 
 
 def _sha(r: Rng) -> str:
@@ -592,14 +860,42 @@ def _pod(r: Rng) -> str:
 
 
 def _image(r: Rng) -> str:
-    return r.choice(("docker.io/library/nginx:1.25.3", "registry.k8s.io/pause:3.9", "ghcr.io/acme/api:v2.3.1",
-                     "quay.io/prometheus/node-exporter:v1.7.0", "postgres:16-alpine", f"redis@sha256:{_hexs(r, 64)}",
-                     "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:latest"))
+    return r.choice(
+        (
+            "docker.io/library/nginx:1.25.3",
+            "registry.k8s.io/pause:3.9",
+            "ghcr.io/acme/api:v2.3.1",
+            "quay.io/prometheus/node-exporter:v1.7.0",
+            "postgres:16-alpine",
+            f"redis@sha256:{_hexs(r, 64)}",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:latest",
+        )
+    )
 
 
 def _user(r: Rng) -> str:
-    return r.choice(("root", "admin", "alice", "bob", "deploy", "www-data", "postgres", "ubuntu", "jenkins",
-                     "git", "nobody", "svc_backup", "j.smith", "josé", "test123", "oracle", "pi", "-"))
+    return r.choice(
+        (
+            "root",
+            "admin",
+            "alice",
+            "bob",
+            "deploy",
+            "www-data",
+            "postgres",
+            "ubuntu",
+            "jenkins",
+            "git",
+            "nobody",
+            "svc_backup",
+            "j.smith",
+            "josé",
+            "test123",
+            "oracle",
+            "pi",
+            "-",
+        )
+    )
 
 
 def _email(r: Rng) -> str:
@@ -608,20 +904,36 @@ def _email(r: Rng) -> str:
 
 
 def _ua(r: Rng) -> str:
-    return r.choice(("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                     "Chrome/120.0.0.0 Safari/537.36",
-                     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
-                     "curl/8.5.0", "python-requests/2.31.0", "Go-http-client/1.1", "kube-probe/1.28",
-                     "Googlebot/2.1 (+http://www.google.com/bot.html)", "Prometheus/2.48.1", "-"))
+    return r.choice(
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            "curl/8.5.0",
+            "python-requests/2.31.0",
+            "Go-http-client/1.1",
+            "kube-probe/1.28",
+            "Googlebot/2.1 (+http://www.google.com/bot.html)",
+            "Prometheus/2.48.1",
+            "-",
+        )
+    )
 
 
 def _sql(r: Rng) -> str:
     table = r.choice(("users", "orders", "public.accounts", "sessions", "line_items"))
-    return r.choice((f"SELECT * FROM {table} WHERE id = $1",
-                     f"SELECT id, name FROM {table} WHERE created_at > now() - interval '1 day' LIMIT 50",
-                     f"UPDATE {table} SET status = 'paid' WHERE id = {r.randint(1, 99999)}",
-                     f"INSERT INTO {table} (id, email) VALUES ($1, $2)", "BEGIN", "COMMIT",
-                     f"DELETE FROM {table} WHERE expires_at < NOW()", "VACUUM ANALYZE"))
+    return r.choice(
+        (
+            f"SELECT * FROM {table} WHERE id = $1",
+            f"SELECT id, name FROM {table} WHERE created_at > now() - interval '1 day' LIMIT 50",
+            f"UPDATE {table} SET status = 'paid' WHERE id = {r.randint(1, 99999)}",
+            f"INSERT INTO {table} (id, email) VALUES ($1, $2)",
+            "BEGIN",
+            "COMMIT",
+            f"DELETE FROM {table} WHERE expires_at < NOW()",
+            "VACUUM ANALYZE",
+        )
+    )
 
 
 def _guid(r: Rng) -> str:
@@ -637,79 +949,287 @@ def _sid(r: Rng) -> str:
 
 
 def _status(r: Rng) -> str:
-    return r.choice(("200", "200", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404",
-                     "429", "500", "502", "503"))
+    return r.choice(
+        ("200", "200", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404", "429", "500", "502", "503")
+    )
 
 
 VALUES: dict[str, Gen] = {
     # Timestamps.
-    "ts": ts_any, "iso": ts_iso, "datetime": ts_date_time, "syslogts": ts_syslog, "apachets": ts_apache,
-    "slashts": ts_slash, "ctime": ts_ctime, "epoch": ts_epoch, "clock": ts_clock, "httpdate": ts_rfc1123,
-    "dmyts": ts_dmy, "compactts": ts_compact,
+    "ts": ts_any,
+    "iso": ts_iso,
+    "datetime": ts_date_time,
+    "syslogts": ts_syslog,
+    "apachets": ts_apache,
+    "slashts": ts_slash,
+    "ctime": ts_ctime,
+    "epoch": ts_epoch,
+    "clock": ts_clock,
+    "httpdate": ts_rfc1123,
+    "dmyts": ts_dmy,
+    "compactts": ts_compact,
     # Numbers and identifiers.
     # Identifiers as values: snake_case names (modules, functions, job kinds) and prefixed ids.
-    "ident": lambda r: r.choice((
-        "_".join(r.sample(("switch", "module", "task", "runner", "max", "retries", "job", "queue", "io",
-                           "node", "state", "change", "ctrl", "disk", "pool", "worker", "read", "write"), r.randint(2, 3))),
-        f"{r.choice(('job', 'attempt', 'task', 'container', 'app', 'run', 'blk'))}_{r.randint(10**6, 10**13)}"
-        f"_{r.randint(1, 9999):04d}")),
+    "ident": lambda r: r.choice(
+        (
+            "_".join(
+                r.sample(
+                    (
+                        "switch",
+                        "module",
+                        "task",
+                        "runner",
+                        "max",
+                        "retries",
+                        "job",
+                        "queue",
+                        "io",
+                        "node",
+                        "state",
+                        "change",
+                        "ctrl",
+                        "disk",
+                        "pool",
+                        "worker",
+                        "read",
+                        "write",
+                    ),
+                    r.randint(2, 3),
+                )
+            ),
+            f"{r.choice(('job', 'attempt', 'task', 'container', 'app', 'run', 'blk'))}_{r.randint(10**6, 10**13)}"
+            f"_{r.randint(1, 9999):04d}",
+        )
+    ),
     # Component or tag names of a header (Android tags, app modules): CamelCase words, sometimes
     # joined by "_", "-" or "." (``Step_StandReportReceiver``): one header value, so O.
     "component": lambda r: r.choice(("_", "", "-", ".")).join(
-        "".join(w.capitalize() if r.random() < 0.8 else w.upper() for w in r.sample(
-            ("step", "stand", "report", "receiver", "sensor", "service", "manager", "activity", "window", "power",
-             "sync", "adapter", "worker", "pool", "cache", "ext", "sdm", "lsc", "sp", "utils", "hw", "bt", "wifi",
-             "scheduler", "monitor", "daemon", "store", "audio", "net", "stat"), r.randint(1, 3)))
-        for _ in range(r.randint(1, 2))),
+        "".join(
+            w.capitalize() if r.random() < 0.8 else w.upper()
+            for w in r.sample(
+                (
+                    "step",
+                    "stand",
+                    "report",
+                    "receiver",
+                    "sensor",
+                    "service",
+                    "manager",
+                    "activity",
+                    "window",
+                    "power",
+                    "sync",
+                    "adapter",
+                    "worker",
+                    "pool",
+                    "cache",
+                    "ext",
+                    "sdm",
+                    "lsc",
+                    "sp",
+                    "utils",
+                    "hw",
+                    "bt",
+                    "wifi",
+                    "scheduler",
+                    "monitor",
+                    "daemon",
+                    "store",
+                    "audio",
+                    "net",
+                    "stat",
+                ),
+                r.randint(1, 3),
+            )
+        )
+        for _ in range(r.randint(1, 2))
+    ),
     # A field's "no value" placeholder (access logs, alert flags): a value, so O.
     "flag": _pick("-", "-", "-", "--", "*", "N/A", "?"),
-    "int": _int, "small": lambda r: str(r.randint(0, 20)), "neg": _neg, "decimal": _decimal, "exp": _exp,
-    "number": _number, "pct": _pct, "hex": _hex, "sha": _sha, "uuid": _uuid, "pid": lambda r: str(r.randint(1, 65535)),
-    "thousands": _thousands, "count": lambda r: str(r.randint(0, 5000)), "guid": _guid, "sid": _sid,
-    "reqid": lambda r: r.choice((_uuid(r), "req-" + _hexs(r, 12), _hexs(r, 32), "".join(r.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(26)))),
-    "duration": _duration, "size": _size, "version": _version, "mac": _mac,
+    "int": _int,
+    "small": lambda r: str(r.randint(0, 20)),
+    "neg": _neg,
+    "decimal": _decimal,
+    "exp": _exp,
+    "number": _number,
+    "pct": _pct,
+    "hex": _hex,
+    "sha": _sha,
+    "uuid": _uuid,
+    "pid": lambda r: str(r.randint(1, 65535)),
+    "thousands": _thousands,
+    "count": lambda r: str(r.randint(0, 5000)),
+    "guid": _guid,
+    "sid": _sid,
+    "reqid": lambda r: r.choice(
+        (
+            _uuid(r),
+            "req-" + _hexs(r, 12),
+            _hexs(r, 32),
+            "".join(r.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(26)),
+        )
+    ),
+    "duration": _duration,
+    "size": _size,
+    "version": _version,
+    "mac": _mac,
     # Network.
-    "ipv4": _ipv4, "ipv6": _ipv6, "ip": _ip, "port": _port, "host": _host, "hostport": _hostport,
-    "url": _url, "httppath": _httppath, "email": _email,
+    "ipv4": _ipv4,
+    "ipv6": _ipv6,
+    "ip": _ip,
+    "port": _port,
+    "host": _host,
+    "hostport": _hostport,
+    "url": _url,
+    "httppath": _httppath,
+    "email": _email,
     "method": _pick("GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"),
-    "status": _status, "proto": _pick("HTTP/1.1", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "HTTP/2"),
-    "ua": _ua, "referer": lambda r: r.choice(("-", "-", _url(r))),
+    "status": _status,
+    "proto": _pick("HTTP/1.1", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "HTTP/2"),
+    "ua": _ua,
+    "referer": lambda r: r.choice(("-", "-", _url(r))),
     "iface": _pick("eth0", "ens3", "wlan0", "lo", "docker0", "enp0s31f6", "br-3f9c2a1b"),
     # Files and code.
-    "path": _path, "winpath": _winpath, "srcline": _srcline, "thread": _thread, "logger": _java_logger,
-    "frame": _java_frame, "javasrc": _java_source, "pylogger": _py_logger,
-    "file": lambda r: r.choice(_FILES), "func": _pick("main", "handle_request", "run", "connect", "ServeHTTP", "process_batch", "<module>", "__init__"),
-    "javaexc": _pick("java.lang.NullPointerException", "java.io.IOException", "java.net.SocketTimeoutException",
-                     "org.apache.kafka.common.errors.TimeoutException", "java.lang.IllegalStateException",
-                     "java.sql.SQLTransientConnectionException", "java.lang.OutOfMemoryError"),
-    "pyexc": _pick("ValueError", "KeyError", "ConnectionResetError", "TimeoutError", "RuntimeError",
-                   "requests.exceptions.ConnectionError", "psycopg2.OperationalError", "FileNotFoundError"),
+    "path": _path,
+    "winpath": _winpath,
+    "srcline": _srcline,
+    "thread": _thread,
+    "logger": _java_logger,
+    "frame": _java_frame,
+    "javasrc": _java_source,
+    "pylogger": _py_logger,
+    "file": lambda r: r.choice(_FILES),
+    "func": _pick("main", "handle_request", "run", "connect", "ServeHTTP", "process_batch", "<module>", "__init__"),
+    "javaexc": _pick(
+        "java.lang.NullPointerException",
+        "java.io.IOException",
+        "java.net.SocketTimeoutException",
+        "org.apache.kafka.common.errors.TimeoutException",
+        "java.lang.IllegalStateException",
+        "java.sql.SQLTransientConnectionException",
+        "java.lang.OutOfMemoryError",
+    ),
+    "pyexc": _pick(
+        "ValueError",
+        "KeyError",
+        "ConnectionResetError",
+        "TimeoutError",
+        "RuntimeError",
+        "requests.exceptions.ConnectionError",
+        "psycopg2.OperationalError",
+        "FileNotFoundError",
+    ),
     # Accounts, units, packages, containers.
-    "user": _user, "uid": lambda r: str(r.choice((0, 33, 1000, 1001, 65534, r.randint(100, 60000)))),
-    "unit": _pick("nginx.service", "ssh.service", "docker.service", "apt-daily.timer", "session-12.scope",
-                  "user@1000.service", "systemd-journald.service", "cron.service", "snap.lxd.daemon.service",
-                  "postgresql@16-main.service", "logrotate.timer", "dev-sda1.device"),
-    "proc": _pick("sshd", "CRON", "kernel", "systemd", "dhclient", "NetworkManager", "postfix/smtpd", "sudo",
-                  "dockerd", "containerd", "kubelet", "nginx", "su", "rsyslogd", "systemd-resolved", "named"),
-    "pkg": _pick("libssl3", "openssl", "libc6", "nginx", "tzdata", "python3.11", "curl", "libcurl4",
-                 "linux-image-6.1.0-17-amd64", "ca-certificates", "git", "postgresql-16", "libsystemd0", "vim-common"),
-    "debver": _debver, "arch": _pick("amd64", "amd64", "all", "arm64", "i386"),
+    "user": _user,
+    "uid": lambda r: str(r.choice((0, 33, 1000, 1001, 65534, r.randint(100, 60000)))),
+    "unit": _pick(
+        "nginx.service",
+        "ssh.service",
+        "docker.service",
+        "apt-daily.timer",
+        "session-12.scope",
+        "user@1000.service",
+        "systemd-journald.service",
+        "cron.service",
+        "snap.lxd.daemon.service",
+        "postgresql@16-main.service",
+        "logrotate.timer",
+        "dev-sda1.device",
+    ),
+    "proc": _pick(
+        "sshd",
+        "CRON",
+        "kernel",
+        "systemd",
+        "dhclient",
+        "NetworkManager",
+        "postfix/smtpd",
+        "sudo",
+        "dockerd",
+        "containerd",
+        "kubelet",
+        "nginx",
+        "su",
+        "rsyslogd",
+        "systemd-resolved",
+        "named",
+    ),
+    "pkg": _pick(
+        "libssl3",
+        "openssl",
+        "libc6",
+        "nginx",
+        "tzdata",
+        "python3.11",
+        "curl",
+        "libcurl4",
+        "linux-image-6.1.0-17-amd64",
+        "ca-certificates",
+        "git",
+        "postgresql-16",
+        "libsystemd0",
+        "vim-common",
+    ),
+    "debver": _debver,
+    "arch": _pick("amd64", "amd64", "all", "arm64", "i386"),
     "suite": _pick("bookworm/main", "bookworm-updates/main", "jammy/universe", "bookworm-security/main", "noble/main"),
-    "pypkg": _pick("requests", "urllib3", "numpy", "Django", "charset-normalizer", "idna", "certifi",
-                   "typing_extensions", "pydantic-core", "zope.interface", "ruamel.yaml"),
-    "pyreq": lambda r: r.choice(("requests==2.31.0", "urllib3<3,>=1.21.1", "numpy>=1.24", "idna<4,>=2.5",
-                                 "Django~=4.2", "pydantic[email]", "charset-normalizer<4,>=2", f"certifi>={r.randint(2017, 2024)}.4.17")),
-    "wheel": lambda r: r.choice(("requests-2.31.0-py3-none-any.whl", "numpy-1.26.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-                                 "urllib3-2.1.0-py3-none-any.whl", "Django-4.2.9.tar.gz", "pydantic_core-2.14.6-cp312-none-win_amd64.whl")),
-    "npmpkg": lambda r: r.choice(("inflight@1.0.6", "glob@7.2.3", "@babel/core@7.23.7", "rimraf@3.0.2",
-                                  "lodash@4.17.21", "@types/node@20.10.6", "uuid@3.4.0", "request@2.88.2")),
-    "pod": _pod, "namespace": _pick("default", "kube-system", "monitoring", "ingress-nginx", "prod", "cert-manager"),
+    "pypkg": _pick(
+        "requests",
+        "urllib3",
+        "numpy",
+        "Django",
+        "charset-normalizer",
+        "idna",
+        "certifi",
+        "typing_extensions",
+        "pydantic-core",
+        "zope.interface",
+        "ruamel.yaml",
+    ),
+    "pyreq": lambda r: r.choice(
+        (
+            "requests==2.31.0",
+            "urllib3<3,>=1.21.1",
+            "numpy>=1.24",
+            "idna<4,>=2.5",
+            "Django~=4.2",
+            "pydantic[email]",
+            "charset-normalizer<4,>=2",
+            f"certifi>={r.randint(2017, 2024)}.4.17",
+        )
+    ),
+    "wheel": lambda r: r.choice(
+        (
+            "requests-2.31.0-py3-none-any.whl",
+            "numpy-1.26.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "urllib3-2.1.0-py3-none-any.whl",
+            "Django-4.2.9.tar.gz",
+            "pydantic_core-2.14.6-cp312-none-win_amd64.whl",
+        )
+    ),
+    "npmpkg": lambda r: r.choice(
+        (
+            "inflight@1.0.6",
+            "glob@7.2.3",
+            "@babel/core@7.23.7",
+            "rimraf@3.0.2",
+            "lodash@4.17.21",
+            "@types/node@20.10.6",
+            "uuid@3.4.0",
+            "request@2.88.2",
+        )
+    ),
+    "pod": _pod,
+    "namespace": _pick("default", "kube-system", "monitoring", "ingress-nginx", "prod", "cert-manager"),
     "podref": lambda r: f"{VALUES['namespace'](r)}/{_pod(r)}",
-    "image": _image, "container": _container, "node": lambda r: r.choice(("node-1", "ip-10-0-3-17.eu-west-1.compute.internal", "worker-a", "minikube")),
+    "image": _image,
+    "container": _container,
+    "node": lambda r: r.choice(("node-1", "ip-10-0-3-17.eu-west-1.compute.internal", "worker-a", "minikube")),
     # Databases.
     "db": _pick("postgres", "app_production", "mydb", "orders", "template1", "analytics"),
     "table": _pick("users", "orders", "public.accounts", "sessions", "pg_catalog.pg_class", "line_items"),
-    "sql": _sql, "sqlstate": _pick("23505", "42P01", "40001", "57014", "08006", "42703"),
+    "sql": _sql,
+    "sqlstate": _pick("23505", "42P01", "40001", "57014", "08006", "42703"),
     "myerr": lambda r: f"MY-{r.randint(10000, 13999):06d}",
     # Words.
     "scheme": _pick("http", "https", "https"),
@@ -717,8 +1237,10 @@ VALUES: dict[str, Gen] = {
     "word": _pick("ok", "failed", "timeout", "canceled", "success", "pending", "degraded", "true", "false", "none"),
     "topic": _pick("orders", "events.v1", "logs-raw", "__consumer_offsets", "payments-dlq"),
     "region": _pick("us-east-1", "eu-west-1", "ap-southeast-2"),
-    "s3url": lambda r: f"s3://{r.choice(('my-bucket', 'logs-archive-2024', 'backups.example.com'))}"
-                       f"/{r.choice(_DIRS)}/{r.choice(_FILES)}",
+    "s3url": lambda r: (
+        f"s3://{r.choice(('my-bucket', 'logs-archive-2024', 'backups.example.com'))}"
+        f"/{r.choice(_DIRS)}/{r.choice(_FILES)}"
+    ),
     "kb": lambda r: f"KB{r.randint(2_000_000, 5_100_000)}",
     "device": _pick("sda1", "nvme0n1p2", "dm-0", "vda", "sdb", "md0", "loop3"),
     "signal": _pick("SIGTERM", "SIGKILL", "SIGHUP", "SIGSEGV", "SIGINT", "15", "9"),
@@ -753,7 +1275,7 @@ _APP_MESSAGES = (
     "worker {thread} started with pid {pid}",
     "Job {uuid} finished with status {word} after {duration}",
     "Uploaded {size} to {s3url}",
-    "invalid value \"{word}\" for parameter {key}",
+    'invalid value "{word}" for parameter {key}',
     "checksum mismatch: expected {sha} got {sha}",
     "memory usage {size} of {size} ({pct})",
     "GC pause {duration}, heap {size}->{size}",
@@ -782,7 +1304,7 @@ _APP_MESSAGES = (
     "Queue {topic} depth={int} lag={int}",
     "Session {hex} opened for {user}@{host}",
     "Container {container} exited with code {small}",
-    "Pulling image \"{image}\"",
+    'Pulling image "{image}"',
     "Rate limit exceeded for {ip}: {int} requests in {duration}",
     "Saved {thousands} bytes to {path}",
     "Trace {sha} span {hex} sampled",
@@ -810,7 +1332,7 @@ _ERROR_MESSAGES = (
     "x509: certificate has expired or is not yet valid",
     "invalid character '{word}' looking for beginning of value",
     "lookup {host} on {ip}:53: no such host",
-    "pq: duplicate key value violates unique constraint \"{table}_pkey\"",
+    'pq: duplicate key value violates unique constraint "{table}_pkey"',
 )
 
 _SYSLOG_MESSAGES = (
@@ -843,7 +1365,7 @@ _SYSLOG_MESSAGES = (
     "Reloading.",
     "error: kex_exchange_identification: Connection closed by remote host",
     "Server listening on {ip} port {port}.",
-    "audit: type=1400 audit({epoch}:{int}): apparmor=\"DENIED\" operation=\"open\" profile=\"{path}\" name=\"{path}\" pid={pid}",
+    'audit: type=1400 audit({epoch}:{int}): apparmor="DENIED" operation="open" profile="{path}" name="{path}" pid={pid}',
 )
 
 _KERNEL_MESSAGES = (
@@ -878,7 +1400,7 @@ _JAVA_MESSAGES = (
 
 _PYTHON_MESSAGES = (
     "Starting new HTTPS connection (1): {host}:{port}",
-    "{scheme}://{host}:{port} \"{method} {httppath} {proto}\" {status} {count}",
+    '{scheme}://{host}:{port} "{method} {httppath} {proto}" {status} {count}',
     "Task {func}[{uuid}] succeeded in {decimal}s: None",
     "Received task: {func}[{uuid}]",
     "Dependencies all met for <TaskInstance: {func}.{func} {iso} [queued]>",
@@ -911,17 +1433,17 @@ _WINDOWS_MESSAGES = (
 
 _POSTGRES_MESSAGES = (
     "database system is ready to accept connections",
-    "listening on IPv4 address \"{ipv4}\", port {port}",
-    "listening on IPv6 address \"{ipv6}\", port {port}",
+    'listening on IPv4 address "{ipv4}", port {port}',
+    'listening on IPv6 address "{ipv6}", port {port}',
     "checkpoint starting: time",
     "checkpoint complete: wrote {int} buffers ({pct}); {small} WAL file(s) added, {small} removed, {small} recycled; write={decimal} s, sync={decimal} s, total={decimal} s",
     "duration: {decimal} ms  statement: {sql}",
     "duration: {decimal} ms",
-    "relation \"{table}\" does not exist at character {int}",
+    'relation "{table}" does not exist at character {int}',
     "connection authorized: user={user} database={db} application_name={func}",
     "connection received: host={ip} port={port}",
     "could not receive data from client: Connection reset by peer",
-    "automatic vacuum of table \"{db}.{table}\": index scans: {small}",
+    'automatic vacuum of table "{db}.{table}": index scans: {small}',
     "deadlock detected",
     "terminating connection due to administrator command",
 )
@@ -938,16 +1460,16 @@ _MYSQL_MESSAGES = (
 )
 
 _KLOG_MESSAGES = (
-    "\"Successfully synced\" pod=\"{podref}\" duration=\"{duration}\"",
-    "\"Error syncing pod, skipping\" err=\"failed to \\\"StartContainer\\\"\" pod=\"{podref}\"",
+    '"Successfully synced" pod="{podref}" duration="{duration}"',
+    '"Error syncing pod, skipping" err="failed to \\"StartContainer\\"" pod="{podref}"',
     "Watch close - *v1.Pod total {int} items received",
-    "\"Starting\" version=\"{version}\"",
-    "Successfully pulled image \"{image}\" in {duration}",
+    '"Starting" version="{version}"',
+    'Successfully pulled image "{image}" in {duration}',
     "Listening and serving HTTPS on {hostport}",
-    "Failed to list *v1.Endpoints: Get \"{url}\": dial tcp {hostport}: connect: connection refused",
+    'Failed to list *v1.Endpoints: Get "{url}": dial tcp {hostport}: connect: connection refused',
     "Updating ready status of pod {pod} to true",
     "attempting to acquire leader lease {namespace}/kube-controller-manager...",
-    "\"SyncLoop (PLEG): event for pod\" pod=\"{podref}\" event={{ID:{uuid} Type:ContainerStarted Data:{container}}}",
+    '"SyncLoop (PLEG): event for pod" pod="{podref}" event={{ID:{uuid} Type:ContainerStarted Data:{container}}}',
 )
 
 _REDIS_MESSAGES = (
@@ -962,7 +1484,7 @@ _REDIS_MESSAGES = (
 )
 
 _OPENSTACK_MESSAGES = (
-    "{ip} \"{method} {httppath} {proto}\" status: {status} len: {count} time: {decimal}",
+    '{ip} "{method} {httppath} {proto}" status: {status} len: {count} time: {decimal}',
     "[instance: {uuid}] VM Started (Lifecycle Event)",
     "[instance: {uuid}] Took {decimal} seconds to build instance.",
     "[instance: {uuid}] Attempting claim: memory {int} MB, disk {small} GB, vcpus {small} CPU",
@@ -970,8 +1492,8 @@ _OPENSTACK_MESSAGES = (
     "Auditing locally available compute resources for node {host}",
     "Compute_service record updated for {host}:{host}",
     "Running periodic task ComputeManager._poll_unconfirmed_resizes",
-    "Acquiring lock \"{uuid}\" by \"nova.compute.manager.{func}\"",
-    "Lock \"compute_resources\" released by \"{func}\" :: held {decimal}s",
+    'Acquiring lock "{uuid}" by "nova.compute.manager.{func}"',
+    'Lock "compute_resources" released by "{func}" :: held {decimal}s',
 )
 
 _ES_MESSAGES = (
@@ -986,27 +1508,139 @@ _ES_MESSAGES = (
 
 # Words for composed messages: realistic English and code names, recombined so that the
 # model sees punctuation in contexts no fixed template list covers.
-_NOUNS = ("connection", "request", "session", "block", "worker", "task", "job", "file", "user", "packet",
-          "query", "lease", "replica", "node", "socket", "message", "container", "volume", "snapshot",
-          "token", "partition", "segment", "index", "checkpoint", "heartbeat", "channel", "upstream")
-_VERBS = ("opened", "closed", "failed", "received", "sent", "started", "stopped", "accepted", "rejected",
-          "dropped", "created", "deleted", "updated", "flushed", "scheduled", "expired", "retried",
-          "committed", "timed out", "registered", "evicted", "restored", "skipped")
+_NOUNS = (
+    "connection",
+    "request",
+    "session",
+    "block",
+    "worker",
+    "task",
+    "job",
+    "file",
+    "user",
+    "packet",
+    "query",
+    "lease",
+    "replica",
+    "node",
+    "socket",
+    "message",
+    "container",
+    "volume",
+    "snapshot",
+    "token",
+    "partition",
+    "segment",
+    "index",
+    "checkpoint",
+    "heartbeat",
+    "channel",
+    "upstream",
+)
+_VERBS = (
+    "opened",
+    "closed",
+    "failed",
+    "received",
+    "sent",
+    "started",
+    "stopped",
+    "accepted",
+    "rejected",
+    "dropped",
+    "created",
+    "deleted",
+    "updated",
+    "flushed",
+    "scheduled",
+    "expired",
+    "retried",
+    "committed",
+    "timed out",
+    "registered",
+    "evicted",
+    "restored",
+    "skipped",
+)
 _ADJECTIVES = ("stale", "invalid", "new", "pending", "duplicate", "corrupt", "slow", "idle", "unknown", "remote")
 _PREPOSITIONS = ("from", "to", "on", "for", "in", "at", "with", "after", "via", "by", "of")
 _CODE_CLASSES = _JAVA_CLASSES + ("BlockReceiver", "SessionManager", "ConnectionPool", "LeaseRenewer", "Scheduler")
 _CODE_METHODS = ("open", "close", "run", "init", "flush", "handleRequest", "acquire", "release", "sync", "poll")
-_VARIABLE_KINDS = ("ip", "hostport", "path", "url", "int", "int", "decimal", "neg", "hex", "uuid", "duration",
-                   "size", "user", "host", "version", "iso", "clock", "winpath", "email", "count", "sha", "pct",
-                   "exp", "ipv6", "thread", "pod", "reqid", "word", "mac", "table", "ident", "ident")
-_CLAUSES = ("{Noun} {var} {verb}", "{Verb} {noun} {var}", "{Noun} {verb} {prep} {var}",
-            "{Verb} {noun} {prep} {var}", "{Adj} {noun} {var}", "{Noun} {verb}", "{Adj} {noun} {verb} {prep} {var}")
-_ATTACHMENTS = (", {key}={var}", " ({key}: {var})", " [{var}]", ": {var}", " - {var}", "; {key} {var}",
-                " {key}={var}", " <{var}>", " '{var}'", ' "{var}"', " {key} {var}", ", {key}: {var}",
-                " ({var})", " #{var}", " {prep} {var}", " -> {var}", ", {noun} {var}", " {key} = {var}",
-                " {key}:{var}", ", {key} = {var}", " {key}[{var}]")
-_CODE_PREFIXES = ("{cls}.{method}: ", "{method}(): ", "[{cls}] ", "{cls}::{method} ", "{cls}#{method} - ",
-                  "{snake}: ", "{cls}.{method}() ")
+_VARIABLE_KINDS = (
+    "ip",
+    "hostport",
+    "path",
+    "url",
+    "int",
+    "int",
+    "decimal",
+    "neg",
+    "hex",
+    "uuid",
+    "duration",
+    "size",
+    "user",
+    "host",
+    "version",
+    "iso",
+    "clock",
+    "winpath",
+    "email",
+    "count",
+    "sha",
+    "pct",
+    "exp",
+    "ipv6",
+    "thread",
+    "pod",
+    "reqid",
+    "word",
+    "mac",
+    "table",
+    "ident",
+    "ident",
+)
+_CLAUSES = (
+    "{Noun} {var} {verb}",
+    "{Verb} {noun} {var}",
+    "{Noun} {verb} {prep} {var}",
+    "{Verb} {noun} {prep} {var}",
+    "{Adj} {noun} {var}",
+    "{Noun} {verb}",
+    "{Adj} {noun} {verb} {prep} {var}",
+)
+_ATTACHMENTS = (
+    ", {key}={var}",
+    " ({key}: {var})",
+    " [{var}]",
+    ": {var}",
+    " - {var}",
+    "; {key} {var}",
+    " {key}={var}",
+    " <{var}>",
+    " '{var}'",
+    ' "{var}"',
+    " {key} {var}",
+    ", {key}: {var}",
+    " ({var})",
+    " #{var}",
+    " {prep} {var}",
+    " -> {var}",
+    ", {noun} {var}",
+    " {key} = {var}",
+    " {key}:{var}",
+    ", {key} = {var}",
+    " {key}[{var}]",
+)
+_CODE_PREFIXES = (
+    "{cls}.{method}: ",
+    "{method}(): ",
+    "[{cls}] ",
+    "{cls}::{method} ",
+    "{cls}#{method} - ",
+    "{snake}: ",
+    "{cls}.{method}() ",
+)
 _COMPOSED_SHARE = 0.2  # share of messages composed from words rather than drawn from a template list
 
 
@@ -1016,20 +1650,32 @@ def _compose(r: Rng) -> list[Piece]:
     The words are constant text, the ``{kind}`` slots variables; the template is built
     first and rendered like any other, so labels follow the same rules.
     """
+
     def var() -> str:
         return "{" + r.choice(_VARIABLE_KINDS) + "}"
 
-    words = {"noun": r.choice(_NOUNS), "verb": r.choice(_VERBS), "adj": r.choice(_ADJECTIVES),
-             "prep": r.choice(_PREPOSITIONS)}
+    words = {
+        "noun": r.choice(_NOUNS),
+        "verb": r.choice(_VERBS),
+        "adj": r.choice(_ADJECTIVES),
+        "prep": r.choice(_PREPOSITIONS),
+    }
     words.update({key.title(): value.capitalize() if r.random() < 0.6 else value for key, value in words.items()})
     text = r.choice(_CLAUSES).format(var=var(), **words)
     for _ in range(r.choice((0, 1, 1, 2, 3))):
         key, kind = r.choice(_CONTEXT_KEYS)
-        text += r.choice(_ATTACHMENTS).format(key=key, var="{" + kind + "}", prep=r.choice(_PREPOSITIONS),
-                                              noun=r.choice(_NOUNS))
+        text += r.choice(_ATTACHMENTS).format(
+            key=key, var="{" + kind + "}", prep=r.choice(_PREPOSITIONS), noun=r.choice(_NOUNS)
+        )
     if r.random() < 0.25:
-        text = r.choice(_CODE_PREFIXES).format(cls=r.choice(_CODE_CLASSES), method=r.choice(_CODE_METHODS),
-                                               snake=f"{r.choice(_NOUNS)}_{r.choice(_VERBS).split()[0]}") + text
+        text = (
+            r.choice(_CODE_PREFIXES).format(
+                cls=r.choice(_CODE_CLASSES),
+                method=r.choice(_CODE_METHODS),
+                snake=f"{r.choice(_NOUNS)}_{r.choice(_VERBS).split()[0]}",
+            )
+            + text
+        )
     return render(r, text + r.choice(("", "", "", ".", "!", "...", " ok", " (done)")), kind=VAR)
 
 
@@ -1092,8 +1738,9 @@ def _json_value(value: JsonValue, spaced: bool) -> list[Piece]:
 
 
 # Keys of structured logs whose values are the record's header (time, level, source), not its event.
-_HEADER_KEYS = frozenset(("time", "ts", "t", "timestamp", "@timestamp", "level", "lvl", "severity", "log.level",
-                          "caller", "logger"))
+_HEADER_KEYS = frozenset(
+    ("time", "ts", "t", "timestamp", "@timestamp", "level", "lvl", "severity", "log.level", "caller", "logger")
+)
 
 
 def logfmt_pieces(r: Rng, items: Sequence[tuple[str, FieldValue]], sep: str = " ") -> list[Piece]:
@@ -1118,13 +1765,37 @@ def logfmt_pieces(r: Rng, items: Sequence[tuple[str, FieldValue]], sep: str = " 
 
 # Context keys of structured logs and the generator of each value.
 _CONTEXT_KEYS: tuple[tuple[str, str], ...] = (
-    ("request_id", "reqid"), ("user_id", "int"), ("remote_addr", "hostport"), ("client_ip", "ip"),
-    ("duration", "duration"), ("latency_ms", "decimal"), ("path", "httppath"), ("method", "method"),
-    ("status", "status"), ("bytes", "int"), ("peer", "hostport"), ("trace_id", "sha"), ("span_id", "hex"),
-    ("host", "host"), ("file", "path"), ("count", "count"), ("component", "word"), ("url", "url"),
-    ("user", "user"), ("http.status_code", "status"), ("k8s.pod", "pod"), ("db.statement", "sql"),
-    ("attempt", "small"), ("offset", "int"), ("ratio", "exp"), ("delta", "neg"), ("version", "version"),
-    ("topic", "topic"), ("error.kind", "pyexc"), ("size", "size"), ("elapsed", "duration"),
+    ("request_id", "reqid"),
+    ("user_id", "int"),
+    ("remote_addr", "hostport"),
+    ("client_ip", "ip"),
+    ("duration", "duration"),
+    ("latency_ms", "decimal"),
+    ("path", "httppath"),
+    ("method", "method"),
+    ("status", "status"),
+    ("bytes", "int"),
+    ("peer", "hostport"),
+    ("trace_id", "sha"),
+    ("span_id", "hex"),
+    ("host", "host"),
+    ("file", "path"),
+    ("count", "count"),
+    ("component", "word"),
+    ("url", "url"),
+    ("user", "user"),
+    ("http.status_code", "status"),
+    ("k8s.pod", "pod"),
+    ("db.statement", "sql"),
+    ("attempt", "small"),
+    ("offset", "int"),
+    ("ratio", "exp"),
+    ("delta", "neg"),
+    ("version", "version"),
+    ("topic", "topic"),
+    ("error.kind", "pyexc"),
+    ("size", "size"),
+    ("elapsed", "duration"),
 )
 
 
@@ -1135,8 +1806,24 @@ def _context(r: Rng, low: int, high: int) -> list[tuple[str, str]]:
 
 def _level(r: Rng, style: str) -> str:
     """A level name: ``upper`` INFO, ``lower`` info, ``title`` Info, ``short`` I, ``mixed`` any."""
-    name = r.choice(("info", "info", "info", "warn", "warning", "error", "debug", "trace", "fatal",
-                     "critical", "notice", "err", "crit", "panic"))
+    name = r.choice(
+        (
+            "info",
+            "info",
+            "info",
+            "warn",
+            "warning",
+            "error",
+            "debug",
+            "trace",
+            "fatal",
+            "critical",
+            "notice",
+            "err",
+            "crit",
+            "panic",
+        )
+    )
     if style == "mixed":
         style = r.choice(("upper", "lower", "title"))
     return {"upper": name.upper(), "lower": name, "title": name.title(), "short": name[0].upper()}[style]
@@ -1145,6 +1832,7 @@ def _level(r: Rng, style: str) -> str:
 # ---------------------------------------------------------------------------
 # Families: one function per log format, each returning a line's pieces
 # ---------------------------------------------------------------------------
+
 
 def fam_logfmt(r: Rng) -> list[Piece]:
     """Go logrus/slog/docker ``time=... level=info msg="..." key=value``."""
@@ -1179,8 +1867,11 @@ def fam_jsonlines(r: Rng) -> list[Piece]:
     for key, value in _context(r, 0, 4):
         obj[key] = json_scalar(value)
     if r.random() < 0.25:
-        obj[r.choice(("http", "ctx", "attr"))] = {"method": [(VALUES["method"](r), VAR)],
-                                                  "status": VALUES["status"](r), "ok": r.choice(("true", "false"))}
+        obj[r.choice(("http", "ctx", "attr"))] = {
+            "method": [(VALUES["method"](r), VAR)],
+            "status": VALUES["status"](r),
+            "ok": r.choice(("true", "false")),
+        }
     if r.random() < 0.15:
         obj["tags"] = tuple([(tag, VAR)] for tag in r.sample(("prod", "api", "canary", "eu", "v2"), r.randint(1, 3)))
     if r.random() < 0.1:
@@ -1190,12 +1881,14 @@ def fam_jsonlines(r: Rng) -> list[Piece]:
 
 def fam_web_access(r: Rng) -> list[Piece]:
     """Apache/nginx common and combined access logs."""
-    template = r.choice((
-        '{ip} - {user} [{apachets}] "{method} {httppath} {proto}" {status} {bytes}',
-        '{ip} - {user} [{apachets}] "{method} {httppath} {proto}" {status} {bytes} "{referer}" "{ua}"',
-        '{ip} - {user} [{apachets}] "{method} {httppath} {proto}" {status} {bytes} "{referer}" "{ua}" rt={decimal} uct="{decimal}"',
-        '{host}:{port} {ip} - - [{apachets}] "{method} {httppath} {proto}" {status} {bytes} "{referer}" "{ua}"',
-    ))
+    template = r.choice(
+        (
+            '{ip} - {user} [{apachets}] "{method} {httppath} {proto}" {status} {bytes}',
+            '{ip} - {user} [{apachets}] "{method} {httppath} {proto}" {status} {bytes} "{referer}" "{ua}"',
+            '{ip} - {user} [{apachets}] "{method} {httppath} {proto}" {status} {bytes} "{referer}" "{ua}" rt={decimal} uct="{decimal}"',
+            '{host}:{port} {ip} - - [{apachets}] "{method} {httppath} {proto}" {status} {bytes} "{referer}" "{ua}"',
+        )
+    )
     size = str(r.randint(0, 500_000)) if r.random() < 0.9 else "-"
     pieces = render(r, template, {"bytes": size, "user": r.choice(("-", "-", "-", VALUES["user"](r)))})
     # Client, user and time are the header; the request and its outcome are the event's variables.
@@ -1205,16 +1898,18 @@ def fam_web_access(r: Rng) -> list[Piece]:
 
 def fam_nginx_error(r: Rng) -> list[Piece]:
     """nginx error log: ``2024/01/02 03:04:05 [error] 1234#5678: *90 message, client: ...``."""
-    message = r.choice((
-        'open() "{path}" failed (2: No such file or directory), client: {ip}, server: {host}, request: "{method} {httppath} {proto}", host: "{host}"',
-        'connect() failed (111: Connection refused) while connecting to upstream, client: {ip}, server: {host}, request: "{method} {httppath} {proto}", upstream: "{url}", host: "{host}"',
-        'upstream timed out (110: Connection timed out) while reading response header from upstream, client: {ip}, server: {host}, upstream: "{url}"',
-        'client intended to send too large body: {int} bytes, client: {ip}, server: {host}',
-        'using the "epoll" event method',
-        'start worker process {pid}',
-        'signal {small} ({signal}) received from {pid}, reconfiguring',
-        '{int} worker_connections are not enough',
-    ))
+    message = r.choice(
+        (
+            'open() "{path}" failed (2: No such file or directory), client: {ip}, server: {host}, request: "{method} {httppath} {proto}", host: "{host}"',
+            'connect() failed (111: Connection refused) while connecting to upstream, client: {ip}, server: {host}, request: "{method} {httppath} {proto}", upstream: "{url}", host: "{host}"',
+            'upstream timed out (110: Connection timed out) while reading response header from upstream, client: {ip}, server: {host}, upstream: "{url}"',
+            "client intended to send too large body: {int} bytes, client: {ip}, server: {host}",
+            'using the "epoll" event method',
+            "start worker process {pid}",
+            "signal {small} ({signal}) received from {pid}, reconfiguring",
+            "{int} worker_connections are not enough",
+        )
+    )
     fields = {"level": r.choice(("error", "warn", "notice", "crit", "info", "alert")), "msg": render(r, message)}
     return render(r, "{slashts} [{level}] {pid}#{small}: " + ("*{int} " if r.random() < 0.6 else "") + "{msg}", fields)
 
@@ -1222,35 +1917,59 @@ def fam_nginx_error(r: Rng) -> list[Piece]:
 def fam_apache_error(r: Rng) -> list[Piece]:
     """Apache 2.4 error log: ``[Tue Oct 10 13:55:36.123456 2023] [core:error] [pid 1:tid 2] [client ...] AH...: msg``."""
     module = r.choice(("core", "ssl", "mpm_event", "proxy", "authz_core", "php7", "cgi"))
-    fields: dict[str, FieldValue] = {"modlevel": f"{module}:{r.choice(('error', 'notice', 'warn', 'info', 'debug'))}",
-              "code": f"AH{r.randint(0, 3999):05d}",
-              "msg": _msg(r, ("File does not exist: {path}", "client denied by server configuration: {path}",
-                              "Apache/{version} (Debian) OpenSSL/{version} configured -- resuming normal operations",
-                              "Command line: '/usr/sbin/apache2'", "caught SIGTERM, shutting down",
-                              "Timeout waiting for output from CGI script {path}", "script '{path}' not found or unable to stat"))}
+    fields: dict[str, FieldValue] = {
+        "modlevel": f"{module}:{r.choice(('error', 'notice', 'warn', 'info', 'debug'))}",
+        "code": f"AH{r.randint(0, 3999):05d}",
+        "msg": _msg(
+            r,
+            (
+                "File does not exist: {path}",
+                "client denied by server configuration: {path}",
+                "Apache/{version} (Debian) OpenSSL/{version} configured -- resuming normal operations",
+                "Command line: '/usr/sbin/apache2'",
+                "caught SIGTERM, shutting down",
+                "Timeout waiting for output from CGI script {path}",
+                "script '{path}' not found or unable to stat",
+            ),
+        ),
+    }
     client = "[client {ip}:{port}] " if r.random() < 0.6 else ""
     return render(r, "[{ctime}] [{modlevel}] [pid {pid}:tid {int}] " + client + "{code}: {msg}", fields)
 
 
 def fam_postgres(r: Rng) -> list[Piece]:
     """PostgreSQL server log with common ``log_line_prefix`` shapes."""
-    prefix = r.choice(("{datetime} {tz} [{pid}] ", "{datetime} {tz} [{pid}] {user}@{db} ",
-                       "{datetime} {tz} [{pid}-{small}] ", "[{pid}] ", "{datetime} {tz} [{pid}]: [{small}-1] user={user},db={db},app={func},client={ip} "))
+    prefix = r.choice(
+        (
+            "{datetime} {tz} [{pid}] ",
+            "{datetime} {tz} [{pid}] {user}@{db} ",
+            "{datetime} {tz} [{pid}-{small}] ",
+            "[{pid}] ",
+            "{datetime} {tz} [{pid}]: [{small}-1] user={user},db={db},app={func},client={ip} ",
+        )
+    )
     level = r.choice(("LOG", "LOG", "LOG", "ERROR", "WARNING", "FATAL", "STATEMENT", "DETAIL", "HINT"))
     if level == "STATEMENT":
         msg = [(VALUES["sql"](r), VAR)]
     else:
         msg = _msg(r, _POSTGRES_MESSAGES)
-    fields = {"tz": r.choice(("UTC", "CET", "EST", "+00", "PDT")), "level": level, "msg": msg,
-              "datetime": f"{ts_date_time(r).split(',')[0]}"}
+    fields = {
+        "tz": r.choice(("UTC", "CET", "EST", "+00", "PDT")),
+        "level": level,
+        "msg": msg,
+        "datetime": f"{ts_date_time(r).split(',')[0]}",
+    }
     return render(r, prefix + "{level}:" + r.choice(("  ", " ")) + "{msg}", fields)
 
 
 def fam_mysql(r: Rng) -> list[Piece]:
     """MySQL 8 error log and the older ``240102  3:04:05 [Note]`` shape."""
     level = r.choice(("System", "Warning", "Note", "ERROR"))
-    fields: dict[str, FieldValue] = {"level": level, "msg": _msg(r, _MYSQL_MESSAGES),
-              "subsystem": r.choice(("Server", "InnoDB", "Repl", "Xplugin"))}
+    fields: dict[str, FieldValue] = {
+        "level": level,
+        "msg": _msg(r, _MYSQL_MESSAGES),
+        "subsystem": r.choice(("Server", "InnoDB", "Repl", "Xplugin")),
+    }
     if r.random() < 0.7:
         return render(r, "{iso} {small} [{level}] [{myerr}] [{subsystem}] {msg}", fields)
     return render(r, "{compactts} [{level}] {msg}", fields)
@@ -1258,42 +1977,54 @@ def fam_mysql(r: Rng) -> list[Piece]:
 
 def fam_apt(r: Rng) -> list[Piece]:
     """apt/apt-get terminal output and ``/var/log/apt/history.log``."""
-    template = r.choice((
-        "Get:{small} {url} {suite} {arch} {pkg} {arch} {debver} [{thousands} kB]",
-        "Hit:{small} {url} {suite} InRelease",
-        "Ign:{small} {url} {suite} InRelease",
-        "Fetched {thousands} kB in {small}s ({thousands} kB/s)",
-        "Unpacking {pkg}:{arch} ({debver}) over ({debver}) ...",
-        "Preparing to unpack .../{small}-{pkg}_{debver}_{arch}.deb ...",
-        "Setting up {pkg}:{arch} ({debver}) ...",
-        "Setting up {pkg} ({debver}) ...",
-        "Processing triggers for {pkg} ({debver}) ...",
-        "Selecting previously unselected package {pkg}.",
-        "Reading package lists... Done",
-        "{int} upgraded, {int} newly installed, {int} to remove and {int} not upgraded.",
-        "Need to get {thousands} kB of archives.",
-        "After this operation, {decimal} MB of additional disk space will be used.",
-        "E: Unable to locate package {pkg}",
-        "W: GPG error: {url} {suite} InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY {sha}",
-        "Start-Date: {datetime}",
-        "Commandline: apt-get install -y {pkg}",
-        "Upgrade: {pkg}:{arch} ({debver}, {debver})",
-    ))
+    template = r.choice(
+        (
+            "Get:{small} {url} {suite} {arch} {pkg} {arch} {debver} [{thousands} kB]",
+            "Hit:{small} {url} {suite} InRelease",
+            "Ign:{small} {url} {suite} InRelease",
+            "Fetched {thousands} kB in {small}s ({thousands} kB/s)",
+            "Unpacking {pkg}:{arch} ({debver}) over ({debver}) ...",
+            "Preparing to unpack .../{small}-{pkg}_{debver}_{arch}.deb ...",
+            "Setting up {pkg}:{arch} ({debver}) ...",
+            "Setting up {pkg} ({debver}) ...",
+            "Processing triggers for {pkg} ({debver}) ...",
+            "Selecting previously unselected package {pkg}.",
+            "Reading package lists... Done",
+            "{int} upgraded, {int} newly installed, {int} to remove and {int} not upgraded.",
+            "Need to get {thousands} kB of archives.",
+            "After this operation, {decimal} MB of additional disk space will be used.",
+            "E: Unable to locate package {pkg}",
+            "W: GPG error: {url} {suite} InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY {sha}",
+            "Start-Date: {datetime}",
+            "Commandline: apt-get install -y {pkg}",
+            "Upgrade: {pkg}:{arch} ({debver}, {debver})",
+        )
+    )
     # Terminal output has no header: every value is the event's variable.
     return render(r, template, {"datetime": f"{ts_date_time(r)[:10]}  {ts_clock(r)[:8]}"}, kind=VAR)
 
 
 def fam_dpkg(r: Rng) -> list[Piece]:
     """``/var/log/dpkg.log``: ``2024-01-02 03:04:05 status installed libc6:amd64 2.36-9``."""
-    template = r.choice(("{datetime} status {state} {pkg}:{arch} {debver}",
-                         "{datetime} upgrade {pkg}:{arch} {debver} {debver}",
-                         "{datetime} install {pkg}:{arch} {none} {debver}",
-                         "{datetime} configure {pkg}:{arch} {debver} {none}",
-                         "{datetime} startup {stage} {action}",
-                         "{datetime} trigproc {pkg}:{arch} {debver} {none}"))
-    fields = {"datetime": ts_date_time(r)[:19], "none": r.choice(("<none>", VALUES["debver"](r))),
-              "state": r.choice(("installed", "half-configured", "unpacked", "half-installed", "triggers-pending", "config-files")),
-              "stage": r.choice(("archives", "packages")), "action": r.choice(("unpack", "configure", "remove"))}
+    template = r.choice(
+        (
+            "{datetime} status {state} {pkg}:{arch} {debver}",
+            "{datetime} upgrade {pkg}:{arch} {debver} {debver}",
+            "{datetime} install {pkg}:{arch} {none} {debver}",
+            "{datetime} configure {pkg}:{arch} {debver} {none}",
+            "{datetime} startup {stage} {action}",
+            "{datetime} trigproc {pkg}:{arch} {debver} {none}",
+        )
+    )
+    fields = {
+        "datetime": ts_date_time(r)[:19],
+        "none": r.choice(("<none>", VALUES["debver"](r))),
+        "state": r.choice(
+            ("installed", "half-configured", "unpacked", "half-installed", "triggers-pending", "config-files")
+        ),
+        "stage": r.choice(("archives", "packages")),
+        "action": r.choice(("unpack", "configure", "remove")),
+    }
     # The date and time are the header; the rest is the event.
     datetime, *event = render(r, template, fields, kind=VAR)
     return [(datetime[0], FIELD), *event]
@@ -1301,42 +2032,46 @@ def fam_dpkg(r: Rng) -> list[Piece]:
 
 def fam_pip(r: Rng) -> list[Piece]:
     """pip install output."""
-    template = r.choice((
-        "Collecting {pyreq}",
-        "  Downloading {wheel} ({decimal} kB)",
-        "  Downloading {wheel} ({decimal} MB)",
-        "  Using cached {wheel} ({int} kB)",
-        "Requirement already satisfied: {pyreq} in {path} (from {pypkg}) ({version})",
-        "Requirement already satisfied: {pypkg} in {path} ({version})",
-        "Installing collected packages: {pypkg}, {pypkg}, {pypkg}",
-        "Successfully installed {pypkg}-{version} {pypkg}-{version} {pypkg}-{version}",
-        "Successfully built {pypkg}",
-        "ERROR: Could not find a version that satisfies the requirement {pyreq} (from versions: {version}, {version})",
-        "ERROR: No matching distribution found for {pyreq}",
-        "WARNING: Retrying (Retry(total={small}, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError': {httppath}",
-        "Building wheel for {pypkg} (pyproject.toml) ... done",
-        "  Created wheel for {pypkg}: filename={wheel} size={int} sha256={sha}",
-        "Looking in indexes: {url}",
-    ))
+    template = r.choice(
+        (
+            "Collecting {pyreq}",
+            "  Downloading {wheel} ({decimal} kB)",
+            "  Downloading {wheel} ({decimal} MB)",
+            "  Using cached {wheel} ({int} kB)",
+            "Requirement already satisfied: {pyreq} in {path} (from {pypkg}) ({version})",
+            "Requirement already satisfied: {pypkg} in {path} ({version})",
+            "Installing collected packages: {pypkg}, {pypkg}, {pypkg}",
+            "Successfully installed {pypkg}-{version} {pypkg}-{version} {pypkg}-{version}",
+            "Successfully built {pypkg}",
+            "ERROR: Could not find a version that satisfies the requirement {pyreq} (from versions: {version}, {version})",
+            "ERROR: No matching distribution found for {pyreq}",
+            "WARNING: Retrying (Retry(total={small}, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError': {httppath}",
+            "Building wheel for {pypkg} (pyproject.toml) ... done",
+            "  Created wheel for {pypkg}: filename={wheel} size={int} sha256={sha}",
+            "Looking in indexes: {url}",
+        )
+    )
     return render(r, template, kind=VAR)
 
 
 def fam_npm(r: Rng) -> list[Piece]:
     """npm install output."""
-    template = r.choice((
-        "npm WARN deprecated {npmpkg}: This module is not supported, and leaks memory.",
-        "npm WARN deprecated {npmpkg}: Rimraf versions prior to v4 are no longer supported",
-        "npm ERR! code {errcode}",
-        "npm ERR! 404 Not Found - GET {url} - Not found",
-        "npm ERR! A complete log of this run can be found in: {path}",
-        "npm notice New minor version of npm available! {version} -> {version}",
-        "added {count} packages, and audited {count} packages in {duration}",
-        "added {count} packages in {duration}",
-        "found {small} vulnerabilities",
-        "{small} packages are looking for funding",
-        "npm http fetch GET {status} {url} {count}ms (cache {word})",
-        "> {npmpkg} {word}",
-    ))
+    template = r.choice(
+        (
+            "npm WARN deprecated {npmpkg}: This module is not supported, and leaks memory.",
+            "npm WARN deprecated {npmpkg}: Rimraf versions prior to v4 are no longer supported",
+            "npm ERR! code {errcode}",
+            "npm ERR! 404 Not Found - GET {url} - Not found",
+            "npm ERR! A complete log of this run can be found in: {path}",
+            "npm notice New minor version of npm available! {version} -> {version}",
+            "added {count} packages, and audited {count} packages in {duration}",
+            "added {count} packages in {duration}",
+            "found {small} vulnerabilities",
+            "{small} packages are looking for funding",
+            "npm http fetch GET {status} {url} {count}ms (cache {word})",
+            "> {npmpkg} {word}",
+        )
+    )
     errcode = r.choice(("ENOENT", "E404", "ERESOLVE", "EACCES", "ETIMEDOUT", "ELIFECYCLE"))
     return render(r, template, {"errcode": errcode}, kind=VAR)
 
@@ -1348,8 +2083,12 @@ def fam_syslog(r: Rng) -> list[Piece]:
     head = "{ts} {host} {proc}[{pid}]: " if r.random() < 0.8 else "{ts} {host} {proc}: "
     if r.random() < 0.15:
         head = "<{pri}>" + head
-    fields: dict[str, FieldValue] = {"ts": ts, "proc": proc, "pri": str(r.randint(0, 191)),
-              "msg": _msg(r, _SYSLOG_MESSAGES if proc != "kernel" else _KERNEL_MESSAGES)}
+    fields: dict[str, FieldValue] = {
+        "ts": ts,
+        "proc": proc,
+        "pri": str(r.randint(0, 191)),
+        "msg": _msg(r, _SYSLOG_MESSAGES if proc != "kernel" else _KERNEL_MESSAGES),
+    }
     return render(r, head + "{msg}", fields)
 
 
@@ -1360,13 +2099,19 @@ def _nil_or(r: Rng, gen: str) -> str:
 
 def fam_syslog5424(r: Rng) -> list[Piece]:
     """RFC 5424: ``<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg``."""
-    fields: dict[str, FieldValue] = {"pri": str(r.randint(0, 191)), "app": _nil_or(r, "proc"),
-                                     "procid": _nil_or(r, "pid"), "msgid": r.choice(("-", "ID47", "TCPIN", "audit")),
-                                     "msg": _msg(r, _APP_MESSAGES), "sd": [("-", FIELD)]}
+    fields: dict[str, FieldValue] = {
+        "pri": str(r.randint(0, 191)),
+        "app": _nil_or(r, "proc"),
+        "procid": _nil_or(r, "pid"),
+        "msgid": r.choice(("-", "ID47", "TCPIN", "audit")),
+        "msg": _msg(r, _APP_MESSAGES),
+        "sd": [("-", FIELD)],
+    }
     if r.random() < 0.5:
         # Structured data: SD-ID and parameter values are fields; names, "=", quotes and brackets syntax.
-        params = r.sample((("iut", "small"), ("eventSource", "word"), ("eventID", "int"), ("ip", "ip"),
-                           ("user", "user")), 2)
+        params = r.sample(
+            (("iut", "small"), ("eventSource", "word"), ("eventID", "int"), ("ip", "ip"), ("user", "user")), 2
+        )
         template = "[{sdid} " + " ".join(f'{name}="{{{gen}}}"' for name, gen in params) + "]"
         fields["sd"] = render(r, template, {"sdid": r.choice(("exampleSDID@32473", "meta", "origin", "timeQuality"))})
     return render(r, "<{pri}>1 {iso} {host} {app} {procid} {msgid} {sd} {msg}", fields)
@@ -1381,15 +2126,23 @@ def fam_dmesg(r: Rng) -> list[Piece]:
 def fam_klog(r: Rng) -> list[Piece]:
     """Kubernetes klog: ``I0102 03:04:05.123456    1 file.go:123] msg``."""
     m = _Moment(r)
-    fields: dict[str, FieldValue] = {"lvl": r.choice("IIIIWEF"), "mmdd": f"{m.month:02d}{m.day:02d}",
-              "clock": f"{m.time}.{m.micro:06d}", "tid": str(r.randint(1, 99999)), "msg": _msg(r, _KLOG_MESSAGES)}
+    fields: dict[str, FieldValue] = {
+        "lvl": r.choice("IIIIWEF"),
+        "mmdd": f"{m.month:02d}{m.day:02d}",
+        "clock": f"{m.time}.{m.micro:06d}",
+        "tid": str(r.randint(1, 99999)),
+        "msg": _msg(r, _KLOG_MESSAGES),
+    }
     return render(r, "{lvl}{mmdd} {clock} {tid:>7} {srcline}] {msg}", fields)
 
 
 def fam_java(r: Rng) -> list[Piece]:
     """Java loggers: logback, log4j, Spring Boot, and stack trace lines."""
-    fields: dict[str, FieldValue] = {"level": _level(r, "upper"), "msg": _msg(r, _JAVA_MESSAGES),
-                                     "ts": r.choice((ts_date_time, ts_iso))(r)}
+    fields: dict[str, FieldValue] = {
+        "level": _level(r, "upper"),
+        "msg": _msg(r, _JAVA_MESSAGES),
+        "ts": r.choice((ts_date_time, ts_iso))(r),
+    }
     style = r.randrange(6)
     if style == 0:
         template = "{ts} [{thread}] {level:<5} {logger} - {msg}"
@@ -1400,8 +2153,14 @@ def fam_java(r: Rng) -> list[Piece]:
     elif style == 3:
         template = "{level:<5} [{thread}] {ts} {javasrc} - {msg}"
     elif style == 4:
-        template = r.choice(("at {frame}({javasrc})", "Caused by: {javaexc}: {errmsg}", "... {small} more",
-                             "Exception in thread \"{thread}\" {javaexc}: {errmsg}"))
+        template = r.choice(
+            (
+                "at {frame}({javasrc})",
+                "Caused by: {javaexc}: {errmsg}",
+                "... {small} more",
+                'Exception in thread "{thread}" {javaexc}: {errmsg}',
+            )
+        )
         fields["errmsg"] = _msg(r, _ERROR_MESSAGES)
     else:
         template = "[{ts}][{level:<5}][{logger:<25}] [{node}] {msg}"
@@ -1415,12 +2174,23 @@ def fam_openstack(r: Rng) -> list[Piece]:
     tenant = _hexs(r, 32)
     context = r.choice(("-", f"req-{_uuid(r)} - - - - -", f"req-{_uuid(r)} {tenant} {tenant} - - -"))
     service = r.choice(("nova-api", "nova-compute", "neutron-server"))
-    fields = {"datetime": ts_date_time(r).replace(",", "."), "level": _level(r, "upper"),
-              "module": r.choice(("nova.osapi_compute.wsgi.server", "nova.compute.manager",
-                                  "neutron.agent.l3.agent", "oslo_concurrency.lockutils",
-                                  "keystone.common.wsgi", "nova.virt.libvirt.imagecache")),
-              "context": context, "msg": _msg(r, _OPENSTACK_MESSAGES),
-              "logfile": f"{service}.log.{r.randint(1, 3)}.{ts_date_time(r)[:10]}_{ts_clock(r)[:8]}"}
+    fields = {
+        "datetime": ts_date_time(r).replace(",", "."),
+        "level": _level(r, "upper"),
+        "module": r.choice(
+            (
+                "nova.osapi_compute.wsgi.server",
+                "nova.compute.manager",
+                "neutron.agent.l3.agent",
+                "oslo_concurrency.lockutils",
+                "keystone.common.wsgi",
+                "nova.virt.libvirt.imagecache",
+            )
+        ),
+        "context": context,
+        "msg": _msg(r, _OPENSTACK_MESSAGES),
+        "logfile": f"{service}.log.{r.randint(1, 3)}.{ts_date_time(r)[:10]}_{ts_clock(r)[:8]}",
+    }
     template = r.choice(("", "{logfile} ")) + "{datetime} {pid} {level} {module} "
     template += r.choice(("[{context}] ", "[{context}] ", ""))
     return render(r, template + "{msg}", fields)
@@ -1428,21 +2198,30 @@ def fam_openstack(r: Rng) -> list[Piece]:
 
 def fam_python(r: Rng) -> list[Piece]:
     """Python logging defaults, gunicorn, uvicorn, Airflow, loguru, and tracebacks."""
-    fields: dict[str, FieldValue] = {"level": _level(r, "upper"), "msg": _msg(r, _PYTHON_SERVICE_MESSAGES),
-                                     "lineno": str(r.randint(1, 2000))}
-    template = r.choice((
-        "{datetime} - {pylogger} - {level} - {msg}",
-        "{level}:{pylogger}:{msg}",
-        "[{datetime}] {{{file}:{lineno}}} {level} - {msg}",
-        "[{datetime} {tz}] [{pid}] [{level}] {msg}",
-        '{level}:     {hostport} - "{method} {httppath} {proto}" {status} {reason}',
-        "{datetime} | {level:<8} | {pylogger}:{func}:{lineno} - {msg}",
-        '  File "{path}", line {lineno}, in {func}',
-        "{pyexc}: {errmsg}",
-        "{datetime} {level} [{pylogger}] {msg}",
-    ))
-    fields.update(datetime=ts_date_time(r), tz=r.choice(("+0000", "-0500", "+0100")), errmsg=_msg(r, _ERROR_MESSAGES),
-                  reason=r.choice(("OK", "Not Found", "Internal Server Error", "Created", "Unprocessable Entity")))
+    fields: dict[str, FieldValue] = {
+        "level": _level(r, "upper"),
+        "msg": _msg(r, _PYTHON_SERVICE_MESSAGES),
+        "lineno": str(r.randint(1, 2000)),
+    }
+    template = r.choice(
+        (
+            "{datetime} - {pylogger} - {level} - {msg}",
+            "{level}:{pylogger}:{msg}",
+            "[{datetime}] {{{file}:{lineno}}} {level} - {msg}",
+            "[{datetime} {tz}] [{pid}] [{level}] {msg}",
+            '{level}:     {hostport} - "{method} {httppath} {proto}" {status} {reason}',
+            "{datetime} | {level:<8} | {pylogger}:{func}:{lineno} - {msg}",
+            '  File "{path}", line {lineno}, in {func}',
+            "{pyexc}: {errmsg}",
+            "{datetime} {level} [{pylogger}] {msg}",
+        )
+    )
+    fields.update(
+        datetime=ts_date_time(r),
+        tz=r.choice(("+0000", "-0500", "+0100")),
+        errmsg=_msg(r, _ERROR_MESSAGES),
+        reason=r.choice(("OK", "Not Found", "Internal Server Error", "Created", "Unprocessable Entity")),
+    )
     return render(r, template, fields)
 
 
@@ -1450,10 +2229,16 @@ def fam_go(r: Rng) -> list[Piece]:
     """Go std log and zap's console encoder (tab-separated, trailing JSON context)."""
     if r.random() < 0.4:
         prefix = r.choice(("", "", "[api] ", "server: "))
-        return render(r, prefix + "{slashts} {srcline}: {msg}" if r.random() < 0.5 else prefix + "{slashts} {msg}",
-                      {"msg": _msg(r, _APP_MESSAGES)})
-    pieces = render(r, "{iso}\t{level}\t{srcline}\t{msg}", {"level": _level(r, r.choice(("upper", "lower"))),
-                                                           "msg": _msg(r, _APP_MESSAGES)})
+        return render(
+            r,
+            prefix + "{slashts} {srcline}: {msg}" if r.random() < 0.5 else prefix + "{slashts} {msg}",
+            {"msg": _msg(r, _APP_MESSAGES)},
+        )
+    pieces = render(
+        r,
+        "{iso}\t{level}\t{srcline}\t{msg}",
+        {"level": _level(r, r.choice(("upper", "lower"))), "msg": _msg(r, _APP_MESSAGES)},
+    )
     if r.random() < 0.7:
         context = {key: json_scalar(value) for key, value in _context(r, 1, 3)}
         pieces += [("\t", CONST)] + json_pieces(context, spaced=True)
@@ -1464,10 +2249,20 @@ def fam_windows(r: Rng) -> list[Piece]:
     """Windows event exports (tab separated), CBS.log-like lines and ``Key: value`` event text."""
     style = r.randrange(3)
     fields: dict[str, FieldValue] = {
-        "msg": _msg(r, _WINDOWS_MESSAGES), "level": r.choice(("Information", "Warning", "Error")),
-        "source": r.choice(("Service Control Manager", "Microsoft-Windows-Security-Auditing", "Application Error",
-                            "MsiInstaller", "Microsoft-Windows-Kernel-General", "EventLog")),
-        "eventid": str(r.choice((7036, 4624, 1000, 11707, 6005, 4625, r.randint(1, 9999))))}
+        "msg": _msg(r, _WINDOWS_MESSAGES),
+        "level": r.choice(("Information", "Warning", "Error")),
+        "source": r.choice(
+            (
+                "Service Control Manager",
+                "Microsoft-Windows-Security-Auditing",
+                "Application Error",
+                "MsiInstaller",
+                "Microsoft-Windows-Kernel-General",
+                "EventLog",
+            )
+        ),
+        "eventid": str(r.choice((7036, 4624, 1000, 11707, 6005, 4625, r.randint(1, 9999)))),
+    }
     if style == 0:
         m = _Moment(r)
         clock = f"{m.hour % 12 or 12}:{m.minute:02d}:{m.second:02d} {'AM' if m.hour < 12 else 'PM'}"
@@ -1476,30 +2271,73 @@ def fam_windows(r: Rng) -> list[Piece]:
             fields["level"] = "Audit Success"
         template = "{level}\t{when}\t{source}\t{eventid}\t{category}\t{msg}"
     elif style == 1:
-        fields.update(date=ts_date_time(r)[:10], clock=ts_clock(r)[:8], level=r.choice(("Info", "Warning", "Error")),
-                      comp=r.choice(("CBS", "CSI", "DISM", "DPX", "SQM")))
+        fields.update(
+            date=ts_date_time(r)[:10],
+            clock=ts_clock(r)[:8],
+            level=r.choice(("Info", "Warning", "Error")),
+            comp=r.choice(("CBS", "CSI", "DISM", "DPX", "SQM")),
+        )
         template = "{date} {clock}, {level:<20} {comp:<6} {msg}"
     else:
         fields["logname"] = r.choice(("System", "Application", "Security"))
-        template = r.choice(("Log Name: {logname} Source: {source} Date: {iso} Event ID: {eventid} Level: {level} "
-                             "Computer: {host}", "EventID={eventid} Source={source} Computer={host} Description: {msg}"))
+        template = r.choice(
+            (
+                "Log Name: {logname} Source: {source} Date: {iso} Event ID: {eventid} Level: {level} Computer: {host}",
+                "EventID={eventid} Source={source} Computer={host} Description: {msg}",
+            )
+        )
     return render(r, template, fields)
 
 
 def fam_redis(r: Rng) -> list[Piece]:
     """Redis: ``1:M 02 Jan 2024 03:04:05.123 * Ready to accept connections``."""
-    return render(r, "{pid}:{role} {dmyts} {mark} {msg}",
-                  {"role": r.choice("MSCX"), "mark": r.choice(("*", "#", "-", ".")), "msg": _msg(r, _REDIS_MESSAGES)})
+    return render(
+        r,
+        "{pid}:{role} {dmyts} {mark} {msg}",
+        {"role": r.choice("MSCX"), "mark": r.choice(("*", "#", "-", ".")), "msg": _msg(r, _REDIS_MESSAGES)},
+    )
 
 
 # Header fields of made-up formats: a template each, so compound fields such as
 # ``proc[pid]`` keep their constant brackets.
-_HEADER_ITEMS = ("{host}", "{pid}", "{thread}", "{logger}", "{pylogger}", "{srcline}", "{reqid}", "{proc}",
-                 "{proc}[{pid}]", "{host}/{proc}", "{logger}:{small}", "{proc}({pid})", "pid={pid}",
-                 "{user}@{host}", "#{int}", "{unit}", "{podref}", "{ip}", "{flag}", "{ident}", "{component}",
-                 "{component}")
-_HEADER_TIMESTAMPS: tuple[Gen, ...] = (ts_iso, ts_iso, ts_date_time, ts_date_time, ts_syslog, ts_epoch, ts_clock,
-                                       ts_slash, ts_apache, ts_ctime, ts_compact, ts_dmy)
+_HEADER_ITEMS = (
+    "{host}",
+    "{pid}",
+    "{thread}",
+    "{logger}",
+    "{pylogger}",
+    "{srcline}",
+    "{reqid}",
+    "{proc}",
+    "{proc}[{pid}]",
+    "{host}/{proc}",
+    "{logger}:{small}",
+    "{proc}({pid})",
+    "pid={pid}",
+    "{user}@{host}",
+    "#{int}",
+    "{unit}",
+    "{podref}",
+    "{ip}",
+    "{flag}",
+    "{ident}",
+    "{component}",
+    "{component}",
+)
+_HEADER_TIMESTAMPS: tuple[Gen, ...] = (
+    ts_iso,
+    ts_iso,
+    ts_date_time,
+    ts_date_time,
+    ts_syslog,
+    ts_epoch,
+    ts_clock,
+    ts_slash,
+    ts_apache,
+    ts_ctime,
+    ts_compact,
+    ts_dmy,
+)
 
 
 def _header(r: Rng) -> list[list[Piece]]:
@@ -1529,19 +2367,50 @@ def fam_composed(r: Rng) -> list[Piece]:
     """Made-up header shapes: fields bare or in brackets, with assorted separators, then a message."""
     pieces: list[Piece] = []
     for item in _header(r):
-        opening, closing = r.choice(((" ", " "), (" ", " "), ("[", "] "), ("[", "]"), ("(", ") "), ("<", "> "),
-                                     ("{", "} "), (" ", ": "), (" ", " - "), (" ", " | "), (" ", "\t")))
+        opening, closing = r.choice(
+            (
+                (" ", " "),
+                (" ", " "),
+                ("[", "] "),
+                ("[", "]"),
+                ("(", ") "),
+                ("<", "> "),
+                ("{", "} "),
+                (" ", ": "),
+                (" ", " - "),
+                (" ", " | "),
+                (" ", "\t"),
+            )
+        )
         pieces += [(opening, CONST)] + item + [(closing, CONST)]
     pieces.append((r.choice((" ", ": ", " - ", " -- ", " > ", " :: ", " ")), CONST))
     return pieces + _msg(r, _APP_MESSAGES + _ERROR_MESSAGES)
 
 
 _FAMILY_FUNCTIONS: dict[str, Callable[[Rng], list[Piece]]] = {
-    "logfmt": fam_logfmt, "jsonlines": fam_jsonlines, "web_access": fam_web_access, "nginx_error": fam_nginx_error,
-    "apache_error": fam_apache_error, "postgres": fam_postgres, "mysql": fam_mysql, "apt": fam_apt, "dpkg": fam_dpkg,
-    "pip": fam_pip, "npm": fam_npm, "syslog": fam_syslog, "syslog5424": fam_syslog5424, "dmesg": fam_dmesg,
-    "klog": fam_klog, "java": fam_java, "python": fam_python, "openstack": fam_openstack, "go": fam_go, "windows": fam_windows,
-    "redis": fam_redis, "delimited": fam_delimited, "composed": fam_composed,
+    "logfmt": fam_logfmt,
+    "jsonlines": fam_jsonlines,
+    "web_access": fam_web_access,
+    "nginx_error": fam_nginx_error,
+    "apache_error": fam_apache_error,
+    "postgres": fam_postgres,
+    "mysql": fam_mysql,
+    "apt": fam_apt,
+    "dpkg": fam_dpkg,
+    "pip": fam_pip,
+    "npm": fam_npm,
+    "syslog": fam_syslog,
+    "syslog5424": fam_syslog5424,
+    "dmesg": fam_dmesg,
+    "klog": fam_klog,
+    "java": fam_java,
+    "python": fam_python,
+    "openstack": fam_openstack,
+    "go": fam_go,
+    "windows": fam_windows,
+    "redis": fam_redis,
+    "delimited": fam_delimited,
+    "composed": fam_composed,
 }
 
 FAMILIES: tuple[str, ...] = tuple(_FAMILY_FUNCTIONS)
@@ -1551,8 +2420,15 @@ _WIDEN_LINE_SHARE = 0.1  # share of lines whose constant spaces may widen into r
 
 def widen_spaces(r: Rng, pieces: list[Piece], rate: float) -> list[Piece]:
     """Widen some single spaces of constant pieces into runs, as padded and hand-aligned logs do."""
-    return [(re.sub(" ", lambda _: " " * r.randint(2, 4) if r.random() < rate else " ", text)
-             if kind == CONST and " " in text else text, kind) for text, kind in pieces]
+    return [
+        (
+            re.sub(" ", lambda _: " " * r.randint(2, 4) if r.random() < rate else " ", text)
+            if kind == CONST and " " in text
+            else text,
+            kind,
+        )
+        for text, kind in pieces
+    ]
 
 
 def generate_family(family: str, r: Rng) -> dict[str, str]:

@@ -6,6 +6,7 @@ line and its stable id; ``shared/spec/labels.md``, "Kinds"), ``tokens`` (``text`
 per character) with ``--kinds``. A checkpoint without a kind head gives null
 templates, kinds and token kinds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,14 +49,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", help="log files (stdin when none)")
     parser.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads per network call (default: 1 with several calls at once)")
-    parser.add_argument("--parallel-tiles", type=int, default=None,
-                        help="network calls at once (default: one per usable core on the CPU, 1 on a GPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads per network call (default: 1 with several calls at once)",
+    )
+    parser.add_argument(
+        "--parallel-tiles",
+        type=int,
+        default=None,
+        help="network calls at once (default: one per usable core on the CPU, 1 on a GPU)",
+    )
     parser.add_argument("--batch-lines", type=int, default=512, help="lines tagged per call")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
-    parser.add_argument("--kinds", action="store_true",
-                        help="also print kinds: D/F/C/V (delimiter, header field, constant, variable) per character")
+    parser.add_argument(
+        "--kinds",
+        action="store_true",
+        help="also print kinds: D/F/C/V (delimiter, header field, constant, variable) per character",
+    )
 
 
 def record(result: Any, kinds: bool, with_kinds: bool = False) -> dict[str, Any]:
@@ -79,8 +91,9 @@ def record(result: Any, kinds: bool, with_kinds: bool = False) -> dict[str, Any]
         out["kinds"] = result.kinds if kinds else None
     out["template"] = text
     out["template_id"] = text_id
-    out["tokens"] = [{"text": t.text, "start": t.start, "end": t.end, "kind": kind}
-                     for t, kind in zip(result.tokens, kind_of)]
+    out["tokens"] = [
+        {"text": t.text, "start": t.start, "end": t.end, "kind": kind} for t, kind in zip(result.tokens, kind_of)
+    ]
     out["min_confidence"] = round(result.min_confidence, 4)
     return out
 
@@ -126,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
         tiles = args.parallel_tiles or default_parallel_tiles(args.device)
         threads = args.threads or (1 if tiles > 1 else None)
         try:
-            engine = Engine.load(args.model, device=args.device, num_threads=threads, quantize=args.quantize,
-                                 parallel_tiles=tiles)
+            engine = Engine.load(
+                args.model, device=args.device, num_threads=threads, quantize=args.quantize, parallel_tiles=tiles
+            )
         except OSError as exc:
             return _fail(f"cannot read the model {args.model or '(shipped)'}: {exc.strerror or exc}")
         except pickle.UnpicklingError:  # torch's message runs to a page about weights_only

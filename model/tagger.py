@@ -10,6 +10,7 @@ unidirectional LSTMs, the backward one on each sequence reversed within its own
 length, so a character's output never depends on the padding of its batch: the
 same line gives the same logits alone, in any batch, cached or not.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ class CharTagger(nn.Module):
         assert bias is not None  # the convolution is built with a bias
         out = nn.functional.embedding(padded[:steps], tables[0]) + bias
         for k in range(1, kernel):
-            out.add_(nn.functional.embedding(padded[k:k + steps], tables[k]))
+            out.add_(nn.functional.embedding(padded[k : k + steps], tables[k]))
         return out
 
     def _conv_tables(self) -> torch.Tensor:

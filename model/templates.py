@@ -6,6 +6,7 @@ the line's template (what template mining and grouping need), a stable id for
 the template, and each token's kind. This is the only module that turns kinds
 into templates.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,7 @@ def template(line: str, kinds: str) -> str:
     out: list[str] = []
     position = 0
     for match in _VALUE_RUN.finditer(classes):
-        out.append(_spaces(line[position:match.start()]))
+        out.append(_spaces(line[position : match.start()]))
         out.append(WILDCARD)
         position = match.end()
     out.append(_spaces(line[position:]))

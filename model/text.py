@@ -10,6 +10,7 @@ so every offset still indexes the original line: an escape sequence becomes
 spaces (whitespace is ``D`` by rule 1), a combining mark becomes a copy of the
 character it modifies (so it is labelled as that character is).
 """
+
 from __future__ import annotations
 
 import functools

@@ -7,6 +7,7 @@ length and packed into tiles, trading padding against the number of calls; tiles
 run one after another or, with ``parallel_tiles``, on several threads (torch
 releases the GIL inside the network).
 """
+
 from __future__ import annotations
 
 import time
@@ -72,8 +73,18 @@ class TileRunner:
         parallel_tiles: tiles run at once (threads).
     """
 
-    def __init__(self, model: Any, vocab: Any, device: torch.device, num_labels: int, *, max_batch_lines: int,
-                 window_chars: int, window_margin_chars: int, parallel_tiles: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        vocab: Any,
+        device: torch.device,
+        num_labels: int,
+        *,
+        max_batch_lines: int,
+        window_chars: int,
+        window_margin_chars: int,
+        parallel_tiles: int,
+    ) -> None:
         self._model = model
         self._vocab = vocab
         self._device = device
@@ -81,7 +92,9 @@ class TileRunner:
         self.max_batch_lines = max_batch_lines
         self.window_chars = window_chars
         self.window_margin_chars = window_margin_chars
-        self._pool = ThreadPoolExecutor(parallel_tiles, thread_name_prefix="logdelim-tile") if parallel_tiles > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(parallel_tiles, thread_name_prefix="logdelim-tile") if parallel_tiles > 1 else None
+        )
         if self._pool is not None:
             weakref.finalize(self, self._pool.shutdown, wait=False)
 
@@ -105,8 +118,10 @@ class TileRunner:
             return [(0, length, 0, length)]
         margin = self.window_margin_chars
         core = self.window_chars - 2 * margin
-        return [(max(0, s - margin), min(length, s + core + margin), s, min(length, s + core))
-                for s in range(0, length, core)]
+        return [
+            (max(0, s - margin), min(length, s + core + margin), s, min(length, s + core))
+            for s in range(0, length, core)
+        ]
 
     def run(self, keys: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The network's label index, its probability and the kind index for every character of each input."""
@@ -116,8 +131,9 @@ class TileRunner:
         windowed = {i for i, start, end, _, _ in pieces if end - start < len(keys[i])}
         # A windowed line's rows are assembled into these; any other line's slot takes its row below.
         chosen: list[Any] = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
-        confidence: list[Any] = [np.ones(len(k), dtype=np.float32) if i in windowed else None
-                                 for i, k in enumerate(keys)]
+        confidence: list[Any] = [
+            np.ones(len(k), dtype=np.float32) if i in windowed else None for i, k in enumerate(keys)
+        ]
         kind: list[Any] = [np.zeros(len(k), dtype=np.int64) if i in windowed else None for i, k in enumerate(keys)]
         tiles = self._tiles(pieces)
 
@@ -138,8 +154,7 @@ class TileRunner:
                     chosen[i], confidence[i], kind[i] = label[row, :end], prob[row, :end], kinds[row, :end]
         return list(zip(chosen, confidence, kind))
 
-    def _tile_input(self, keys: list[str], batch: list[Piece]
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _tile_input(self, keys: list[str], batch: list[Piece]) -> tuple[torch.Tensor, torch.Tensor]:
         """Ids ``[rows, width]`` and lengths of one network call, padded to a tile size."""
         width = padded_width(max(end - start for _, start, end, _, _ in batch))
         rows = padded_rows(len(batch))
@@ -148,7 +163,7 @@ class TileRunner:
         encoded = self._vocab.encode_array("".join(keys[i][start:end] for i, start, end, _, _ in batch))
         position = 0
         for row, (_, start, end, _, _) in enumerate(batch):
-            ids[row, :end - start] = encoded[position:position + end - start]
+            ids[row, : end - start] = encoded[position : position + end - start]
             position += end - start
         # Padding rows: length 1, all padding; their output is dropped.
         lengths = torch.tensor([max(1, end - start) for _, start, end, _, _ in batch] + [1] * (rows - len(batch)))
@@ -168,9 +183,12 @@ class TileRunner:
         width = 0
         for piece in pieces:
             length = piece.end - piece.start
-            if (not batches or len(batches[-1]) >= limit
-                    or (length - width) * (len(batches[-1]) + _STEP_OVERHEAD_ROWS)
-                    > _CALL_OVERHEAD_CELLS + length * _STEP_OVERHEAD_ROWS):
+            if (
+                not batches
+                or len(batches[-1]) >= limit
+                or (length - width) * (len(batches[-1]) + _STEP_OVERHEAD_ROWS)
+                > _CALL_OVERHEAD_CELLS + length * _STEP_OVERHEAD_ROWS
+            ):
                 batches.append([])
             batches[-1].append(piece)
             width = length
@@ -191,9 +209,12 @@ class TileRunner:
             lengths = lengths.pin_memory().to(self._device, non_blocking=True)
         with torch.inference_mode():
             output = self._model(ids, lengths).float()
-            logits = output[..., :self._num_labels]
-            kind = (output[..., self._num_labels:].argmax(dim=-1) if output.shape[-1] > self._num_labels
-                    else torch.zeros(output.shape[:-1], dtype=torch.int64))
+            logits = output[..., : self._num_labels]
+            kind = (
+                output[..., self._num_labels :].argmax(dim=-1)
+                if output.shape[-1] > self._num_labels
+                else torch.zeros(output.shape[:-1], dtype=torch.int64)
+            )
             if logits.shape[-1] == 2:
                 # Two labels: the winner's probability is sigmoid(|margin|); a softmax over a
                 # last dimension of 2 costs several times more on the CPU.

@@ -8,6 +8,7 @@ alphanumerics always O); other alphabets are learned on every character. When
 every line carries ``kinds``, the same network also learns each non-delimiter
 character's kind (header field, constant text, variable) in a second loss.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,7 @@ _KIND_IDS = {kind: i for i, kind in enumerate(KINDS)}
 
 def _encode(example: dict, vocab: CharVocab, label_ids: dict[str, int], rules: bool) -> Encoded:
     line = example["line"]
-    targets = [label_ids[label] if keep else IGNORE
-               for label, keep in zip(example["labels"], supervised(line, rules))]
+    targets = [label_ids[label] if keep else IGNORE for label, keep in zip(example["labels"], supervised(line, rules))]
     # A delimiter has no kind: only the other characters' kinds are learned.
     kinds = [_KIND_IDS.get(kind, IGNORE) for kind in example.get("kinds") or "D" * len(line)]
     return vocab.encode(line), targets, kinds
@@ -105,20 +105,20 @@ def _batches(encoded: list[Encoded], batch_size: int, rng: random.Random | None,
     out = []
     pool = batch_size * 50
     for i in range(0, len(order), pool):
-        chunk = [encoded[j] for j in order[i:i + pool]]
+        chunk = [encoded[j] for j in order[i : i + pool]]
         if rng is not None:
             chunk = [_crop(e, max_chars, rng) for e in chunk]
         chunk.sort(key=lambda e: len(e[0]))
         for k in range(0, len(chunk), batch_size):
-            group = chunk[k:k + batch_size]
+            group = chunk[k : k + batch_size]
             width = max(1, max(len(e[0]) for e in group))
             ids = torch.zeros(len(group), width, dtype=torch.long)
             targets = torch.full((len(group), width), IGNORE, dtype=torch.long)
             kinds = torch.full((len(group), width), IGNORE, dtype=torch.long)
             for row, (x, y, z) in enumerate(group):
-                ids[row, :len(x)] = torch.tensor(x, dtype=torch.long)
-                targets[row, :len(y)] = torch.tensor(y, dtype=torch.long)
-                kinds[row, :len(z)] = torch.tensor(z, dtype=torch.long)
+                ids[row, : len(x)] = torch.tensor(x, dtype=torch.long)
+                targets[row, : len(y)] = torch.tensor(y, dtype=torch.long)
+                kinds[row, : len(z)] = torch.tensor(z, dtype=torch.long)
             lengths = torch.tensor([max(1, len(e[0])) for e in group])
             out.append((ids, lengths, targets, kinds))
     if rng is not None:
@@ -140,18 +140,20 @@ def _class_weights(encoded: list[Encoded], num_labels: int, column: int = 1) -> 
 class _Loss:
     """The training loss: the labels' cross-entropy plus, with a kind head, the kinds' (weighted)."""
 
-    def __init__(self, num_labels: int, label_weights: torch.Tensor, kind_weights: torch.Tensor | None,
-                 kind_loss_weight: float) -> None:
+    def __init__(
+        self, num_labels: int, label_weights: torch.Tensor, kind_weights: torch.Tensor | None, kind_loss_weight: float
+    ) -> None:
         self.num_labels = num_labels
         self.labels = nn.CrossEntropyLoss(weight=label_weights, ignore_index=IGNORE)
         self.kinds = None if kind_weights is None else nn.CrossEntropyLoss(weight=kind_weights, ignore_index=IGNORE)
         self.kind_loss_weight = kind_loss_weight
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
-        loss = self.labels(logits[..., :self.num_labels].flatten(0, 1), targets.flatten())
+        loss = self.labels(logits[..., : self.num_labels].flatten(0, 1), targets.flatten())
         if self.kinds is not None and bool((kinds != IGNORE).any()):
-            loss = loss + self.kind_loss_weight * self.kinds(logits[..., self.num_labels:].flatten(0, 1),
-                                                             kinds.flatten())
+            loss = loss + self.kind_loss_weight * self.kinds(
+                logits[..., self.num_labels :].flatten(0, 1), kinds.flatten()
+            )
         return loss
 
 
@@ -167,9 +169,9 @@ def _evaluate(model: CharTagger, batches: list[Batch], loss_fn: _Loss, device: t
             logits = model(ids, lengths.to(device))
             total_loss += loss_fn(logits, targets, kinds).item() * ids.shape[0]
             line_ok = torch.ones(ids.shape[0], dtype=torch.bool, device=device)
-            heads = [("labels", logits[..., :loss_fn.num_labels], targets)]
+            heads = [("labels", logits[..., : loss_fn.num_labels], targets)]
             if loss_fn.kinds is not None:
-                heads.append(("kinds", logits[..., loss_fn.num_labels:], kinds))
+                heads.append(("kinds", logits[..., loss_fn.num_labels :], kinds))
             for name, scores, gold in heads:
                 keep = gold != IGNORE
                 hit = (scores.argmax(-1) == gold) | ~keep
@@ -179,8 +181,12 @@ def _evaluate(model: CharTagger, batches: list[Batch], loss_fn: _Loss, device: t
             lines_ok += int(line_ok.sum())
             lines += ids.shape[0]
     model.train()
-    return {"loss": total_loss / max(1, lines), "accuracy": correct["labels"] / max(1, counted["labels"]),
-            "kind_accuracy": correct["kinds"] / max(1, counted["kinds"]), "exact_lines": lines_ok / max(1, lines)}
+    return {
+        "loss": total_loss / max(1, lines),
+        "accuracy": correct["labels"] / max(1, counted["labels"]),
+        "kind_accuracy": correct["kinds"] / max(1, counted["kinds"]),
+        "exact_lines": lines_ok / max(1, lines),
+    }
 
 
 def _plot(history: list[dict], path: Path) -> None:
@@ -249,9 +255,15 @@ def train(cfg: TrainConfig) -> dict:
     kinds = list(KINDS) if rules and any(e.get("kinds") for e in examples) else []
     if rules:
         # A delimiter tagger's network sees line shapes (vocab.shape), in training as in the engine.
-        examples = [{**e, "line": shape(e["line"]), "labels": shape_labels(e["line"], e["labels"]),
-                     "kinds": shape_labels(e["line"], e["kinds"]) if e.get("kinds") else None}
-                    for e in examples]
+        examples = [
+            {
+                **e,
+                "line": shape(e["line"]),
+                "labels": shape_labels(e["line"], e["labels"]),
+                "kinds": shape_labels(e["line"], e["kinds"]) if e.get("kinds") else None,
+            }
+            for e in examples
+        ]
     examples = dedupe(examples)
     train_set, dev_set = split(examples, cfg.dev_fraction, cfg.seed)
     vocab = CharVocab.from_lines((e["line"] for e in train_set), min_count=2)
@@ -259,12 +271,17 @@ def train(cfg: TrainConfig) -> dict:
     train_enc = [_encode(e, vocab, label_ids, rules) for e in train_set]
     dev_batches = _batches([_encode(e, vocab, label_ids, rules) for e in dev_set], 256, None, cfg.max_train_chars)
 
-    model_cfg = TaggerConfig(vocab_size=len(vocab), num_labels=len(labels), num_kinds=len(kinds),
-                             embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
+    model_cfg = TaggerConfig(
+        vocab_size=len(vocab),
+        num_labels=len(labels),
+        num_kinds=len(kinds),
+        embedding_dim=cfg.embedding_dim,
+        hidden_size=cfg.hidden_size,
+        dropout=cfg.dropout,
+    )
     model = CharTagger(model_cfg).to(device)
     kind_weights = _class_weights(train_enc, len(kinds), column=2).to(device) if kinds else None
-    loss_fn = _Loss(len(labels), _class_weights(train_enc, len(labels)).to(device), kind_weights,
-                    cfg.kind_loss_weight)
+    loss_fn = _Loss(len(labels), _class_weights(train_enc, len(labels)).to(device), kind_weights, cfg.kind_loss_weight)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
     rng = random.Random(cfg.seed)
     deadline = started + cfg.max_minutes * 60
@@ -272,8 +289,14 @@ def train(cfg: TrainConfig) -> dict:
     best: dict | None = None
     best_state: dict | None = None
     stale = 0
-    log.info("training on %d lines (%d dev), %d labels, vocab %d, device %s",
-             len(train_set), len(dev_set), len(labels), len(vocab), device)
+    log.info(
+        "training on %d lines (%d dev), %d labels, vocab %d, device %s",
+        len(train_set),
+        len(dev_set),
+        len(labels),
+        len(vocab),
+        device,
+    )
     for epoch in range(1, cfg.max_epochs + 1):
         batches = _batches(train_enc, cfg.batch_size, rng, cfg.max_train_chars)
         total, seen = 0.0, 0
@@ -296,15 +319,23 @@ def train(cfg: TrainConfig) -> dict:
             if time.monotonic() > deadline and step < steps_per_epoch - 1:
                 break
         dev = _evaluate(model, dev_batches, loss_fn, device)
-        record = {"epoch": epoch, "train_loss": total / max(1, seen), "dev_loss": dev["loss"],
-                  "dev_accuracy": dev["accuracy"], "dev_kind_accuracy": dev["kind_accuracy"],
-                  "dev_exact_lines": dev["exact_lines"],
-                  "seconds": round(time.monotonic() - started, 1)}
+        record = {
+            "epoch": epoch,
+            "train_loss": total / max(1, seen),
+            "dev_loss": dev["loss"],
+            "dev_accuracy": dev["accuracy"],
+            "dev_kind_accuracy": dev["kind_accuracy"],
+            "dev_exact_lines": dev["exact_lines"],
+            "seconds": round(time.monotonic() - started, 1),
+        }
         history.append(record)
         log.info("epoch %d: %s", epoch, json.dumps(record))
         # Delimiters and kinds count alike: a kind head must not be bought with delimiter errors.
         score = dev["accuracy"] + dev["kind_accuracy"]
-        if best is None or (score, -dev["loss"]) > (best["dev_accuracy"] + best["dev_kind_accuracy"], -best["dev_loss"]):
+        if best is None or (score, -dev["loss"]) > (
+            best["dev_accuracy"] + best["dev_kind_accuracy"],
+            -best["dev_loss"],
+        ):
             best, stale = record, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
@@ -316,10 +347,19 @@ def train(cfg: TrainConfig) -> dict:
     model.load_state_dict(best_state)
     model = model.cpu().eval()
     model_id = checkpoint.save(out_dir / "model.pt", model, vocab, labels, rules, kinds)
-    metrics = {"model_id": model_id, "best": best, "history": history, "labels": labels, "kinds": kinds,
-               "train_lines": len(train_set), "dev_lines": len(dev_set), "vocab_size": len(vocab),
-               "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
-               "config": asdict(cfg)}
+    metrics = {
+        "model_id": model_id,
+        "best": best,
+        "history": history,
+        "labels": labels,
+        "kinds": kinds,
+        "train_lines": len(train_set),
+        "dev_lines": len(dev_set),
+        "vocab_size": len(vocab),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device),
+        "config": asdict(cfg),
+    }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     _plot(history, out_dir / "curves.png")
     return {**metrics, "checkpoint": str(out_dir / "model.pt")}
@@ -338,8 +378,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     for f in fields(TrainConfig):
-        if f.name in ("batch_size", "learning_rate", "embedding_dim", "hidden_size", "dropout",
-                      "patience", "max_train_chars", "dev_fraction", "kind_loss_weight"):
+        if f.name in (
+            "batch_size",
+            "learning_rate",
+            "embedding_dim",
+            "hidden_size",
+            "dropout",
+            "patience",
+            "max_train_chars",
+            "dev_fraction",
+            "kind_loss_weight",
+        ):
             parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
 
 
@@ -358,14 +407,33 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", problem)
         return 2
     cfg = TrainConfig(
-        data=tuple(args.data), out_dir=args.out,
+        data=tuple(args.data),
+        out_dir=args.out,
         exclude_systems=tuple(s for s in args.exclude.split(",") if s),
-        synthetic_lines=args.synthetic_lines, max_minutes=args.minutes, max_epochs=args.epochs,
-        seed=args.seed, device=args.device, num_threads=args.threads,
+        synthetic_lines=args.synthetic_lines,
+        max_minutes=args.minutes,
+        max_epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        num_threads=args.threads,
     )
-    cfg = replace(cfg, **{k: getattr(args, k) for k in ("batch_size", "learning_rate", "embedding_dim",
-                                                         "hidden_size", "dropout", "patience",
-                                                         "max_train_chars", "dev_fraction", "kind_loss_weight")})
+    cfg = replace(
+        cfg,
+        **{
+            k: getattr(args, k)
+            for k in (
+                "batch_size",
+                "learning_rate",
+                "embedding_dim",
+                "hidden_size",
+                "dropout",
+                "patience",
+                "max_train_chars",
+                "dev_fraction",
+                "kind_loss_weight",
+            )
+        },
+    )
     result = train(cfg)
     import sys
 

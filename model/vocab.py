@@ -12,6 +12,7 @@ Characters never seen in training fall back to one of three class ids (letter
 or digit, whitespace, other), so any Unicode input is safe and still carries
 the information the delimiter rules depend on.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,7 +67,7 @@ def shape_labels(line: str, labels: str) -> str:
     """``labels`` of ``line`` carried over to ``shape(line)`` (a collapsed run keeps its first label, ``O``)."""
     out, position = [], 0
     for match in _NUMBER_RUN.finditer(line):
-        out.append(labels[position:match.start() + 1])
+        out.append(labels[position : match.start() + 1])
         position = match.end()
     out.append(labels[position:])
     return "".join(out)

@@ -5,6 +5,7 @@ session on a free port and stopped at the end; tests never mock Kafka. Every tes
 gets its own topics and consumer groups from the factory fixtures, so tests do
 not see each other's data on the shared broker.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -85,35 +86,56 @@ class KafkaIO:
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
 
-    def produce(self, topic: str, values: Sequence[bytes | None], partition: int | None = None,
-                headers: Sequence[tuple[str, bytes]] | None = None,
-                max_request_size: int = 4 * 1024 * 1024) -> None:
+    def produce(
+        self,
+        topic: str,
+        values: Sequence[bytes | None],
+        partition: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+        max_request_size: int = 4 * 1024 * 1024,
+    ) -> None:
         """Send ``values`` (round-robin over partitions unless ``partition`` is given) and wait for acks."""
         asyncio.run(self._produce(topic, values, partition, headers, max_request_size))
 
-    async def _produce(self, topic: str, values: Sequence[bytes | None], partition: int | None,
-                       headers: Sequence[tuple[str, bytes]] | None, max_request_size: int) -> None:
+    async def _produce(
+        self,
+        topic: str,
+        values: Sequence[bytes | None],
+        partition: int | None,
+        headers: Sequence[tuple[str, bytes]] | None,
+        max_request_size: int,
+    ) -> None:
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
-                                    enable_idempotence=False, linger_ms=5,
-                                    max_request_size=max_request_size)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=5,
+            max_request_size=max_request_size,
+        )
         await producer.start()
         try:
             count = len(await producer.partitions_for(topic))
             futures = []
             for i, value in enumerate(values):
                 # A tombstone needs a key; give every message one so null values are sendable.
-                futures.append(await producer.send(
-                    topic, value, key=f"k{i}".encode(),
-                    partition=partition if partition is not None else i % count,
-                    headers=list(headers or [])))
+                futures.append(
+                    await producer.send(
+                        topic,
+                        value,
+                        key=f"k{i}".encode(),
+                        partition=partition if partition is not None else i % count,
+                        headers=list(headers or []),
+                    )
+                )
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
 
-    def consume(self, topic: str, count: int, timeout_s: float = 60.0,
-                max_fetch_bytes: int = 8 * 1024 * 1024) -> list[Any]:
+    def consume(
+        self, topic: str, count: int, timeout_s: float = 60.0, max_fetch_bytes: int = 8 * 1024 * 1024
+    ) -> list[Any]:
         """Read ``topic`` from the start until ``count`` messages arrived or ``timeout_s`` passed.
 
         Returns aiokafka ``ConsumerRecord`` objects (possibly fewer than ``count`` on timeout).
@@ -123,9 +145,13 @@ class KafkaIO:
     async def _consume(self, topic: str, count: int, timeout_s: float, max_fetch_bytes: int) -> list[Any]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", max_partition_fetch_bytes=max_fetch_bytes,
-                                    fetch_max_bytes=max_fetch_bytes)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=max_fetch_bytes,
+            fetch_max_bytes=max_fetch_bytes,
+        )
         await consumer.start()
         try:
             await consumer.topics()  # refreshes metadata so the partition count is known
@@ -150,8 +176,9 @@ class KafkaIO:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         # Same group id, but never subscribed: committed() is an OffsetFetch, not a join.
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=group_id,
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        )
         await consumer.start()
         try:
             return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
@@ -192,8 +219,10 @@ def read_loghub_lines(limit: int | None = None) -> list[str]:
 
     Skips (fails under CI=true) when the data is absent.
     """
-    per_system = [[json.loads(row)["line"] for row in f.read_text(encoding="utf-8").splitlines() if row.strip()]
-                  for f in require_loghub_files()]
+    per_system = [
+        [json.loads(row)["line"] for row in f.read_text(encoding="utf-8").splitlines() if row.strip()]
+        for f in require_loghub_files()
+    ]
     lines = [line for group in itertools.zip_longest(*per_system) for line in group if line is not None]
     return lines[:limit] if limit is not None else lines
 
@@ -217,17 +246,30 @@ class DaemonLauncher:
         self.model_path = model_path
         self.started: list[DaemonProcess] = []
 
-    def launch(self, *, input_topics: list[str] | None, output_topic: str, dead_letter_topic: str, group_id: str,
-               wait_ready: bool = True, env: dict[str, str] | None = None,
-               **sections: dict[str, Any]) -> DaemonProcess:
+    def launch(
+        self,
+        *,
+        input_topics: list[str] | None,
+        output_topic: str,
+        dead_letter_topic: str,
+        group_id: str,
+        wait_ready: bool = True,
+        env: dict[str, str] | None = None,
+        **sections: dict[str, Any],
+    ) -> DaemonProcess:
 
         port = free_port()
         config: dict[str, Any] = {
-            "kafka": {"bootstrap_servers": self.bootstrap_servers, "input_topics": input_topics,
-                      "output_topic": output_topic, "dead_letter_topic": dead_letter_topic,
-                      "group_id": group_id,
-                      # Tansu answers a join after half the session timeout: keep test starts short.
-                      "session_timeout_ms": 4000, "heartbeat_interval_ms": 1000},
+            "kafka": {
+                "bootstrap_servers": self.bootstrap_servers,
+                "input_topics": input_topics,
+                "output_topic": output_topic,
+                "dead_letter_topic": dead_letter_topic,
+                "group_id": group_id,
+                # Tansu answers a join after half the session timeout: keep test starts short.
+                "session_timeout_ms": 4000,
+                "heartbeat_interval_ms": 1000,
+            },
             "metrics": {"host": "127.0.0.1", "port": port},
             "model": {"path": self.model_path},
         }
@@ -257,10 +299,27 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
         return None
     require(not IN_CI, "the shipped model logdelim/model/default.pt is missing")
     out = tmp_path_factory.mktemp("tiny-model")
-    subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "train", "--out", str(out),
-                    "--synthetic-lines", "500", "--epochs", "1", "--threads", "1",
-                    "--hidden-size", "16"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logdelim.daemon.cli",
+            "train",
+            "--out",
+            str(out),
+            "--synthetic-lines",
+            "500",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--hidden-size",
+            "16",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return str(out / "model.pt")
 
 
@@ -269,12 +328,14 @@ def daemon_launcher(broker: EmbeddedBroker, model_path: str | None) -> Callable[
     """``daemon_launcher(directory, bootstrap_servers=None)`` -> a :class:`DaemonLauncher` for the
     session broker (or another one), e.g. in module-scoped fixtures."""
     return lambda directory, bootstrap_servers=None: DaemonLauncher(
-        bootstrap_servers or broker.bootstrap_servers, directory, model_path)
+        bootstrap_servers or broker.bootstrap_servers, directory, model_path
+    )
 
 
 @pytest.fixture
-def start_daemon(daemon_launcher: Callable[[Path], DaemonLauncher], tmp_path: Path
-                 ) -> Iterator[Callable[..., DaemonProcess]]:
+def start_daemon(
+    daemon_launcher: Callable[[Path], DaemonLauncher], tmp_path: Path
+) -> Iterator[Callable[..., DaemonProcess]]:
     """Factory running ``logdelim run`` subprocesses (see :class:`DaemonLauncher`); killed at teardown."""
     launcher = daemon_launcher(tmp_path)
     yield launcher.launch

@@ -1,4 +1,5 @@
 """Helpers shared by tests of both packages (``conftest`` names two modules, so it cannot be imported)."""
+
 from __future__ import annotations
 
 

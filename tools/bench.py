@@ -45,6 +45,7 @@ unless ``--bootstrap-servers`` names another. Results go to ``--out``:
 ``bench.json`` and ``bench.png`` (tagger throughput by batch size, latency by
 offered load).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -140,8 +141,9 @@ GPU_SKIPPED = "skipped: no CUDA"
 # --------------------------------------------------------------------------- tagger by batch size
 
 
-def bench_batch_sizes(engine_factory: Callable[[int], Any], lines: Sequence[str], batch_sizes: Sequence[int],
-                      max_seconds: float) -> list[dict[str, float]]:
+def bench_batch_sizes(
+    engine_factory: Callable[[int], Any], lines: Sequence[str], batch_sizes: Sequence[int], max_seconds: float
+) -> list[dict[str, float]]:
     """Network throughput for each batch size (``engine_factory(batch_size)`` must have no cache).
 
     Only distinct network inputs are fed (the first line of each ``vocab.shape``,
@@ -161,7 +163,7 @@ def bench_batch_sizes(engine_factory: Callable[[int], Any], lines: Sequence[str]
         engine.warm_up()  # first-call allocations and kernel builds are not throughput
         engine.tag(lines[:batch_size] or [""])
         chunk_lines = max(8 * batch_size, 64)
-        chunks = [lines[i:i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
+        chunks = [lines[i : i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
         timed = model_bench.time_chunks(engine.tag, chunks, max_seconds)
         points.append({"batch_size": batch_size, "lines_per_s": timed["lines_per_s"], "lines": timed["lines"]})
     return points
@@ -174,8 +176,13 @@ def _producer(bootstrap_servers: str, linger_ms: int) -> Any:
     from aiokafka import AIOKafkaProducer
 
     # Same delivery settings as the daemon's producer (Tansu has no idempotent producer).
-    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False,
-                            linger_ms=linger_ms, max_batch_size=1024 * 1024)
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=linger_ms,
+        max_batch_size=1024 * 1024,
+    )
 
 
 async def produce_lines(bootstrap_servers: str, topic: str, lines: Sequence[str], partitions: int) -> None:
@@ -183,15 +190,17 @@ async def produce_lines(bootstrap_servers: str, topic: str, lines: Sequence[str]
     producer = _producer(bootstrap_servers, linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(topic, line.encode("utf-8"), partition=i % partitions)
-                   for i, line in enumerate(lines)]
+        futures = [
+            await producer.send(topic, line.encode("utf-8"), partition=i % partitions) for i, line in enumerate(lines)
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
 
 
-async def produce_paced(producer: Any, topic: str, lines: Iterator[str], partitions: int, rate_per_s: float,
-                        seconds: float) -> int:
+async def produce_paced(
+    producer: Any, topic: str, lines: Iterator[str], partitions: int, rate_per_s: float, seconds: float
+) -> int:
     """Send lines at ``rate_per_s`` for ``seconds`` (bursts every few ms); returns how many were sent.
 
     Acknowledgements are awaited at the end, not per send, so a slow broker does
@@ -238,8 +247,12 @@ class OutputWatcher:
         """Assign every partition of the topic from its start and begin reading in a task."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
-                                          fetch_max_wait_ms=WATCH_FETCH_WAIT_MS, auto_offset_reset="earliest")
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=WATCH_FETCH_WAIT_MS,
+            auto_offset_reset="earliest",
+        )
         await self._consumer.start()
         await self._consumer.topics()  # metadata, so the partitions are known
         partitions = self._consumer.partitions_for_topic(self.topic) or set()
@@ -309,8 +322,9 @@ class Passthrough:
 
     async def create_topics(self) -> None:
         """Input and output topics, ``INPUT_PARTITIONS`` each."""
-        await create_topics(self.bootstrap_servers, {self.input_topic: INPUT_PARTITIONS,
-                                                     self.output_topic: INPUT_PARTITIONS})
+        await create_topics(
+            self.bootstrap_servers, {self.input_topic: INPUT_PARTITIONS, self.output_topic: INPUT_PARTITIONS}
+        )
 
     async def start(self) -> None:
         """Start the daemon's consumer and producer, and subscribe to the input topic."""
@@ -319,10 +333,18 @@ class Passthrough:
         from logdelim.daemon.clients import build_clients
         from logdelim.daemon.config import from_mapping
 
-        config = from_mapping({"kafka": {
-            "bootstrap_servers": self.bootstrap_servers, "input_topics": [self.input_topic],
-            "output_topic": self.output_topic, "group_id": self.group_id,
-            "session_timeout_ms": SESSION_TIMEOUT_MS, "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS}})
+        config = from_mapping(
+            {
+                "kafka": {
+                    "bootstrap_servers": self.bootstrap_servers,
+                    "input_topics": [self.input_topic],
+                    "output_topic": self.output_topic,
+                    "group_id": self.group_id,
+                    "session_timeout_ms": SESSION_TIMEOUT_MS,
+                    "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS,
+                }
+            }
+        )
         # The daemon's other clients (the watermark probe) are not part of a bare loop: closed unused.
         self._clients = list(build_clients(config.kafka))
         consumer, producer = self._clients[:2]
@@ -359,8 +381,15 @@ class Passthrough:
                 for message in messages:
                     source = Source(tp.topic, tp.partition, message.offset, message.timestamp)
                     value = record_value(source, message.value.decode("utf-8", "replace"), (), "passthrough", 1.0)
-                    futures.append(await producer.send(self.output_topic, value, key=record_key(source),
-                                                       partition=tp.partition, headers=list(message.headers)))
+                    futures.append(
+                        await producer.send(
+                            self.output_topic,
+                            value,
+                            key=record_key(source),
+                            partition=tp.partition,
+                            headers=list(message.headers),
+                        )
+                    )
                 pending.append((futures, {tp: messages[-1].offset + 1}))
                 self.moved += len(messages)
             if time.monotonic() >= next_commit:
@@ -395,8 +424,12 @@ async def kafka_ceiling(bootstrap_servers: str, lines: Sequence[str]) -> dict[st
     seconds = acked_at - passthrough.assigned_at
     # CPU per line is the figure a shared machine disturbs least (the rate depends on the share of
     # the cores this process got); it includes the group join, a few milliseconds.
-    return {"passthrough_lines_per_s": len(lines) / seconds, "passthrough_seconds": seconds,
-            "passthrough_lines": len(lines), "passthrough_cpu_us_per_line": cpu_s / len(lines) * 1e6}
+    return {
+        "passthrough_lines_per_s": len(lines) / seconds,
+        "passthrough_seconds": seconds,
+        "passthrough_lines": len(lines),
+        "passthrough_cpu_us_per_line": cpu_s / len(lines) * 1e6,
+    }
 
 
 async def _commit_acknowledged(consumer: Any, pending: deque, wait: bool) -> None:
@@ -416,8 +449,17 @@ async def _commit_acknowledged(consumer: Any, pending: deque, wait: bool) -> Non
 class DaemonRun:
     """A daemon (:class:`~logdelim.tools.daemon_process.DaemonProcess`) on topics of its own."""
 
-    def __init__(self, bootstrap_servers: str, directory: Path, *, model_path: str | None, device: str,
-                 num_threads: int | None, quantize: bool, workers: int = 1) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        directory: Path,
+        *,
+        model_path: str | None,
+        device: str,
+        num_threads: int | None,
+        quantize: bool,
+        workers: int = 1,
+    ) -> None:
         self.directory = directory
         self.input_topic = _unique("bench-daemon-in")
         self.output_topic = _unique("bench-daemon-out")
@@ -427,10 +469,15 @@ class DaemonRun:
         if num_threads is not None:  # else the daemon's own default (model.num_threads)
             model["num_threads"] = num_threads
         self.config: dict[str, Any] = {
-            "kafka": {"bootstrap_servers": bootstrap_servers, "input_topics": [self.input_topic],
-                      "output_topic": self.output_topic, "dead_letter_topic": self.dead_letter_topic,
-                      "group_id": _unique("bench-daemon"), "session_timeout_ms": SESSION_TIMEOUT_MS,
-                      "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS},
+            "kafka": {
+                "bootstrap_servers": bootstrap_servers,
+                "input_topics": [self.input_topic],
+                "output_topic": self.output_topic,
+                "dead_letter_topic": self.dead_letter_topic,
+                "group_id": _unique("bench-daemon"),
+                "session_timeout_ms": SESSION_TIMEOUT_MS,
+                "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS,
+            },
             "batching": {"max_wait_ms": DAEMON_MAX_WAIT_MS},
             "model": model,
             "metrics": {"host": "127.0.0.1", "port": self.metrics_port},
@@ -445,8 +492,10 @@ class DaemonRun:
 
     async def create_topics(self) -> None:
         """Input (4 partitions), output (4) and dead-letter (1) topics of this run."""
-        await create_topics(self.config["kafka"]["bootstrap_servers"], {
-            self.input_topic: INPUT_PARTITIONS, self.output_topic: INPUT_PARTITIONS, self.dead_letter_topic: 1})
+        await create_topics(
+            self.config["kafka"]["bootstrap_servers"],
+            {self.input_topic: INPUT_PARTITIONS, self.output_topic: INPUT_PARTITIONS, self.dead_letter_topic: 1},
+        )
 
     def start(self) -> None:
         """Start the daemon process."""
@@ -507,8 +556,10 @@ async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str
             break
         daemon.check_alive()
         if time.perf_counter() - ready_at > timeout_s:
-            raise RuntimeError(f"the daemon acknowledged {_acknowledged(after):.0f} of {len(lines)} lines in "
-                               f"{timeout_s:.0f} s; log:\n{daemon.log_tail()}")
+            raise RuntimeError(
+                f"the daemon acknowledged {_acknowledged(after):.0f} of {len(lines)} lines in "
+                f"{timeout_s:.0f} s; log:\n{daemon.log_tail()}"
+            )
         await asyncio.sleep(SATURATION_POLL_S)
     seconds = time.perf_counter() - ready_at
 
@@ -519,21 +570,33 @@ async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str
     # Where the time went: CPU the daemon burnt (cores busy on average) and the share of wall time
     # its tagger thread spent in engine.tag. Cores well below 2 with a small tagging share means
     # the event loop's per-record work, not the model, sets the pace.
-    return {"daemon_lines_per_s": len(lines) / seconds, "daemon_seconds": seconds, "daemon_lines": len(lines),
-            "daemon_cpu_cores": delta("process_cpu_seconds_total") / seconds,
-            "daemon_cpu_us_per_line": delta("process_cpu_seconds_total") / len(lines) * 1e6,
-            "daemon_tagging_share": delta("logdelim_inference_seconds_sum") / seconds,
-            "daemon_mean_batch_lines": delta("logdelim_batch_size_lines_sum") / batches if batches else None}
+    return {
+        "daemon_lines_per_s": len(lines) / seconds,
+        "daemon_seconds": seconds,
+        "daemon_lines": len(lines),
+        "daemon_cpu_cores": delta("process_cpu_seconds_total") / seconds,
+        "daemon_cpu_us_per_line": delta("process_cpu_seconds_total") / len(lines) * 1e6,
+        "daemon_tagging_share": delta("logdelim_inference_seconds_sum") / seconds,
+        "daemon_mean_batch_lines": delta("logdelim_batch_size_lines_sum") / batches if batches else None,
+    }
 
 
 def _acknowledged(metrics_text: str) -> float:
     """Records and dead letters the daemon has had acknowledged."""
-    return sum(metric_sum(metrics_text, name) or 0.0
-               for name in ("logdelim_records_produced_total", "logdelim_dead_letters_total"))
+    return sum(
+        metric_sum(metrics_text, name) or 0.0
+        for name in ("logdelim_records_produced_total", "logdelim_dead_letters_total")
+    )
 
 
-async def paced_latency(bootstrap_servers: str, input_topic: str, watcher: OutputWatcher, lines: Iterator[str],
-                        rate_per_s: float, seconds: float) -> dict[str, Any]:
+async def paced_latency(
+    bootstrap_servers: str,
+    input_topic: str,
+    watcher: OutputWatcher,
+    lines: Iterator[str],
+    rate_per_s: float,
+    seconds: float,
+) -> dict[str, Any]:
     """Latency seen at the output of a pipeline at an offered load: a paced producer, then wait for the tail.
 
     A record's latency is its input timestamp (set by the producer at send) to the
@@ -562,13 +625,15 @@ async def paced_latency(bootstrap_servers: str, input_topic: str, watcher: Outpu
     }
 
 
-async def daemon_latency(daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str], rate_per_s: float,
-                         seconds: float) -> dict[str, Any]:
+async def daemon_latency(
+    daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str], rate_per_s: float, seconds: float
+) -> dict[str, Any]:
     """:func:`paced_latency` of the daemon, with its own histogram and cache hit ratio over the phase."""
     before_text = await daemon.metrics_text()
     before = histogram_buckets(before_text, "logdelim_end_to_end_seconds")
-    point = await paced_latency(daemon.config["kafka"]["bootstrap_servers"], daemon.input_topic, watcher, lines,
-                                rate_per_s, seconds)
+    point = await paced_latency(
+        daemon.config["kafka"]["bootstrap_servers"], daemon.input_topic, watcher, lines, rate_per_s, seconds
+    )
     after_text = await daemon.metrics_text()
     after = histogram_buckets(after_text, "logdelim_end_to_end_seconds")
     delta = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
@@ -603,8 +668,10 @@ class PacedPassthrough:
         self._task = asyncio.create_task(self.loop.run(lambda: self._stopping), name="bench-passthrough")
         if not await self.watcher.wait_for(len(warm_up_lines), timeout_s=DAEMON_READY_TIMEOUT_S):
             self.check_alive()
-            raise RuntimeError(f"the passthrough loop moved {self.watcher.count} of {len(warm_up_lines)} "
-                               f"warm-up lines in {DAEMON_READY_TIMEOUT_S:.0f} s")
+            raise RuntimeError(
+                f"the passthrough loop moved {self.watcher.count} of {len(warm_up_lines)} "
+                f"warm-up lines in {DAEMON_READY_TIMEOUT_S:.0f} s"
+            )
         return self
 
     def check_alive(self) -> None:
@@ -615,8 +682,9 @@ class PacedPassthrough:
 
     async def latency(self, lines: Iterator[str], rate_per_s: float, seconds: float) -> dict[str, Any]:
         """:func:`paced_latency` of the loop."""
-        point = await paced_latency(self.loop.bootstrap_servers, self.loop.input_topic, self.watcher, lines,
-                                    rate_per_s, seconds)
+        point = await paced_latency(
+            self.loop.bootstrap_servers, self.loop.input_topic, self.watcher, lines, rate_per_s, seconds
+        )
         self.check_alive()
         return point
 
@@ -635,8 +703,14 @@ class PacedPassthrough:
             await self.loop.stop()
 
 
-async def scrape_load(host: str, port: int, path: str = "/metrics", scrapers: int = SCRAPERS,
-                      requests_each: int = SCRAPES_EACH, timeout_s: float = SCRAPE_TIMEOUT_S) -> dict[str, Any]:
+async def scrape_load(
+    host: str,
+    port: int,
+    path: str = "/metrics",
+    scrapers: int = SCRAPERS,
+    requests_each: int = SCRAPES_EACH,
+    timeout_s: float = SCRAPE_TIMEOUT_S,
+) -> dict[str, Any]:
     """``scrapers`` concurrent clients, each sending ``requests_each`` GETs of ``path`` one after another.
 
     Every GET opens its own connection (``Connection: close``) and reads the whole
@@ -673,14 +747,20 @@ async def scrape_load(host: str, port: int, path: str = "/metrics", scrapers: in
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(scrapers)))
     latencies_ms.sort()
-    return {"scrape_requests": len(latencies_ms), "scrape_errors": len(errors),
-            "scrape_p50_ms": percentile(latencies_ms, 0.50), "scrape_p99_ms": percentile(latencies_ms, 0.99),
-            "scrape_max_ms": latencies_ms[-1] if latencies_ms else None,
-            "scrape_seconds": time.perf_counter() - started, "scrape_error_examples": sorted(set(errors))[:5]}
+    return {
+        "scrape_requests": len(latencies_ms),
+        "scrape_errors": len(errors),
+        "scrape_p50_ms": percentile(latencies_ms, 0.50),
+        "scrape_p99_ms": percentile(latencies_ms, 0.99),
+        "scrape_max_ms": latencies_ms[-1] if latencies_ms else None,
+        "scrape_seconds": time.perf_counter() - started,
+        "scrape_error_examples": sorted(set(errors))[:5],
+    }
 
 
-async def daemon_scrape_load(daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str],
-                             rate_per_s: float) -> dict[str, Any]:
+async def daemon_scrape_load(
+    daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str], rate_per_s: float
+) -> dict[str, Any]:
     """:func:`scrape_load` on the daemon's ``/metrics`` while a paced producer feeds it ``rate_per_s`` lines/s.
 
     Its own phase, after the latency points, so the scrapes do not disturb the
@@ -692,9 +772,12 @@ async def daemon_scrape_load(daemon: DaemonRun, watcher: OutputWatcher, lines: I
         scrape = await scrape_load("127.0.0.1", daemon.metrics_port)
     finally:
         point = await flow
-    return {**scrape, "scrape_offered_lines_per_s": rate_per_s,
-            "scrape_during_paced_input": scrape["scrape_seconds"] <= SCRAPE_PHASE_SECONDS - SCRAPE_START_DELAY_S,
-            "scrape_phase_hist_p99_ms": point["hist_p99_ms"]}
+    return {
+        **scrape,
+        "scrape_offered_lines_per_s": rate_per_s,
+        "scrape_during_paced_input": scrape["scrape_seconds"] <= SCRAPE_PHASE_SECONDS - SCRAPE_START_DELAY_S,
+        "scrape_phase_hist_p99_ms": point["hist_p99_ms"],
+    }
 
 
 def _phase_hit_ratio(before_text: str, after_text: str) -> float | None:
@@ -771,10 +854,20 @@ def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
     return lower_bound
 
 
-async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[str], paced: Iterator[str], *,
-                       model_path: str | None, device: str, num_threads: int | None, quantize: bool,
-                       load_fractions: Sequence[float], latency_seconds: float,
-                       rounds: int = PIPELINE_ROUNDS) -> dict[str, Any]:
+async def bench_daemon(
+    bootstrap_servers: str,
+    directory: Path,
+    lines: Sequence[str],
+    paced: Iterator[str],
+    *,
+    model_path: str | None,
+    device: str,
+    num_threads: int | None,
+    quantize: bool,
+    load_fractions: Sequence[float],
+    latency_seconds: float,
+    rounds: int = PIPELINE_ROUNDS,
+) -> dict[str, Any]:
     """The Kafka ceiling and the saturated daemon in back-to-back rounds, then the last round's
     daemon's latency at ``load_fractions`` of the median saturated rate, and its peak memory.
 
@@ -801,13 +894,25 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
     try:
         for index in range(rounds):
             ceiling = await kafka_ceiling(bootstrap_servers, lines)
-            daemon = DaemonRun(bootstrap_servers, directory, model_path=model_path, device=device,
-                               num_threads=num_threads, quantize=quantize)
+            daemon = DaemonRun(
+                bootstrap_servers,
+                directory,
+                model_path=model_path,
+                device=device,
+                num_threads=num_threads,
+                quantize=quantize,
+            )
             saturated = await daemon_saturation(daemon, lines)
-            pairs.append({"passthrough_lines_per_s": ceiling["passthrough_lines_per_s"],
-                          "daemon_lines_per_s": saturated["daemon_lines_per_s"],
-                          "ratio": saturated["daemon_lines_per_s"] / ceiling["passthrough_lines_per_s"],
-                          "exit_status": None, "ceiling": ceiling, "saturated": saturated})
+            pairs.append(
+                {
+                    "passthrough_lines_per_s": ceiling["passthrough_lines_per_s"],
+                    "daemon_lines_per_s": saturated["daemon_lines_per_s"],
+                    "ratio": saturated["daemon_lines_per_s"] / ceiling["passthrough_lines_per_s"],
+                    "exit_status": None,
+                    "ceiling": ceiling,
+                    "saturated": saturated,
+                }
+            )
             if index < rounds - 1:  # the last round's daemon goes on to the latency phases
                 pairs[-1]["exit_status"] = daemon.stop()[0]
         assert daemon is not None  # rounds >= 1
@@ -823,8 +928,16 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         for fraction in load_fractions:
             point = await daemon_latency(daemon, watcher, paced, fraction * rate, latency_seconds)
             floor = await passthrough.latency(passthrough_paced, fraction * rate, latency_seconds)
-            points.append({"fraction": fraction, **point, **{f"passthrough_{key}": floor[key] for key in (
-                "p50_ms", "p99_ms", "max_ms", "records", "sent", "complete")}})
+            points.append(
+                {
+                    "fraction": fraction,
+                    **point,
+                    **{
+                        f"passthrough_{key}": floor[key]
+                        for key in ("p50_ms", "p99_ms", "max_ms", "records", "sent", "complete")
+                    },
+                }
+            )
         scrape = await daemon_scrape_load(daemon, watcher, paced, TARGET_LOAD_FRACTION * rate)
         metrics = await daemon.metrics_text()
         peak_rss_mb = daemon.peak_rss_mb()
@@ -835,17 +948,24 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
             await watcher.stop()
         status, stop_s = daemon.stop() if daemon is not None else (None, 0.0)
     target = next((p for p in points if p["fraction"] == TARGET_LOAD_FRACTION), None)
-    seen = {key: target[field] if target else None for key, field in (
-        ("daemon_seen_p50_latency_ms", "p50_ms"), ("daemon_seen_p99_latency_ms", "p99_ms"),
-        ("passthrough_seen_p50_latency_ms", "passthrough_p50_ms"),
-        ("passthrough_seen_p99_latency_ms", "passthrough_p99_ms"))}
+    seen = {
+        key: target[field] if target else None
+        for key, field in (
+            ("daemon_seen_p50_latency_ms", "p50_ms"),
+            ("daemon_seen_p99_latency_ms", "p99_ms"),
+            ("passthrough_seen_p50_latency_ms", "passthrough_p50_ms"),
+            ("passthrough_seen_p99_latency_ms", "passthrough_p99_ms"),
+        )
+    }
     return {
         **median_by(pairs, "passthrough_lines_per_s")["ceiling"],
         **median_by(pairs, "daemon_lines_per_s")["saturated"],
         "daemon_vs_ceiling": median_by(pairs, "ratio")["ratio"],
         # Earlier rounds' daemons say how they stopped; the last one's is daemon_exit_status.
-        "pipeline_rounds": [{k: pair[k] for k in ("passthrough_lines_per_s", "daemon_lines_per_s", "ratio",
-                                                  "exit_status")} for pair in pairs],
+        "pipeline_rounds": [
+            {k: pair[k] for k in ("passthrough_lines_per_s", "daemon_lines_per_s", "ratio", "exit_status")}
+            for pair in pairs
+        ],
         # The latency target ends at the output acknowledgement, which only the daemon sees:
         # its own histogram. A consumer of the output topic adds its fetch and this process's
         # share of the two cores (the paced producer runs here too), so it is an upper bound.
@@ -854,10 +974,12 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
         # The daemon and the bare loop, each seen by a consumer of its output at the same load:
         # the consumer's share of the cost is in both, so their difference is the daemon's.
         **seen,
-        "daemon_seen_p99_vs_passthrough": _ratio(seen["daemon_seen_p99_latency_ms"],
-                                                 seen["passthrough_seen_p99_latency_ms"]),
-        "daemon_seen_p50_over_passthrough_ms": _difference(seen["daemon_seen_p50_latency_ms"],
-                                                           seen["passthrough_seen_p50_latency_ms"]),
+        "daemon_seen_p99_vs_passthrough": _ratio(
+            seen["daemon_seen_p99_latency_ms"], seen["passthrough_seen_p99_latency_ms"]
+        ),
+        "daemon_seen_p50_over_passthrough_ms": _difference(
+            seen["daemon_seen_p50_latency_ms"], seen["passthrough_seen_p50_latency_ms"]
+        ),
         "daemon_peak_rss_mb": peak_rss_mb,
         "daemon_cache_hit_ratio": metric_sum(metrics, "logdelim_cache_hit_ratio"),
         "daemon_exit_status": status,
@@ -870,8 +992,9 @@ async def bench_daemon(bootstrap_servers: str, directory: Path, lines: Sequence[
     }
 
 
-async def bench_daemon_saturation_only(bootstrap_servers: str, directory: Path, lines: Sequence[str],
-                                       **daemon_options: Any) -> dict[str, Any]:
+async def bench_daemon_saturation_only(
+    bootstrap_servers: str, directory: Path, lines: Sequence[str], **daemon_options: Any
+) -> dict[str, Any]:
     """Saturated lines/s of one fresh daemon (the GPU section, the cold stream), stopped afterwards.
 
     Besides :func:`daemon_saturation`'s figures: its peak memory and its cache hit
@@ -911,13 +1034,13 @@ def cold_lines(count: int, seed: int = COLD_LINES_SEED) -> list[str]:
         if len(distinct) >= count:
             return list(distinct.values())[:count]
         if rows >= COLD_MAX_ROWS_PER_LINE * count:
-            raise ValueError(f"{rows:,} synthetic lines have only {len(distinct):,} distinct shapes, "
-                             f"not {count:,}")
+            raise ValueError(f"{rows:,} synthetic lines have only {len(distinct):,} distinct shapes, not {count:,}")
         rows *= 2
 
 
-async def daemon_cold(bootstrap_servers: str, directory: Path, lines: Sequence[str],
-                      **daemon_options: Any) -> dict[str, Any]:
+async def daemon_cold(
+    bootstrap_servers: str, directory: Path, lines: Sequence[str], **daemon_options: Any
+) -> dict[str, Any]:
     """A fresh daemon saturated on lines of shapes it has not seen (:func:`cold_lines`).
 
     The warm figures (``daemon_lines_per_s``) are taken on real logs, mostly cache
@@ -925,21 +1048,27 @@ async def daemon_cold(bootstrap_servers: str, directory: Path, lines: Sequence[s
     daemon's rate should be near the uncached tagger's on the same lines.
     """
     saturated = await bench_daemon_saturation_only(bootstrap_servers, directory, lines, **daemon_options)
-    return {"daemon_cold_lines_per_s": saturated["daemon_lines_per_s"],
-            "daemon_cold_seconds": saturated["daemon_seconds"],
-            "daemon_cold_lines": saturated["daemon_lines"],
-            "daemon_cold_cpu_us_per_line": saturated["daemon_cpu_us_per_line"],
-            "daemon_cold_tagging_share": saturated["daemon_tagging_share"],
-            "daemon_cold_mean_batch_lines": saturated["daemon_mean_batch_lines"],
-            "daemon_cold_cache_hit_ratio": saturated["daemon_cache_hit_ratio"]}
+    return {
+        "daemon_cold_lines_per_s": saturated["daemon_lines_per_s"],
+        "daemon_cold_seconds": saturated["daemon_seconds"],
+        "daemon_cold_lines": saturated["daemon_lines"],
+        "daemon_cold_cpu_us_per_line": saturated["daemon_cpu_us_per_line"],
+        "daemon_cold_tagging_share": saturated["daemon_tagging_share"],
+        "daemon_cold_mean_batch_lines": saturated["daemon_mean_batch_lines"],
+        "daemon_cold_cache_hit_ratio": saturated["daemon_cache_hit_ratio"],
+    }
 
 
 def metric_sum(metrics_text: str, name: str) -> float | None:
     """Sum of every sample called ``name`` on a ``/metrics`` page (None when there is none)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    values = [sample.value for family in text_string_to_metric_families(metrics_text)
-              for sample in family.samples if sample.name == name]
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == name
+    ]
     return sum(values) if values else None
 
 
@@ -962,10 +1091,20 @@ def pipeline_lines(lines: Sequence[str], count: int) -> list[str]:
 # --------------------------------------------------------------------------- the whole run
 
 
-async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str], count: int, *,
-                         model_path: str | None, device: str, num_threads: int | None, quantize: bool,
-                         load_fractions: Sequence[float], latency_seconds: float, cuda: bool,
-                         cold: Sequence[str] = ()) -> dict[str, Any]:
+async def bench_pipeline(
+    bootstrap_servers: str | None,
+    all_lines: Sequence[str],
+    count: int,
+    *,
+    model_path: str | None,
+    device: str,
+    num_threads: int | None,
+    quantize: bool,
+    load_fractions: Sequence[float],
+    latency_seconds: float,
+    cuda: bool,
+    cold: Sequence[str] = (),
+) -> dict[str, Any]:
     """The cold-stream daemon, the Kafka ceiling and daemon (and the daemon on CUDA when ``cuda``) on one broker.
 
     Args:
@@ -986,35 +1125,59 @@ async def bench_pipeline(bootstrap_servers: str | None, all_lines: Sequence[str]
         if bootstrap_servers is None:
             bootstrap_servers = stack.enter_context(EmbeddedBroker()).bootstrap_servers
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="logdelim-bench-")))
-        result: dict[str, Any] = {"pipeline_lines": len(lines), "input_partitions": INPUT_PARTITIONS,
-                                  "broker": broker}
+        result: dict[str, Any] = {"pipeline_lines": len(lines), "input_partitions": INPUT_PARTITIONS, "broker": broker}
         daemon_options: dict[str, Any] = {"model_path": model_path, "num_threads": num_threads}
         cpu_device = "cpu" if device == "auto" else device
         if cold:
-            result |= await daemon_cold(bootstrap_servers, directory, cold, device=cpu_device, quantize=quantize,
-                                        **daemon_options)
-            more = await daemon_cold(bootstrap_servers, directory, cold, device=cpu_device, quantize=quantize,
-                                     workers=MORE_WORKERS, **daemon_options)
+            result |= await daemon_cold(
+                bootstrap_servers, directory, cold, device=cpu_device, quantize=quantize, **daemon_options
+            )
+            more = await daemon_cold(
+                bootstrap_servers,
+                directory,
+                cold,
+                device=cpu_device,
+                quantize=quantize,
+                workers=MORE_WORKERS,
+                **daemon_options,
+            )
             result["daemon_cold_more_workers_lines_per_s"] = more["daemon_cold_lines_per_s"]
-        result |= await bench_daemon(bootstrap_servers, directory, lines, _cycle_from(all_lines, count),
-                                     device=cpu_device, quantize=quantize,
-                                     load_fractions=load_fractions, latency_seconds=latency_seconds,
-                                     **daemon_options)
+        result |= await bench_daemon(
+            bootstrap_servers,
+            directory,
+            lines,
+            _cycle_from(all_lines, count),
+            device=cpu_device,
+            quantize=quantize,
+            load_fractions=load_fractions,
+            latency_seconds=latency_seconds,
+            **daemon_options,
+        )
         # model.workers: the same saturated run with more tagging processes, beside the default's.
-        more_workers = await bench_daemon_saturation_only(bootstrap_servers, directory, lines, device=cpu_device,
-                                                          quantize=quantize, workers=MORE_WORKERS,
-                                                          **daemon_options)
-        result |= {"more_workers": MORE_WORKERS,
-                   "daemon_more_workers_lines_per_s": more_workers["daemon_lines_per_s"],
-                   "daemon_more_workers_peak_rss_mb": more_workers["daemon_peak_rss_mb"]}
+        more_workers = await bench_daemon_saturation_only(
+            bootstrap_servers,
+            directory,
+            lines,
+            device=cpu_device,
+            quantize=quantize,
+            workers=MORE_WORKERS,
+            **daemon_options,
+        )
+        result |= {
+            "more_workers": MORE_WORKERS,
+            "daemon_more_workers_lines_per_s": more_workers["daemon_lines_per_s"],
+            "daemon_more_workers_peak_rss_mb": more_workers["daemon_peak_rss_mb"],
+        }
         if cuda:
             result["gpu_daemon"] = await bench_daemon_saturation_only(
-                bootstrap_servers, directory, lines, device="cuda", quantize=False, **daemon_options)
+                bootstrap_servers, directory, lines, device="cuda", quantize=False, **daemon_options
+            )
         return result
 
 
-def record_bytes(encoded: Sequence[bytes], keys: Sequence[bytes],
-                 codecs: Sequence[str] = ("none", "gzip", "zstd")) -> dict[str, float]:
+def record_bytes(
+    encoded: Sequence[bytes], keys: Sequence[bytes], codecs: Sequence[str] = ("none", "gzip", "zstd")
+) -> dict[str, float]:
     """Bytes per output record on the wire, by ``kafka.producer_options.compression_type``.
 
     The records go into Kafka record batches as the daemon's producer fills them (up to
@@ -1032,8 +1195,15 @@ def record_bytes(encoded: Sequence[bytes], keys: Sequence[bytes],
             continue
 
         def new_batch(code: int = codes[codec]) -> Any:
-            return DefaultRecordBatchBuilder(magic=2, compression_type=code, is_transactional=False, producer_id=-1,
-                                             producer_epoch=-1, base_sequence=-1, batch_size=PRODUCER_BATCH_BYTES)
+            return DefaultRecordBatchBuilder(
+                magic=2,
+                compression_type=code,
+                is_transactional=False,
+                producer_id=-1,
+                producer_epoch=-1,
+                base_sequence=-1,
+                batch_size=PRODUCER_BATCH_BYTES,
+            )
 
         total, builder, held = 0, new_batch(), 0
         for key, value in zip(keys, encoded):
@@ -1057,9 +1227,11 @@ def output_record_bytes(engine: Any, lines: Sequence[str], count: int = 20_000) 
     sources = [Source("logs.raw", i % INPUT_PARTITIONS, i, None) for i in range(len(lines))]
     encoded = [e.value for e in inputs.encode_messages(engine, lines, sources) if isinstance(e, inputs.Encoded)]
     per_codec = record_bytes(encoded, [record_key(s) for s in sources])
-    return {"record_bytes_lines": len(encoded),
-            "input_bytes_per_line": sum(len(line.encode()) for line in lines) / max(1, len(lines)),
-            **{f"record_bytes_{codec}": value for codec, value in per_codec.items()}}
+    return {
+        "record_bytes_lines": len(encoded),
+        "input_bytes_per_line": sum(len(line.encode()) for line in lines) / max(1, len(lines)),
+        **{f"record_bytes_{codec}": value for codec, value in per_codec.items()},
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -1094,75 +1266,109 @@ def format_report(result: dict[str, Any]) -> str:
     """The whole result as text: the tagger table, the batch sizes, the pipeline, GPU, targets."""
     out = [model_bench.format_table(result), ""]
     sweep = "  ".join(f"{p['batch_size']}: {p['lines_per_s']:,.0f}" for p in result["batch_sweep"])
-    out.append(f"network lines/s by batch size (distinct lines, no cache; cpu, {result['batch_sweep_threads']} "
-               f"torch threads): {sweep}")
-    codecs = "  ".join(f"{key[len('record_bytes_'):]}: {value:,.0f}" for key, value in result.items()
-                       if key.startswith("record_bytes_") and key != "record_bytes_lines")
-    out.append(f"output bytes per record on the wire ({result['record_bytes_lines']:,} records; input lines "
-               f"{result['input_bytes_per_line']:,.0f} bytes each), by compression_type: {codecs}")
+    out.append(
+        f"network lines/s by batch size (distinct lines, no cache; cpu, {result['batch_sweep_threads']} "
+        f"torch threads): {sweep}"
+    )
+    codecs = "  ".join(
+        f"{key[len('record_bytes_') :]}: {value:,.0f}"
+        for key, value in result.items()
+        if key.startswith("record_bytes_") and key != "record_bytes_lines"
+    )
+    out.append(
+        f"output bytes per record on the wire ({result['record_bytes_lines']:,} records; input lines "
+        f"{result['input_bytes_per_line']:,.0f} bytes each), by compression_type: {codecs}"
+    )
     out.append("")
     if result.get("daemon_lines_per_s") is None:
         out.append("pipeline: not measured (--no-pipeline)")
     else:
-        out.append(f"pipeline: {result['pipeline_lines']:,} lines, {result['input_partitions']} input partitions, "
-                   f"broker: {result['broker']}")
+        out.append(
+            f"pipeline: {result['pipeline_lines']:,} lines, {result['input_partitions']} input partitions, "
+            f"broker: {result['broker']}"
+        )
         out.append(f"{'':44} {'lines/s':>10} {'seconds':>8} {'vs ceiling':>10}")
-        out.append(f"{'kafka ceiling (consume->JSON->produce+commit)':44} {result['passthrough_lines_per_s']:>10,.0f} "
-                   f"{result['passthrough_seconds']:>8.2f} {1.0:>10.2f}")
-        out.append(f"{'daemon (logdelim run, saturated)':44} {result['daemon_lines_per_s']:>10,.0f} "
-                   f"{result['daemon_seconds']:>8.2f} {result['daemon_vs_ceiling']:>10.2f}")
-        rounds = "  ".join(f"{r['passthrough_lines_per_s']:,.0f} / {r['daemon_lines_per_s']:,.0f} = {r['ratio']:.2f}"
-                           for r in result.get("pipeline_rounds", []))
+        out.append(
+            f"{'kafka ceiling (consume->JSON->produce+commit)':44} {result['passthrough_lines_per_s']:>10,.0f} "
+            f"{result['passthrough_seconds']:>8.2f} {1.0:>10.2f}"
+        )
+        out.append(
+            f"{'daemon (logdelim run, saturated)':44} {result['daemon_lines_per_s']:>10,.0f} "
+            f"{result['daemon_seconds']:>8.2f} {result['daemon_vs_ceiling']:>10.2f}"
+        )
+        rounds = "  ".join(
+            f"{r['passthrough_lines_per_s']:,.0f} / {r['daemon_lines_per_s']:,.0f} = {r['ratio']:.2f}"
+            for r in result.get("pipeline_rounds", [])
+        )
         out.append(f"rounds (ceiling / daemon = ratio; the table shows the medians): {rounds}")
-        out.append(f"CPU per line: ceiling {result['passthrough_cpu_us_per_line']:.0f} us, daemon "
-                   f"{result['daemon_cpu_us_per_line']:.0f} us (the least machine-dependent comparison)")
-        out.append(f"daemon while saturated: {result['daemon_cpu_cores']:.2f} cores busy, tagging "
-                   f"{result['daemon_tagging_share']:.0%} of the wall time, "
-                   f"{_fmt(result['daemon_mean_batch_lines'], '.0f')} lines per batch")
+        out.append(
+            f"CPU per line: ceiling {result['passthrough_cpu_us_per_line']:.0f} us, daemon "
+            f"{result['daemon_cpu_us_per_line']:.0f} us (the least machine-dependent comparison)"
+        )
+        out.append(
+            f"daemon while saturated: {result['daemon_cpu_cores']:.2f} cores busy, tagging "
+            f"{result['daemon_tagging_share']:.0%} of the wall time, "
+            f"{_fmt(result['daemon_mean_batch_lines'], '.0f')} lines per batch"
+        )
         out.append("")
-        out.append(f"latency by offered load (max_wait_ms {DAEMON_MAX_WAIT_MS}): input timestamp -> output record "
-                   f"seen by a consumer (an upper bound); 'hist' = to the output acknowledgement, the daemon's "
-                   f"own histogram (the targets' figure); 'floor' = the bare passthrough loop at the same load, "
-                   f"seen the same way")
-        out.append(f"{'load':>6} {'offered/s':>10} {'records':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-                   f"{'hist p50':>9} {'hist p99':>9} {'floor p50':>10} {'floor p99':>10} {'cache hits':>10}")
+        out.append(
+            f"latency by offered load (max_wait_ms {DAEMON_MAX_WAIT_MS}): input timestamp -> output record "
+            f"seen by a consumer (an upper bound); 'hist' = to the output acknowledgement, the daemon's "
+            f"own histogram (the targets' figure); 'floor' = the bare passthrough loop at the same load, "
+            f"seen the same way"
+        )
+        out.append(
+            f"{'load':>6} {'offered/s':>10} {'records':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'hist p50':>9} {'hist p99':>9} {'floor p50':>10} {'floor p99':>10} {'cache hits':>10}"
+        )
         for p in result["load_points"]:
             complete = p["complete"] and p.get("passthrough_complete", True)
-            out.append(f"{p['fraction']:>6.0%} {p['offered_lines_per_s']:>10,.0f} {p['records']:>8d} "
-                       f"{_fmt(p['p50_ms'], '.1f'):>8} {_fmt(p['p99_ms'], '.1f'):>8} {_fmt(p['max_ms'], '.1f'):>8} "
-                       f"{_fmt(p['hist_p50_ms'], '.1f'):>9} {_fmt(p['hist_p99_ms'], '.1f'):>9} "
-                       f"{_fmt(p.get('passthrough_p50_ms'), '.1f'):>10} {_fmt(p.get('passthrough_p99_ms'), '.1f'):>10} "
-                       f"{_fmt(p['cache_hit_ratio'], '.3f'):>10}"
-                       + ("" if complete else "  (incomplete: records missing)"))
-        out.append(f"at {TARGET_LOAD_FRACTION:.0%} load, seen by a consumer: daemon p50 "
-                   f"{_fmt(result['daemon_seen_p50_latency_ms'], '.1f')} / p99 "
-                   f"{_fmt(result['daemon_seen_p99_latency_ms'], '.1f')} ms, passthrough p50 "
-                   f"{_fmt(result['passthrough_seen_p50_latency_ms'], '.1f')} / p99 "
-                   f"{_fmt(result['passthrough_seen_p99_latency_ms'], '.1f')} ms (p99 ratio "
-                   f"{_fmt(result['daemon_seen_p99_vs_passthrough'], '.2f')}, p50 difference "
-                   f"{_fmt(result['daemon_seen_p50_over_passthrough_ms'], '+.1f')} ms)")
-        out.append(f"daemon peak RSS {_fmt(result['daemon_peak_rss_mb'], ',.0f')} MB; cache hit ratio "
-                   f"{_fmt(result['daemon_cache_hit_ratio'], '.3f')}; SIGTERM -> exit {result['daemon_exit_status']} "
-                   f"in {result['daemon_stop_seconds']:.1f} s")
+            out.append(
+                f"{p['fraction']:>6.0%} {p['offered_lines_per_s']:>10,.0f} {p['records']:>8d} "
+                f"{_fmt(p['p50_ms'], '.1f'):>8} {_fmt(p['p99_ms'], '.1f'):>8} {_fmt(p['max_ms'], '.1f'):>8} "
+                f"{_fmt(p['hist_p50_ms'], '.1f'):>9} {_fmt(p['hist_p99_ms'], '.1f'):>9} "
+                f"{_fmt(p.get('passthrough_p50_ms'), '.1f'):>10} {_fmt(p.get('passthrough_p99_ms'), '.1f'):>10} "
+                f"{_fmt(p['cache_hit_ratio'], '.3f'):>10}" + ("" if complete else "  (incomplete: records missing)")
+            )
+        out.append(
+            f"at {TARGET_LOAD_FRACTION:.0%} load, seen by a consumer: daemon p50 "
+            f"{_fmt(result['daemon_seen_p50_latency_ms'], '.1f')} / p99 "
+            f"{_fmt(result['daemon_seen_p99_latency_ms'], '.1f')} ms, passthrough p50 "
+            f"{_fmt(result['passthrough_seen_p50_latency_ms'], '.1f')} / p99 "
+            f"{_fmt(result['passthrough_seen_p99_latency_ms'], '.1f')} ms (p99 ratio "
+            f"{_fmt(result['daemon_seen_p99_vs_passthrough'], '.2f')}, p50 difference "
+            f"{_fmt(result['daemon_seen_p50_over_passthrough_ms'], '+.1f')} ms)"
+        )
+        out.append(
+            f"daemon peak RSS {_fmt(result['daemon_peak_rss_mb'], ',.0f')} MB; cache hit ratio "
+            f"{_fmt(result['daemon_cache_hit_ratio'], '.3f')}; SIGTERM -> exit {result['daemon_exit_status']} "
+            f"in {result['daemon_stop_seconds']:.1f} s"
+        )
         if result["daemon_cold_lines_per_s"] is None:
             out.append("cold stream: not measured (--cold-lines 0)")
         else:
-            out.append(f"cold stream ({result['daemon_cold_lines']:,} synthetic lines of distinct shapes, a fresh "
-                       f"daemon saturated): {result['daemon_cold_lines_per_s']:,.0f} lines/s, cache hit ratio "
-                       f"{_fmt(result['daemon_cold_cache_hit_ratio'], '.3f')}; uncached tagger on the same lines "
-                       f"{_fmt(result['tagger_uncached_cold_lines_per_s'], ',.0f')} lines/s; daemon / tagger "
-                       f"{_fmt(result['daemon_cold_vs_uncached'], '.2f')}; with "
-                       f"{result['more_workers']} workers {_fmt(result['daemon_cold_more_workers_lines_per_s'])} "
-                       "lines/s")
-        out.append(f"model.workers {result['more_workers']}: saturated "
-                   f"{_fmt(result['daemon_more_workers_lines_per_s'])} lines/s (1 worker: "
-                   f"{result['daemon_lines_per_s']:,.0f}), peak RSS "
-                   f"{_fmt(result['daemon_more_workers_peak_rss_mb'], ',.0f')} MB")
-        out.append(f"scrape load: {SCRAPERS} clients x {SCRAPES_EACH} GETs of /metrics (a connection each) at "
-                   f"{result['scrape_offered_lines_per_s']:,.0f} lines/s: p50 {_fmt(result['scrape_p50_ms'], '.1f')} "
-                   f"ms, p99 {_fmt(result['scrape_p99_ms'], '.1f')} ms, {result['scrape_errors']} errors in "
-                   f"{result['scrape_seconds']:.1f} s; pipeline hist p99 meanwhile "
-                   f"{_fmt(result['scrape_phase_hist_p99_ms'], '.1f')} ms")
+            out.append(
+                f"cold stream ({result['daemon_cold_lines']:,} synthetic lines of distinct shapes, a fresh "
+                f"daemon saturated): {result['daemon_cold_lines_per_s']:,.0f} lines/s, cache hit ratio "
+                f"{_fmt(result['daemon_cold_cache_hit_ratio'], '.3f')}; uncached tagger on the same lines "
+                f"{_fmt(result['tagger_uncached_cold_lines_per_s'], ',.0f')} lines/s; daemon / tagger "
+                f"{_fmt(result['daemon_cold_vs_uncached'], '.2f')}; with "
+                f"{result['more_workers']} workers {_fmt(result['daemon_cold_more_workers_lines_per_s'])} "
+                "lines/s"
+            )
+        out.append(
+            f"model.workers {result['more_workers']}: saturated "
+            f"{_fmt(result['daemon_more_workers_lines_per_s'])} lines/s (1 worker: "
+            f"{result['daemon_lines_per_s']:,.0f}), peak RSS "
+            f"{_fmt(result['daemon_more_workers_peak_rss_mb'], ',.0f')} MB"
+        )
+        out.append(
+            f"scrape load: {SCRAPERS} clients x {SCRAPES_EACH} GETs of /metrics (a connection each) at "
+            f"{result['scrape_offered_lines_per_s']:,.0f} lines/s: p50 {_fmt(result['scrape_p50_ms'], '.1f')} "
+            f"ms, p99 {_fmt(result['scrape_p99_ms'], '.1f')} ms, {result['scrape_errors']} errors in "
+            f"{result['scrape_seconds']:.1f} s; pipeline hist p99 meanwhile "
+            f"{_fmt(result['scrape_phase_hist_p99_ms'], '.1f')} ms"
+        )
     out.append("")
     gpu = result["gpu"]
     if gpu is None:
@@ -1213,17 +1419,39 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
     points = result.get("load_points") or []
     if points:
         offered = [p["offered_lines_per_s"] for p in points]
-        right.plot(offered, [p["p50_ms"] for p in points], color="tab:blue", marker="o",
-                   label="p50 (seen by a consumer)")
-        right.plot(offered, [p["p99_ms"] for p in points], color="tab:orange", marker="s",
-                   label="p99 (seen by a consumer)")
-        right.plot(offered, [p["hist_p99_ms"] for p in points], color="tab:green", linestyle="--", marker="^",
-                   label="p99, daemon histogram (to ack)")
+        right.plot(
+            offered, [p["p50_ms"] for p in points], color="tab:blue", marker="o", label="p50 (seen by a consumer)"
+        )
+        right.plot(
+            offered, [p["p99_ms"] for p in points], color="tab:orange", marker="s", label="p99 (seen by a consumer)"
+        )
+        right.plot(
+            offered,
+            [p["hist_p99_ms"] for p in points],
+            color="tab:green",
+            linestyle="--",
+            marker="^",
+            label="p99, daemon histogram (to ack)",
+        )
         if all(p.get("passthrough_p50_ms") is not None for p in points):
-            right.plot(offered, [p["passthrough_p50_ms"] for p in points], color="tab:blue", linestyle=":",
-                       marker="o", markerfacecolor="none", label="p50, bare passthrough loop (seen)")
-            right.plot(offered, [p["passthrough_p99_ms"] for p in points], color="tab:orange", linestyle=":",
-                       marker="s", markerfacecolor="none", label="p99, bare passthrough loop (seen)")
+            right.plot(
+                offered,
+                [p["passthrough_p50_ms"] for p in points],
+                color="tab:blue",
+                linestyle=":",
+                marker="o",
+                markerfacecolor="none",
+                label="p50, bare passthrough loop (seen)",
+            )
+            right.plot(
+                offered,
+                [p["passthrough_p99_ms"] for p in points],
+                color="tab:orange",
+                linestyle=":",
+                marker="s",
+                markerfacecolor="none",
+                label="p99, bare passthrough loop (seen)",
+            )
         right.axhline(TARGET_P99_MS, color="red", linestyle=":", label=f"p99 target {TARGET_P99_MS:g} ms")
         right.axvline(result["daemon_lines_per_s"], color="grey", linestyle=":", label="saturated rate")
         right.set_xlabel("offered load (lines/s)")
@@ -1254,27 +1482,59 @@ def _numbers(text: str, kind: type) -> list[Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim bench``: the tagger bench's, plus the pipeline's."""
     model_bench.add_arguments(parser)
-    parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
-                        help=f"folder for bench.json and bench.png (default {DEFAULT_OUT_DIR}/)")
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_OUT_DIR,
+        metavar="DIR",
+        help=f"folder for bench.json and bench.png (default {DEFAULT_OUT_DIR}/)",
+    )
     parser.add_argument("--no-pipeline", action="store_true", help="the tagger only: no broker, no daemon")
-    parser.add_argument("--pipeline-lines", type=int, default=DEFAULT_PIPELINE_LINES, metavar="N",
-                        help=f"lines through the Kafka ceiling and the daemon (default {DEFAULT_PIPELINE_LINES:,}; "
-                             "the data wraps round when shorter)")
-    parser.add_argument("--latency-seconds", type=float, default=DEFAULT_LATENCY_SECONDS, metavar="S",
-                        help=f"paced input per load point (default {DEFAULT_LATENCY_SECONDS:g})")
-    parser.add_argument("--load-fractions", type=lambda t: _numbers(t, float), default=list(LOAD_FRACTIONS),
-                        metavar="F,F,...", help="offered loads as fractions of the saturated daemon rate "
-                                                f"(default {','.join(map(str, LOAD_FRACTIONS))}; "
-                                                f"{TARGET_LOAD_FRACTION} is the one the target is read at)")
-    parser.add_argument("--batch-sizes", type=lambda t: _numbers(t, int), default=list(DEFAULT_BATCH_SIZES),
-                        metavar="N,N,...", help="network batch sizes of the throughput sweep "
-                                                f"(default {','.join(map(str, DEFAULT_BATCH_SIZES))})")
-    parser.add_argument("--cold-lines", type=int, default=DEFAULT_COLD_LINES, metavar="N",
-                        help=f"synthetic lines of distinct shapes for the cold stream: a fresh daemon saturated on "
-                             f"them, beside the uncached tagger on the same lines (default {DEFAULT_COLD_LINES:,}; "
-                             "0 skips it)")
-    parser.add_argument("--bootstrap-servers", default=None, metavar="HOST:PORT",
-                        help="an existing broker (default: start the embedded one for this run)")
+    parser.add_argument(
+        "--pipeline-lines",
+        type=int,
+        default=DEFAULT_PIPELINE_LINES,
+        metavar="N",
+        help=f"lines through the Kafka ceiling and the daemon (default {DEFAULT_PIPELINE_LINES:,}; "
+        "the data wraps round when shorter)",
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=DEFAULT_LATENCY_SECONDS,
+        metavar="S",
+        help=f"paced input per load point (default {DEFAULT_LATENCY_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--load-fractions",
+        type=lambda t: _numbers(t, float),
+        default=list(LOAD_FRACTIONS),
+        metavar="F,F,...",
+        help="offered loads as fractions of the saturated daemon rate "
+        f"(default {','.join(map(str, LOAD_FRACTIONS))}; "
+        f"{TARGET_LOAD_FRACTION} is the one the target is read at)",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda t: _numbers(t, int),
+        default=list(DEFAULT_BATCH_SIZES),
+        metavar="N,N,...",
+        help=f"network batch sizes of the throughput sweep (default {','.join(map(str, DEFAULT_BATCH_SIZES))})",
+    )
+    parser.add_argument(
+        "--cold-lines",
+        type=int,
+        default=DEFAULT_COLD_LINES,
+        metavar="N",
+        help=f"synthetic lines of distinct shapes for the cold stream: a fresh daemon saturated on "
+        f"them, beside the uncached tagger on the same lines (default {DEFAULT_COLD_LINES:,}; "
+        "0 skips it)",
+    )
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=None,
+        metavar="HOST:PORT",
+        help="an existing broker (default: start the embedded one for this run)",
+    )
 
 
 def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -1324,51 +1584,90 @@ def run(args: argparse.Namespace) -> int:
         options = {} if cache_size is None else {"cache_size": cache_size}
         if batch_size is not None:
             options["max_batch_lines"] = batch_size
-        return Engine.load(args.model, device=device, num_threads=threads, parallel_tiles=parallel_tiles,
-                           quantize=args.quantize and device == "cpu", **options)
+        return Engine.load(
+            args.model,
+            device=device,
+            num_threads=threads,
+            parallel_tiles=parallel_tiles,
+            quantize=args.quantize and device == "cpu",
+            **options,
+        )
 
-    result = model_bench.run_bench(lambda cache_size: engine(args.device, cache_size, args.batch_size, tiles), lines,
-                                   stream_chunk_lines=args.chunk_lines, max_seconds=args.seconds,
-                                   one_core_factory=lambda cache_size: engine(args.device, cache_size,
-                                                                              args.batch_size))
+    result = model_bench.run_bench(
+        lambda cache_size: engine(args.device, cache_size, args.batch_size, tiles),
+        lines,
+        stream_chunk_lines=args.chunk_lines,
+        max_seconds=args.seconds,
+        one_core_factory=lambda cache_size: engine(args.device, cache_size, args.batch_size),
+    )
     result["batch_size"] = args.batch_size
     result["parallel_tiles"] = tiles
     sweep_seconds = args.seconds if args.seconds is not None else SWEEP_SECONDS
-    result["batch_sweep"] = bench_batch_sizes(lambda size: engine("cpu", 0, size), lines, args.batch_sizes,
-                                              sweep_seconds)
+    result["batch_sweep"] = bench_batch_sizes(
+        lambda size: engine("cpu", 0, size), lines, args.batch_sizes, sweep_seconds
+    )
     result["batch_sweep_threads"] = threads
     result |= output_record_bytes(engine("cpu", None, None), lines)
     cuda = torch.cuda.is_available()
-    pipeline_keys = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms",
-                     "daemon_p99_latency_ms", "daemon_seen_p50_latency_ms", "daemon_seen_p99_latency_ms",
-                     "passthrough_seen_p50_latency_ms", "passthrough_seen_p99_latency_ms",
-                     "daemon_seen_p99_vs_passthrough", "daemon_seen_p50_over_passthrough_ms",
-                     "daemon_peak_rss_mb", "daemon_vs_ceiling", "scrape_p50_ms", "scrape_p99_ms", "scrape_errors",
-                     "daemon_cold_lines_per_s", "daemon_cold_cache_hit_ratio", "daemon_cold_lines",
-                     "tagger_uncached_cold_lines_per_s", "daemon_cold_vs_uncached",
-                     "daemon_more_workers_lines_per_s", "daemon_more_workers_peak_rss_mb",
-                     "daemon_cold_more_workers_lines_per_s")
+    pipeline_keys = (
+        "passthrough_lines_per_s",
+        "daemon_lines_per_s",
+        "daemon_p50_latency_ms",
+        "daemon_p99_latency_ms",
+        "daemon_seen_p50_latency_ms",
+        "daemon_seen_p99_latency_ms",
+        "passthrough_seen_p50_latency_ms",
+        "passthrough_seen_p99_latency_ms",
+        "daemon_seen_p99_vs_passthrough",
+        "daemon_seen_p50_over_passthrough_ms",
+        "daemon_peak_rss_mb",
+        "daemon_vs_ceiling",
+        "scrape_p50_ms",
+        "scrape_p99_ms",
+        "scrape_errors",
+        "daemon_cold_lines_per_s",
+        "daemon_cold_cache_hit_ratio",
+        "daemon_cold_lines",
+        "tagger_uncached_cold_lines_per_s",
+        "daemon_cold_vs_uncached",
+        "daemon_more_workers_lines_per_s",
+        "daemon_more_workers_peak_rss_mb",
+        "daemon_cold_more_workers_lines_per_s",
+    )
     result |= dict.fromkeys(pipeline_keys)
     cold = [] if args.no_pipeline else cold_lines(args.cold_lines)
     if cold:
         # The uncached tagger as the tagger table measures it, on the lines the cold daemon gets next.
         result["tagger_uncached_cold_lines_per_s"] = model_bench.bench_tagger(
-            lambda cache_size: engine(args.device, cache_size, args.batch_size, tiles), cold,
-            max_seconds=args.seconds)["tagger_lines_per_s"]
+            lambda cache_size: engine(args.device, cache_size, args.batch_size, tiles), cold, max_seconds=args.seconds
+        )["tagger_lines_per_s"]
     if not args.no_pipeline:
-        result |= asyncio.run(bench_pipeline(
-            args.bootstrap_servers, lines, args.pipeline_lines, model_path=args.model,
-            device=args.device, num_threads=args.threads, quantize=args.quantize,
-            load_fractions=args.load_fractions, latency_seconds=args.latency_seconds, cuda=cuda, cold=cold))
-        result["daemon_cold_vs_uncached"] = _ratio(result["daemon_cold_lines_per_s"],
-                                                   result["tagger_uncached_cold_lines_per_s"])
+        result |= asyncio.run(
+            bench_pipeline(
+                args.bootstrap_servers,
+                lines,
+                args.pipeline_lines,
+                model_path=args.model,
+                device=args.device,
+                num_threads=args.threads,
+                quantize=args.quantize,
+                load_fractions=args.load_fractions,
+                latency_seconds=args.latency_seconds,
+                cuda=cuda,
+                cold=cold,
+            )
+        )
+        result["daemon_cold_vs_uncached"] = _ratio(
+            result["daemon_cold_lines_per_s"], result["tagger_uncached_cold_lines_per_s"]
+        )
     gpu_daemon = result.pop("gpu_daemon", None)
     result["gpu"] = None
     if cuda:
         result["gpu"] = {
             "name": torch.cuda.get_device_name(0),
-            "batch_sweep": bench_batch_sizes(lambda size: engine("cuda", 0, size), lines, args.batch_sizes,
-                                             sweep_seconds),
+            "batch_sweep": bench_batch_sizes(
+                lambda size: engine("cuda", 0, size), lines, args.batch_sizes, sweep_seconds
+            ),
             "daemon_lines_per_s": gpu_daemon["daemon_lines_per_s"] if gpu_daemon else None,
             "daemon_peak_rss_mb": gpu_daemon["daemon_peak_rss_mb"] if gpu_daemon else None,
         }

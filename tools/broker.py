@@ -8,6 +8,7 @@ Tansu has no idempotent producer and no transactions, and its
 ListOffsets(latest) under-reports the log end; clients here use fetch high
 watermarks instead (see ``logdelim.daemon.metrics``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,10 +48,14 @@ def broker_command(port: int) -> list[str]:
     """The command line that runs Tansu on ``127.0.0.1:port`` with memory storage."""
     url = f"tcp://{HOST}:{port}"
     return [
-        broker_binary(), "broker",
-        "--listener-url", url,
-        "--advertised-listener-url", url,
-        "--storage-engine", "memory://tansu/",
+        broker_binary(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
     ]
 
 
@@ -89,8 +94,9 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
         """Start the broker and wait until it accepts connections."""
         output = subprocess.DEVNULL if self.quiet else None
-        self.process = subprocess.Popen(broker_command(self.port), stdout=output, stderr=output,
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            broker_command(self.port), stdout=output, stderr=output, stdin=subprocess.DEVNULL
+        )
         try:
             wait_for_port(self.port, timeout_s, self.process)
         except RuntimeError:
@@ -131,8 +137,7 @@ async def create_topics(bootstrap_servers: str, partitions_by_topic: dict[str, i
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim broker``."""
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"TCP port on {HOST} (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port on {HOST} (default {DEFAULT_PORT})")
 
 
 def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -147,4 +152,3 @@ def run(args: argparse.Namespace) -> int:
     # exec keeps signals and the exit status the broker's own; no wrapper process to forward them.
     os.execv(command[0], command)
     return 0  # pragma: no cover - execv does not return
-

@@ -5,6 +5,7 @@ operator would ask: the health endpoints, a metric's value, the log, the peak
 memory of the daemon and its tagging process, and a stop by signal with the exit
 status and how long it took.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ class DaemonProcess:
     Use :meth:`launch`; ``config`` is what was written (sections of plain values).
     """
 
-    def __init__(self, process: subprocess.Popen, metrics_port: int, log_path: Path, config: dict[str, Any],
-                 command: list[str]) -> None:
+    def __init__(
+        self, process: subprocess.Popen, metrics_port: int, log_path: Path, config: dict[str, Any], command: list[str]
+    ) -> None:
         self.process = process
         self.metrics_port = metrics_port
         self.log_path = log_path
@@ -34,8 +36,9 @@ class DaemonProcess:
         self.command = command
 
     @classmethod
-    def launch(cls, config: dict[str, Any], directory: Path, name: str,
-               env: Mapping[str, str] | None = None) -> DaemonProcess:
+    def launch(
+        cls, config: dict[str, Any], directory: Path, name: str, env: Mapping[str, str] | None = None
+    ) -> DaemonProcess:
         """Write ``config`` to ``directory/name.yaml`` and start the daemon (output to ``name.log``).
 
         ``config["metrics"]["port"]`` must be set (the caller picks a free one).
@@ -47,8 +50,13 @@ class DaemonProcess:
         log_path = directory / f"{name}.log"
         command = [sys.executable, "-m", "logdelim.daemon.cli", "run", "--config", str(config_path)]
         with log_path.open("wb") as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env={**os.environ, **(env or {})})
+            process = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+            )
         return cls(process, int(config["metrics"]["port"]), log_path, config, command)
 
     @property

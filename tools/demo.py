@@ -13,6 +13,7 @@ and its template::
 Exits once every sample message is accounted for, or keeps running with
 ``--follow`` (produce more lines to the printed broker address; Ctrl-C stops).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,15 @@ SAMPLE_RESOURCE = "sample_lines.txt"
 # Two messages that show the dead-letter path next to the records.
 BAD_SAMPLES: tuple[bytes, ...] = (b"\xff\xfe\x00\x01 binary garbage", b"password=hunter2\x00\x00\x00")
 DEFAULT_METRICS_PORT = 9108
-SUMMARY_METRICS = ("logdelim_lines_consumed_total", "logdelim_records_produced_total",
-                   "logdelim_dead_letters_total", "logdelim_inference_seconds_count",
-                   "logdelim_inference_seconds_sum", "logdelim_cache_hit_ratio", "logdelim_model_info")
+SUMMARY_METRICS = (
+    "logdelim_lines_consumed_total",
+    "logdelim_records_produced_total",
+    "logdelim_dead_letters_total",
+    "logdelim_inference_seconds_count",
+    "logdelim_inference_seconds_sum",
+    "logdelim_cache_hit_ratio",
+    "logdelim_model_info",
+)
 
 
 def sample_lines() -> list[str]:
@@ -100,12 +107,14 @@ async def _print_results(bootstrap_servers: str, expected: int | None) -> tuple[
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                              auto_offset_reset="earliest")
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await reader.start()
     try:
-        reader.assign([TopicPartition(OUTPUT_TOPIC, p) for p in range(PARTITIONS)]
-                      + [TopicPartition(DEAD_LETTER_TOPIC, 0)])
+        reader.assign(
+            [TopicPartition(OUTPUT_TOPIC, p) for p in range(PARTITIONS)] + [TopicPartition(DEAD_LETTER_TOPIC, 0)]
+        )
         records = dead = 0
         while expected is None or records + dead < expected:
             for tp, messages in (await reader.getmany(timeout_ms=200)).items():
@@ -135,17 +144,26 @@ async def _demo(broker: EmbeddedBroker, metrics_port: int, follow: bool, verbose
     from logdelim.daemon.config import from_mapping
     from logdelim.daemon.logging_setup import configure_logging
 
-    await create_topics(broker.bootstrap_servers, {INPUT_TOPIC: PARTITIONS, OUTPUT_TOPIC: PARTITIONS,
-                                                   DEAD_LETTER_TOPIC: 1})
-    config = from_mapping({
-        "kafka": {"bootstrap_servers": broker.bootstrap_servers, "input_topics": [INPUT_TOPIC],
-                  "output_topic": OUTPUT_TOPIC, "dead_letter_topic": DEAD_LETTER_TOPIC, "group_id": "logdelim-demo",
-                  # Tansu answers a group join after half the session timeout: start fast.
-                  "session_timeout_ms": 3000, "heartbeat_interval_ms": 1000},
-        "metrics": {"host": "127.0.0.1", "port": metrics_port},
-        # Quiet unless asked: the demo prints dead letters itself.
-        "logging": {"level": "INFO" if verbose else "ERROR"},
-    })
+    await create_topics(
+        broker.bootstrap_servers, {INPUT_TOPIC: PARTITIONS, OUTPUT_TOPIC: PARTITIONS, DEAD_LETTER_TOPIC: 1}
+    )
+    config = from_mapping(
+        {
+            "kafka": {
+                "bootstrap_servers": broker.bootstrap_servers,
+                "input_topics": [INPUT_TOPIC],
+                "output_topic": OUTPUT_TOPIC,
+                "dead_letter_topic": DEAD_LETTER_TOPIC,
+                "group_id": "logdelim-demo",
+                # Tansu answers a group join after half the session timeout: start fast.
+                "session_timeout_ms": 3000,
+                "heartbeat_interval_ms": 1000,
+            },
+            "metrics": {"host": "127.0.0.1", "port": metrics_port},
+            # Quiet unless asked: the demo prints dead letters itself.
+            "logging": {"level": "INFO" if verbose else "ERROR"},
+        }
+    )
     configure_logging(config.logging.level, config.logging.format)
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     stop = asyncio.Event()
@@ -154,7 +172,9 @@ async def _demo(broker: EmbeddedBroker, metrics_port: int, follow: bool, verbose
     values = [line.encode() for line in lines] + list(BAD_SAMPLES)
     started = time.monotonic()
     await _produce(broker.bootstrap_servers, values)
-    _write(f"broker:  {broker.bootstrap_servers}  (topics {INPUT_TOPIC} -> {OUTPUT_TOPIC}, dead letters {DEAD_LETTER_TOPIC})")
+    _write(
+        f"broker:  {broker.bootstrap_servers}  (topics {INPUT_TOPIC} -> {OUTPUT_TOPIC}, dead letters {DEAD_LETTER_TOPIC})"
+    )
     _write(f"metrics: {metrics_url}  (also /healthz, /readyz)")
     _write(f"produced {len(lines)} sample lines and {len(BAD_SAMPLES)} bad messages; annotated records:\n")
     printer = asyncio.create_task(_print_results(broker.bootstrap_servers, None if follow else len(values)))
@@ -174,11 +194,18 @@ async def _demo(broker: EmbeddedBroker, metrics_port: int, follow: bool, verbose
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim demo``."""
-    parser.add_argument("--follow", action="store_true",
-                        help="keep running after the sample: print records of anything produced to demo.raw")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep running after the sample: print records of anything produced to demo.raw",
+    )
     parser.add_argument("--broker-port", type=int, default=None, help="broker port (default: a free one)")
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help=f"metrics port (default {DEFAULT_METRICS_PORT}, or a free one when it is taken)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help=f"metrics port (default {DEFAULT_METRICS_PORT}, or a free one when it is taken)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show the daemon's INFO logs")
 
 

@@ -4,6 +4,7 @@ Figures of each fault run are printed and appended as one JSON line to
 ``$LOGDELIM_FAULT_REPORT`` (default ``build/fault-report.jsonl``); docs/operations.md
 ("The fault suite") says what each test asserts and how to get its figures.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,10 @@ REPORT_ENV = "LOGDELIM_FAULT_REPORT"
 
 def short_lines(count: int, start: int = 0) -> list[str]:
     """Short, repetitive log lines (about 60 bytes; few distinct ones, so the engine's cache serves most)."""
-    return [f"2026-11-22 10:{i % 60:02d}:00 INFO svc-{i % 7} GET /api/item/{i % 50} status={200 + i % 3}"
-            for i in range(start, start + count)]
+    return [
+        f"2026-11-22 10:{i % 60:02d}:00 INFO svc-{i % 7} GET /api/item/{i % 50} status={200 + i % 3}"
+        for i in range(start, start + count)
+    ]
 
 
 def record_figures(test: str, **figures: Any) -> None:
@@ -57,8 +60,12 @@ async def _read_topic(bootstrap_servers: str, topic: str, timeout_s: float) -> l
 
     from logdelim.daemon.replay import Pick, Position, resolve_ranges
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                                max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
     await consumer.start()
     try:
         ranges = await resolve_ranges(consumer, [Pick(topic, None)], Position("earliest"), Position("latest"))

@@ -1,4 +1,5 @@
 """Engine results with kinds by a fixed rule, for tests that must not depend on the shipped model's kind head."""
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,7 @@ class KindResult:
         for match in re.finditer(r"[^ =]+", line):
             if any(c.isdigit() for c in match.group()):
                 kind = "F" if match.start() == 0 and ":" in match.group() else "V"
-                kinds[match.start():match.end()] = kind * len(match.group())
+                kinds[match.start() : match.end()] = kind * len(match.group())
         self.line, self.labels, self.kinds = line, labels, "".join(kinds)
         self.bounds = token_bounds(labels)
         self.token_kinds = "".join(self.kinds[start] for start, _ in self.bounds)

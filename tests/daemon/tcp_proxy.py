@@ -18,6 +18,7 @@ are forwarded unchanged. Given an ``ssl_context``, the proxy terminates TLS: cli
 connect with TLS (and client certificates, when the context requires them), the
 broker behind it speaks plain Kafka, as behind a TLS-terminating load balancer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -120,8 +121,11 @@ class TcpProxy:
             return
         self.connections += 1
         self._writers.update((client_writer, upstream_writer))
-        await asyncio.gather(self._requests(client_reader, upstream_writer),
-                             self._pipe(upstream_reader, client_writer), return_exceptions=True)
+        await asyncio.gather(
+            self._requests(client_reader, upstream_writer),
+            self._pipe(upstream_reader, client_writer),
+            return_exceptions=True,
+        )
         for writer in (client_writer, upstream_writer):
             self._writers.discard(writer)
             writer.transport.abort()
@@ -134,9 +138,12 @@ class TcpProxy:
                 (size,) = struct.unpack(">i", size_bytes)
                 frame = await reader.readexactly(size)
                 api_key, _version, _correlation, id_length = struct.unpack(">hhih", frame[:10])
-                client_id = frame[10:10 + id_length] if id_length > 0 else b""
-                if (api_key == PRODUCE_API_KEY and self._stalled_client is not None
-                        and client_id == self._stalled_client):
+                client_id = frame[10 : 10 + id_length] if id_length > 0 else b""
+                if (
+                    api_key == PRODUCE_API_KEY
+                    and self._stalled_client is not None
+                    and client_id == self._stalled_client
+                ):
                     self.held_requests += 1
                     await self._flowing.wait()
                 writer.write(size_bytes + frame)

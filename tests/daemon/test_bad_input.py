@@ -3,6 +3,7 @@
 One daemon serves the whole module: the inputs go to a one-partition topic in a
 known order, so each test finds its message by offset.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,15 +19,15 @@ pytestmark = pytest.mark.broker
 
 LONG = b"2024-05-01 12:00:00 INFO payload=" + b"x" * (1536 * 1024)  # 1.5 MB
 INPUTS: list[bytes | None] = [
-    b"2024-05-01 12:00:00 INFO service started",   # 0 control: an ordinary line
-    None,                                          # 1 tombstone
-    b"",                                           # 2 empty
-    b"\xc3\x28 invalid utf-8 at start",            # 3 invalid UTF-8
-    b"user=bob\x00password=secret",                # 4 NUL
-    b"ring the bell\x07 now",                      # 5 other control character
-    b"\x1b[31mERROR\x1b[0m\tdisk full",            # 6 ESC (ANSI colours) and TAB are kept
-    LONG,                                          # 7 very long
-    b"Traceback (most recent call last):\n  File \"app.py\", line 3, in <module>\nValueError: bad\n",  # 8
+    b"2024-05-01 12:00:00 INFO service started",  # 0 control: an ordinary line
+    None,  # 1 tombstone
+    b"",  # 2 empty
+    b"\xc3\x28 invalid utf-8 at start",  # 3 invalid UTF-8
+    b"user=bob\x00password=secret",  # 4 NUL
+    b"ring the bell\x07 now",  # 5 other control character
+    b"\x1b[31mERROR\x1b[0m\tdisk full",  # 6 ESC (ANSI colours) and TAB are kept
+    LONG,  # 7 very long
+    b'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\nValueError: bad\n',  # 8
 ]
 HEADER = ("trace-id", b"abc123")
 RECORD_OFFSETS = {0, 2, 6, 8}
@@ -40,12 +41,25 @@ def outcome(make_topic, kafka_io, unique_name, daemon_launcher, tmp_path_factory
     kafka_io.produce(source, INPUTS, partition=0, headers=[HEADER])
     launcher = daemon_launcher(tmp_path_factory.mktemp("bad-input"))
     try:
-        daemon = launcher.launch(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                                 group_id=unique_name("bad"), logging={"format": "json"})
-        daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total")
-                        + daemon.metric("logdelim_dead_letters_total") >= len(INPUTS), 60, "all inputs handled")
-        metrics = {reason: daemon.metric("logdelim_dead_letters_total", reason=reason)
-                   for reason in ("null_value", "invalid_utf8", "control_chars", "too_long", "tagging_error")}
+        daemon = launcher.launch(
+            input_topics=[source],
+            output_topic=output,
+            dead_letter_topic=dead,
+            group_id=unique_name("bad"),
+            logging={"format": "json"},
+        )
+        daemon.wait_for(
+            lambda: (
+                daemon.metric("logdelim_records_produced_total") + daemon.metric("logdelim_dead_letters_total")
+                >= len(INPUTS)
+            ),
+            60,
+            "all inputs handled",
+        )
+        metrics = {
+            reason: daemon.metric("logdelim_dead_letters_total", reason=reason)
+            for reason in ("null_value", "invalid_utf8", "control_chars", "too_long", "tagging_error")
+        }
         rc, elapsed_s = daemon.stop()
         committed = kafka_io.committed(daemon.config["kafka"]["group_id"], source, partitions=1)
     finally:
@@ -56,8 +70,15 @@ def outcome(make_topic, kafka_io, unique_name, daemon_launcher, tmp_path_factory
     dead_letters = {}
     for message in kafka_io.consume(dead, count=len(DEAD_LETTER_OFFSETS), timeout_s=20):
         dead_letters.setdefault(int(dict(message.headers)["logdelim.source.offset"]), []).append(message)
-    return {"records": records, "dead": dead_letters, "metrics": metrics, "rc": rc, "committed": committed,
-            "source": source, "log": Path(daemon.log_path).read_text()}
+    return {
+        "records": records,
+        "dead": dead_letters,
+        "metrics": metrics,
+        "rc": rc,
+        "committed": committed,
+        "source": source,
+        "log": Path(daemon.log_path).read_text(),
+    }
 
 
 def _record(outcome: dict, offset: int) -> dict:
@@ -69,7 +90,7 @@ def _record(outcome: dict, offset: int) -> dict:
     assert (HEADER[0], HEADER[1]) in list(message.headers), "input headers are carried over"
     record = json.loads(message.value)
     jsonschema.validate(record, load_schema())
-    assert all(record["line"][t["start"]:t["end"]] == t["text"] for t in record["tokens"])
+    assert all(record["line"][t["start"] : t["end"]] == t["text"] for t in record["tokens"])
     # The shipped model has a kind head: a template and token kinds on every record.
     assert record["template_id"] == template_id(record["template"])
     assert all(t["kind"] is not None for t in record["tokens"])

@@ -1,4 +1,5 @@
 """``logdelim bench``: one short run of the whole benchmark (tagger, Kafka ceiling, daemon) against the real broker."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,13 +16,28 @@ from logdelim.tools.bench import PIPELINE_ROUNDS, SCRAPERS, SCRAPES_EACH
 from logdelim.tools.broker import EmbeddedBroker
 
 TAGGER_KEYS = ("tagger_lines_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s", "regex_lines_per_s")
-PIPELINE_KEYS = ("passthrough_lines_per_s", "daemon_lines_per_s", "daemon_p50_latency_ms", "daemon_p99_latency_ms",
-                 "daemon_peak_rss_mb", "daemon_vs_ceiling", "passthrough_cpu_us_per_line", "daemon_cpu_us_per_line",
-                 "daemon_seen_p50_latency_ms", "daemon_seen_p99_latency_ms", "passthrough_seen_p50_latency_ms",
-                 "passthrough_seen_p99_latency_ms", "daemon_seen_p99_vs_passthrough", "daemon_cold_lines_per_s",
-                 "daemon_cold_lines", "tagger_uncached_cold_lines_per_s", "daemon_cold_vs_uncached",
-                 "daemon_more_workers_lines_per_s", "daemon_more_workers_peak_rss_mb",
-                 "daemon_cold_more_workers_lines_per_s")
+PIPELINE_KEYS = (
+    "passthrough_lines_per_s",
+    "daemon_lines_per_s",
+    "daemon_p50_latency_ms",
+    "daemon_p99_latency_ms",
+    "daemon_peak_rss_mb",
+    "daemon_vs_ceiling",
+    "passthrough_cpu_us_per_line",
+    "daemon_cpu_us_per_line",
+    "daemon_seen_p50_latency_ms",
+    "daemon_seen_p99_latency_ms",
+    "passthrough_seen_p50_latency_ms",
+    "passthrough_seen_p99_latency_ms",
+    "daemon_seen_p99_vs_passthrough",
+    "daemon_cold_lines_per_s",
+    "daemon_cold_lines",
+    "tagger_uncached_cold_lines_per_s",
+    "daemon_cold_vs_uncached",
+    "daemon_more_workers_lines_per_s",
+    "daemon_more_workers_peak_rss_mb",
+    "daemon_cold_more_workers_lines_per_s",
+)
 COLD_LINES = 1000
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -30,16 +46,36 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 @pytest.mark.slow
 @pytest.mark.broker
 def test_short_bench_reports_every_key_and_writes_the_plot(
-        broker: EmbeddedBroker, model_path: str | None, loghub_lines: Callable[[int | None], list[str]],
-        tmp_path: Path) -> None:
+    broker: EmbeddedBroker, model_path: str | None, loghub_lines: Callable[[int | None], list[str]], tmp_path: Path
+) -> None:
     data = tmp_path / "lines.log"
     data.write_text("\n".join(loghub_lines(3000)) + "\n", encoding="utf-8")
     out = tmp_path / "results"
-    command = [sys.executable, "-m", "logdelim.daemon.cli", "bench", "--json", "--data", str(data),
-               "--seconds", "0.3", "--batch-sizes", "8,64", "--pipeline-lines", "1500",
-               "--latency-seconds", "1.5", "--load-fractions", "0.25,0.5", "--cold-lines", str(COLD_LINES),
-               "--out", str(out),
-               "--bootstrap-servers", broker.bootstrap_servers]
+    command = [
+        sys.executable,
+        "-m",
+        "logdelim.daemon.cli",
+        "bench",
+        "--json",
+        "--data",
+        str(data),
+        "--seconds",
+        "0.3",
+        "--batch-sizes",
+        "8,64",
+        "--pipeline-lines",
+        "1500",
+        "--latency-seconds",
+        "1.5",
+        "--load-fractions",
+        "0.25,0.5",
+        "--cold-lines",
+        str(COLD_LINES),
+        "--out",
+        str(out),
+        "--bootstrap-servers",
+        broker.bootstrap_servers,
+    ]
     if model_path is not None:
         command += ["--model", model_path]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180)
@@ -53,14 +89,17 @@ def test_short_bench_reports_every_key_and_writes_the_plot(
     assert result["daemon_seen_p50_latency_ms"] <= result["daemon_seen_p99_latency_ms"]
     assert result["passthrough_seen_p50_latency_ms"] <= result["passthrough_seen_p99_latency_ms"]
     assert result["daemon_seen_p99_vs_passthrough"] == pytest.approx(
-        result["daemon_seen_p99_latency_ms"] / result["passthrough_seen_p99_latency_ms"])
+        result["daemon_seen_p99_latency_ms"] / result["passthrough_seen_p99_latency_ms"]
+    )
     assert result["daemon_seen_p50_over_passthrough_ms"] == pytest.approx(
-        result["daemon_seen_p50_latency_ms"] - result["passthrough_seen_p50_latency_ms"])
+        result["daemon_seen_p50_latency_ms"] - result["passthrough_seen_p50_latency_ms"]
+    )
     # The cold stream: a fresh daemon on lines of new shapes misses its caches, beside the uncached tagger.
     assert result["daemon_cold_lines"] == COLD_LINES
     assert 0 <= result["daemon_cold_cache_hit_ratio"] < 0.2
     assert result["daemon_cold_vs_uncached"] == pytest.approx(
-        result["daemon_cold_lines_per_s"] / result["tagger_uncached_cold_lines_per_s"])
+        result["daemon_cold_lines_per_s"] / result["tagger_uncached_cold_lines_per_s"]
+    )
     # model.workers 2 beside the default: its peak memory counts both tagging processes.
     assert result["more_workers"] == 2
     assert result["daemon_more_workers_peak_rss_mb"] > result["daemon_peak_rss_mb"] * 1.2
@@ -69,9 +108,11 @@ def test_short_bench_reports_every_key_and_writes_the_plot(
     assert len(rounds) == PIPELINE_ROUNDS
     for pair in rounds:
         assert pair["ratio"] == pytest.approx(pair["daemon_lines_per_s"] / pair["passthrough_lines_per_s"])
-    for key, values in (("daemon_vs_ceiling", [p["ratio"] for p in rounds]),
-                        ("daemon_lines_per_s", [p["daemon_lines_per_s"] for p in rounds]),
-                        ("passthrough_lines_per_s", [p["passthrough_lines_per_s"] for p in rounds])):
+    for key, values in (
+        ("daemon_vs_ceiling", [p["ratio"] for p in rounds]),
+        ("daemon_lines_per_s", [p["daemon_lines_per_s"] for p in rounds]),
+        ("passthrough_lines_per_s", [p["passthrough_lines_per_s"] for p in rounds]),
+    ):
         assert result[key] == sorted(values)[len(values) // 2], key
     # Peak memory of a Python process holding torch and a model: more than a bare interpreter, far below 24 GB.
     assert 100 < result["daemon_peak_rss_mb"] < 24_000
@@ -85,12 +126,21 @@ def test_short_bench_reports_every_key_and_writes_the_plot(
     assert all(p["passthrough_complete"] and p["passthrough_records"] == p["passthrough_sent"] > 0 for p in points)
     assert all(0 < p["passthrough_p50_ms"] <= p["passthrough_p99_ms"] <= p["passthrough_max_ms"] for p in points)
     half = points[1]
-    assert (half["p99_ms"], half["passthrough_p99_ms"]) == (result["daemon_seen_p99_latency_ms"],
-                                                             result["passthrough_seen_p99_latency_ms"])
-    assert set(result["targets"]) == {"daemon_vs_ceiling", "daemon_p99_latency_ms", "daemon_peak_rss_mb",
-                                      "scrape_p99_ms", "scrape_errors", "daemon_seen_p99_latency_ms",
-                                      "daemon_seen_p99_vs_passthrough", "daemon_seen_p50_over_passthrough_ms",
-                                      "daemon_cold_vs_uncached"}
+    assert (half["p99_ms"], half["passthrough_p99_ms"]) == (
+        result["daemon_seen_p99_latency_ms"],
+        result["passthrough_seen_p99_latency_ms"],
+    )
+    assert set(result["targets"]) == {
+        "daemon_vs_ceiling",
+        "daemon_p99_latency_ms",
+        "daemon_peak_rss_mb",
+        "scrape_p99_ms",
+        "scrape_errors",
+        "daemon_seen_p99_latency_ms",
+        "daemon_seen_p99_vs_passthrough",
+        "daemon_seen_p50_over_passthrough_ms",
+        "daemon_cold_vs_uncached",
+    }
     assert all(check["met"] in (True, False) for check in result["targets"].values())
     # The scrape load ran while paced lines flowed; its speed is a target, judged by the report, not here.
     assert result["scrape_requests"] == SCRAPERS * SCRAPES_EACH
@@ -117,18 +167,36 @@ def test_short_bench_reports_every_key_and_writes_the_plot(
     gen_performance = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen_performance)
     table = gen_performance.render_table(result, "x/bench.json")
-    for key in ("passthrough_seen_p99_latency_ms", "daemon_seen_p99_vs_passthrough", "daemon_cold_lines_per_s",
-                "daemon_cold_vs_uncached"):
+    for key in (
+        "passthrough_seen_p99_latency_ms",
+        "daemon_seen_p99_vs_passthrough",
+        "daemon_cold_lines_per_s",
+        "daemon_cold_vs_uncached",
+    ):
         assert f"`{key}`" in table, key
 
 
 @pytest.mark.slow
-def test_text_report_says_what_was_skipped(model_path: str | None, loghub_lines: Callable[[int | None], list[str]],
-                                           tmp_path: Path) -> None:
+def test_text_report_says_what_was_skipped(
+    model_path: str | None, loghub_lines: Callable[[int | None], list[str]], tmp_path: Path
+) -> None:
     data = tmp_path / "lines.log"
     data.write_text("\n".join(loghub_lines(500)) + "\n", encoding="utf-8")
-    command = [sys.executable, "-m", "logdelim.daemon.cli", "bench", "--no-pipeline", "--data", str(data),
-               "--seconds", "0.2", "--batch-sizes", "16", "--out", str(tmp_path / "results")]
+    command = [
+        sys.executable,
+        "-m",
+        "logdelim.daemon.cli",
+        "bench",
+        "--no-pipeline",
+        "--data",
+        str(data),
+        "--seconds",
+        "0.2",
+        "--batch-sizes",
+        "16",
+        "--out",
+        str(tmp_path / "results"),
+    ]
     if model_path is not None:
         command += ["--model", model_path]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -141,8 +209,14 @@ def test_text_report_says_what_was_skipped(model_path: str | None, loghub_lines:
     result = json.loads((tmp_path / "results" / "bench.json").read_text())
     assert result["daemon_lines_per_s"] is None and result["targets"]["daemon_p99_latency_ms"]["met"] is None
     assert result["scrape_p99_ms"] is None and result["targets"]["scrape_errors"]["met"] is None
-    for key in ("passthrough_seen_p99_latency_ms", "daemon_seen_p99_vs_passthrough", "daemon_cold_lines_per_s",
-                "tagger_uncached_cold_lines_per_s", "daemon_cold_vs_uncached", "daemon_more_workers_lines_per_s"):
+    for key in (
+        "passthrough_seen_p99_latency_ms",
+        "daemon_seen_p99_vs_passthrough",
+        "daemon_cold_lines_per_s",
+        "tagger_uncached_cold_lines_per_s",
+        "daemon_cold_vs_uncached",
+        "daemon_more_workers_lines_per_s",
+    ):
         assert result[key] is None, key
     assert result["targets"]["daemon_cold_vs_uncached"]["met"] is None
 
@@ -156,9 +230,11 @@ def test_peak_memory_counts_the_daemons_child_processes() -> None:
 
     # A parent holding ~60 MB whose child holds ~60 MB more, started from a thread (as the daemon
     # starts its tagging process): the figure must include both.
-    script = ("import subprocess, sys, threading, time; b = bytearray(60_000_000); "
-              "threading.Thread(target=lambda: subprocess.Popen([sys.executable, '-c', "
-              "'b = bytearray(60_000_000); import time; time.sleep(30)'])).start(); time.sleep(30)")
+    script = (
+        "import subprocess, sys, threading, time; b = bytearray(60_000_000); "
+        "threading.Thread(target=lambda: subprocess.Popen([sys.executable, '-c', "
+        "'b = bytearray(60_000_000); import time; time.sleep(30)'])).start(); time.sleep(30)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", script])
     try:
         time.sleep(2.0)  # both have touched their buffers
@@ -191,8 +267,13 @@ def test_cold_lines_miss_a_fresh_engines_caches(model_path: str | None) -> None:
 
 
 def test_target_checks_of_the_floor_and_the_cold_stream() -> None:
-    result = {"daemon_seen_p99_latency_ms": 150.0, "daemon_seen_p99_vs_passthrough": 2.5,
-              "daemon_seen_p50_over_passthrough_ms": 12.0, "daemon_cold_vs_uncached": None, "daemon_vs_ceiling": 0.8}
+    result = {
+        "daemon_seen_p99_latency_ms": 150.0,
+        "daemon_seen_p99_vs_passthrough": 2.5,
+        "daemon_seen_p50_over_passthrough_ms": 12.0,
+        "daemon_cold_vs_uncached": None,
+        "daemon_vs_ceiling": 0.8,
+    }
     checks = bench.target_checks(result)
     assert checks["daemon_seen_p99_latency_ms"] == {"value": 150.0, "target": "<= 200", "met": True}
     assert checks["daemon_seen_p99_vs_passthrough"] == {"value": 2.5, "target": "<= 2", "met": False}

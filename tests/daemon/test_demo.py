@@ -1,4 +1,5 @@
 """``logdelim demo`` from a clean start: broker, daemon, sample lines, printed records, clean exit."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,12 @@ pytestmark = pytest.mark.broker
 def test_demo_prints_every_sample_record_and_the_metrics_url_then_exits() -> None:
     port = free_port()
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "demo", "--metrics-port", str(port)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "logdelim.daemon.cli", "demo", "--metrics-port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     elapsed_s = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -35,9 +40,12 @@ def test_demo_prints_every_sample_record_and_the_metrics_url_then_exits() -> Non
 
 
 def test_demo_follow_runs_until_sigint() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "logdelim.daemon.cli", "demo", "--follow",
-                                "--metrics-port", str(free_port())],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "logdelim.daemon.cli", "demo", "--follow", "--metrics-port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         seen = 0
         deadline = time.monotonic() + 60

@@ -1,4 +1,5 @@
 """The embedded broker: `logdelim broker` listens, and the session broker round-trips messages."""
+
 from __future__ import annotations
 
 import signal
@@ -14,8 +15,11 @@ pytestmark = pytest.mark.broker
 
 def test_broker_command_listens_on_requested_port_and_stops_on_sigterm() -> None:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "logdelim.daemon.cli", "broker", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "logdelim.daemon.cli", "broker", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, timeout_s=20, process=process)
     finally:

@@ -5,6 +5,7 @@ tests check that every request is answered and that threads and connections stay
 bounded; their latencies are recorded (``record_property``), not asserted: the
 speed target is the benchmark's (``logdelim bench``: ``scrape_p99_ms``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,8 +60,9 @@ def serve() -> Iterator[Callable[..., MetricsServer]]:
         server.stop()
 
 
-def get(port: int, path: str, headers: dict[str, str] | None = None,
-        method: str = "GET") -> tuple[int, http.client.HTTPResponse, bytes]:
+def get(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, http.client.HTTPResponse, bytes]:
     """One request on a new connection: (status, response, body)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
@@ -94,14 +96,18 @@ def test_other_paths_are_not_found(serve: Callable[..., MetricsServer], path: st
     assert get(serve().port, path)[0] == 404
 
 
-@pytest.mark.parametrize(("ready", "live", "readyz", "healthz"), [
-    (True, True, (200, b"ready\n"), (200, b"ok\n")),
-    (False, True, (503, b"not ready\n"), (200, b"ok\n")),
-    (True, False, (200, b"ready\n"), (503, b"event loop stalled\n")),
-    (False, False, (503, b"not ready\n"), (503, b"event loop stalled\n")),
-])
-def test_probes_follow_their_checks(serve: Callable[..., MetricsServer], ready: bool, live: bool,
-                                    readyz: tuple[int, bytes], healthz: tuple[int, bytes]) -> None:
+@pytest.mark.parametrize(
+    ("ready", "live", "readyz", "healthz"),
+    [
+        (True, True, (200, b"ready\n"), (200, b"ok\n")),
+        (False, True, (503, b"not ready\n"), (200, b"ok\n")),
+        (True, False, (200, b"ready\n"), (503, b"event loop stalled\n")),
+        (False, False, (503, b"not ready\n"), (503, b"event loop stalled\n")),
+    ],
+)
+def test_probes_follow_their_checks(
+    serve: Callable[..., MetricsServer], ready: bool, live: bool, readyz: tuple[int, bytes], healthz: tuple[int, bytes]
+) -> None:
     server = serve(is_ready=lambda: ready, is_live=lambda: live)
     assert get(server.port, "/readyz")[::2] == readyz
     assert get(server.port, "/healthz")[::2] == healthz
@@ -155,8 +161,7 @@ def test_metrics_are_gzipped_when_the_client_accepts_it(serve: Callable[..., Met
 
 
 def test_metrics_in_openmetrics_format_when_asked(serve: Callable[..., MetricsServer]) -> None:
-    status, response, body = get(serve().port, "/metrics",
-                                 {"Accept": "application/openmetrics-text; version=1.0.0"})
+    status, response, body = get(serve().port, "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"})
     assert status == 200
     assert response.getheader("Content-Type").startswith("application/openmetrics-text")
     assert b"logdelim_test_requests_total 3.0" in body and body.endswith(b"# EOF\n")
@@ -271,8 +276,9 @@ def test_stop_returns_while_a_check_hangs() -> None:
 # --------------------------------------------------------------------------- load
 
 
-def test_fifty_concurrent_scrapers_are_all_answered(serve: Callable[..., MetricsServer],
-                                                     record_property: Callable[[str, object], None]) -> None:
+def test_fifty_concurrent_scrapers_are_all_answered(
+    serve: Callable[..., MetricsServer], record_property: Callable[[str, object], None]
+) -> None:
     server = serve()
     result = asyncio.run(scrape_load("127.0.0.1", server.port, scrapers=50, requests_each=10))
     for key in ("scrape_p50_ms", "scrape_p99_ms", "scrape_max_ms", "scrape_seconds"):

@@ -13,6 +13,7 @@ runs through it.
 Run: ``.venv/bin/python -m pytest tests/daemon/test_faults.py -q -s`` (marked
 slow and broker).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -76,14 +77,22 @@ MAX_IN_FLIGHT = 4096
 
 def test_kill_9_three_times_loses_nothing(make_topic, kafka_io, unique_name, start_daemon, broker) -> None:
     rng = random.Random(SEED)
-    source, output, dead = (make_topic("kill-in", KILL_PARTITIONS), make_topic("kill-out", KILL_PARTITIONS),
-                            make_topic("kill-dead"))
+    source, output, dead = (
+        make_topic("kill-in", KILL_PARTITIONS),
+        make_topic("kill-out", KILL_PARTITIONS),
+        make_topic("kill-dead"),
+    )
     started = time.monotonic()
     kafka_io.produce(source, [line.encode() for line in short_lines(KILL_LINES)])
     produce_s = time.monotonic() - started
     group = unique_name("kill")
-    settings = {"input_topics": [source], "output_topic": output, "dead_letter_topic": dead, "group_id": group,
-                "batching": {"max_in_flight_lines": MAX_IN_FLIGHT}}
+    settings = {
+        "input_topics": [source],
+        "output_topic": output,
+        "dead_letter_topic": dead,
+        "group_id": group,
+        "batching": {"max_in_flight_lines": MAX_IN_FLIGHT},
+    }
 
     started = time.monotonic()
     daemon = start_daemon(**settings)
@@ -91,8 +100,11 @@ def test_kill_9_three_times_loses_nothing(make_topic, kafka_io, unique_name, sta
     for kill in range(KILLS):
         # A random moment: after a random number of records of this incarnation, plus a random delay.
         threshold = rng.randint(2_000, 12_000)
-        daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total") >= threshold,
-                        timeout_s=120, what=f"{threshold} records before kill {kill + 1}")
+        daemon.wait_for(
+            lambda: daemon.metric("logdelim_records_produced_total") >= threshold,
+            timeout_s=120,
+            what=f"{threshold} records before kill {kill + 1}",
+        )
         time.sleep(rng.uniform(0.0, 0.5))
         in_flight = daemon.metric("logdelim_lines_in_flight")
         produced = daemon.metric("logdelim_records_produced_total")
@@ -103,12 +115,22 @@ def test_kill_9_three_times_loses_nothing(make_topic, kafka_io, unique_name, sta
         committed = kafka_io.committed(group, source, KILL_PARTITIONS)  # where the next incarnation resumes
         daemon = start_daemon(**settings)
         recovery_s = time.monotonic() - killed_at
-        kills.append({"records_before_kill": int(produced), "in_flight_before_kill": int(in_flight),
-                      "peak_rss_mb": round(peak_mb, 1), "recovery_s": round(recovery_s, 2),
-                      "killed_at_ms": killed_at_ms, "resumed_from": committed})
+        kills.append(
+            {
+                "records_before_kill": int(produced),
+                "in_flight_before_kill": int(in_flight),
+                "peak_rss_mb": round(peak_mb, 1),
+                "recovery_s": round(recovery_s, 2),
+                "killed_at_ms": killed_at_ms,
+                "resumed_from": committed,
+            }
+        )
 
-    wait_until(all_committed(kafka_io, group, source, KILL_PARTITIONS, KILL_LINES), timeout_s=300,
-               what="every input offset committed")
+    wait_until(
+        all_committed(kafka_io, group, source, KILL_PARTITIONS, KILL_LINES),
+        timeout_s=300,
+        what="every input offset committed",
+    )
     elapsed_s = time.monotonic() - started
     final_peak_mb = rss_mb(daemon.process.pid, "VmHWM")
     rc, stop_s = daemon.stop(signal.SIGTERM)
@@ -123,14 +145,26 @@ def test_kill_9_three_times_loses_nothing(make_topic, kafka_io, unique_name, sta
     previous_ms = 0.0
     for kill in kills:
         kill["duplicates"] = sum(
-            1 for m in messages if previous_ms < m.timestamp <= kill["killed_at_ms"]
-            and json.loads(m.value)["source"]["offset"] >= (kill["resumed_from"][m.partition] or 0))
+            1
+            for m in messages
+            if previous_ms < m.timestamp <= kill["killed_at_ms"]
+            and json.loads(m.value)["source"]["offset"] >= (kill["resumed_from"][m.partition] or 0)
+        )
         previous_ms = kill.pop("killed_at_ms")
         kill.pop("resumed_from")
-    record_figures("kill_9", lines=KILL_LINES, kills=KILLS, duplicates=duplicates,
-                   duplicate_bound=KILLS * MAX_IN_FLIGHT, max_in_flight_lines=MAX_IN_FLIGHT,
-                   per_kill=kills, peak_rss_mb=round(max([final_peak_mb] + [k["peak_rss_mb"] for k in kills]), 1),
-                   produce_s=round(produce_s, 1), elapsed_s=round(elapsed_s, 1), sigterm_exit_s=round(stop_s, 2))
+    record_figures(
+        "kill_9",
+        lines=KILL_LINES,
+        kills=KILLS,
+        duplicates=duplicates,
+        duplicate_bound=KILLS * MAX_IN_FLIGHT,
+        max_in_flight_lines=MAX_IN_FLIGHT,
+        per_kill=kills,
+        peak_rss_mb=round(max([final_peak_mb] + [k["peak_rss_mb"] for k in kills]), 1),
+        produce_s=round(produce_s, 1),
+        elapsed_s=round(elapsed_s, 1),
+        sigterm_exit_s=round(stop_s, 2),
+    )
     assert all(k["duplicates"] <= MAX_IN_FLIGHT for k in kills), f"a kill duplicated more than {MAX_IN_FLIGHT}: {kills}"
     assert duplicates <= KILLS * MAX_IN_FLIGHT, f"{duplicates} duplicates > {KILLS} x {MAX_IN_FLIGHT} in flight"
 
@@ -147,8 +181,7 @@ def proxy(broker) -> Iterator[TcpProxy]:
     broker_port, proxy_port = free_port(), free_port()
     command = broker_command(broker_port)
     command[command.index("--advertised-listener-url") + 1] = f"tcp://127.0.0.1:{proxy_port}"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     tcp_proxy = None
     try:
         wait_for_port(broker_port, 20, process)
@@ -194,8 +227,11 @@ def test_broker_connection_cut_for_10_s(proxy, proxied, unique_name) -> None:
     io.produce(source, [line.encode() for line in short_lines(CUT_LINES)])
     group = unique_name("cut")
     daemon = launch(input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=group)
-    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total") >= 2_000, timeout_s=60,
-                    what="2,000 records before the cut")
+    daemon.wait_for(
+        lambda: daemon.metric("logdelim_records_produced_total") >= 2_000,
+        timeout_s=60,
+        what="2,000 records before the cut",
+    )
 
     proxy.cut()
     cut_at = time.monotonic()
@@ -217,12 +253,20 @@ def test_broker_connection_cut_for_10_s(proxy, proxied, unique_name) -> None:
     counts = source_counts(read_topic(proxy.address, output))
     duplicates = sum(counts.values()) - len(counts)
     not_ready_s = sum(0.25 for status in ready_during_cut if status != 200)
-    record_figures("connection_cut", lines=total, cut_s=CUT_S, duplicates=duplicates,
-                   not_ready_during_cut_s=not_ready_s, ready_again_s=round(ready_after_s, 2),
-                   all_committed_after_s=round(recovery_s, 2), peak_rss_mb=round(rss_mb(daemon.process.pid, "VmHWM"), 1))
+    record_figures(
+        "connection_cut",
+        lines=total,
+        cut_s=CUT_S,
+        duplicates=duplicates,
+        not_ready_during_cut_s=not_ready_s,
+        ready_again_s=round(ready_after_s, 2),
+        all_committed_after_s=round(recovery_s, 2),
+        peak_rss_mb=round(rss_mb(daemon.process.pid, "VmHWM"), 1),
+    )
     assert set(counts) == expected_offsets(total, 2), "nothing lost"
-    assert any(status != 200 for status in ready_during_cut), \
+    assert any(status != 200 for status in ready_during_cut), (
         f"/readyz stayed 200 through a {CUT_S:.0f} s broker outage: {ready_during_cut}"
+    )
 
 
 # --------------------------------------------------------------------------- group member killed
@@ -237,44 +281,74 @@ def assigned_partitions(daemon) -> set[int]:
     from prometheus_client.parser import text_string_to_metric_families
 
     _, body = daemon.get("/metrics")
-    return {int(sample.labels["partition"]) for family in text_string_to_metric_families(body)
-            for sample in family.samples if sample.name == "logdelim_consumer_lag_messages"}
+    return {
+        int(sample.labels["partition"])
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name == "logdelim_consumer_lag_messages"
+    }
 
 
-def test_three_daemons_one_killed_its_partitions_are_taken_over(make_topic, kafka_io, unique_name, start_daemon,
-                                                                 broker) -> None:
+def test_three_daemons_one_killed_its_partitions_are_taken_over(
+    make_topic, kafka_io, unique_name, start_daemon, broker
+) -> None:
     source = make_topic("grp-in", GROUP_PARTITIONS)
     output, dead = make_topic("grp-out", GROUP_PARTITIONS), make_topic("grp-dead")
     group = unique_name("grp")
-    settings = {"input_topics": [source], "output_topic": output, "dead_letter_topic": dead, "group_id": group,
-                "wait_ready": False, "batching": {"max_in_flight_lines": MAX_IN_FLIGHT}}
+    settings = {
+        "input_topics": [source],
+        "output_topic": output,
+        "dead_letter_topic": dead,
+        "group_id": group,
+        "wait_ready": False,
+        "batching": {"max_in_flight_lines": MAX_IN_FLIGHT},
+    }
     daemons = [start_daemon(**settings) for _ in range(3)]
     for daemon in daemons:
         daemon.wait_ready()
-    wait_until(lambda: [len(assigned_partitions(d)) for d in daemons] == [2, 2, 2], timeout_s=60,
-               what="two partitions per daemon")
+    wait_until(
+        lambda: [len(assigned_partitions(d)) for d in daemons] == [2, 2, 2],
+        timeout_s=60,
+        what="two partitions per daemon",
+    )
     kafka_io.produce(source, [line.encode() for line in short_lines(GROUP_LINES)])
 
     victim, survivors = daemons[0], daemons[1:]
-    victim.wait_for(lambda: victim.metric("logdelim_records_produced_total") >= 2_000, timeout_s=60,
-                    what="the victim's first 2,000 records")
+    victim.wait_for(
+        lambda: victim.metric("logdelim_records_produced_total") >= 2_000,
+        timeout_s=60,
+        what="the victim's first 2,000 records",
+    )
     lost = assigned_partitions(victim)
     victim.process.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     victim.process.wait()
-    takeover_s = wait_until(lambda: set().union(*(assigned_partitions(d) for d in survivors)) ==
-                            set(range(GROUP_PARTITIONS)), timeout_s=60, what="survivors owning every partition")
-    wait_until(all_committed(kafka_io, group, source, GROUP_PARTITIONS, GROUP_LINES), timeout_s=180,
-               what="every input offset committed")
+    takeover_s = wait_until(
+        lambda: set().union(*(assigned_partitions(d) for d in survivors)) == set(range(GROUP_PARTITIONS)),
+        timeout_s=60,
+        what="survivors owning every partition",
+    )
+    wait_until(
+        all_committed(kafka_io, group, source, GROUP_PARTITIONS, GROUP_LINES),
+        timeout_s=180,
+        what="every input offset committed",
+    )
     recovery_s = time.monotonic() - killed_at
     for daemon in survivors:
         assert daemon.process.poll() is None, daemon.log()
     counts = source_counts(read_topic(broker.bootstrap_servers, output))
     duplicates = sum(counts.values()) - len(counts)
-    record_figures("group_member_killed", lines=GROUP_LINES, partitions=GROUP_PARTITIONS, daemons=3,
-                   victim_partitions=sorted(lost), duplicates=duplicates, takeover_s=round(takeover_s, 2),
-                   all_committed_after_s=round(recovery_s, 2),
-                   peak_rss_mb=round(max(rss_mb(d.process.pid, "VmHWM") for d in survivors), 1))
+    record_figures(
+        "group_member_killed",
+        lines=GROUP_LINES,
+        partitions=GROUP_PARTITIONS,
+        daemons=3,
+        victim_partitions=sorted(lost),
+        duplicates=duplicates,
+        takeover_s=round(takeover_s, 2),
+        all_committed_after_s=round(recovery_s, 2),
+        peak_rss_mb=round(max(rss_mb(d.process.pid, "VmHWM") for d in survivors), 1),
+    )
     assert len(lost) == 2
     assert set(counts) == expected_offsets(GROUP_LINES, GROUP_PARTITIONS), "nothing lost"
     assert duplicates <= MAX_IN_FLIGHT, f"{duplicates} duplicates > {MAX_IN_FLIGHT} in flight at the kill"
@@ -297,11 +371,19 @@ def test_output_stalled_consumption_pauses_and_memory_stays_bounded(proxy, proxi
     io, make_topics, launch = proxied
     source, output, dead = make_topics(stall_in=2, stall_out=2, stall_dead=1)
     group = unique_name("stall")
-    daemon = launch(input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=group,
-                    batching={"max_in_flight_lines": STALL_IN_FLIGHT})
+    daemon = launch(
+        input_topics=[source],
+        output_topic=output,
+        dead_letter_topic=dead,
+        group_id=group,
+        batching={"max_in_flight_lines": STALL_IN_FLIGHT},
+    )
     io.produce(source, [line.encode() for line in short_lines(STALL_WARMUP_LINES)])
-    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total") >= STALL_WARMUP_LINES,
-                    timeout_s=60, what="warm-up records")
+    daemon.wait_for(
+        lambda: daemon.metric("logdelim_records_produced_total") >= STALL_WARMUP_LINES,
+        timeout_s=60,
+        what="warm-up records",
+    )
     before_mb = rss_mb(daemon.process.pid)
 
     proxy.stall_produce(daemon.config["kafka"].get("client_id", "logdelim"))
@@ -309,11 +391,15 @@ def test_output_stalled_consumption_pauses_and_memory_stays_bounded(proxy, proxi
     io.produce(source, [line.encode() for line in short_lines(STALL_LINES, start=STALL_WARMUP_LINES)])
     samples = []
     while time.monotonic() - stalled_at < STALL_S:
-        samples.append({"rss_mb": rss_mb(daemon.process.pid),
-                        "consumed": daemon.metric("logdelim_lines_consumed_total"),
-                        "produced": daemon.metric("logdelim_records_produced_total"),
-                        "paused": daemon.metric("logdelim_paused_partitions"),
-                        "lag": daemon.metric("logdelim_consumer_lag_messages")})
+        samples.append(
+            {
+                "rss_mb": rss_mb(daemon.process.pid),
+                "consumed": daemon.metric("logdelim_lines_consumed_total"),
+                "produced": daemon.metric("logdelim_records_produced_total"),
+                "paused": daemon.metric("logdelim_paused_partitions"),
+                "lag": daemon.metric("logdelim_consumer_lag_messages"),
+            }
+        )
         time.sleep(0.5)
     last = samples[-1]
     proxy.release()
@@ -324,13 +410,22 @@ def test_output_stalled_consumption_pauses_and_memory_stays_bounded(proxy, proxi
     peak_mb = rss_mb(daemon.process.pid, "VmHWM")
     counts = source_counts(read_topic(proxy.address, output))
     duplicates = sum(counts.values()) - len(counts)
-    record_figures("output_stalled", lines=total, stall_s=STALL_S, max_in_flight_lines=STALL_IN_FLIGHT,
-                   held_produce_requests=proxy.held_requests, rss_before_mb=round(before_mb, 1),
-                   peak_rss_mb=round(peak_mb, 1), rss_bound_mb=STALL_RSS_BOUND_MB,
-                   rss_growth_bound_mb=STALL_RSS_GROWTH_BOUND_MB,
-                   consumed_at_stall_end=int(last["consumed"]), lag_at_stall_end=int(last["lag"]),
-                   paused_partitions_at_stall_end=int(last["paused"]), duplicates=duplicates,
-                   all_committed_after_s=round(recovery_s, 2))
+    record_figures(
+        "output_stalled",
+        lines=total,
+        stall_s=STALL_S,
+        max_in_flight_lines=STALL_IN_FLIGHT,
+        held_produce_requests=proxy.held_requests,
+        rss_before_mb=round(before_mb, 1),
+        peak_rss_mb=round(peak_mb, 1),
+        rss_bound_mb=STALL_RSS_BOUND_MB,
+        rss_growth_bound_mb=STALL_RSS_GROWTH_BOUND_MB,
+        consumed_at_stall_end=int(last["consumed"]),
+        lag_at_stall_end=int(last["lag"]),
+        paused_partitions_at_stall_end=int(last["paused"]),
+        duplicates=duplicates,
+        all_committed_after_s=round(recovery_s, 2),
+    )
     assert proxy.held_requests > 0, "the stall held the daemon's produce requests"
     assert max(s["paused"] for s in samples) >= 1, "backpressure paused the partitions"
     # Consumption stopped at the in-flight bound (one fetch may overshoot it by batching.max_lines).
@@ -351,45 +446,74 @@ def bad_input_corpus(rng: random.Random) -> list[bytes | None]:
     """Every bad-input class of the daemon issue, awkward but valid text, and seeded random bytes,
     scattered among ordinary lines so they land inside ordinary batches."""
     classes: list[bytes | None] = [
-        None, b"", b"\n", b"\r\n", b"\xc3\x28 invalid", b"\xff\xfe\xfd", b"half \xe2\x82",
-        b"nul\x00inside", b"bell\x07", b"del\x7f", b"\x1b[31mERROR\x1b[0m\tkept",
-        b"x" * (1024 * 1024 + 1), b"line=" + b"y" * (2 * 1024 * 1024),
-        b"Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: bad\n",
-        b"one\r\ntwo\rthree\n\nfour", "caf\u00e9 \u65e5\u672c \U0001f600 \u202eevil \u0301 \ufeffbom \u2028sep".encode(),
-        b" " * 1000, b"\t", "\u00a0".encode() * 50,
+        None,
+        b"",
+        b"\n",
+        b"\r\n",
+        b"\xc3\x28 invalid",
+        b"\xff\xfe\xfd",
+        b"half \xe2\x82",
+        b"nul\x00inside",
+        b"bell\x07",
+        b"del\x7f",
+        b"\x1b[31mERROR\x1b[0m\tkept",
+        b"x" * (1024 * 1024 + 1),
+        b"line=" + b"y" * (2 * 1024 * 1024),
+        b'Traceback (most recent call last):\n  File "a.py", line 1\nValueError: bad\n',
+        b"one\r\ntwo\rthree\n\nfour",
+        "caf\u00e9 \u65e5\u672c \U0001f600 \u202eevil \u0301 \ufeffbom \u2028sep".encode(),
+        b" " * 1000,
+        b"\t",
+        "\u00a0".encode() * 50,
     ]
     random_values = [rng.randbytes(rng.randint(0, 300)) for _ in range(300)]
     # Random bytes that are valid UTF-8 text of random code points (outside surrogates).
-    random_text = ["".join(chr(rng.choice([rng.randint(0x20, 0x7e), rng.randint(0xa0, 0xd7ff),
-                                           rng.randint(0xe000, 0x10ffff)])) for _ in range(rng.randint(1, 80)))
-                   .encode("utf-8") for _ in range(100)]
+    random_text = [
+        "".join(
+            chr(rng.choice([rng.randint(0x20, 0x7E), rng.randint(0xA0, 0xD7FF), rng.randint(0xE000, 0x10FFFF)]))
+            for _ in range(rng.randint(1, 80))
+        ).encode("utf-8")
+        for _ in range(100)
+    ]
     values = [line.encode() for line in short_lines(2_000)]
     for bad in classes + random_values + random_text:
         values.insert(rng.randint(0, len(values)), bad)
     return values
 
 
-def test_bad_input_corpus_every_message_is_a_record_or_a_dead_letter(make_topic, kafka_io, unique_name,
-                                                                     start_daemon, broker) -> None:
+def test_bad_input_corpus_every_message_is_a_record_or_a_dead_letter(
+    make_topic, kafka_io, unique_name, start_daemon, broker
+) -> None:
     from logdelim.daemon import inputs
 
     values = bad_input_corpus(random.Random(SEED))
     partitions = 3
-    source, output, dead = make_topic("corpus-in", partitions), make_topic("corpus-out", partitions), make_topic("corpus-dead")
+    source, output, dead = (
+        make_topic("corpus-in", partitions),
+        make_topic("corpus-out", partitions),
+        make_topic("corpus-dead"),
+    )
     kafka_io.produce(source, values)
     group = unique_name("corpus")
     daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=group)
     max_line_bytes = 65536  # input.max_line_bytes default
     started = time.monotonic()
-    wait_until(all_committed(kafka_io, group, source, partitions, len(values)), timeout_s=120,
-               what="every input offset committed")
+    wait_until(
+        all_committed(kafka_io, group, source, partitions, len(values)),
+        timeout_s=120,
+        what="every input offset committed",
+    )
     elapsed_s = time.monotonic() - started
     assert daemon.process.poll() is None and daemon.get("/readyz")[0] == 200, daemon.log()
 
-    records = {(r["source"]["partition"], r["source"]["offset"]): r
-               for r in (json.loads(m.value) for m in read_topic(broker.bootstrap_servers, output))}
-    letters = {(int(dict(m.headers)["logdelim.source.partition"]), int(dict(m.headers)["logdelim.source.offset"])): m
-               for m in read_topic(broker.bootstrap_servers, dead)}
+    records = {
+        (r["source"]["partition"], r["source"]["offset"]): r
+        for r in (json.loads(m.value) for m in read_topic(broker.bootstrap_servers, output))
+    }
+    letters = {
+        (int(dict(m.headers)["logdelim.source.partition"]), int(dict(m.headers)["logdelim.source.offset"])): m
+        for m in read_topic(broker.bootstrap_servers, dead)
+    }
     assert not set(records) & set(letters), "no message is both a record and a dead letter"
     assert set(records) | set(letters) == expected_offsets(len(values), partitions), "every message accounted for"
     reasons: Counter = Counter()
@@ -406,11 +530,16 @@ def test_bad_input_corpus_every_message_is_a_record_or_a_dead_letter(make_topic,
             record = records.get(where)
             assert record is not None, f"message {i} ({value!r:.60}) should be a record"
             assert record["line"] == expected
-            assert all(expected[t["start"]:t["end"]] == t["text"] for t in record["tokens"])
+            assert all(expected[t["start"] : t["end"]] == t["text"] for t in record["tokens"])
             reasons["record"] += 1
-    record_figures("bad_input_corpus", messages=len(values), records=reasons.pop("record"),
-                   dead_letters=dict(reasons), elapsed_s=round(elapsed_s, 2),
-                   peak_rss_mb=round(rss_mb(daemon.process.pid, "VmHWM"), 1))
+    record_figures(
+        "bad_input_corpus",
+        messages=len(values),
+        records=reasons.pop("record"),
+        dead_letters=dict(reasons),
+        elapsed_s=round(elapsed_s, 2),
+        peak_rss_mb=round(rss_mb(daemon.process.pid, "VmHWM"), 1),
+    )
     assert set(reasons) >= {"null_value", "invalid_utf8", "control_chars", "too_long"}
 
 
@@ -422,7 +551,7 @@ SLOW_LINES = 1_200
 
 # Loaded by Python at start-up when its folder is on PYTHONPATH: delays every engine call of
 # the daemon subprocess, standing in for a model that takes longer than the session timeout.
-SLOW_TAGGER_SITECUSTOMIZE = f'''
+SLOW_TAGGER_SITECUSTOMIZE = f"""
 import time
 from logdelim.model import engine
 
@@ -433,11 +562,12 @@ def _slow_tag(self, lines):
     return _tag(self, lines)
 
 engine.Engine.tag = _slow_tag
-'''
+"""
 
 
-def test_tagger_slower_than_the_session_timeout_causes_no_rebalance(make_topic, kafka_io, unique_name,
-                                                                   start_daemon, broker, tmp_path) -> None:
+def test_tagger_slower_than_the_session_timeout_causes_no_rebalance(
+    make_topic, kafka_io, unique_name, start_daemon, broker, tmp_path
+) -> None:
     import os
 
     hook = tmp_path / "slow-tagger"
@@ -446,20 +576,37 @@ def test_tagger_slower_than_the_session_timeout_causes_no_rebalance(make_topic, 
     pythonpath = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
     source, output, dead = make_topic("slow-in", 2), make_topic("slow-out", 2), make_topic("slow-dead")
     group = unique_name("slow")
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=group,
-                          env={"PYTHONPATH": pythonpath}, batching={"max_lines": 512, "max_wait_ms": 50})
+    daemon = start_daemon(
+        input_topics=[source],
+        output_topic=output,
+        dead_letter_topic=dead,
+        group_id=group,
+        env={"PYTHONPATH": pythonpath},
+        batching={"max_lines": 512, "max_wait_ms": 50},
+    )
     kafka_io.produce(source, [line.encode() for line in short_lines(SLOW_LINES)])
     started = time.monotonic()
-    wait_until(all_committed(kafka_io, group, source, 2, SLOW_LINES), timeout_s=120,
-               what="every input offset committed")
+    wait_until(
+        all_committed(kafka_io, group, source, 2, SLOW_LINES), timeout_s=120, what="every input offset committed"
+    )
     elapsed_s = time.monotonic() - started
-    inference = daemon.metric("logdelim_inference_seconds_sum") / max(1.0, daemon.metric("logdelim_inference_seconds_count"))
+    inference = daemon.metric("logdelim_inference_seconds_sum") / max(
+        1.0, daemon.metric("logdelim_inference_seconds_count")
+    )
     log = daemon.log()
     assignments, revocations = log.count("pipeline: assigned"), log.count("pipeline: revoked")
     counts = source_counts(read_topic(broker.bootstrap_servers, output))
-    record_figures("slow_tagger", lines=SLOW_LINES, tag_delay_s=TAG_DELAY_S, session_timeout_ms=4000,
-                   mean_inference_s=round(inference, 2), assignments=assignments, revocations=revocations,
-                   duplicates=sum(counts.values()) - len(counts), elapsed_s=round(elapsed_s, 1))
+    record_figures(
+        "slow_tagger",
+        lines=SLOW_LINES,
+        tag_delay_s=TAG_DELAY_S,
+        session_timeout_ms=4000,
+        mean_inference_s=round(inference, 2),
+        assignments=assignments,
+        revocations=revocations,
+        duplicates=sum(counts.values()) - len(counts),
+        elapsed_s=round(elapsed_s, 1),
+    )
     assert inference > 4.0, "each engine call outlasted the session timeout"
     assert assignments == 1 and revocations == 0, f"the group rebalanced while tagging:\n{log}"
     assert set(counts) == expected_offsets(SLOW_LINES, 2) and sum(counts.values()) == SLOW_LINES

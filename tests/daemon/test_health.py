@@ -1,4 +1,5 @@
 """The event loop's heartbeat: /healthz turns 503 while the loop is stuck, 200 once it runs again."""
+
 from __future__ import annotations
 
 import asyncio

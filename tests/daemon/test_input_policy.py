@@ -1,4 +1,5 @@
 """Input policy and output formats, without Kafka: decode, multi-line joins, records vs the schema."""
+
 from __future__ import annotations
 
 import json
@@ -17,28 +18,34 @@ from logdelim.model.templates import template, template_id
 SOURCE = Source("logs.raw", 3, 42, 1_700_000_000_000)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (b"plain line", "plain line"),
-    (b"with newline\n", "with newline"),
-    (b"crlf\r\n", "crlf"),
-    (b"", ""),
-    (b"\n", ""),
-    (b"tab\tand \x1b[31mansi\x1b[0m", "tab\tand \x1b[31mansi\x1b[0m"),
-    ("caf\u00e9 \u65e5\u672c".encode(), "caf\u00e9 \u65e5\u672c"),
-    (b"two\nlines\n", "two\nlines"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"plain line", "plain line"),
+        (b"with newline\n", "with newline"),
+        (b"crlf\r\n", "crlf"),
+        (b"", ""),
+        (b"\n", ""),
+        (b"tab\tand \x1b[31mansi\x1b[0m", "tab\tand \x1b[31mansi\x1b[0m"),
+        ("caf\u00e9 \u65e5\u672c".encode(), "caf\u00e9 \u65e5\u672c"),
+        (b"two\nlines\n", "two\nlines"),
+    ],
+)
 def test_decodable_values_become_lines(value: bytes, expected: str) -> None:
     assert inputs.decode(value, max_line_bytes=1024) == expected
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (None, inputs.NULL_VALUE),
-    (b"\xff\xfe broken", inputs.INVALID_UTF8),
-    (b"nul\x00inside", inputs.CONTROL_CHARS),
-    (b"bell\x07", inputs.CONTROL_CHARS),
-    (b"del\x7f", inputs.CONTROL_CHARS),
-    (b"x" * 1025, inputs.TOO_LONG),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, inputs.NULL_VALUE),
+        (b"\xff\xfe broken", inputs.INVALID_UTF8),
+        (b"nul\x00inside", inputs.CONTROL_CHARS),
+        (b"bell\x07", inputs.CONTROL_CHARS),
+        (b"del\x7f", inputs.CONTROL_CHARS),
+        (b"x" * 1025, inputs.TOO_LONG),
+    ],
+)
 def test_rejected_values_name_their_reason(value: bytes | None, reason: str) -> None:
     result = inputs.decode(value, max_line_bytes=1024)
     assert isinstance(result, inputs.Rejection)
@@ -87,13 +94,27 @@ def test_schema_rejects_a_record_missing_a_field() -> None:
 
 def test_dead_letter_headers_keep_input_headers_and_add_coordinates() -> None:
     headers = dict(dead_letter_headers(SOURCE, inputs.INVALID_UTF8, "bad byte", [("trace", b"t1")]))
-    assert headers == {"trace": b"t1", "logdelim.reason": b"invalid_utf8", "logdelim.detail": b"bad byte",
-                       "logdelim.source.topic": b"logs.raw", "logdelim.source.partition": b"3",
-                       "logdelim.source.offset": b"42", "logdelim.source.timestamp_ms": b"1700000000000"}
+    assert headers == {
+        "trace": b"t1",
+        "logdelim.reason": b"invalid_utf8",
+        "logdelim.detail": b"bad byte",
+        "logdelim.source.topic": b"logs.raw",
+        "logdelim.source.partition": b"3",
+        "logdelim.source.offset": b"42",
+        "logdelim.source.timestamp_ms": b"1700000000000",
+    }
 
 
-@pytest.mark.parametrize("line", ["tab\there \x1b[31mred\x1b[0m", "ünïcødé ✓ 日本 \u2028 \U0001F600",
-                                  'quote " back\\slash', "", "first\nsecond\r\nthird"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "tab\there \x1b[31mred\x1b[0m",
+        "ünïcødé ✓ 日本 \u2028 \U0001f600",
+        'quote " back\\slash',
+        "",
+        "first\nsecond\r\nthird",
+    ],
+)
 def test_record_bytes_are_compact_utf8_json_of_the_line(line: str) -> None:
     bounds = [(0, len(line))] if line else []
     value = record_value(SOURCE, line, bounds, "m", 0.123456789)
@@ -118,11 +139,15 @@ def test_one_line_takes_the_engine_s_kinds_and_template() -> None:
 
 def test_the_engine_s_token_kinds_are_taken_as_they_are() -> None:
     line = "took 35 ms"
-    result = TagResult(line, "OOOODOODOO", ((0, 4), (5, 7), (8, 10)), (0.9, 0.9), 0.9, "CVC", "took <*> ms",
-                       template_id("took <*> ms"))
+    result = TagResult(
+        line, "OOOODOODOO", ((0, 4), (5, 7), (8, 10)), (0.9, 0.9), 0.9, "CVC", "took <*> ms", template_id("took <*> ms")
+    )
     tagged = inputs.join(inputs.segments(line), [result], line, kinds=True)
-    assert (tagged.token_kinds, tagged.template, tagged.template_id) == ("CVC", "took <*> ms",
-                                                                         template_id("took <*> ms"))
+    assert (tagged.token_kinds, tagged.template, tagged.template_id) == (
+        "CVC",
+        "took <*> ms",
+        template_id("took <*> ms"),
+    )
 
 
 def test_several_lines_are_one_template_with_terminators_as_delimiters() -> None:
@@ -167,8 +192,13 @@ def test_record_carries_template_and_token_kinds_and_matches_schema() -> None:
     assert record["template"] == "<*> user=bob took <*> ms"
     assert record["template_id"] == template_id("<*> user=bob took <*> ms")
     assert [(t["text"], t["kind"]) for t in record["tokens"]] == [
-        ("12:00", "field"), ("user", "constant"), ("bob", "constant"), ("took", "constant"), ("35", "variable"),
-        ("ms", "constant")]
+        ("12:00", "field"),
+        ("user", "constant"),
+        ("bob", "constant"),
+        ("took", "constant"),
+        ("35", "variable"),
+        ("ms", "constant"),
+    ]
     # Computed from the tokens when not given: the same bytes.
     assert record_value(SOURCE, line, result.bounds, "m", 0.9, "FCCCVC") == value
 
@@ -180,14 +210,17 @@ def test_record_without_kinds_has_null_template_and_kinds() -> None:
     assert [t["kind"] for t in record["tokens"]] == [None, None]
 
 
-@pytest.mark.parametrize("damage", [
-    lambda r: r.pop("template"),
-    lambda r: r.pop("template_id"),
-    lambda r: r["tokens"][0].pop("kind"),
-    lambda r: r["tokens"][0].update(kind="header"),
-    lambda r: r.update(template_id="not-hex"),
-    lambda r: r.update(schema_version=1),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda r: r.pop("template"),
+        lambda r: r.pop("template_id"),
+        lambda r: r["tokens"][0].pop("kind"),
+        lambda r: r["tokens"][0].update(kind="header"),
+        lambda r: r.update(template_id="not-hex"),
+        lambda r: r.update(schema_version=1),
+    ],
+)
 def test_schema_requires_the_template_fields(damage: Any) -> None:
     record = json.loads(record_value(SOURCE, "took 35", [(0, 4), (5, 7)], "m", 1.0, "CV"))
     jsonschema.validate(record, load_schema())

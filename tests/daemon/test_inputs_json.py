@@ -1,4 +1,5 @@
 """JSON inputs without Kafka: decoding events, the enrich splice, annotations vs the schema."""
+
 from __future__ import annotations
 
 import json
@@ -19,16 +20,19 @@ def _decode(value: bytes | None, field: str = "log", max_line_bytes: int = 4096)
     return inputs.decode_event(value, max_line_bytes, field.split("."))
 
 
-@pytest.mark.parametrize(("value", "field", "line"), [
-    (b'{"log": "plain line"}', "log", "plain line"),
-    (b'{"log": "docker appends one newline\\n", "stream": "stdout"}', "log", "docker appends one newline"),
-    (b'{"message": "two\\nlines\\r\\n"}', "message", "two\nlines"),
-    (b'{"kubernetes": {"msg": "nested"}, "log": "not this"}', "kubernetes.msg", "nested"),
-    ('{"log": "caf\u00e9 \\u65e5\\u672c"}'.encode(), "log", "caf\u00e9 \u65e5\u672c"),
-    (b'{"log": "tab\\tand \\u001b[31mansi\\u001b[0m"}', "log", "tab\tand \x1b[31mansi\x1b[0m"),
-    (b'{"log": ""}', "log", ""),
-    (b'  {"log": "whitespace around the object"}\n', "log", "whitespace around the object"),
-])
+@pytest.mark.parametrize(
+    ("value", "field", "line"),
+    [
+        (b'{"log": "plain line"}', "log", "plain line"),
+        (b'{"log": "docker appends one newline\\n", "stream": "stdout"}', "log", "docker appends one newline"),
+        (b'{"message": "two\\nlines\\r\\n"}', "message", "two\nlines"),
+        (b'{"kubernetes": {"msg": "nested"}, "log": "not this"}', "kubernetes.msg", "nested"),
+        ('{"log": "caf\u00e9 \\u65e5\\u672c"}'.encode(), "log", "caf\u00e9 \u65e5\u672c"),
+        (b'{"log": "tab\\tand \\u001b[31mansi\\u001b[0m"}', "log", "tab\tand \x1b[31mansi\x1b[0m"),
+        (b'{"log": ""}', "log", ""),
+        (b'  {"log": "whitespace around the object"}\n', "log", "whitespace around the object"),
+    ],
+)
 def test_the_line_is_the_string_at_the_field(value: bytes, field: str, line: str) -> None:
     decoded = _decode(value, field)
     assert not isinstance(decoded, inputs.Rejection), decoded
@@ -36,27 +40,30 @@ def test_the_line_is_the_string_at_the_field(value: bytes, field: str, line: str
     assert decoded[1] == json.loads(value), "the parsed event comes back for enrich mode"
 
 
-@pytest.mark.parametrize(("value", "field", "reason", "detail"), [
-    (None, "log", inputs.NULL_VALUE, "tombstone"),
-    (b'{"log": "' + b"x" * 5000 + b'"}', "log", inputs.TOO_LONG, "max_line_bytes 4096"),
-    (b'{"log": "\xff\xfe"}', "log", inputs.INVALID_UTF8, "invalid UTF-8 at byte 9"),
-    (b"2024-05-01 a plain line", "log", inputs.NOT_JSON, "not JSON"),
-    (b'{"log": "unterminated', "log", inputs.NOT_JSON, "not JSON"),
-    (b"", "log", inputs.NOT_JSON, "not JSON"),
-    (b'["log", "an array"]', "log", inputs.NOT_JSON, "a JSON array, not an object"),
-    (b'"a string"', "log", inputs.NOT_JSON, "a JSON string, not an object"),
-    (b"42", "log", inputs.NOT_JSON, "a JSON number, not an object"),
-    (b"null", "log", inputs.NOT_JSON, "a JSON null, not an object"),
-    (b'{"message": "elsewhere"}', "log", inputs.MISSING_FIELD, "no field 'log'"),
-    (b'{"kubernetes": {"pod": "p"}}', "kubernetes.msg", inputs.MISSING_FIELD, "no field 'kubernetes.msg'"),
-    (b'{"kubernetes": "flat"}', "kubernetes.msg", inputs.MISSING_FIELD, "no field 'kubernetes.msg'"),
-    (b'{"log": 42}', "log", inputs.FIELD_NOT_STRING, "field 'log' is a JSON number, not a string"),
-    (b'{"log": null}', "log", inputs.FIELD_NOT_STRING, "is a JSON null"),
-    (b'{"log": {"inner": "x"}}', "log", inputs.FIELD_NOT_STRING, "is a JSON object"),
-    (b'{"log": ["x"]}', "log", inputs.FIELD_NOT_STRING, "is a JSON array"),
-    (b'{"log": true}', "log", inputs.FIELD_NOT_STRING, "is a JSON boolean"),
-    (b'{"log": "nul\\u0000inside"}', "log", inputs.CONTROL_CHARS, "U+0000 at 3 of field 'log'"),
-])
+@pytest.mark.parametrize(
+    ("value", "field", "reason", "detail"),
+    [
+        (None, "log", inputs.NULL_VALUE, "tombstone"),
+        (b'{"log": "' + b"x" * 5000 + b'"}', "log", inputs.TOO_LONG, "max_line_bytes 4096"),
+        (b'{"log": "\xff\xfe"}', "log", inputs.INVALID_UTF8, "invalid UTF-8 at byte 9"),
+        (b"2024-05-01 a plain line", "log", inputs.NOT_JSON, "not JSON"),
+        (b'{"log": "unterminated', "log", inputs.NOT_JSON, "not JSON"),
+        (b"", "log", inputs.NOT_JSON, "not JSON"),
+        (b'["log", "an array"]', "log", inputs.NOT_JSON, "a JSON array, not an object"),
+        (b'"a string"', "log", inputs.NOT_JSON, "a JSON string, not an object"),
+        (b"42", "log", inputs.NOT_JSON, "a JSON number, not an object"),
+        (b"null", "log", inputs.NOT_JSON, "a JSON null, not an object"),
+        (b'{"message": "elsewhere"}', "log", inputs.MISSING_FIELD, "no field 'log'"),
+        (b'{"kubernetes": {"pod": "p"}}', "kubernetes.msg", inputs.MISSING_FIELD, "no field 'kubernetes.msg'"),
+        (b'{"kubernetes": "flat"}', "kubernetes.msg", inputs.MISSING_FIELD, "no field 'kubernetes.msg'"),
+        (b'{"log": 42}', "log", inputs.FIELD_NOT_STRING, "field 'log' is a JSON number, not a string"),
+        (b'{"log": null}', "log", inputs.FIELD_NOT_STRING, "is a JSON null"),
+        (b'{"log": {"inner": "x"}}', "log", inputs.FIELD_NOT_STRING, "is a JSON object"),
+        (b'{"log": ["x"]}', "log", inputs.FIELD_NOT_STRING, "is a JSON array"),
+        (b'{"log": true}', "log", inputs.FIELD_NOT_STRING, "is a JSON boolean"),
+        (b'{"log": "nul\\u0000inside"}', "log", inputs.CONTROL_CHARS, "U+0000 at 3 of field 'log'"),
+    ],
+)
 def test_bad_events_name_their_reason(value: bytes | None, field: str, reason: str, detail: str) -> None:
     result = _decode(value, field)
     assert isinstance(result, inputs.Rejection)
@@ -75,15 +82,20 @@ def test_enrichable_is_the_input_itself_unless_it_has_the_key_already() -> None:
     assert json.loads(inputs.enrichable(again, json.loads(again), "logdelim")) == {"log": "x", "n": 1}
 
 
-@pytest.mark.parametrize(("event", "expected"), [
-    (b'{"log":"x"}', b'{"log":"x","logdelim":{"a":1}}'),
-    (b'{"log": "x", "n": 1.50, "big": 123456789012345678901234567890}\n',
-     b'{"log": "x", "n": 1.50, "big": 123456789012345678901234567890,"logdelim":{"a":1}}'),
-    (b'{ "log" : "\\u00e9" }  ', b'{ "log" : "\\u00e9","logdelim":{"a":1}}'),
-    (b"{}", b'{"logdelim":{"a":1}}'),
-    (b"{ \n }", b'{"logdelim":{"a":1}}'),
-    (b'{"nested": {}}', b'{"nested": {},"logdelim":{"a":1}}'),
-])
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (b'{"log":"x"}', b'{"log":"x","logdelim":{"a":1}}'),
+        (
+            b'{"log": "x", "n": 1.50, "big": 123456789012345678901234567890}\n',
+            b'{"log": "x", "n": 1.50, "big": 123456789012345678901234567890,"logdelim":{"a":1}}',
+        ),
+        (b'{ "log" : "\\u00e9" }  ', b'{ "log" : "\\u00e9","logdelim":{"a":1}}'),
+        (b"{}", b'{"logdelim":{"a":1}}'),
+        (b"{ \n }", b'{"logdelim":{"a":1}}'),
+        (b'{"nested": {}}', b'{"nested": {},"logdelim":{"a":1}}'),
+    ],
+)
 def test_the_annotation_is_spliced_into_the_event_bytes(event: bytes, expected: bytes) -> None:
     out = enriched_value(event, orjson.dumps("logdelim"), b'{"a":1}')
     assert out == expected
@@ -100,10 +112,18 @@ def _events(values: list[bytes], field: str = "log") -> tuple[list[str], list[by
 
 
 def test_enriched_events_keep_every_field_and_gain_the_annotation() -> None:
-    values = [json.dumps({"log": LOG + "\n", "stream": "stdout", "kubernetes": {"pod": "api-1", "ns": "prod"},
-                          "time": "2024-05-01T12:00:00.123456789Z"}).encode(),
-              b'{"log": "", "n": 3}',
-              b'{"log": "first a=1\\nsecond b=22", "logdelim": "an older annotation"}']
+    values = [
+        json.dumps(
+            {
+                "log": LOG + "\n",
+                "stream": "stdout",
+                "kubernetes": {"pod": "api-1", "ns": "prod"},
+                "time": "2024-05-01T12:00:00.123456789Z",
+            }
+        ).encode(),
+        b'{"log": "", "n": 3}',
+        b'{"log": "first a=1\\nsecond b=22", "logdelim": "an older annotation"}',
+    ]
     lines, events = _events(values)
     sources = [SOURCE._replace(offset=SOURCE.offset + i) for i in range(len(values))]
     engine = KindEngine()
@@ -122,7 +142,7 @@ def test_enriched_events_keep_every_field_and_gain_the_annotation() -> None:
         expected = json.loads(record.value)
         assert expected.pop("line") == line
         assert annotation == {**expected, "field": "log"}
-        assert all(event["log"][t["start"]:t["end"]] == t["text"] for t in annotation["tokens"])
+        assert all(event["log"][t["start"] : t["end"]] == t["text"] for t in annotation["tokens"])
         assert outcome.template_id == record.template_id == annotation["template_id"]
         assert outcome.min_delimiter_confidence == record.min_delimiter_confidence
     assert json.loads(outcomes[0].value)["logdelim"]["tokens"], "a real line has tokens"

@@ -5,6 +5,7 @@ keeping their message keys; another writes records for the string at a nested
 field. Inputs go to one-partition topics in a known order, so each test finds its
 message by topic and offset.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,15 +30,19 @@ def _event(log: str, **fields: Any) -> bytes:
 K8S = {"pod_name": "api-7d9f", "namespace_name": "prod", "labels": {"app": "api"}}
 # Topic a: events as Fluent Bit ships them, then bad ones; topic b: more events.
 INPUTS_A: list[bytes | None] = [
-    _event("2024-05-01 12:00:00 INFO Accepted connection from 10.0.0.7 port 5123\n", stream="stdout",
-           time="2024-05-01T12:00:00.123456789Z", kubernetes=K8S),              # 0
+    _event(
+        "2024-05-01 12:00:00 INFO Accepted connection from 10.0.0.7 port 5123\n",
+        stream="stdout",
+        time="2024-05-01T12:00:00.123456789Z",
+        kubernetes=K8S,
+    ),  # 0
     b'{"log": "disk 93% full on /dev/sda1", "big": 123456789012345678901234567890, "ratio": 1.50}',  # 1 kept as is
-    b"2024-05-01 12:00:01 WARN not JSON at all",                                   # 2 not_json
-    b'["log", "an array is not an event"]',                                        # 3 not_json
-    b'{"message": "the wrong field"}',                                             # 4 missing_field
-    b'{"log": {"nested": "not a string"}}',                                        # 5 field_not_string
-    None,                                                                          # 6 null_value
-    _event("user=bob login ok", logdelim="an older annotation", n=6),             # 7 key replaced
+    b"2024-05-01 12:00:01 WARN not JSON at all",  # 2 not_json
+    b'["log", "an array is not an event"]',  # 3 not_json
+    b'{"message": "the wrong field"}',  # 4 missing_field
+    b'{"log": {"nested": "not a string"}}',  # 5 field_not_string
+    None,  # 6 null_value
+    _event("user=bob login ok", logdelim="an older annotation", n=6),  # 7 key replaced
 ]
 INPUTS_B: list[bytes | None] = [
     _event(f"2024-05-01 12:00:{i:02d} INFO worker {i} finished job in {i * 7}ms", seq=i) for i in range(5)
@@ -58,19 +63,31 @@ def enriched(make_topic, kafka_io, unique_name, daemon_launcher, tmp_path_factor
     kafka_io.produce(unmatched, [_event("must not be read")], partition=0)
     launcher = daemon_launcher(tmp_path_factory.mktemp("json-enrich"))
     try:
-        daemon = launcher.launch(input_topics=None, output_topic=output, dead_letter_topic=dead,
-                                 group_id=unique_name("json-enrich"),
-                                 kafka={"input_pattern": re.escape(prefix) + r"-[ab]-"},
-                                 input={"format": "json", "field": "log"},
-                                 output={"mode": "enrich", "key": "input"})
+        daemon = launcher.launch(
+            input_topics=None,
+            output_topic=output,
+            dead_letter_topic=dead,
+            group_id=unique_name("json-enrich"),
+            kafka={"input_pattern": re.escape(prefix) + r"-[ab]-"},
+            input={"format": "json", "field": "log"},
+            output={"mode": "enrich", "key": "input"},
+        )
         total = len(INPUTS_A) + len(INPUTS_B)
-        daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total")
-                        + daemon.metric("logdelim_dead_letters_total") >= total, 60, "all inputs handled")
+        daemon.wait_for(
+            lambda: (
+                daemon.metric("logdelim_records_produced_total") + daemon.metric("logdelim_dead_letters_total") >= total
+            ),
+            60,
+            "all inputs handled",
+        )
         metrics = {
-            "dead": {reason: daemon.metric("logdelim_dead_letters_total", reason=reason)
-                     for reason in set(DEAD_A.values())},
-            "consumed": {topic: daemon.metric("logdelim_lines_consumed_total", topic=topic)
-                         for topic in (topic_a, topic_b, unmatched)},
+            "dead": {
+                reason: daemon.metric("logdelim_dead_letters_total", reason=reason) for reason in set(DEAD_A.values())
+            },
+            "consumed": {
+                topic: daemon.metric("logdelim_lines_consumed_total", topic=topic)
+                for topic in (topic_a, topic_b, unmatched)
+            },
         }
         rc, _ = daemon.stop()
         group = daemon.config["kafka"]["group_id"]
@@ -86,8 +103,16 @@ def enriched(make_topic, kafka_io, unique_name, daemon_launcher, tmp_path_factor
         headers = dict(message.headers)
         key = (headers["logdelim.source.topic"].decode(), int(headers["logdelim.source.offset"]))
         dead_letters.setdefault(key, []).append(message)
-    return {"a": topic_a, "b": topic_b, "records": records, "dead": dead_letters, "metrics": metrics, "rc": rc,
-            "committed": committed, "log": Path(daemon.log_path).read_text()}
+    return {
+        "a": topic_a,
+        "b": topic_b,
+        "records": records,
+        "dead": dead_letters,
+        "metrics": metrics,
+        "rc": rc,
+        "committed": committed,
+        "log": Path(daemon.log_path).read_text(),
+    }
 
 
 def _enriched(outcome: dict, topic: str, offset: int, value: bytes | None) -> tuple[dict, dict, Any]:
@@ -106,7 +131,7 @@ def _enriched(outcome: dict, topic: str, offset: int, value: bytes | None) -> tu
     assert annotation["field"] == "log"
     assert annotation["source"]["topic"] == topic and annotation["source"]["offset"] == offset
     assert annotation["source"]["partition"] == 0
-    assert all(event["log"][t["start"]:t["end"]] == t["text"] for t in annotation["tokens"])
+    assert all(event["log"][t["start"] : t["end"]] == t["text"] for t in annotation["tokens"])
     return event, annotation, message
 
 
@@ -174,14 +199,26 @@ def test_the_pattern_subscription_consumes_both_matching_topics(enriched: dict) 
 def test_record_mode_tags_the_string_at_a_nested_field(make_topic, kafka_io, unique_name, start_daemon) -> None:
     source, output, dead = make_topic("json-rec-in"), make_topic("json-rec-out"), make_topic("json-rec-dead")
     lines = [f"GET /api/items/{i} 200 {i * 3}ms" for i in range(3)]
-    values: list[bytes | None] = [json.dumps({"kubernetes": {"msg": line, "pod": "p"}, "i": i}).encode()
-                                  for i, line in enumerate(lines)]
+    values: list[bytes | None] = [
+        json.dumps({"kubernetes": {"msg": line, "pod": "p"}, "i": i}).encode() for i, line in enumerate(lines)
+    ]
     values.append(b'{"kubernetes": {"pod": "p"}}')
     kafka_io.produce(source, values, partition=0)
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                          group_id=unique_name("json-rec"), input={"format": "json", "field": "kubernetes.msg"})
-    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total")
-                    + daemon.metric("logdelim_dead_letters_total") >= len(values), 60, "all inputs handled")
+    daemon = start_daemon(
+        input_topics=[source],
+        output_topic=output,
+        dead_letter_topic=dead,
+        group_id=unique_name("json-rec"),
+        input={"format": "json", "field": "kubernetes.msg"},
+    )
+    daemon.wait_for(
+        lambda: (
+            daemon.metric("logdelim_records_produced_total") + daemon.metric("logdelim_dead_letters_total")
+            >= len(values)
+        ),
+        60,
+        "all inputs handled",
+    )
     assert daemon.metric("logdelim_dead_letters_total", reason="missing_field") == 1
     rc, _ = daemon.stop()
     assert rc == 0

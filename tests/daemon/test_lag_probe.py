@@ -1,4 +1,5 @@
 """The high-watermark probe reads the log end of partitions nobody fetches (paused ones)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,14 @@ def test_probe_reports_log_end_and_follows_new_messages(make_topic, kafka_io, br
     p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
 
     async def scenario() -> tuple[dict, dict]:
-        probe = HighWatermarkProbe(AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id=None,
-                                                    enable_auto_commit=False, fetch_max_wait_ms=100))
+        probe = HighWatermarkProbe(
+            AIOKafkaConsumer(
+                bootstrap_servers=broker.bootstrap_servers,
+                group_id=None,
+                enable_auto_commit=False,
+                fetch_max_wait_ms=100,
+            )
+        )
         try:
             first = await probe.highwaters({p0: 0, p1: 7})  # p1 at its end: an empty fetch still tells
             await asyncio.to_thread(kafka_io.produce, topic, [b"z"] * 5, 0)

@@ -1,4 +1,5 @@
 """Log output: aiokafka's repeated errors are held back, the daemon's own lines never are."""
+
 from __future__ import annotations
 
 import logging
@@ -13,13 +14,17 @@ def _record(name: str, msg: str, *args: object, level: int = logging.ERROR) -> l
 def test_repeats_within_the_window_are_held_back_and_then_counted() -> None:
     now = [100.0]
     repeats = RepeatFilter("aiokafka", window_s=10.0, clock=lambda: now[0])
-    passed = [repeats.filter(_record("aiokafka.conn", "Unable connect to node with id %s: %s", node, "refused"))
-              for node in range(50)]
+    passed = [
+        repeats.filter(_record("aiokafka.conn", "Unable connect to node with id %s: %s", node, "refused"))
+        for node in range(50)
+    ]
     assert passed == [True] + [False] * 49, "one line per kind of error, whatever its arguments"
-    assert repeats.filter(_record("aiokafka.conn", "Unable connect to node with id %s: %s", 1, "refused",
-                                  level=logging.WARNING)), "another level is another kind"
-    assert repeats.filter(_record("aiokafka.consumer.group_coordinator", "Unable connect to node with id %s: %s",
-                                  1, "refused")), "another logger is another kind"
+    assert repeats.filter(
+        _record("aiokafka.conn", "Unable connect to node with id %s: %s", 1, "refused", level=logging.WARNING)
+    ), "another level is another kind"
+    assert repeats.filter(
+        _record("aiokafka.consumer.group_coordinator", "Unable connect to node with id %s: %s", 1, "refused")
+    ), "another logger is another kind"
     now[0] += 10.5
     record = _record("aiokafka.conn", "Unable connect to node with id %s: %s", 7, "refused")
     assert repeats.filter(record)

@@ -15,6 +15,7 @@ printed and appended to the fault report (``fault_support.record_figures``).
 Run: ``.venv/bin/python -m pytest tests/daemon/test_memory_soak.py -q -s`` (marked
 slow and broker).
 """
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,10 @@ class Feeder:
     def lines(self, count: int) -> list[bytes]:
         """The next ``count`` lines: a pool line and a word of its own, so no two are alike to the caches."""
         pool = self.pool
-        return [f"{pool[i % len(pool)]} user={distinct_word(i)}".encode() for i in range(self.produced, self.produced + count)]
+        return [
+            f"{pool[i % len(pool)]} user={distinct_word(i)}".encode()
+            for i in range(self.produced, self.produced + count)
+        ]
 
     def start(self) -> None:
         self._thread.start()
@@ -99,21 +103,31 @@ def sample(daemon: Any, started: float) -> dict[str, Any]:
     children = {child: rss_mb(child) for child in descendants(pid)}
     tagging = [child for child in children if is_tagging_process(child)]
     parent = rss_mb(pid)
-    return {"t_s": round(time.monotonic() - started, 1), "daemon_mb": round(parent, 1),
-            "tagging_mb": round(sum(children[c] for c in tagging), 1),
-            "others_mb": round(sum(mb for c, mb in children.items() if c not in tagging), 1),
-            "total_mb": round(parent + sum(children.values()), 1), "tagging_pids": tagging,
-            "consumed": int(daemon.metric("logdelim_lines_consumed_total")),
-            "cache_bytes": int(daemon.metric("logdelim_cache_bytes"))}
+    return {
+        "t_s": round(time.monotonic() - started, 1),
+        "daemon_mb": round(parent, 1),
+        "tagging_mb": round(sum(children[c] for c in tagging), 1),
+        "others_mb": round(sum(mb for c, mb in children.items() if c not in tagging), 1),
+        "total_mb": round(parent + sum(children.values()), 1),
+        "tagging_pids": tagging,
+        "consumed": int(daemon.metric("logdelim_lines_consumed_total")),
+        "cache_bytes": int(daemon.metric("logdelim_cache_bytes")),
+    }
 
 
-def test_memory_stays_bounded_under_ever_new_lines(make_topic, kafka_io, unique_name, start_daemon,
-                                                     tmp_path: Path) -> None:
+def test_memory_stays_bounded_under_ever_new_lines(
+    make_topic, kafka_io, unique_name, start_daemon, tmp_path: Path
+) -> None:
     bound_bytes = ModelConfig().cache_max_bytes  # the default the daemon runs with
     bound_mb = bound_bytes / 2**20
-    source, output, dead = make_topic("soak-in", PARTITIONS), make_topic("soak-out", PARTITIONS), make_topic("soak-dead")
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                          group_id=unique_name("soak"))
+    source, output, dead = (
+        make_topic("soak-in", PARTITIONS),
+        make_topic("soak-out", PARTITIONS),
+        make_topic("soak-dead"),
+    )
+    daemon = start_daemon(
+        input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=unique_name("soak")
+    )
     feeder = Feeder(kafka_io, source, lambda: daemon.metric("logdelim_lines_consumed_total"))
     started = time.monotonic()
     at_start = sample(daemon, started)
@@ -137,27 +151,38 @@ def test_memory_stays_bounded_under_ever_new_lines(make_topic, kafka_io, unique_
     rc, _ = daemon.stop()
 
     third = len(series) // 3
-    before_last, last = series[:len(series) - third], series[len(series) - third:]
+    before_last, last = series[: len(series) - third], series[len(series) - third :]
     tagging_start = at_start["tagging_mb"]
     plateau_mb = tagging_start + RSS_PER_BOUND_BYTE * bound_mb + CHILD_SLACK_MB
     full_at_two_thirds = before_last[-1]["cache_bytes"] >= FULL_SHARE * bound_bytes
     growth_mb = max(s["tagging_mb"] for s in last) - max(s["tagging_mb"] for s in before_last)
     consumed = series[-1]["consumed"]
     figures = {
-        "soak_s": SOAK_S, "cache_max_bytes": bound_bytes, "lines_consumed": consumed,
+        "soak_s": SOAK_S,
+        "cache_max_bytes": bound_bytes,
+        "lines_consumed": consumed,
         "lines_per_s": round(consumed / (series[-1]["t_s"] or 1.0)),
-        "daemon_start_mb": at_start["daemon_mb"], "daemon_peak_mb": max(s["daemon_mb"] for s in series),
-        "tagging_start_mb": tagging_start, "tagging_peak_mb": max(s["tagging_mb"] for s in series),
-        "tagging_last_third_max_mb": max(s["tagging_mb"] for s in last), "tagging_plateau_bound_mb": round(plateau_mb),
-        "tagging_last_third_growth_mb": round(growth_mb, 1), "total_peak_mb": max(s["total_mb"] for s in series),
-        "total_limit_mb": TOTAL_RSS_LIMIT_MB, "cache_bytes_last": series[-1]["cache_bytes"],
-        "tagging_restarts": int(restarts), "series": str(series_path)}
+        "daemon_start_mb": at_start["daemon_mb"],
+        "daemon_peak_mb": max(s["daemon_mb"] for s in series),
+        "tagging_start_mb": tagging_start,
+        "tagging_peak_mb": max(s["tagging_mb"] for s in series),
+        "tagging_last_third_max_mb": max(s["tagging_mb"] for s in last),
+        "tagging_plateau_bound_mb": round(plateau_mb),
+        "tagging_last_third_growth_mb": round(growth_mb, 1),
+        "total_peak_mb": max(s["total_mb"] for s in series),
+        "total_limit_mb": TOTAL_RSS_LIMIT_MB,
+        "cache_bytes_last": series[-1]["cache_bytes"],
+        "tagging_restarts": int(restarts),
+        "series": str(series_path),
+    }
     record_figures("memory_soak", **figures)
-    print(f"memory soak: {consumed:,} lines in {series[-1]['t_s']:.0f} s; whole daemon peak "
-          f"{figures['total_peak_mb']:.0f} MiB (limit {TOTAL_RSS_LIMIT_MB:.0f}); daemon {at_start['daemon_mb']:.0f} -> "
-          f"{figures['daemon_peak_mb']:.0f} MiB; tagging process {tagging_start:.0f} -> {figures['tagging_peak_mb']:.0f} "
-          f"MiB (bound-implied plateau {plateau_mb:.0f}, last-third growth {growth_mb:+.0f}); cache gauge "
-          f"{series[-1]['cache_bytes'] / 2**20:.0f} of {bound_mb:.0f} MiB; series in {series_path}")
+    print(
+        f"memory soak: {consumed:,} lines in {series[-1]['t_s']:.0f} s; whole daemon peak "
+        f"{figures['total_peak_mb']:.0f} MiB (limit {TOTAL_RSS_LIMIT_MB:.0f}); daemon {at_start['daemon_mb']:.0f} -> "
+        f"{figures['daemon_peak_mb']:.0f} MiB; tagging process {tagging_start:.0f} -> {figures['tagging_peak_mb']:.0f} "
+        f"MiB (bound-implied plateau {plateau_mb:.0f}, last-third growth {growth_mb:+.0f}); cache gauge "
+        f"{series[-1]['cache_bytes'] / 2**20:.0f} of {bound_mb:.0f} MiB; series in {series_path}"
+    )
 
     assert rc == 0, daemon.log()
     assert restarts == 0, f"the tagging process was replaced {restarts:.0f} times (killed for memory?)"
@@ -166,7 +191,8 @@ def test_memory_stays_bounded_under_ever_new_lines(make_topic, kafka_io, unique_
     assert not over, f"the daemon and its processes held more than {TOTAL_RSS_LIMIT_MB:.0f} MiB: {over[:3]}"
     assert figures["tagging_last_third_max_mb"] <= plateau_mb, (
         f"tagging process at {figures['tagging_last_third_max_mb']:.0f} MiB in the last third, above its start "
-        f"{tagging_start:.0f} MiB + {RSS_PER_BOUND_BYTE} x {bound_mb:.0f} MiB bound + {CHILD_SLACK_MB:.0f} MiB")
+        f"{tagging_start:.0f} MiB + {RSS_PER_BOUND_BYTE} x {bound_mb:.0f} MiB bound + {CHILD_SLACK_MB:.0f} MiB"
+    )
     if series[-1]["cache_bytes"]:  # the gauge is exported: the caches keep to their bound
         assert max(s["cache_bytes"] for s in series) <= bound_bytes
     if full_at_two_thirds:

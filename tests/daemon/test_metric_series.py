@@ -1,4 +1,5 @@
 """Labelled series exist at 0 from the start, so rates and dashboard panels have data before the first event."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,11 +16,26 @@ async def test_every_topic_and_reason_is_exported_at_zero_before_any_line() -> N
     # Clients and engine are not touched before run() (nor its worker thread started before the
     # first batch): construction alone must create the series.
     settings = PipelineSettings(
-        input_topics=["in.a", "in.b"], input_pattern=None, output_topic="out", dead_letter_topic="dead",
-        input_format="raw", input_field="log", output_mode="record", output_key="source", enrich_key="logdelim",
-        max_lines=8, max_wait_ms=10, max_in_flight_lines=64, max_line_bytes=1024, max_message_bytes=1024 * 1024,
-        commit_interval_ms=200, produce_retries=0, drain_timeout_s=1.0, max_tracked_templates=16,
-        tagger_stall_s=5.0)
+        input_topics=["in.a", "in.b"],
+        input_pattern=None,
+        output_topic="out",
+        dead_letter_topic="dead",
+        input_format="raw",
+        input_field="log",
+        output_mode="record",
+        output_key="source",
+        enrich_key="logdelim",
+        max_lines=8,
+        max_wait_ms=10,
+        max_in_flight_lines=64,
+        max_line_bytes=1024,
+        max_message_bytes=1024 * 1024,
+        commit_interval_ms=200,
+        produce_retries=0,
+        drain_timeout_s=1.0,
+        max_tracked_templates=16,
+        tagger_stall_s=5.0,
+    )
     Pipeline(None, None, LocalEncoder(None), metrics, settings)
 
     def sample(name: str, **labels: str) -> float | None:
@@ -30,8 +46,16 @@ async def test_every_topic_and_reason_is_exported_at_zero_before_any_line() -> N
     assert sample("logdelim_records_produced_total", topic="out") == 0
     for topic in ("out", "dead"):
         assert sample("logdelim_produce_errors_total", topic=topic) == 0
-    for reason in (inputs.NULL_VALUE, inputs.TOO_LONG, inputs.INVALID_UTF8, inputs.CONTROL_CHARS,
-                   inputs.TAGGING_ERROR, inputs.NOT_JSON, inputs.MISSING_FIELD, inputs.FIELD_NOT_STRING):
+    for reason in (
+        inputs.NULL_VALUE,
+        inputs.TOO_LONG,
+        inputs.INVALID_UTF8,
+        inputs.CONTROL_CHARS,
+        inputs.TAGGING_ERROR,
+        inputs.NOT_JSON,
+        inputs.MISSING_FIELD,
+        inputs.FIELD_NOT_STRING,
+    ):
         assert sample("logdelim_dead_letters_total", reason=reason) == 0
     assert sample("logdelim_new_templates_total") == 0
     assert sample("logdelim_templates_tracked") == 0

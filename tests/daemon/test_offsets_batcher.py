@@ -1,4 +1,5 @@
 """Offset bookkeeping (commit only the acknowledged prefix) and the micro-batcher's flush rules."""
+
 from __future__ import annotations
 
 import asyncio

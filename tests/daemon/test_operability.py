@@ -1,5 +1,6 @@
 """The daemon as an operator meets it: health that follows progress, a start that waits for
 its broker, early exits that are quick and clean (each test runs ``logdelim run`` subprocesses)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,11 +26,17 @@ def _offsets(kafka_io, topic: str, count: int) -> list[int]:
 
 
 def test_a_stopped_tagging_process_takes_the_daemon_out_of_service_until_it_answers_or_is_replaced(
-        make_topic, kafka_io, unique_name, start_daemon) -> None:
+    make_topic, kafka_io, unique_name, start_daemon
+) -> None:
     source, output, dead = make_topic("stall-in"), make_topic("stall-out"), make_topic("stall-dead")
     kafka_io.produce(source, LINES)
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                          group_id=unique_name("stall"), model={"tagger_timeout_s": 20.0})
+    daemon = start_daemon(
+        input_topics=[source],
+        output_topic=output,
+        dead_letter_topic=dead,
+        group_id=unique_name("stall"),
+        model={"tagger_timeout_s": 20.0},
+    )
 
     def produced() -> float:
         return daemon.metric("logdelim_records_produced_total", topic=output)
@@ -69,14 +76,19 @@ def test_a_stopped_tagging_process_takes_the_daemon_out_of_service_until_it_answ
 
 
 def test_a_tagging_process_that_dies_while_idle_is_replaced_before_traffic_comes(
-        make_topic, kafka_io, unique_name, start_daemon) -> None:
+    make_topic, kafka_io, unique_name, start_daemon
+) -> None:
     source, output, dead = make_topic("idle-in"), make_topic("idle-out"), make_topic("idle-dead")
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                          group_id=unique_name("idle"))
+    daemon = start_daemon(
+        input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=unique_name("idle")
+    )
     child = tagging_child(daemon.process.pid)
     os.kill(child, signal.SIGKILL)
-    daemon.wait_for(lambda: daemon.metric("logdelim_tagging_process_restarts_total") == 1, 30,
-                    "the idle death noticed and the process replaced")
+    daemon.wait_for(
+        lambda: daemon.metric("logdelim_tagging_process_restarts_total") == 1,
+        30,
+        "the idle death noticed and the process replaced",
+    )
     assert not Path(f"/proc/{child}").exists(), "not left <defunct>"
     kafka_io.produce(source, LINES)
     daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 200, 60, "records")
@@ -88,8 +100,13 @@ def test_a_daemon_started_before_its_broker_waits_and_then_annotates(daemon_laun
     port = free_port()
     launcher = daemon_launcher(tmp_path, f"127.0.0.1:{port}")
     try:
-        daemon = launcher.launch(input_topics=["late-in"], output_topic="late-out", dead_letter_topic="late-dead",
-                                 group_id="late", wait_ready=False)
+        daemon = launcher.launch(
+            input_topics=["late-in"],
+            output_topic="late-out",
+            dead_letter_topic="late-dead",
+            group_id="late",
+            wait_ready=False,
+        )
         daemon.wait_for(lambda: daemon.get("/healthz")[0] == 200, 30, "/healthz while waiting")
         statuses = []
         for _ in range(10):  # the broker comes 10 s after the daemon
@@ -101,8 +118,11 @@ def test_a_daemon_started_before_its_broker_waits_and_then_annotates(daemon_laun
             asyncio.run(create_topics(broker.bootstrap_servers, {"late-in": 1, "late-out": 1, "late-dead": 1}))
             kafka = type(kafka_io)(broker.bootstrap_servers)  # the session helpers, on this test's own broker
             kafka.produce("late-in", LINES)
-            daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic="late-out") >= 200, 90,
-                            "records once the broker is up")
+            daemon.wait_for(
+                lambda: daemon.metric("logdelim_records_produced_total", topic="late-out") >= 200,
+                90,
+                "records once the broker is up",
+            )
             daemon.wait_ready(30)
             assert daemon.stop()[0] == 0
             assert _offsets(kafka, "late-out", 200) == list(range(200))
@@ -116,8 +136,14 @@ def test_a_daemon_started_before_its_broker_waits_and_then_annotates(daemon_laun
 def test_a_broker_that_never_comes_ends_the_start_after_the_timeout(daemon_launcher, tmp_path) -> None:
     launcher = daemon_launcher(tmp_path, f"127.0.0.1:{free_port()}")
     try:
-        daemon = launcher.launch(input_topics=["x-in"], output_topic="x-out", dead_letter_topic="x-dead",
-                                 group_id="x", wait_ready=False, kafka={"startup_timeout_s": 3.0})
+        daemon = launcher.launch(
+            input_topics=["x-in"],
+            output_topic="x-out",
+            dead_letter_topic="x-dead",
+            group_id="x",
+            wait_ready=False,
+            kafka={"startup_timeout_s": 3.0},
+        )
         rc = daemon.process.wait(timeout=60)
     finally:
         launcher.kill_all()
@@ -129,8 +155,9 @@ def test_a_broker_that_never_comes_ends_the_start_after_the_timeout(daemon_launc
 def test_sigterm_while_waiting_for_the_broker_exits_0_at_once(daemon_launcher, tmp_path) -> None:
     launcher = daemon_launcher(tmp_path, f"127.0.0.1:{free_port()}")
     try:
-        daemon = launcher.launch(input_topics=["w-in"], output_topic="w-out", dead_letter_topic="w-dead",
-                                 group_id="w", wait_ready=False)
+        daemon = launcher.launch(
+            input_topics=["w-in"], output_topic="w-out", dead_letter_topic="w-dead", group_id="w", wait_ready=False
+        )
         daemon.wait_for(lambda: "not reachable yet" in daemon.log(), 60, "the wait for the broker")
         rc, stop_s = daemon.stop(signal.SIGTERM)
     finally:
@@ -145,9 +172,14 @@ def test_a_metrics_port_in_use_fails_the_start_before_the_model_loads(daemon_lau
     taken.listen()
     launcher = daemon_launcher(tmp_path, f"127.0.0.1:{free_port()}")
     try:
-        daemon = launcher.launch(input_topics=["p-in"], output_topic="p-out", dead_letter_topic="p-dead",
-                                 group_id="p", wait_ready=False,
-                                 metrics={"host": "127.0.0.1", "port": taken.getsockname()[1]})
+        daemon = launcher.launch(
+            input_topics=["p-in"],
+            output_topic="p-out",
+            dead_letter_topic="p-dead",
+            group_id="p",
+            wait_ready=False,
+            metrics={"host": "127.0.0.1", "port": taken.getsockname()[1]},
+        )
         rc = daemon.process.wait(timeout=60)
     finally:
         launcher.kill_all()

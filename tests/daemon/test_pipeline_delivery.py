@@ -3,6 +3,7 @@
 The engine is the real one wrapped in a spy that can slow it down, so the tests
 can watch backpressure and failure handling from inside; Kafka is never mocked.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,19 +47,50 @@ class SpyEngine:
         return self.engine.tag(lines)
 
 
-async def _run_pipeline(bootstrap: str, source: str, output: str, dead: str, group: str, engine: Any,
-                        until: Any, timeout_s: float = 60, producer_options: dict | None = None,
-                        on_created: Any = None, **settings: Any) -> tuple[Pipeline, Metrics]:
+async def _run_pipeline(
+    bootstrap: str,
+    source: str,
+    output: str,
+    dead: str,
+    group: str,
+    engine: Any,
+    until: Any,
+    timeout_s: float = 60,
+    producer_options: dict | None = None,
+    on_created: Any = None,
+    **settings: Any,
+) -> tuple[Pipeline, Metrics]:
     """Run a Pipeline until ``until(pipeline, metrics)`` holds, then stop it gracefully."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest", session_timeout_ms=4000, heartbeat_interval_ms=1000)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
-                                **(producer_options or {}))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=4000,
+        heartbeat_interval_ms=1000,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, **(producer_options or {})
+    )
     metrics = Metrics(CollectorRegistry())
-    options = dict(max_lines=64, max_wait_ms=10, max_in_flight_lines=4096, max_line_bytes=65536,
-                   max_message_bytes=1024 * 1024, commit_interval_ms=200, produce_retries=1, drain_timeout_s=3.0,
-                   max_tracked_templates=1000, tagger_stall_s=5.0, input_pattern=None, input_format="raw",
-                   input_field="log", output_mode="record", output_key="source", enrich_key="logdelim")
+    options = dict(
+        max_lines=64,
+        max_wait_ms=10,
+        max_in_flight_lines=4096,
+        max_line_bytes=65536,
+        max_message_bytes=1024 * 1024,
+        commit_interval_ms=200,
+        produce_retries=1,
+        drain_timeout_s=3.0,
+        max_tracked_templates=1000,
+        tagger_stall_s=5.0,
+        input_pattern=None,
+        input_format="raw",
+        input_field="log",
+        output_mode="record",
+        output_key="source",
+        enrich_key="logdelim",
+    )
     options.update(settings)
     config = PipelineSettings(input_topics=[source], output_topic=output, dead_letter_topic=dead, **options)
     pipeline = Pipeline(consumer, producer, LocalEncoder(engine), metrics, config)
@@ -84,7 +116,8 @@ def _value(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 def test_backpressure_pauses_fetching_and_bounds_lines_in_flight(
-        make_topic, kafka_io, unique_name, engine, broker) -> None:
+    make_topic, kafka_io, unique_name, engine, broker
+) -> None:
     source, output, dead = make_topic("bp-in", 2), make_topic("bp-out", 2), make_topic("bp-dead")
     count = 2000
     kafka_io.produce(source, [f"2024-01-01 00:00:{i % 60:02d} INFO job {i} done".encode() for i in range(count)])
@@ -94,10 +127,20 @@ def test_backpressure_pauses_fetching_and_bounds_lines_in_flight(
     max_lines, bound = 32, 128
 
     group = unique_name("bp")
-    pipeline, metrics = asyncio.run(_run_pipeline(
-        broker.bootstrap_servers, source, output, dead, group, spy,
-        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= count,
-        on_created=lambda p: box.update(pipeline=p), max_lines=max_lines, max_in_flight_lines=bound))
+    pipeline, metrics = asyncio.run(
+        _run_pipeline(
+            broker.bootstrap_servers,
+            source,
+            output,
+            dead,
+            group,
+            spy,
+            until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= count,
+            on_created=lambda p: box.update(pipeline=p),
+            max_lines=max_lines,
+            max_in_flight_lines=bound,
+        )
+    )
     assert _value(metrics, "logdelim_records_produced_total", topic=output) == count
     in_flight = [seen[0] for seen in spy.observations]
     paused = [seen[1] for seen in spy.observations]
@@ -107,7 +150,8 @@ def test_backpressure_pauses_fetching_and_bounds_lines_in_flight(
 
 
 def test_undeliverable_record_stops_commits_on_its_partition_only(
-        make_topic, kafka_io, unique_name, engine, broker) -> None:
+    make_topic, kafka_io, unique_name, engine, broker
+) -> None:
     source, output, dead = make_topic("fail-in", 2), make_topic("fail-out", 2), make_topic("fail-dead")
     # Partition 0: short, short, LONG, short. Partition 1: four short lines. A record of the long
     # line exceeds the producer's max_request_size, a real client-side error on every attempt.
@@ -115,11 +159,23 @@ def test_undeliverable_record_stops_commits_on_its_partition_only(
     kafka_io.produce(source, values)
     group = unique_name("fail")
 
-    pipeline, metrics = asyncio.run(_run_pipeline(
-        broker.bootstrap_servers, source, output, dead, group, engine,
-        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= 7
-        and _value(m, "logdelim_produce_errors_total", topic=output) >= 2,
-        producer_options={"max_request_size": 4096}, max_message_bytes=4096, produce_retries=1))
+    pipeline, metrics = asyncio.run(
+        _run_pipeline(
+            broker.bootstrap_servers,
+            source,
+            output,
+            dead,
+            group,
+            engine,
+            until=lambda p, m: (
+                _value(m, "logdelim_records_produced_total", topic=output) >= 7
+                and _value(m, "logdelim_produce_errors_total", topic=output) >= 2
+            ),
+            producer_options={"max_request_size": 4096},
+            max_message_bytes=4096,
+            produce_retries=1,
+        )
+    )
     assert _value(metrics, "logdelim_produce_errors_total", topic=output) == 2, "first attempt plus one resend"
     assert _value(metrics, "logdelim_records_produced_total", topic=output) == 7
     assert _value(metrics, "logdelim_paused_partitions") == 1, "the stuck partition is paused"
@@ -136,16 +192,26 @@ class FailingEngine(SpyEngine):
         return self.engine.tag(lines)
 
 
-def test_tagging_error_dead_letters_only_the_failing_message(
-        make_topic, kafka_io, unique_name, engine, broker) -> None:
+def test_tagging_error_dead_letters_only_the_failing_message(make_topic, kafka_io, unique_name, engine, broker) -> None:
     source, output, dead = make_topic("te-in"), make_topic("te-out"), make_topic("te-dead")
     values = [b"fine line one", b"this one goes BOOM", b"fine line two"]
     kafka_io.produce(source, values, partition=0)
     group = unique_name("te")
-    _, metrics = asyncio.run(_run_pipeline(
-        broker.bootstrap_servers, source, output, dead, group, FailingEngine(engine),
-        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output)
-        + _value(m, "logdelim_dead_letters_total", reason="tagging_error") >= 3))
+    _, metrics = asyncio.run(
+        _run_pipeline(
+            broker.bootstrap_servers,
+            source,
+            output,
+            dead,
+            group,
+            FailingEngine(engine),
+            until=lambda p, m: (
+                _value(m, "logdelim_records_produced_total", topic=output)
+                + _value(m, "logdelim_dead_letters_total", reason="tagging_error")
+                >= 3
+            ),
+        )
+    )
     assert _value(metrics, "logdelim_records_produced_total", topic=output) == 2
     assert _value(metrics, "logdelim_dead_letters_total", reason="tagging_error") == 1
     (letter,) = kafka_io.consume(dead, count=1, timeout_s=10)
@@ -155,18 +221,27 @@ def test_tagging_error_dead_letters_only_the_failing_message(
     assert kafka_io.committed(group, source, 1) == {0: 3}
 
 
-def test_new_templates_are_counted_in_the_daemon_process_once_each(
-        make_topic, kafka_io, unique_name, broker) -> None:
+def test_new_templates_are_counted_in_the_daemon_process_once_each(make_topic, kafka_io, unique_name, broker) -> None:
     source, output, dead = make_topic("tpl-in", 2), make_topic("tpl-out"), make_topic("tpl-dead")
     # Three templates (the digits are variables), each line repeated with other values; and
     # one message the input policy rejects before tagging (no template).
     shapes = ("user {} logged in", "job {} done in {} ms", "disk {} full")
     values = [shapes[i % 3].format(i, i * 7).encode() for i in range(300)] + [b"\xff not utf-8"]
     kafka_io.produce(source, values)
-    _, metrics = asyncio.run(_run_pipeline(
-        broker.bootstrap_servers, source, output, dead, unique_name("tpl"), KindEngine(),
-        until=lambda p, m: _value(m, "logdelim_records_produced_total", topic=output) >= 300
-        and _value(m, "logdelim_dead_letters_total", reason="invalid_utf8") >= 1))
+    _, metrics = asyncio.run(
+        _run_pipeline(
+            broker.bootstrap_servers,
+            source,
+            output,
+            dead,
+            unique_name("tpl"),
+            KindEngine(),
+            until=lambda p, m: (
+                _value(m, "logdelim_records_produced_total", topic=output) >= 300
+                and _value(m, "logdelim_dead_letters_total", reason="invalid_utf8") >= 1
+            ),
+        )
+    )
     assert _value(metrics, "logdelim_new_templates_total") == 3
     assert _value(metrics, "logdelim_templates_tracked") == 3
     templates = {json.loads(m.value)["template"] for m in kafka_io.consume(output, count=300, timeout_s=20)}

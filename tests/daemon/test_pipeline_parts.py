@@ -1,4 +1,5 @@
 """The pipeline's parts without a broker: its settings' checks, readiness from events, shared record helpers."""
+
 from __future__ import annotations
 
 import time
@@ -14,19 +15,38 @@ from logdelim.daemon.pipeline import PipelineSettings
 from logdelim.daemon.records import Source, message_source, output_partition
 
 SETTINGS: dict[str, Any] = dict(
-    input_topics=["in"], input_pattern=None, output_topic="out", dead_letter_topic="dead", input_format="raw",
-    input_field="log", output_mode="record", output_key="source", enrich_key="logdelim", max_lines=8,
-    max_wait_ms=10, max_in_flight_lines=64, max_line_bytes=1024, max_message_bytes=1024 * 1024,
-    commit_interval_ms=200, produce_retries=0, drain_timeout_s=1.0, max_tracked_templates=16, tagger_stall_s=5.0)
+    input_topics=["in"],
+    input_pattern=None,
+    output_topic="out",
+    dead_letter_topic="dead",
+    input_format="raw",
+    input_field="log",
+    output_mode="record",
+    output_key="source",
+    enrich_key="logdelim",
+    max_lines=8,
+    max_wait_ms=10,
+    max_in_flight_lines=64,
+    max_line_bytes=1024,
+    max_message_bytes=1024 * 1024,
+    commit_interval_ms=200,
+    produce_retries=0,
+    drain_timeout_s=1.0,
+    max_tracked_templates=16,
+    tagger_stall_s=5.0,
+)
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"input_format": "xml"}, "input_format 'xml' is not one of raw, json"),
-    ({"output_mode": "both"}, "output_mode 'both' is not one of record, enrich"),
-    ({"output_key": "none"}, "output_key 'none' is not one of source, input"),
-    ({"output_mode": "enrich"}, "output_mode enrich needs input_format json"),
-    ({"input_topics": [], "input_pattern": "o.*"}, "input pattern 'o.*' matches the output or dead-letter topic"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"input_format": "xml"}, "input_format 'xml' is not one of raw, json"),
+        ({"output_mode": "both"}, "output_mode 'both' is not one of record, enrich"),
+        ({"output_key": "none"}, "output_key 'none' is not one of source, input"),
+        ({"output_mode": "enrich"}, "output_mode enrich needs input_format json"),
+        ({"input_topics": [], "input_pattern": "o.*"}, "input pattern 'o.*' matches the output or dead-letter topic"),
+    ],
+)
 def test_settings_refuse_what_cannot_run_naming_the_setting(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}$"):
         PipelineSettings(**{**SETTINGS, **changes})

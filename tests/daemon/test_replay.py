@@ -4,6 +4,7 @@ The headline check is exactness of the end: the embedded broker's
 ListOffsets(latest) under-reports the log end, so a 10,000-line topic must still
 give exactly 10,000 records.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,15 @@ PARTITIONS = 3
 
 def replay(broker, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
     """Run ``logdelim replay`` against ``broker``; returns the finished process (text output)."""
-    command = [sys.executable, "-m", "logdelim.daemon.cli", "replay", "--bootstrap-servers",
-               broker.bootstrap_servers, *args]
+    command = [
+        sys.executable,
+        "-m",
+        "logdelim.daemon.cli",
+        "replay",
+        "--bootstrap-servers",
+        broker.bootstrap_servers,
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
 
 
@@ -74,8 +82,9 @@ def test_replay_of_10000_lines_to_a_file_is_exact_and_deterministic(broker, arch
     summary = json.loads(done.stdout)
     assert summary["lines"] == summary["records"] == LINES and summary["dead_letters"] == 0
     assert summary["topics"][topic] == {"lines": LINES, "records": LINES, "dead_letters": 0}
-    assert [(r["start"], r["end"]) for r in summary["ranges"]] == [(0, LINES // PARTITIONS + (p < LINES % PARTITIONS))
-                                                                  for p in range(PARTITIONS)]
+    assert [(r["start"], r["end"]) for r in summary["ranges"]] == [
+        (0, LINES // PARTITIONS + (p < LINES % PARTITIONS)) for p in range(PARTITIONS)
+    ]
     assert done.stderr.count("\r") == 0, "no progress bar when stderr is not a terminal"
 
     records = read_jsonl(first)
@@ -88,7 +97,7 @@ def test_replay_of_10000_lines_to_a_file_is_exact_and_deterministic(broker, arch
         seen.add((src["partition"], src["offset"]))
         line = lines[src["offset"] * PARTITIONS + src["partition"]]
         assert record["line"] == line
-        assert all(line[t["start"]:t["end"]] == t["text"] for t in record["tokens"])
+        assert all(line[t["start"] : t["end"]] == t["text"] for t in record["tokens"])
     assert len(seen) == LINES, "one record per input offset"
     assert (tmp_path / "first.jsonl.dead.jsonl").read_text() == ""
 
@@ -109,7 +118,9 @@ def test_replay_ranges_by_offset_partition_and_time(broker, make_topic, kafka_io
     out = tmp_path / "range.jsonl"
     done = replay(broker, f"{topic}:1", "--from", "5", "--to", "12", "--output-file", str(out), "--json")
     assert done.returncode == 0, done.stderr
-    assert [(r["source"]["partition"], r["source"]["offset"]) for r in read_jsonl(out)] == [(1, o) for o in range(5, 12)]
+    assert [(r["source"]["partition"], r["source"]["offset"]) for r in read_jsonl(out)] == [
+        (1, o) for o in range(5, 12)
+    ]
 
     # From a time: only the second produce round (offsets 20..39 of each partition).
     done = replay(broker, topic, "--from", f"@{middle_ms}", "--output-file", str(out), "--json")
@@ -138,8 +149,7 @@ def consumer_groups(broker) -> set[str]:
     return asyncio.run(names())
 
 
-def test_replay_to_topics_keeps_the_daemon_record_shape_and_touches_no_group(
-        broker, make_topic, kafka_io) -> None:
+def test_replay_to_topics_keeps_the_daemon_record_shape_and_touches_no_group(broker, make_topic, kafka_io) -> None:
     source = make_topic("replay-src", 2)
     output, dead = make_topic("replay-out", 2), make_topic("replay-dead")
     values = [b"alpha beta=1 gamma", None, b"", b"bad \xff utf8", b"nul\x00byte", b"line one\nline two"]
@@ -185,8 +195,17 @@ def test_rate_limit_and_progress_bar(broker, make_topic, kafka_io, tmp_path) -> 
     topic = make_topic("replay-rate")
     kafka_io.produce(topic, [line.encode() for line in short_lines(300)])
     started = time.monotonic()
-    done = replay(broker, topic, "--output-file", str(tmp_path / "r.jsonl"), "--rate-limit", "200",
-                  "--progress", "always", "--json")
+    done = replay(
+        broker,
+        topic,
+        "--output-file",
+        str(tmp_path / "r.jsonl"),
+        "--rate-limit",
+        "200",
+        "--progress",
+        "always",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     seconds = json.loads(done.stdout)["seconds"]
     assert seconds >= 1.4, f"300 lines at 200 lines/s took only {seconds} s"
@@ -201,10 +220,28 @@ def test_compare_model_reports_changed_lines(broker, make_topic, kafka_io, tmp_p
     lines = (REPO / "tools" / "sample_lines.txt").read_text(encoding="utf-8").splitlines()[:60]
     kafka_io.produce(topic, [line.encode() for line in lines])
     tiny = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "train", "--out", str(tiny),
-                    "--synthetic-lines", "200", "--epochs", "1", "--threads", "1",
-                    "--hidden-size", "8"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logdelim.daemon.cli",
+            "train",
+            "--out",
+            str(tiny),
+            "--synthetic-lines",
+            "200",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--hidden-size",
+            "8",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=300,
+    )
     model_args = ["--model", model_path] if model_path else []
     done = replay(broker, topic, *model_args, "--compare-model", str(tiny / "model.pt"), "--examples", "2", "--json")
     assert done.returncode == 0, done.stderr
@@ -223,8 +260,10 @@ def test_compare_model_reports_changed_lines(broker, make_topic, kafka_io, tmp_p
         assert example["line"] in lines and example["old_template"] != example["new_template"]
     text = replay(broker, topic, *model_args, "--compare-model", str(tiny / "model.pt"))
     assert f"tokens differ under {summary['compare_model']['id']} on {entry['changed']:,} lines" in text.stdout
-    assert (f"templates differ under {summary['compare_model']['id']} on {entry['templates_changed']:,} lines"
-            in text.stdout)
+    assert (
+        f"templates differ under {summary['compare_model']['id']} on {entry['templates_changed']:,} lines"
+        in text.stdout
+    )
 
 
 def test_unknown_topic_fails_cleanly(broker) -> None:
@@ -234,8 +273,9 @@ def test_unknown_topic_fails_cleanly(broker) -> None:
 
 
 def _tagged(template: str | None, bounds: list[tuple[int, int]]) -> inputs.Tagged:
-    return inputs.Tagged(bounds, 1.0, (), None if template is None else "", template,
-                         None if template is None else "0" * 16)
+    return inputs.Tagged(
+        bounds, 1.0, (), None if template is None else "", template, None if template is None else "0" * 16
+    )
 
 
 def test_compare_counts_token_and_template_changes_apart() -> None:
@@ -249,19 +289,41 @@ def test_compare_counts_token_and_template_changes_apart() -> None:
     # A model without a kind head: tokens compared, templates not.
     compare(summary, source, line, _tagged("took <*> ms", words), _tagged(None, [(0, 10)]), examples=1)
     assert (summary.changed, summary.templates_changed, summary.templates_compared) == (2, 2, 3)
-    assert summary.template_examples == [{"source": source._asdict(), "line": line, "old_template": "took <*> ms",
-                                          "new_template": "took 35 ms"}]
+    assert summary.template_examples == [
+        {"source": source._asdict(), "line": line, "old_template": "took <*> ms", "new_template": "took 35 ms"}
+    ]
     assert len(summary.examples) == 1 and summary.examples[0]["new_tokens"] == ["took 35", "ms"]
 
 
 def test_summary_shows_template_changes() -> None:
-    summary = {"seconds": 1.0, "lines": 4, "records": 4, "dead_letters": 0, "undelivered": 0,
-               "model": {"id": "old"}, "compare_model": {"id": "new"},
-               "topics": {"t": {"lines": 4, "records": 4, "dead_letters": 0, "changed": 0, "examples": [],
-                                "templates_changed": 1, "templates_compared": 4,
-                                "template_examples": [{"source": {"topic": "t", "partition": 0, "offset": 2},
-                                                       "line": "took 35 ms", "old_template": "took <*> ms",
-                                                       "new_template": "took 35 ms"}]}}}
+    summary = {
+        "seconds": 1.0,
+        "lines": 4,
+        "records": 4,
+        "dead_letters": 0,
+        "undelivered": 0,
+        "model": {"id": "old"},
+        "compare_model": {"id": "new"},
+        "topics": {
+            "t": {
+                "lines": 4,
+                "records": 4,
+                "dead_letters": 0,
+                "changed": 0,
+                "examples": [],
+                "templates_changed": 1,
+                "templates_compared": 4,
+                "template_examples": [
+                    {
+                        "source": {"topic": "t", "partition": 0, "offset": 2},
+                        "line": "took 35 ms",
+                        "old_template": "took <*> ms",
+                        "new_template": "took 35 ms",
+                    }
+                ],
+            }
+        },
+    }
     text = render_summary(summary)
     assert "    templates differ under new on 1 lines (25.0%)\n" in text
     assert "    t:0@2: 'took 35 ms'\n      old: 'took <*> ms'\n      new: 'took 35 ms'\n" in text

@@ -10,6 +10,7 @@ proxy); SASL PLAIN/SCRAM/OAUTHBEARER are tested through the client construction 
 token endpoint, and a daemon configured for SASL against Tansu shows the secret stays out
 of its output.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,37 +47,60 @@ def _security(**keys: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- validation at load
 
 
-@pytest.mark.parametrize(("security", "key"), [
-    ({"security_protocol": "SASL_SSL"}, "kafka.security.sasl_mechanism"),
-    ({"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "u"},
-     "kafka.security.sasl_plain_password"),
-    ({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "OAUTHBEARER", "sasl_oauth_client_id": "c",
-      "sasl_oauth_client_secret": "s"}, "kafka.security.sasl_oauth_token_url"),
-    ({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "OAUTHBEARER", "sasl_oauth_token_url": "ftp://x",
-      "sasl_oauth_client_id": "c", "sasl_oauth_client_secret": "s"}, "kafka.security.sasl_oauth_token_url"),
-    ({"security_protocol": "SASL_SSL", "sasl_mechanism": "MD5"}, "kafka.security.sasl_mechanism"),
-    ({"security_protocol": "TLS"}, "kafka.security.security_protocol"),
-    ({"ssl_cafile": "/etc/hostname"}, "kafka.security.ssl_cafile"),
-    ({"sasl_mechanism": "PLAIN"}, "kafka.security.sasl_mechanism"),
-    ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "kafka.security.ssl_cafile"),
-    ({"security_protocol": "SSL", "ssl_keyfile": "/etc/hostname"}, "kafka.security.ssl_certfile"),
-    ({"security_protocol": "SSL", "ssl_check_hostname": "no"}, "kafka.security.ssl_check_hostname"),
-    ({"security_protocol": "SSL", "ssl_password_file": "/nonexistent"}, "kafka.security.ssl_password_file"),
-    ({"sasl_plain_passwrd": "x"}, "kafka.security.sasl_plain_passwrd"),
-])
+@pytest.mark.parametrize(
+    ("security", "key"),
+    [
+        ({"security_protocol": "SASL_SSL"}, "kafka.security.sasl_mechanism"),
+        (
+            {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "u"},
+            "kafka.security.sasl_plain_password",
+        ),
+        (
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "OAUTHBEARER",
+                "sasl_oauth_client_id": "c",
+                "sasl_oauth_client_secret": "s",
+            },
+            "kafka.security.sasl_oauth_token_url",
+        ),
+        (
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "OAUTHBEARER",
+                "sasl_oauth_token_url": "ftp://x",
+                "sasl_oauth_client_id": "c",
+                "sasl_oauth_client_secret": "s",
+            },
+            "kafka.security.sasl_oauth_token_url",
+        ),
+        ({"security_protocol": "SASL_SSL", "sasl_mechanism": "MD5"}, "kafka.security.sasl_mechanism"),
+        ({"security_protocol": "TLS"}, "kafka.security.security_protocol"),
+        ({"ssl_cafile": "/etc/hostname"}, "kafka.security.ssl_cafile"),
+        ({"sasl_mechanism": "PLAIN"}, "kafka.security.sasl_mechanism"),
+        ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "kafka.security.ssl_cafile"),
+        ({"security_protocol": "SSL", "ssl_keyfile": "/etc/hostname"}, "kafka.security.ssl_certfile"),
+        ({"security_protocol": "SSL", "ssl_check_hostname": "no"}, "kafka.security.ssl_check_hostname"),
+        ({"security_protocol": "SSL", "ssl_password_file": "/nonexistent"}, "kafka.security.ssl_password_file"),
+        ({"sasl_plain_passwrd": "x"}, "kafka.security.sasl_plain_passwrd"),
+    ],
+)
 def test_a_bad_security_combination_names_its_key(security: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as raised:
         from_mapping({"kafka": {"security": security}})
     assert str(raised.value).startswith(key + ":"), raised.value
 
 
-@pytest.mark.parametrize(("options", "key"), [
-    ({"producer_options": {"compresion_type": "gzip"}}, "kafka.producer_options.compresion_type"),
-    ({"producer_options": {"acks": 1}}, "kafka.producer_options.acks"),
-    ({"consumer_options": {"group_id": "other"}}, "kafka.consumer_options.group_id"),
-    ({"consumer_options": {"sasl_mechanism": "PLAIN"}}, "kafka.consumer_options.sasl_mechanism"),
-    ({"consumer_options": {"max_poll_records": [1]}}, "kafka.consumer_options.max_poll_records"),
-])
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"producer_options": {"compresion_type": "gzip"}}, "kafka.producer_options.compresion_type"),
+        ({"producer_options": {"acks": 1}}, "kafka.producer_options.acks"),
+        ({"consumer_options": {"group_id": "other"}}, "kafka.consumer_options.group_id"),
+        ({"consumer_options": {"sasl_mechanism": "PLAIN"}}, "kafka.consumer_options.sasl_mechanism"),
+        ({"consumer_options": {"max_poll_records": [1]}}, "kafka.consumer_options.max_poll_records"),
+    ],
+)
 def test_client_options_are_checked_against_aiokafka(options: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=f"^{key}:"):
         from_mapping({"kafka": options})
@@ -85,8 +109,14 @@ def test_client_options_are_checked_against_aiokafka(options: dict[str, Any], ke
 async def test_client_options_reach_the_clients() -> None:
     from logdelim.daemon.clients import build_clients
 
-    kafka = from_mapping({"kafka": {"producer_options": {"compression_type": "gzip", "linger_ms": 7},
-                                    "consumer_options": {"isolation_level": "read_committed"}}}).kafka
+    kafka = from_mapping(
+        {
+            "kafka": {
+                "producer_options": {"compression_type": "gzip", "linger_ms": 7},
+                "consumer_options": {"isolation_level": "read_committed"},
+            }
+        }
+    ).kafka
     consumer, producer, probe = build_clients(kafka)
     try:
         # aiokafka keeps them privately.
@@ -105,14 +135,23 @@ def test_a_missing_protocol_means_plaintext_and_ssl_without_files_uses_the_syste
 
 def test_sasl_mechanisms_build_their_client_arguments(tmp_path: Path) -> None:
     for mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
-        options = security_options(_security(security_protocol="SASL_SSL", sasl_mechanism=mechanism,
-                                             sasl_plain_username="u", sasl_plain_password="p"))
+        options = security_options(
+            _security(
+                security_protocol="SASL_SSL", sasl_mechanism=mechanism, sasl_plain_username="u", sasl_plain_password="p"
+            )
+        )
         assert options["sasl_mechanism"] == mechanism and options["sasl_plain_password"] == "p"
         assert isinstance(options["ssl_context"], ssl.SSLContext)
     (tmp_path / "secret").write_text("client-secret\n")
-    options = security_options(_security(
-        security_protocol="SASL_PLAINTEXT", sasl_mechanism="OAUTHBEARER", sasl_oauth_token_url="https://idp/token",
-        sasl_oauth_client_id="logdelim", sasl_oauth_client_secret_file=str(tmp_path / "secret")))
+    options = security_options(
+        _security(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="OAUTHBEARER",
+            sasl_oauth_token_url="https://idp/token",
+            sasl_oauth_client_id="logdelim",
+            sasl_oauth_client_secret_file=str(tmp_path / "secret"),
+        )
+    )
     provider = options["sasl_oauth_token_provider"]
     assert isinstance(provider, ClientCredentialsTokenProvider) and provider._client_secret == "client-secret"
 
@@ -122,25 +161,49 @@ def test_sasl_mechanisms_build_their_client_arguments(tmp_path: Path) -> None:
 
 def test_secret_files_are_read_and_their_trailing_newline_dropped(tmp_path: Path) -> None:
     (tmp_path / "password").write_text(PLANTED + "\n")
-    security = _security(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_plain_username="u",
-                         sasl_plain_password_file=str(tmp_path / "password"))
+    security = _security(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="PLAIN",
+        sasl_plain_username="u",
+        sasl_plain_password_file=str(tmp_path / "password"),
+    )
     assert security["sasl_plain_password"] == PLANTED and "sasl_plain_password_file" not in security
     with pytest.raises(ConfigError, match="not both"):
-        _security(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_plain_username="u",
-                  sasl_plain_password="x", sasl_plain_password_file=str(tmp_path / "password"))
-    assert PLANTED not in repr(from_mapping({"kafka": {"security": {
-        "security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "sasl_plain_username": "u",
-        "sasl_plain_password": PLANTED}}})), "the config's repr leaves the security section out"
+        _security(
+            security_protocol="SASL_SSL",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username="u",
+            sasl_plain_password="x",
+            sasl_plain_password_file=str(tmp_path / "password"),
+        )
+    assert PLANTED not in repr(
+        from_mapping(
+            {
+                "kafka": {
+                    "security": {
+                        "security_protocol": "SASL_SSL",
+                        "sasl_mechanism": "PLAIN",
+                        "sasl_plain_username": "u",
+                        "sasl_plain_password": PLANTED,
+                    }
+                }
+            }
+        )
+    ), "the config's repr leaves the security section out"
 
 
 @pytest.mark.parametrize("text", ["[x", "0123", "yes", "null", "{a: b}", "'quoted'"])
 def test_environment_overrides_of_string_keys_stay_the_strings_given(text: str) -> None:
-    config = load(None, environ={
-        "LOGDELIM_KAFKA__SECURITY__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "LOGDELIM_KAFKA__SECURITY__SASL_MECHANISM": "PLAIN",
-        "LOGDELIM_KAFKA__SECURITY__SASL_PLAIN_USERNAME": text,
-        "LOGDELIM_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": text,
-        "LOGDELIM_KAFKA__CLIENT_ID": text})
+    config = load(
+        None,
+        environ={
+            "LOGDELIM_KAFKA__SECURITY__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "LOGDELIM_KAFKA__SECURITY__SASL_MECHANISM": "PLAIN",
+            "LOGDELIM_KAFKA__SECURITY__SASL_PLAIN_USERNAME": text,
+            "LOGDELIM_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": text,
+            "LOGDELIM_KAFKA__CLIENT_ID": text,
+        },
+    )
     assert config.kafka.security["sasl_plain_password"] == text
     assert config.kafka.security["sasl_plain_username"] == text and config.kafka.client_id == text
 
@@ -154,41 +217,69 @@ def test_a_value_that_is_not_yaml_is_an_error_that_does_not_echo_it() -> None:
 def _run(args: list[str], env: dict[str, str] | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", *args], capture_output=True, text=True,
-                          timeout=timeout_s, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "logdelim.daemon.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_a_bad_security_config_exits_2_naming_the_key_before_the_model_loads(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"kafka": {"security": {
-        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "u"}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "kafka": {
+                    "security": {
+                        "security_protocol": "SASL_SSL",
+                        "sasl_mechanism": "SCRAM-SHA-512",
+                        "sasl_plain_username": "u",
+                    }
+                }
+            }
+        )
+    )
     done = _run(["run", "--config", str(config)], env={"LOGDELIM_KAFKA__SECURITY__SASL_OAUTH_CLIENT_SECRET": PLANTED})
     assert done.returncode == 2, done.stderr
     assert "kafka.security.sasl_plain_password" in done.stderr and "Traceback" not in done.stderr
     assert PLANTED not in done.stdout + done.stderr
 
 
-def test_a_planted_secret_appears_in_no_output_of_a_daemon_that_uses_it(broker, tmp_path: Path,
-                                                                         unique_name) -> None:
+def test_a_planted_secret_appears_in_no_output_of_a_daemon_that_uses_it(broker, tmp_path: Path, unique_name) -> None:
     """SASL PLAIN against Tansu (which refuses the mechanism): the daemon retries, logs why, stops."""
     (tmp_path / "password").write_text(PLANTED)
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap_servers": broker.bootstrap_servers, "group_id": unique_name("secret"),
-                  "startup_timeout_s": 8.0,
-                  "security": {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
-                               "sasl_plain_username": "logdelim",
-                               "sasl_plain_password_file": str(tmp_path / "password")}},
-        "metrics": {"host": "127.0.0.1", "port": free_port()},
-        "logging": {"level": "DEBUG"}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "kafka": {
+                    "bootstrap_servers": broker.bootstrap_servers,
+                    "group_id": unique_name("secret"),
+                    "startup_timeout_s": 8.0,
+                    "security": {
+                        "security_protocol": "SASL_PLAINTEXT",
+                        "sasl_mechanism": "PLAIN",
+                        "sasl_plain_username": "logdelim",
+                        "sasl_plain_password_file": str(tmp_path / "password"),
+                    },
+                },
+                "metrics": {"host": "127.0.0.1", "port": free_port()},
+                "logging": {"level": "DEBUG"},
+            }
+        )
+    )
     done = _run(["run", "--config", str(config)], timeout_s=120)
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "kafka.startup_timeout_s" in output, output[-3000:]
     assert "UnsupportedSaslMechanism" in output, "the SASL exchange was attempted"
     assert PLANTED not in output
     # Through the environment too (and a config error of another key on top).
-    env_done = _run(["run", "--config", str(config), "--set", "batching.max_lines=0"],
-                    env={"LOGDELIM_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": PLANTED})
+    env_done = _run(
+        ["run", "--config", str(config), "--set", "batching.max_lines=0"],
+        env={"LOGDELIM_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": PLANTED},
+    )
     assert env_done.returncode == 2 and PLANTED not in env_done.stdout + env_done.stderr
 
 
@@ -202,8 +293,9 @@ class _TokenEndpoint(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         type(self).requests.append(form)
-        body = json.dumps({"access_token": f"token-{len(self.requests)}", "token_type": "Bearer",
-                           "expires_in": self.expires_in_s}).encode()
+        body = json.dumps(
+            {"access_token": f"token-{len(self.requests)}", "token_type": "Bearer", "expires_in": self.expires_in_s}
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -225,14 +317,19 @@ def token_endpoint() -> Iterator[tuple[str, type[_TokenEndpoint]]]:
     server.server_close()
 
 
-async def test_oauth_tokens_are_fetched_with_client_credentials_and_refreshed_before_expiry(
-        token_endpoint) -> None:
+async def test_oauth_tokens_are_fetched_with_client_credentials_and_refreshed_before_expiry(token_endpoint) -> None:
     url, endpoint = token_endpoint
     provider = ClientCredentialsTokenProvider(url, "logdelim", PLANTED, scope="kafka")
     assert await provider.token() == "token-1"
     assert await provider.token() == "token-1", "cached while far from expiry"
-    assert endpoint.requests == [{"grant_type": ["client_credentials"], "client_id": ["logdelim"],
-                                  "client_secret": [PLANTED], "scope": ["kafka"]}]
+    assert endpoint.requests == [
+        {
+            "grant_type": ["client_credentials"],
+            "client_id": ["logdelim"],
+            "client_secret": [PLANTED],
+            "scope": ["kafka"],
+        }
+    ]
     endpoint.expires_in_s = 2  # a short-lived token is fetched again at half its life
     provider._refresh_at = 0.0
     assert await provider.token() == "token-2"
@@ -259,14 +356,55 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, a server certificate for 127.0.0.1/localhost and a client certificate it signed."""
     require(shutil.which("openssl") is not None, "openssl is not installed (make system-deps)")
     out = tmp_path_factory.mktemp("certs")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-             "-subj", "/CN=logdelim-test-ca", cwd=out)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=logdelim-test-ca",
+        cwd=out,
+    )
     (out / "san.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     for name in ("server", "client"):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", f"/CN={name}", cwd=out)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-out", f"{name}.crt", "-days", "2", "-extfile", "san.cnf", cwd=out)
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+            cwd=out,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+            cwd=out,
+        )
     return out
 
 
@@ -285,8 +423,21 @@ def tls_broker(broker, certificates: Path) -> Iterator[str]:
         wait_for_port(broker_port, 20, process)
         # Tansu's own CLI, straight to the broker (Kafka clients would follow the advertised proxy).
         for topic in ("tls-in", "tls-out", "tls-dead"):
-            subprocess.run([broker_binary(), "topic", "create", "--broker", f"tcp://127.0.0.1:{broker_port}",
-                            "--partitions", "1", topic], check=True, capture_output=True, timeout=30)
+            subprocess.run(
+                [
+                    broker_binary(),
+                    "topic",
+                    "create",
+                    "--broker",
+                    f"tcp://127.0.0.1:{broker_port}",
+                    "--partitions",
+                    "1",
+                    topic,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
         proxy = TcpProxy(proxy_port, broker_port, ssl_context=server_context).start()
         yield proxy.address
     finally:
@@ -297,8 +448,12 @@ def tls_broker(broker, certificates: Path) -> Iterator[str]:
 
 
 def _client_tls(certificates: Path) -> dict[str, Any]:
-    return {"security_protocol": "SSL", "ssl_cafile": str(certificates / "ca.crt"),
-            "ssl_certfile": str(certificates / "client.crt"), "ssl_keyfile": str(certificates / "client.key")}
+    return {
+        "security_protocol": "SSL",
+        "ssl_cafile": str(certificates / "ca.crt"),
+        "ssl_certfile": str(certificates / "client.crt"),
+        "ssl_keyfile": str(certificates / "client.key"),
+    }
 
 
 async def _produce_and_read(bootstrap: str, security: dict[str, Any], values: list[bytes]) -> list[Any]:
@@ -327,12 +482,18 @@ async def _produce_and_read(bootstrap: str, security: dict[str, Any], values: li
         await consumer.stop()
 
 
-def test_the_daemon_annotates_over_tls_with_a_client_certificate(tls_broker: str, certificates: Path,
-                                                                   daemon_launcher, tmp_path: Path) -> None:
+def test_the_daemon_annotates_over_tls_with_a_client_certificate(
+    tls_broker: str, certificates: Path, daemon_launcher, tmp_path: Path
+) -> None:
     launcher = daemon_launcher(tmp_path, tls_broker)
     try:
-        daemon = launcher.launch(input_topics=["tls-in"], output_topic="tls-out", dead_letter_topic="tls-dead",
-                                 group_id="tls", kafka={"security": _client_tls(certificates)})
+        daemon = launcher.launch(
+            input_topics=["tls-in"],
+            output_topic="tls-out",
+            dead_letter_topic="tls-dead",
+            group_id="tls",
+            kafka={"security": _client_tls(certificates)},
+        )
         values = [f"2024-05-01 12:00:00 INFO worker {i}: TLS line".encode() for i in range(50)]
         records = asyncio.run(_produce_and_read(tls_broker, _client_tls(certificates), values))
         assert sorted(json.loads(r.value)["source"]["offset"] for r in records) == list(range(50))
@@ -341,14 +502,20 @@ def test_the_daemon_annotates_over_tls_with_a_client_certificate(tls_broker: str
         launcher.kill_all()
 
 
-def test_a_client_without_the_ca_or_certificate_is_refused(tls_broker: str, certificates: Path,
-                                                             daemon_launcher, tmp_path: Path) -> None:
+def test_a_client_without_the_ca_or_certificate_is_refused(
+    tls_broker: str, certificates: Path, daemon_launcher, tmp_path: Path
+) -> None:
     launcher = daemon_launcher(tmp_path, tls_broker)
     try:
         # The system CAs do not know the test CA: the daemon keeps waiting, never ready, then gives up.
-        daemon = launcher.launch(input_topics=["tls-in"], output_topic="tls-out", dead_letter_topic="tls-dead",
-                                 group_id="tls-untrusted", wait_ready=False,
-                                 kafka={"security": {"security_protocol": "SSL"}, "startup_timeout_s": 5.0})
+        daemon = launcher.launch(
+            input_topics=["tls-in"],
+            output_topic="tls-out",
+            dead_letter_topic="tls-dead",
+            group_id="tls-untrusted",
+            wait_ready=False,
+            kafka={"security": {"security_protocol": "SSL"}, "startup_timeout_s": 5.0},
+        )
         assert daemon.process.wait(timeout=90) == 1
         assert "CERTIFICATE_VERIFY_FAILED" in daemon.log() or "certificate verify failed" in daemon.log()
     finally:

@@ -3,6 +3,7 @@
 Every test starts ``logdelim run`` as a subprocess (``start_daemon``), so signals,
 exit status and the metrics endpoint are those users get.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,13 +24,15 @@ PARTITIONS = 4
 
 
 def _records_by_source(messages: list) -> Counter:
-    return Counter((json.loads(m.value)["source"]["partition"], json.loads(m.value)["source"]["offset"])
-                   for m in messages)
+    return Counter(
+        (json.loads(m.value)["source"]["partition"], json.loads(m.value)["source"]["offset"]) for m in messages
+    )
 
 
 @pytest.mark.slow
 def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
-        make_topic, kafka_io, unique_name, start_daemon, loghub_lines) -> None:
+    make_topic, kafka_io, unique_name, start_daemon, loghub_lines
+) -> None:
     lines = loghub_lines(20_000)
     assert len(lines) == 20_000
     source, output, dead = make_topic("acc-in", PARTITIONS), make_topic("acc-out", PARTITIONS), make_topic("acc-dead")
@@ -38,8 +41,11 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
     group = unique_name("acc")
     daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=group)
     started = time.monotonic()
-    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 20_000,
-                    timeout_s=240, what="20,000 records")
+    daemon.wait_for(
+        lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 20_000,
+        timeout_s=240,
+        what="20,000 records",
+    )
     elapsed_s = time.monotonic() - started
 
     assert daemon.metric("logdelim_lines_consumed_total", topic=source) == 20_000
@@ -50,9 +56,14 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
     new_templates = daemon.metric("logdelim_new_templates_total")
     templates_tracked = daemon.metric("logdelim_templates_tracked")
     assert daemon.get("/healthz")[0] == 200 and daemon.get("/readyz")[0] == 200
-    daemon.wait_for(lambda: daemon.metric("logdelim_consumer_lag_messages") == 0
-                    and daemon.get("/metrics")[1].count("logdelim_consumer_lag_messages{") == PARTITIONS,
-                    timeout_s=10, what="zero lag on all partitions")
+    daemon.wait_for(
+        lambda: (
+            daemon.metric("logdelim_consumer_lag_messages") == 0
+            and daemon.get("/metrics")[1].count("logdelim_consumer_lag_messages{") == PARTITIONS
+        ),
+        timeout_s=10,
+        what="zero lag on all partitions",
+    )
 
     rc, stop_s = daemon.stop(signal.SIGTERM)
     assert rc == 0, daemon.log()
@@ -73,7 +84,7 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
         assert ("origin", b"acceptance") in list(message.headers)
         line = lines[src["offset"] * PARTITIONS + src["partition"]]
         assert record["line"] == line
-        assert all(line[t["start"]:t["end"]] == t["text"] for t in record["tokens"])
+        assert all(line[t["start"] : t["end"]] == t["text"] for t in record["tokens"])
         assert [t["start"] for t in record["tokens"]] == sorted(t["start"] for t in record["tokens"])
         # The shipped model has a kind head: every record has a template and every token a kind.
         assert record["template_id"] == template_id(record["template"])
@@ -88,12 +99,17 @@ def _assigned_partitions(daemon) -> set[int]:
     from prometheus_client.parser import text_string_to_metric_families
 
     _, body = daemon.get("/metrics")
-    return {int(s.labels["partition"]) for f in text_string_to_metric_families(body)
-            for s in f.samples if s.name == "logdelim_consumer_lag_messages"}
+    return {
+        int(s.labels["partition"])
+        for f in text_string_to_metric_families(body)
+        for s in f.samples
+        if s.name == "logdelim_consumer_lag_messages"
+    }
 
 
 def test_two_daemons_split_partitions_and_hand_over_without_loss(
-        make_topic, kafka_io, unique_name, start_daemon, loghub_lines) -> None:
+    make_topic, kafka_io, unique_name, start_daemon, loghub_lines
+) -> None:
     lines = [line.encode() for line in loghub_lines(4000)]
     source, output, dead = make_topic("grp-in", PARTITIONS), make_topic("grp-out", PARTITIONS), make_topic("grp-dead")
     group = unique_name("grp")
@@ -112,8 +128,11 @@ def test_two_daemons_split_partitions_and_hand_over_without_loss(
     assert rc == 0 and stop_s < 10, first.log()
 
     kafka_io.produce(source, lines[2000:])
-    second.wait_for(lambda: _assigned_partitions(second) == set(range(PARTITIONS)), timeout_s=60,
-                    what="the survivor to take over every partition")
+    second.wait_for(
+        lambda: _assigned_partitions(second) == set(range(PARTITIONS)),
+        timeout_s=60,
+        what="the survivor to take over every partition",
+    )
     messages = kafka_io.consume(output, count=4000, timeout_s=90)
     per_source = _records_by_source(messages)
     expected = {(i % PARTITIONS, i // PARTITIONS) for i in range(4000)}
@@ -124,19 +143,27 @@ def test_two_daemons_split_partitions_and_hand_over_without_loss(
 
 
 def test_confluent_kafka_client_produces_input_and_consumes_output(
-        make_topic, broker, unique_name, start_daemon, loghub_lines) -> None:
+    make_topic, broker, unique_name, start_daemon, loghub_lines
+) -> None:
     import confluent_kafka
+
     lines = loghub_lines(300)
     source, output, dead = make_topic("ck-in", 2), make_topic("ck-out", 2), make_topic("ck-dead")
-    producer = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap_servers, "acks": "all",
-                                         "enable.idempotence": False})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": broker.bootstrap_servers, "acks": "all", "enable.idempotence": False}
+    )
     for i, line in enumerate(lines):
         producer.produce(source, line.encode(), partition=i % 2, headers=[("client", b"librdkafka")])
     assert producer.flush(30) == 0
 
     start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=unique_name("ck"))
-    consumer = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap_servers,
-                                         "group.id": unique_name("ck-reader"), "enable.auto.commit": False})
+    consumer = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": unique_name("ck-reader"),
+            "enable.auto.commit": False,
+        }
+    )
     consumer.assign([confluent_kafka.TopicPartition(output, p, confluent_kafka.OFFSET_BEGINNING) for p in (0, 1)])
     records = []
     deadline = time.monotonic() + 60
@@ -164,8 +191,9 @@ def test_sigterm_exits_within_10_s_even_when_the_broker_is_gone(daemon_launcher,
         asyncio.run(create_topics(own_broker.bootstrap_servers, {"gone-in": 1, "gone-out": 1, "gone-dead": 1}))
         launcher = daemon_launcher(tmp_path, own_broker.bootstrap_servers)
         try:
-            daemon = launcher.launch(input_topics=["gone-in"], output_topic="gone-out",
-                                     dead_letter_topic="gone-dead", group_id="gone")
+            daemon = launcher.launch(
+                input_topics=["gone-in"], output_topic="gone-out", dead_letter_topic="gone-dead", group_id="gone"
+            )
             own_broker.stop(timeout_s=0.5)
             time.sleep(1)
             rc, stop_s = daemon.stop(signal.SIGTERM)

@@ -1,4 +1,5 @@
 """The tagging process: same results as the engine in-process, and a child that dies loses nothing."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -59,16 +60,20 @@ def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> Non
     assert [o.value for o in outcomes] == [e.value for e in inputs.encode_messages(engine, LINES, SOURCES)]
 
 
-def _assert_each_caller_gets_its_batch(encoder: TaggingProcess | TaggingPool, threads: int, count: int
-                                       ) -> tuple[list, list]:
+def _assert_each_caller_gets_its_batch(
+    encoder: TaggingProcess | TaggingPool, threads: int, count: int
+) -> tuple[list, list]:
     """``count`` distinct batches from ``threads`` threads at once: each answer is the engine's for its batch."""
     engine = Engine.load(**OPTIONS)
-    batches = [([f"{line} #{i}" for line in LINES], [s._replace(offset=100 * i + s.offset) for s in SOURCES])
-               for i in range(count)]
+    batches = [
+        ([f"{line} #{i}" for line in LINES], [s._replace(offset=100 * i + s.offset) for s in SOURCES])
+        for i in range(count)
+    ]
     with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
         outcomes = list(pool.map(lambda batch: encoder.encode_messages(*batch), batches))
     assert [[o.value for o in got] for got in outcomes] == [
-        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
+        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches
+    ]
     return batches, outcomes
 
 
@@ -91,8 +96,9 @@ def test_enriched_events_match_the_engine_here_even_when_the_child_dies(tagger) 
     events = [json.dumps({"log": line, "n": i}).encode() for i, line in enumerate(LINES)]
     here = inputs.encode_messages(engine, LINES, SOURCES, events, "logdelim", "log")
     assert [json.loads(e.value)["n"] for e in here] == list(range(len(LINES)))
-    assert [e.value for e in tagger.encode_messages(LINES, SOURCES, events, "logdelim", "log")] == \
-        [e.value for e in here]
+    assert [e.value for e in tagger.encode_messages(LINES, SOURCES, events, "logdelim", "log")] == [
+        e.value for e in here
+    ]
     restarts = tagger.restarts
     os.kill(tagger.pid, signal.SIGKILL)
     outcomes = tagger.encode_messages(LINES, SOURCES, events, "logdelim", "log")
@@ -103,8 +109,10 @@ def test_enriched_events_match_the_engine_here_even_when_the_child_dies(tagger) 
 def test_a_child_killed_under_two_callers_loses_no_message(tagger) -> None:
     engine = Engine.load(**OPTIONS)
     restarts = tagger.restarts
-    batches = [(LINES * 50, [s._replace(offset=1000 * i + 10 * j + s.offset) for j in range(50) for s in SOURCES])
-               for i in range(8)]
+    batches = [
+        (LINES * 50, [s._replace(offset=1000 * i + 10 * j + s.offset) for j in range(50) for s in SOURCES])
+        for i in range(8)
+    ]
 
     def call(index: int) -> list:
         if index == 3:  # the other thread has a batch in the child or on its way
@@ -115,7 +123,8 @@ def test_a_child_killed_under_two_callers_loses_no_message(tagger) -> None:
         outcomes = list(pool.map(call, range(len(batches))))
     assert tagger.restarts == restarts + 1
     assert [[o.value for o in got] for got in outcomes] == [
-        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches]
+        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches
+    ]
 
 
 def test_a_child_that_dies_while_idle_is_replaced_within_a_second() -> None:
@@ -173,18 +182,21 @@ def test_a_child_resumed_before_its_deadline_is_kept() -> None:
 
 @pytest.mark.broker
 def test_a_daemon_whose_tagging_process_is_killed_counts_the_restart_and_loses_nothing(
-        make_topic, kafka_io, unique_name, start_daemon) -> None:
+    make_topic, kafka_io, unique_name, start_daemon
+) -> None:
     source, output, dead = make_topic("restart-in"), make_topic("restart-out"), make_topic("restart-dead")
     first = [f"2024-05-01 12:00:{i % 60:02d} INFO worker {i}: job done in {i}ms".encode() for i in range(200)]
     kafka_io.produce(source, first)
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                          group_id=unique_name("restart"))
+    daemon = start_daemon(
+        input_topics=[source], output_topic=output, dead_letter_topic=dead, group_id=unique_name("restart")
+    )
     daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 200, 60, "first records")
     assert daemon.metric("logdelim_tagging_process_restarts_total") == 0
     os.kill(tagging_child(daemon.process.pid), signal.SIGKILL)
     kafka_io.produce(source, [line + b" (after the kill)" for line in first])
-    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 400, 60,
-                    "records after the kill")
+    daemon.wait_for(
+        lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 400, 60, "records after the kill"
+    )
     assert daemon.metric("logdelim_tagging_process_restarts_total") == 1
     assert daemon.metric("logdelim_dead_letters_total") == 0
     rc, _ = daemon.stop()
@@ -226,16 +238,24 @@ def test_a_pool_that_cannot_start_a_child_closes_the_ones_it_started(tmp_path) -
 
 @pytest.mark.broker
 def test_a_daemon_with_two_workers_tags_every_line_once_in_order(
-        make_topic, kafka_io, unique_name, start_daemon) -> None:
+    make_topic, kafka_io, unique_name, start_daemon
+) -> None:
     source, output, dead = make_topic("workers-in", partitions=1), make_topic("workers-out"), make_topic("workers-dead")
     lines = [f"2024-05-01 12:00:{i % 60:02d} INFO worker {i % 7}: job {i} done in {i}ms".encode() for i in range(3000)]
     kafka_io.produce(source, lines)
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                          group_id=unique_name("workers"), model={"workers": 2}, batching={"max_lines": 64})
+    daemon = start_daemon(
+        input_topics=[source],
+        output_topic=output,
+        dead_letter_topic=dead,
+        group_id=unique_name("workers"),
+        model={"workers": 2},
+        batching={"max_lines": 64},
+    )
     children = [child for child in descendants(daemon.process.pid) if is_tagging_process(child)]
     assert len(children) == 2, children
-    daemon.wait_for(lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= len(lines), 60,
-                    "every record")
+    daemon.wait_for(
+        lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= len(lines), 60, "every record"
+    )
     rc, _ = daemon.stop()
     assert rc == 0, daemon.log()
     records = [json.loads(m.value) for m in kafka_io.consume(output, count=len(lines), timeout_s=30)]

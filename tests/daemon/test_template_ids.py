@@ -6,6 +6,7 @@ process with PYTHONHASHSEED): the ids are computed in subprocesses with differen
 seeds and compared, and pinned to known values (BLAKE2b, 8-byte digest, of the
 template's UTF-8 bytes) so that a change of the function fails here too.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,12 @@ from logdelim.daemon.records import Source, record_value
 from logdelim.model.templates import template, template_id
 
 # (line, kinds) -> the template the spec gives and its id, computed once and pinned.
-HDFS_LINE = ("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block "
-             "blk_38865049064139660 terminating")
-HDFS_KINDS = ("FFFFFFDFFFFFFDFFFDFFFFDFFFFFFFFFFFFFFFFFFFFFFFFFFFFDDCCCCCCCCCCCCCCCDVDCCCDCCCCCD"
-              "VVVVVVVVVVVVVVVVVVVVVDCCCCCCCCCCC")
+HDFS_LINE = (
+    "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating"
+)
+HDFS_KINDS = (
+    "FFFFFFDFFFFFFDFFFDFFFFDFFFFFFFFFFFFFFFFFFFFFFFFFFFFDDCCCCCCCCCCCCCCCDVDCCCDCCCCCDVVVVVVVVVVVVVVVVVVVVVDCCCCCCCCCCC"
+)
 CASES = [
     (HDFS_LINE, HDFS_KINDS, "<*>: PacketResponder <*> for block <*> terminating", "d0272991c83dee81"),
     ("", "", "", "e4a6a0577479b2b4"),
@@ -51,8 +54,15 @@ print(json.dumps(ids))
 
 def _ids_in_a_process(seed: str) -> list[str]:
     env = {**os.environ, "PYTHONHASHSEED": seed}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], input=json.dumps([[line, kinds] for line, kinds, _, _ in CASES]),
-                          capture_output=True, text=True, env=env, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        input=json.dumps([[line, kinds] for line, kinds, _, _ in CASES]),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
     return json.loads(done.stdout)
 
 
@@ -80,8 +90,15 @@ print(json.dumps([[r.template, r.template_id] for r in Engine.load(device="cpu")
 
     def run(seed: str) -> list[list[str]]:
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run([sys.executable, "-c", script], input=json.dumps(lines), capture_output=True, text=True,
-                              env=env, check=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            input=json.dumps(lines),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=120,
+        )
         return json.loads(done.stdout)
 
     first, second = run("1"), run("2")

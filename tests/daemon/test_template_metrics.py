@@ -1,4 +1,5 @@
 """Templates seen, with bounded memory: the table of recent template ids and the two metrics it drives."""
+
 from __future__ import annotations
 
 import random

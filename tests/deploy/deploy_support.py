@@ -3,6 +3,7 @@
 Kept out of a conftest so that test modules import plain functions; the fixtures
 (broker, daemon) come from ``tests/conftest.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,11 @@ def substitute(expr: str) -> str:
 
 def panel_queries() -> list[tuple[str, str]]:
     """(``panel title / refId``, PromQL with variables substituted) for every panel target."""
-    return [(f"{panel['title']} / {target['refId']}", substitute(target["expr"]))
-            for panel in dashboard()["panels"] for target in panel.get("targets", [])]
+    return [
+        (f"{panel['title']} / {target['refId']}", substitute(target["expr"]))
+        for panel in dashboard()["panels"]
+        for target in panel.get("targets", [])
+    ]
 
 
 def rules(kind: str) -> list[dict[str, Any]]:

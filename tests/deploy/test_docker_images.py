@@ -4,6 +4,7 @@ The Dockerfiles are parsed with dockerfile-parse; the checks are the properties 
 operator relies on: multi-stage, non-root, the shipped model inside, a working
 health check, the config path and port of the daemon's contract.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -55,11 +56,13 @@ def test_image_is_multi_stage_with_a_slim_runtime(image: str) -> None:
     froms = [step["value"] for step in steps if step["instruction"] == "FROM"]
     assert len(froms) >= 2, froms
     # The runtime stage copies the built environment from the build stage, nothing else.
-    copies_from = [step["value"] for step in final_stage(image)
-                   if step["instruction"] == "COPY" and "--from=" in step["value"]]
+    copies_from = [
+        step["value"] for step in final_stage(image) if step["instruction"] == "COPY" and "--from=" in step["value"]
+    ]
     assert copies_from == ["--from=build /opt/logdelim /opt/logdelim"]
-    assert not any(step["instruction"] == "RUN" and "pip install" in step["value"]
-                   for step in final_stage(image)), "the runtime stage must not build anything"
+    assert not any(step["instruction"] == "RUN" and "pip install" in step["value"] for step in final_stage(image)), (
+        "the runtime stage must not build anything"
+    )
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -76,8 +79,9 @@ def test_image_runs_the_daemon_on_the_mounted_config(image: str) -> None:
     entrypoint = [exec_form(s["value"]) for s in stage if s["instruction"] == "ENTRYPOINT"][-1]
     cmd = [exec_form(s["value"]) for s in stage if s["instruction"] == "CMD"][-1]
     assert entrypoint + cmd == ["logdelim", *DAEMON_ARGV]
-    assert any(s["instruction"] == "COPY" and s["value"].endswith(f"deploy/docker/config.yaml {CONFIG_PATH}")
-               for s in stage)
+    assert any(
+        s["instruction"] == "COPY" and s["value"].endswith(f"deploy/docker/config.yaml {CONFIG_PATH}") for s in stage
+    )
     assert [s["value"] for s in stage if s["instruction"] == "EXPOSE"] == ["9108"]
 
 
@@ -164,8 +168,7 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 @pytest.mark.parametrize("image", IMAGES)
 def test_every_copied_source_exists_and_is_in_the_build_context(image: str) -> None:
     ignore = DOCKER / f"Dockerfile.{image}.dockerignore"
-    patterns = [line.strip() for line in ignore.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert _ignored(".venv/bin/python", patterns), "the context must leave the virtual environment out"
     sources = []
     for step in instructions(image):

@@ -1,4 +1,5 @@
 """Structure of the Grafana dashboard, and every panel query checked by promtool's parser."""
+
 from __future__ import annotations
 
 import yaml
@@ -45,7 +46,7 @@ def test_datasource_is_a_template_variable_used_everywhere() -> None:
         assert all(ref == {"type": "prometheus", "uid": "${datasource}"} for ref in refs), panel["title"]
         for target in panel["targets"]:
             # Every query follows the job and instance pickers.
-            assert '$job' in target["expr"] and '$instance' in target["expr"], panel["title"]
+            assert "$job" in target["expr"] and "$instance" in target["expr"], panel["title"]
 
 
 def test_panels_do_not_overlap() -> None:
@@ -63,8 +64,10 @@ def test_every_panel_query_parses(tmp_path) -> None:
     # gets every expression through Prometheus' own parser.
     queries = panel_queries()
     assert len(queries) >= len(REQUIRED_PANELS)
-    group = {"name": "dashboard", "rules": [{"record": f"dashboard:query_{i}", "expr": expr}
-                                            for i, (_, expr) in enumerate(queries)]}
+    group = {
+        "name": "dashboard",
+        "rules": [{"record": f"dashboard:query_{i}", "expr": expr} for i, (_, expr) in enumerate(queries)],
+    }
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [group]}))
     result = run_tool([tool("promtool"), "check", "rules", str(path)])

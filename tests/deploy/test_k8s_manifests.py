@@ -7,6 +7,7 @@ PodMonitor, PrometheusRule, ScaledObject, TriggerAuthentication) are checked
 structurally and against the objects and files they point at. The daemon's contract (port 9108, /healthz, /readyz, 10 s drain) is
 checked on every pod template.
 """
+
 from __future__ import annotations
 
 import json
@@ -108,7 +109,9 @@ def test_deployment_is_scaled_on_its_own_consumer_group() -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     from logdelim.daemon.config import from_mapping
 
-    (daemon_config,) = [d["data"]["config.yaml"] for d in docs if d["kind"] == "ConfigMap" and "config.yaml" in d["data"]]
+    (daemon_config,) = [
+        d["data"]["config.yaml"] for d in docs if d["kind"] == "ConfigMap" and "config.yaml" in d["data"]
+    ]
     config = from_mapping(yaml.safe_load(daemon_config))
     scaled = only(docs, "ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == only(docs, "Deployment")["metadata"]["name"]
@@ -199,8 +202,13 @@ def test_the_sasl_example_in_the_config_reads_the_mounted_secret(tmp_path: Path)
 def test_the_operator_route_is_generated_from_the_rules_and_the_dashboard() -> None:
     docs = render("overlays/cpu")
     # The PrometheusRule is rules.yml, word for word (prometheusrule.py writes it; stale: fail).
-    check = subprocess.run([sys.executable, str(DEPLOY / "prometheus" / "prometheusrule.py"), "--check"],
-                           capture_output=True, text=True, timeout=60, check=False)
+    check = subprocess.run(
+        [sys.executable, str(DEPLOY / "prometheus" / "prometheusrule.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert check.returncode == 0, check.stderr
     rule = only(docs, "PrometheusRule")
     assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]

@@ -7,6 +7,7 @@ few lines the daemon must dead-letter) have gone through, every Grafana panel
 query and every recording rule must return data, and every alert must evaluate
 without error.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,9 +81,17 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], Prometheus]]:
         log_path = tmp_path / "prometheus.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                [binary, f"--config.file={config_path}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                [
+                    binary,
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--log.level=warn",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         prometheus = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
         started.append(prometheus)
         deadline = time.monotonic() + 30
@@ -109,9 +118,11 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], Prometheus]]:
 
 def log_lines(count: int) -> list[bytes]:
     """Plausible log lines, a third of them repeated (so the engine's cache gets hits)."""
-    unique = [f"2026-11-22 00:{i % 60:02d}:{i % 59:02d},{i % 1000:03d} INFO [worker-{i % 8}] "
-              f"dfs.DataNode$PacketResponder: Received block blk_{1000 + i} of size {64 * i} from /10.0.{i % 250}.{i % 7}"
-              for i in range(count * 2 // 3)]
+    unique = [
+        f"2026-11-22 00:{i % 60:02d}:{i % 59:02d},{i % 1000:03d} INFO [worker-{i % 8}] "
+        f"dfs.DataNode$PacketResponder: Received block blk_{1000 + i} of size {64 * i} from /10.0.{i % 250}.{i % 7}"
+        for i in range(count * 2 // 3)
+    ]
     return [line.encode() for line in (unique + unique[: count - len(unique)])]
 
 
@@ -128,20 +139,33 @@ def has_data(result: list[dict[str, Any]]) -> bool:
 
 
 def test_prometheus_scrapes_the_daemon_and_every_query_returns_data(
-        make_topic: Callable[..., str], start_daemon: Callable[..., Any], kafka_io: Any,
-        unique_name: Callable[[str], str], start_prometheus: Callable[[str], Prometheus]) -> None:
+    make_topic: Callable[..., str],
+    start_daemon: Callable[..., Any],
+    kafka_io: Any,
+    unique_name: Callable[[str], str],
+    start_prometheus: Callable[[str], Prometheus],
+) -> None:
     source = make_topic("live-in", partitions=2)
     output = make_topic("live-out")
     dead = make_topic("live-dead")
-    daemon = start_daemon(input_topics=[source], output_topic=output, dead_letter_topic=dead,
-                          group_id=unique_name("live-group"), batching={"max_lines": 128, "max_wait_ms": 20})
+    daemon = start_daemon(
+        input_topics=[source],
+        output_topic=output,
+        dead_letter_topic=dead,
+        group_id=unique_name("live-group"),
+        batching={"max_lines": 128, "max_wait_ms": 20},
+    )
     prometheus = start_prometheus(f"127.0.0.1:{daemon.metrics_port}")
     details = lambda: f"daemon log:\n{daemon.log()}\nprometheus log:\n{prometheus.log()}"  # noqa: E731
 
     # Nothing may happen before Prometheus holds a first sample: rate() only sees increases
     # between two scrapes.
-    wait_until(lambda: [s["value"][1] for s in prometheus.query('up{job="logdelim"}')] == ["1"],
-               30, "the first scrape of the daemon", details)
+    wait_until(
+        lambda: [s["value"][1] for s in prometheus.query('up{job="logdelim"}')] == ["1"],
+        30,
+        "the first scrape of the daemon",
+        details,
+    )
     # Good lines in waves over a few scrape intervals, plus some the daemon must dead-letter:
     # a null value, bytes that are not UTF-8, and a line over input.max_line_bytes.
     bad = [None, b"\xff\xfe not utf-8", b"x" * 70_000]
@@ -149,9 +173,15 @@ def test_prometheus_scrapes_the_daemon_and_every_query_returns_data(
     for wave in range(WAVES):
         kafka_io.produce(source, lines[wave::WAVES] + ([bad[wave]] if wave < len(bad) else []))
         time.sleep(WAVE_GAP_S)
-    wait_until(lambda: daemon.metric("logdelim_lines_consumed_total") >= LINES + len(bad)
-               and daemon.metric("logdelim_dead_letters_total") >= len(bad),
-               60, "the daemon to consume every line", details)
+    wait_until(
+        lambda: (
+            daemon.metric("logdelim_lines_consumed_total") >= LINES + len(bad)
+            and daemon.metric("logdelim_dead_letters_total") >= len(bad)
+        ),
+        60,
+        "the daemon to consume every line",
+        details,
+    )
 
     queries = [(f"panel {where}", expr) for where, expr in panel_queries()]
     queries += [(f"recording rule {rule['record']}", rule["record"]) for rule in rules("record")]
@@ -163,8 +193,12 @@ def test_prometheus_scrapes_the_daemon_and_every_query_returns_data(
                 del pending[where]
         return not pending
 
-    wait_until(all_have_data, DEADLINE_S, "every query to return data",
-               lambda: f"no data yet: {json.dumps(pending, indent=1)}\n{details()}")
+    wait_until(
+        all_have_data,
+        DEADLINE_S,
+        "every query to return data",
+        lambda: f"no data yet: {json.dumps(pending, indent=1)}\n{details()}",
+    )
 
     # The daemon's own numbers made it through: lines in, one target up, model identified.
     consumed = prometheus.query(f'sum(logdelim_lines_consumed_total{{topic="{source}"}})')
@@ -179,8 +213,9 @@ def test_prometheus_scrapes_the_daemon_and_every_query_returns_data(
 
     # Every rule, alerts included, has been evaluated and evaluated without error.
     def all_evaluated() -> bool:
-        return all(rule["health"] != "unknown" for group in prometheus.api("rules")["groups"]
-                   for rule in group["rules"])
+        return all(
+            rule["health"] != "unknown" for group in prometheus.api("rules")["groups"] for rule in group["rules"]
+        )
 
     wait_until(all_evaluated, 30, "every rule to be evaluated", details)
     evaluated = {rule["name"]: rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]}

@@ -1,5 +1,6 @@
 """promtool checks of the Prometheus configuration, rules and their unit tests, and the
 metric-name contract between the daemon and everything in deploy/ that queries it."""
+
 from __future__ import annotations
 
 import re
@@ -7,9 +8,18 @@ import re
 import yaml
 from deploy_support import PROMETHEUS_DIR, RULES, metric_names, panel_queries, rules, run_tool, tool
 
-ALERTS = {"LogdelimDown", "LogdelimAbsent", "LogdelimConsumerLagGrowing", "LogdelimNoProgress",
-          "LogdelimDeadLetterRateHigh", "LogdelimEndToEndLatencyHigh", "LogdelimProduceErrors",
-          "LogdelimTaggingProcessRestarts", "LogdelimNewTemplateBurst", "LogdelimTaggerStalled"}
+ALERTS = {
+    "LogdelimDown",
+    "LogdelimAbsent",
+    "LogdelimConsumerLagGrowing",
+    "LogdelimNoProgress",
+    "LogdelimDeadLetterRateHigh",
+    "LogdelimEndToEndLatencyHigh",
+    "LogdelimProduceErrors",
+    "LogdelimTaggingProcessRestarts",
+    "LogdelimNewTemplateBurst",
+    "LogdelimTaggerStalled",
+}
 
 
 def test_promtool_check_config() -> None:
@@ -57,8 +67,10 @@ def _exported_families() -> dict[str, set[str]]:
     registry = process_registry()
     Metrics(registry)
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
-    return {family.name: {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
-            for family in registry.collect()}
+    return {
+        family.name: {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
+        for family in registry.collect()
+    }
 
 
 def test_deploy_queries_only_name_series_the_daemon_exports() -> None:

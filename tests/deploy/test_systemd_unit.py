@@ -1,4 +1,5 @@
 """The systemd unit: verified by systemd-analyze, and true to the daemon's contract."""
+
 from __future__ import annotations
 
 import configparser

@@ -1,4 +1,5 @@
 """Fixtures for the model tests: toy lines and a tiny trained checkpoint (Loghub files: tests/conftest.py)."""
+
 from __future__ import annotations
 
 import random
@@ -35,6 +36,17 @@ def toy_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     data.write_text("".join(json.dumps(toy_line(rng)) + "\n" for _ in range(600)))
     out = tmp_path_factory.mktemp("toy-model")
-    train(TrainConfig(data=(str(data),), out_dir=str(out), synthetic_lines=0, max_minutes=0.3, max_epochs=8,
-                      hidden_size=16, embedding_dim=16, seed=0, num_threads=1))
+    train(
+        TrainConfig(
+            data=(str(data),),
+            out_dir=str(out),
+            synthetic_lines=0,
+            max_minutes=0.3,
+            max_epochs=8,
+            hidden_size=16,
+            embedding_dim=16,
+            seed=0,
+            num_threads=1,
+        )
+    )
     return out / "model.pt"

@@ -1,4 +1,5 @@
 """``logdelim bench``: every measurement runs on the same lines and reports positive rates."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,15 @@ import pytest
 from logdelim.daemon.cli import main
 from logdelim.model.bench import CACHED_ROUNDS, read_lines, time_chunks
 
-RATE_KEYS = ("tagger_lines_per_s", "tagger_chars_per_s", "tagger_cached_lines_per_s", "drain3_lines_per_s",
-             "regex_lines_per_s", "tagger_vs_drain3", "tagger_cached_vs_drain3")
+RATE_KEYS = (
+    "tagger_lines_per_s",
+    "tagger_chars_per_s",
+    "tagger_cached_lines_per_s",
+    "drain3_lines_per_s",
+    "regex_lines_per_s",
+    "tagger_vs_drain3",
+    "tagger_cached_vs_drain3",
+)
 
 
 def test_read_lines_takes_raw_text_and_labelled_jsonl(tmp_path: Path) -> None:
@@ -41,10 +49,31 @@ def small_log(tmp_path: Path) -> Path:
 
 
 # --no-pipeline: the pipeline half has its own tests (tests/daemon/test_bench_pipeline.py).
-def test_bench_json_on_a_small_file(toy_checkpoint: Path, small_log: Path, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--model", str(toy_checkpoint), "--data", str(small_log), "--json", "--seconds", "1",
-                 "--device", "cpu", "--threads", "1", "--no-pipeline", "--out", str(tmp_path)]) == 0
+def test_bench_json_on_a_small_file(
+    toy_checkpoint: Path, small_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(toy_checkpoint),
+                "--data",
+                str(small_log),
+                "--json",
+                "--seconds",
+                "1",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--no-pipeline",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     for key in RATE_KEYS:
         assert result[key] > 0, key
@@ -60,18 +89,38 @@ def test_bench_json_on_a_small_file(toy_checkpoint: Path, small_log: Path, tmp_p
     # The tagger figures use one network call per usable core; the cached stream is also measured on one.
     assert result["parallel_tiles"] == len(os.sched_getaffinity(0))
     assert all(pair["tagger_cached_one_core_lines_per_s"] > 0 for pair in rounds)
-    assert result["tagger_cached_one_core_lines_per_s"] == sorted(
-        p["tagger_cached_one_core_lines_per_s"] for p in rounds)[len(rounds) // 2]
+    assert (
+        result["tagger_cached_one_core_lines_per_s"]
+        == sorted(p["tagger_cached_one_core_lines_per_s"] for p in rounds)[len(rounds) // 2]
+    )
     assert result["drain3_lines_per_s"] == sorted(p["drain3_lines_per_s"] for p in rounds)[len(rounds) // 2]
     assert result["machine"]["torch_threads"] == 1 and result["machine"]["device"] == "cpu"
     assert result["machine"]["cpu_cores"] >= 1
     assert result["model_id"].startswith("charbilstm-")
 
 
-def test_bench_text_table(toy_checkpoint: Path, small_log: Path, tmp_path: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--model", str(toy_checkpoint), "--data", str(small_log), "--seconds", "0.2",
-                 "--device", "cpu", "--no-pipeline", "--out", str(tmp_path)]) == 0
+def test_bench_text_table(
+    toy_checkpoint: Path, small_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(toy_checkpoint),
+                "--data",
+                str(small_log),
+                "--seconds",
+                "0.2",
+                "--device",
+                "cpu",
+                "--no-pipeline",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     for row in ("tagger, uncached", "tagger, cached stream", "drain3 add_log_message", "regex split"):
         assert row in out

@@ -1,4 +1,5 @@
 """Checkpoints round-trip and load with weights_only=True."""
+
 from __future__ import annotations
 
 import pickle
@@ -39,8 +40,11 @@ def test_kind_head_round_trips_and_version_2_loads_without_kinds(tmp_path) -> No
     # A version-2 file (before kinds) still loads, with no kind head.
     blob = torch.load(path, weights_only=True)
     old = CharTagger(TaggerConfig(vocab_size=110, hidden_size=8))
-    blob.update(format_version=2, config={k: v for k, v in blob["config"].items() if k != "num_kinds"},
-                state_dict=old.state_dict())
+    blob.update(
+        format_version=2,
+        config={k: v for k, v in blob["config"].items() if k != "num_kinds"},
+        state_dict=old.state_dict(),
+    )
     del blob["kinds"]
     torch.save(blob, tmp_path / "v2.pt")
     assert checkpoint.load(tmp_path / "v2.pt").kinds == []

@@ -1,4 +1,5 @@
 """The inference engine: exact cache, batch independence, long lines, any input."""
+
 from __future__ import annotations
 
 import json
@@ -132,13 +133,17 @@ def test_long_lines_are_fully_labelled(engine) -> None:
 def test_tag_cli_orders_lines_and_flags_invalid_utf8(toy_checkpoint, tmp_path) -> None:
     path = tmp_path / "in.log"
     path.write_bytes(b"time: 1:2 ok\r\n\xff\xfe bad\n\nport: 3 ok")
-    out = subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "tag", "--model", str(toy_checkpoint),
-                          str(path)], capture_output=True, check=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "logdelim.daemon.cli", "tag", "--model", str(toy_checkpoint), str(path)],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
     records = [json.loads(x) for x in out.splitlines()]
     assert [r["line"] for r in records] == ["time: 1:2 ok", "\ufffd\ufffd bad", "", "port: 3 ok"]
     assert records[1]["invalid_utf8"] is True and "invalid_utf8" not in records[0]
     for r in records:
-        assert all(r["line"][t["start"]:t["end"]] == t["text"] for t in r["tokens"])
+        assert all(r["line"][t["start"] : t["end"]] == t["text"] for t in r["tokens"])
     assert [t["text"] for t in records[0]["tokens"]] == ["time", "1:2", "ok"]
 
 
@@ -176,8 +181,10 @@ def _distinct_lines(count: int, seed: int, repeat: int = 1) -> list[str]:
     from logdelim.model.synth import generate
 
     rows = generate(count, seed=seed)
-    return [" | ".join(f"{row['line']} user={distinct_word(seed * 1_000_000 + i)}" for _ in range(repeat))
-            for i, row in enumerate(rows)]
+    return [
+        " | ".join(f"{row['line']} user={distinct_word(seed * 1_000_000 + i)}" for _ in range(repeat))
+        for i, row in enumerate(rows)
+    ]
 
 
 def _traced_growth(engine: Engine, lines: list[str], batch: int = 256) -> int:
@@ -190,7 +197,7 @@ def _traced_growth(engine: Engine, lines: list[str], batch: int = 256) -> int:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for start in range(0, len(lines), batch):
-            engine.tag(lines[start:start + batch])
+            engine.tag(lines[start : start + batch])
         gc.collect()
         return tracemalloc.get_traced_memory()[0] - before
     finally:
@@ -213,7 +220,7 @@ def test_byte_bound_holds_after_many_distinct_long_lines(toy_checkpoint) -> None
         before = tracemalloc.get_traced_memory()[0]
         for lines in (first, second):  # about 500 characters each, windowed for some
             for start in range(0, len(lines), 250):
-                engine.tag(lines[start:start + 250])
+                engine.tag(lines[start : start + 250])
                 assert 0 < engine.cache_bytes <= bound
                 assert engine._cache.bytes <= bound // 2 and engine._shapes.bytes <= bound // 2
             gc.collect()
@@ -256,11 +263,17 @@ def test_results_equal_with_and_without_a_byte_bound(toy_checkpoint, toy_line) -
     nothing = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1, cache_max_bytes=0)
     reference = Engine.load(str(toy_checkpoint), device="cpu", num_threads=1, cache_size=0).tag(lines)
     for engine in (unbounded, bounded, nothing):
-        results = [r for start in range(0, len(lines), 100) for r in engine.tag(lines[start:start + 100])]
+        results = [r for start in range(0, len(lines), 100) for r in engine.tag(lines[start : start + 100])]
         assert engine.cache_hits + engine.cache_misses == len(lines)
         for got, want in zip(results, reference, strict=True):
             assert (got.line, got.labels, got.bounds, got.token_kinds, got.template, got.template_id) == (
-                want.line, want.labels, want.bounds, want.token_kinds, want.template, want.template_id)
+                want.line,
+                want.labels,
+                want.bounds,
+                want.token_kinds,
+                want.template,
+                want.template_id,
+            )
             assert got.delimiter_confidence == pytest.approx(want.delimiter_confidence, abs=1e-5)
             assert got.min_confidence == pytest.approx(want.min_confidence, abs=1e-5)
     assert 0 < bounded.cache_bytes <= 64 * 1024 < unbounded.cache_bytes

@@ -1,4 +1,5 @@
 """``logdelim eval``: scoring a real (tiny) checkpoint, the JSON output, and leave-one-system-out."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,10 @@ def _write_jsonl(path: Path, examples: list[dict]) -> str:
 @pytest.fixture(scope="session")
 def toy_data(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     folder = tmp_path_factory.mktemp("toy_data")
-    return [_write_jsonl(folder / "kv.jsonl", _toy_lines("kv", 60, 1)),
-            _write_jsonl(folder / "pipe.jsonl", _toy_lines("pipe", 60, 2))]
+    return [
+        _write_jsonl(folder / "kv.jsonl", _toy_lines("kv", 60, 1)),
+        _write_jsonl(folder / "pipe.jsonl", _toy_lines("pipe", 60, 2)),
+    ]
 
 
 class _Oracle:
@@ -90,8 +93,9 @@ def test_evaluation_scores_tagger_and_baselines_and_pools_exactly() -> None:
     assert data["overall"]["confusion"]["labels"] == ["O", "D"]
 
 
-def test_eval_cli_json_on_a_tiny_model(toy_checkpoint: Path, toy_data: list[str],
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_cli_json_on_a_tiny_model(
+    toy_checkpoint: Path, toy_data: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["eval", "--model", str(toy_checkpoint), "--data", *toy_data, "--json", "--device", "cpu"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["model_id"].startswith("charbilstm-") and data["device"] == "cpu"
@@ -108,19 +112,32 @@ def test_eval_cli_json_on_a_tiny_model(toy_checkpoint: Path, toy_data: list[str]
     assert sum(map(sum, data["overall"]["confusion"]["matrix"])) == report["micro avg"]["support"]
 
 
-def test_eval_cli_text_has_table_report_and_confusion(toy_checkpoint: Path, toy_data: list[str],
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_cli_text_has_table_report_and_confusion(
+    toy_checkpoint: Path, toy_data: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["eval", "--model", str(toy_checkpoint), "--data", toy_data[0], "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "| kv | 60 |" in out and "| **overall** | 60 |" in out
     assert "macro avg" in out and "gold\\pred" in out
 
 
-def test_loso_runs_chosen_folds_resumes_and_pools(toy_data: list[str], tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str],
-                                                  caplog: pytest.LogCaptureFixture) -> None:
-    common = ["eval", "--loso", "--data", *toy_data, "--out", str(tmp_path), "--minutes-per-system", "0.03",
-              "--synthetic-lines", "0", "--device", "cpu"]
+def test_loso_runs_chosen_folds_resumes_and_pools(
+    toy_data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    common = [
+        "eval",
+        "--loso",
+        "--data",
+        *toy_data,
+        "--out",
+        str(tmp_path),
+        "--minutes-per-system",
+        "0.03",
+        "--synthetic-lines",
+        "0",
+        "--device",
+        "cpu",
+    ]
     assert main([*common, "--systems", "kv"]) == 0
     first = (tmp_path / "kv" / "result.json").stat().st_mtime_ns
     assert (tmp_path / "kv" / "model.pt").exists()
@@ -143,8 +160,7 @@ def test_loso_runs_chosen_folds_resumes_and_pools(toy_data: list[str], tmp_path:
     assert "kv was trained with other settings" in caplog.text
 
 
-def test_loso_rejects_unknown_system(toy_data: list[str], tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_loso_rejects_unknown_system(toy_data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--loso", "--data", *toy_data, "--out", str(tmp_path), "--systems", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
 
@@ -157,8 +173,15 @@ def test_eval_cli_on_a_multiclass_alphabet(tmp_path: Path, capsys: pytest.Captur
         labels = ["B-NUM" if c.isdigit() else "B-ORG" if line.index(" ") > i else "O" for i, c in enumerate(line)]
         examples.append({"system": "toy", "line": line, "labels": labels})
     data_path = _write_jsonl(tmp_path / "entities.jsonl", examples)
-    cfg = TrainConfig(data=(data_path,), out_dir=str(tmp_path / "model"), synthetic_lines=0, max_minutes=0.05,
-                      max_epochs=3, seed=0, device="cpu")
+    cfg = TrainConfig(
+        data=(data_path,),
+        out_dir=str(tmp_path / "model"),
+        synthetic_lines=0,
+        max_minutes=0.05,
+        max_epochs=3,
+        seed=0,
+        device="cpu",
+    )
     model = train(cfg)["checkpoint"]
     assert main(["eval", "--model", model, "--data", data_path, "--json", "--device", "cpu"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -190,8 +213,12 @@ def _kinds_lines(system: str, count: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     out = []
     for _ in range(count):
-        header = [(f"12:{rng.randint(10, 59)}:{rng.randint(10, 59)}", "F"), (" ", "C"),
-                  (rng.choice(["INFO", "WARN"]), "F"), (" ", "C")]
+        header = [
+            (f"12:{rng.randint(10, 59)}:{rng.randint(10, 59)}", "F"),
+            (" ", "C"),
+            (rng.choice(["INFO", "WARN"]), "F"),
+            (" ", "C"),
+        ]
         choice = rng.randrange(3)
         if choice == 0:
             body = [("open port ", "C"), (str(rng.randint(1, 9999)), "V")]
@@ -212,8 +239,10 @@ class _KindOracle(_Oracle):
         self.kinds = {e["line"]: e["kinds"] if with_kinds else "" for e in examples}
 
     def tag(self, lines: list[str]) -> list[SimpleNamespace]:
-        return [SimpleNamespace(line=line, tokens=labels_to_spans(line, self.gold[line]), kinds=self.kinds[line])
-                for line in lines]
+        return [
+            SimpleNamespace(line=line, tokens=labels_to_spans(line, self.gold[line]), kinds=self.kinds[line])
+            for line in lines
+        ]
 
 
 def test_kinds_are_scored_beside_the_baselines_and_pool_exactly() -> None:
@@ -232,9 +261,11 @@ def test_kinds_are_scored_beside_the_baselines_and_pool_exactly() -> None:
     overall = data["overall"]["kinds"]["scores"]
     systems = [data["systems"][s]["kinds"]["scores"]["digit_rule"] for s in ("alpha", "beta")]
     assert overall["digit_rule"]["grouping_accuracy"] == pytest.approx(
-        (systems[0]["grouping_accuracy"] + systems[1]["grouping_accuracy"]) / 2)  # the mean over systems
+        (systems[0]["grouping_accuracy"] + systems[1]["grouping_accuracy"]) / 2
+    )  # the mean over systems
     assert overall["digit_rule"]["grouping_accuracy_pooled"] == pytest.approx(
-        (systems[0]["grouping_accuracy"] * 60 + systems[1]["grouping_accuracy"] * 40) / 100)  # line-weighted
+        (systems[0]["grouping_accuracy"] * 60 + systems[1]["grouping_accuracy"] * 40) / 100
+    )  # line-weighted
     assert overall[TAGGER]["ga_systems"] == 2 and overall[TAGGER]["ga_lines"] == 100
     # The delimiter part is what it was without kinds.
     plain = [{k: v for k, v in e.items() if k not in ("kinds", "event")} for e in examples]
@@ -314,15 +345,38 @@ def test_loso_trains_on_ann_files(tmp_path: Path, capsys: pytest.CaptureFixture[
     rng = random.Random(7)
     rows = []
     for _ in range(40):
-        rows.append(f"web\t⟬12:00:{rng.randint(10, 59)}⟭ GET ⟦/{rng.choice(['a', 'b', 'c'])}.html⟧ "
-                    f"took ⟦{rng.randint(1, 99)}⟧ ms (ok.)")
-        rows.append(f"db\t⟬12:00:{rng.randint(10, 59)}⟭ query=⟦select {rng.randint(1, 9)}⟧ "
-                    f"rows: ⟦{rng.randint(0, 9)}⟧;")
+        rows.append(
+            f"web\t⟬12:00:{rng.randint(10, 59)}⟭ GET ⟦/{rng.choice(['a', 'b', 'c'])}.html⟧ "
+            f"took ⟦{rng.randint(1, 99)}⟧ ms (ok.)"
+        )
+        rows.append(
+            f"db\t⟬12:00:{rng.randint(10, 59)}⟭ query=⟦select {rng.randint(1, 9)}⟧ rows: ⟦{rng.randint(0, 9)}⟧;"
+        )
     ann = tmp_path / "lines.ann"
     ann.write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "loso"
-    assert main(["eval", "--loso", "--data", str(ann), "--out", str(out), "--systems", "web",
-                 "--minutes-per-system", "0.03", "--synthetic-lines", "0", "--device", "cpu", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--loso",
+                "--data",
+                str(ann),
+                "--out",
+                str(out),
+                "--systems",
+                "web",
+                "--minutes-per-system",
+                "0.03",
+                "--synthetic-lines",
+                "0",
+                "--device",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["missing"] == ["db"] and data["systems"]["web"]["lines"] == 40
     saved = json.loads((out / "web" / "result.json").read_text())

@@ -1,4 +1,5 @@
 """Stream groups: a word that takes many values among otherwise equal templates is a variable."""
+
 from __future__ import annotations
 
 import pytest

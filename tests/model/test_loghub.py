@@ -1,4 +1,5 @@
 """Spec labels rebuilt from Loghub structured CSVs (``logdelim label``)."""
+
 from __future__ import annotations
 
 import csv
@@ -29,29 +30,49 @@ def test_template_kinds_follow_the_spec_rules() -> None:
 
 
 def test_template_whitespace_matches_any_run_and_a_mismatch_is_none() -> None:
-    assert template_labels("We launched 1 speculations.  Sleeping 15000 ms.",
-                           "We launched <*> speculations. Sleeping <*> ms.") is not None
+    assert (
+        template_labels(
+            "We launched 1 speculations.  Sleeping 15000 ms.", "We launched <*> speculations. Sleeping <*> ms."
+        )
+        is not None
+    )
     assert template_labels(" total = 5##6", "total = <*>##<*>") == "DOOOOODDDODDO"
     assert template_labels("open through proxy", "close, <*> bytes") is None
 
 
 def test_rows_are_rebuilt_from_the_format_with_optional_parts() -> None:
-    row = {"LineId": "1", "Month": "Jun", "Date": "14", "Time": "15:16:01", "Level": "combo",
-           "Component": "sshd(pam_unix)", "PID": "19939.0", "Content": "session opened for user root",
-           "EventTemplate": "session opened for user <*>"}
+    row = {
+        "LineId": "1",
+        "Month": "Jun",
+        "Date": "14",
+        "Time": "15:16:01",
+        "Level": "combo",
+        "Component": "sshd(pam_unix)",
+        "PID": "19939.0",
+        "Content": "session opened for user root",
+        "EventTemplate": "session opened for user <*>",
+    }
     line, labels, kinds = label_row(FORMATS["Linux"], row)
     assert kinds.startswith("FFFDFFDFFFFFFFFDFFFFFDFFFFFFFFFFFFFFDFFFFFDD")  # header values are fields
     assert kinds.endswith("DCCCCCCCDCCCCCCDCCCDCCCCDVVVV")
     # pandas' float rendering of the integer PID is undone; the [PID] part is present.
     assert line == "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: session opened for user root"
-    assert labels[line.index("sshd"):line.index("[")] == "OOOOOOOOOOOOOO"  # a header value keeps its ( )
-    assert labels[line.index("["):line.index("[") + 1] == "D"
+    assert labels[line.index("sshd") : line.index("[")] == "OOOOOOOOOOOOOO"  # a header value keeps its ( )
+    assert labels[line.index("[") : line.index("[") + 1] == "D"
     line, _, _ = label_row(FORMATS["Linux"], {**row, "PID": ""})
     assert line == "Jun 14 15:16:01 combo sshd(pam_unix): session opened for user root"
 
-    mac = {"Month": "Jul", "Date": "1", "Time": "09:00:55", "User": "calvisitor-10-105-160-95",
-           "Component": "kernel", "PID": "0", "Address": "", "Content": "AirPort: Link Down",
-           "EventTemplate": "AirPort: Link Down"}
+    mac = {
+        "Month": "Jul",
+        "Date": "1",
+        "Time": "09:00:55",
+        "User": "calvisitor-10-105-160-95",
+        "Component": "kernel",
+        "PID": "0",
+        "Address": "",
+        "Content": "AirPort: Link Down",
+        "EventTemplate": "AirPort: Link Down",
+    }
     line, labels, _ = label_row(FORMATS["Mac"], mac)
     assert line == "Jul  1 09:00:55 calvisitor-10-105-160-95 kernel[0]: AirPort: Link Down"
     assert labels.endswith("OOOOOOODDOOOODOOOO")
@@ -62,8 +83,16 @@ def test_label_command_writes_spec_jsonl_and_skips_mismatches(tmp_path: Path, ca
     with source.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["LineId", "Time", "Program", "Content", "EventId", "EventTemplate"])
-        writer.writerow(["1", "10.30 16:49:06", "chrome.exe", "proxy.example.org:5070 open through proxy",
-                         "E2", "<*>:<*> open through proxy"])
+        writer.writerow(
+            [
+                "1",
+                "10.30 16:49:06",
+                "chrome.exe",
+                "proxy.example.org:5070 open through proxy",
+                "E2",
+                "<*>:<*> open through proxy",
+            ]
+        )
         writer.writerow(["2", "10.30 16:49:07", "chrome.exe", "something else", "E9", "close, <*> bytes"])
     out = tmp_path / "out.jsonl"
     assert main(["label", "--system", "Proxifier", str(source), "--out", str(out)]) == 0
@@ -103,4 +132,3 @@ def test_rebuilt_shared_lines_carry_the_shared_labels(loghub_files: list[Path]) 
         assert equal >= 0.75 * len(gold), (system, equal)
         compared += equal
     assert compared >= 15_000
-

@@ -1,4 +1,5 @@
 """The LRU cache: bounds in entries and bytes, recency order, and what an entry really costs."""
+
 from __future__ import annotations
 
 import gc

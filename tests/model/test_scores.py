@@ -1,4 +1,5 @@
 """The spec's scores (of delimiters and of kinds), grouping accuracy and the per-class report, on hand-made cases."""
+
 from __future__ import annotations
 
 import random
@@ -181,11 +182,18 @@ def test_kind_scores_pool_micro_and_survive_save_and_merge() -> None:
 
 GA_TRIPLES = [
     # A: group k1 is exactly event E1 (2 right); k2 holds half of E2; k3 mixes E2 and E3.
-    ("A", "E1", "k1"), ("A", "E1", "k1"), ("A", "E2", "k2"), ("A", "E2", "k3"), ("A", "E3", "k3"),
+    ("A", "E1", "k1"),
+    ("A", "E1", "k1"),
+    ("A", "E2", "k2"),
+    ("A", "E2", "k3"),
+    ("A", "E3", "k3"),
     # B: the line without an event is dropped (as the benchmark's evaluator drops it), so k1 is exactly X.
-    ("B", "X", "k1"), ("B", "X", "k1"), ("B", None, "k1"),
+    ("B", "X", "k1"),
+    ("B", "X", "k1"),
+    ("B", None, "k1"),
     # C: two events in one group: both lines wrong.
-    ("C", "P", "k"), ("C", "Q", "k"),
+    ("C", "P", "k"),
+    ("C", "Q", "k"),
 ]
 
 
@@ -208,7 +216,9 @@ def test_grouping_keys_only_matter_as_a_partition_within_a_system() -> None:
     assert grouping_accuracy(renamed) == grouping_accuracy(GA_TRIPLES)
     # The same key in two systems is two groups.
     assert grouping_accuracy([("A", "E", "k"), ("B", "E", "k")]) == {
-        "A": {"correct": 1, "lines": 1}, "B": {"correct": 1, "lines": 1}}
+        "A": {"correct": 1, "lines": 1},
+        "B": {"correct": 1, "lines": 1},
+    }
 
 
 def test_grouping_accuracy_matches_the_definition_on_random_partitions() -> None:
@@ -219,8 +229,10 @@ def test_grouping_accuracy_matches_the_definition_on_random_partitions() -> None
         events = [rng.choice("abc") for _ in range(n)]
         keys = [rng.choice("xyz") for _ in range(n)]
         right = sum(
-            1 for i in range(n)
-            if {j for j in range(n) if keys[j] == keys[i]} == {j for j in range(n) if events[j] == events[i]})
+            1
+            for i in range(n)
+            if {j for j in range(n) if keys[j] == keys[i]} == {j for j in range(n) if events[j] == events[i]}
+        )
         assert grouping_accuracy(("S", e, k) for e, k in zip(events, keys)) == {"S": {"correct": right, "lines": n}}
 
 

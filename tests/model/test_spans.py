@@ -1,4 +1,5 @@
 """Labels <-> spans round trip, on hand cases and on every shared Loghub line."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,7 @@ def test_offsets_are_code_points() -> None:
     labels = "OOOOODDDOOOOO"
     spans = labels_to_spans(line, labels)
     assert spans == [Span("héllo", 0, 5), Span("wörld", 8, 13)]
-    assert all(line[s.start:s.end] == s.text for s in spans)
+    assert all(line[s.start : s.end] == s.text for s in spans)
 
 
 def test_empty_and_all_delimiters() -> None:
@@ -41,6 +42,6 @@ def test_round_trip_on_every_shared_line(loghub_files) -> None:
             line, labels = example["line"], example["labels"]
             spans = labels_to_spans(line, labels)
             assert spans_to_labels(len(line), spans) == labels
-            assert all(line[s.start:s.end] == s.text for s in spans)
+            assert all(line[s.start : s.end] == s.text for s in spans)
             lines += 1
     assert lines == 22_000

@@ -1,5 +1,6 @@
 """Tests of the synthetic labelled-line generator (``logdelim.model.synth``): spec invariants,
 determinism, family coverage, hand-checked token lists and punctuation balance."""
+
 from __future__ import annotations
 
 import random
@@ -79,8 +80,7 @@ def test_piece_labels_constant_and_variable() -> None:
 
 def test_render_fields_padding_and_literal_braces() -> None:
     r = random.Random(0)
-    pieces = render(r, "{{{file}}} [{level:<5}] {msg}", {"file": "a.py:12", "level": "INFO",
-                                                        "msg": [("done.", CONST)]})
+    pieces = render(r, "{{{file}}} [{level:<5}] {msg}", {"file": "a.py:12", "level": "INFO", "msg": [("done.", CONST)]})
     line, tokens = _assembled_tokens(pieces)
     assert line == "{a.py:12} [INFO ] done."
     assert tokens == ["a.py:12", "INFO", "done"]
@@ -89,24 +89,37 @@ def test_render_fields_padding_and_literal_braces() -> None:
 def test_logfmt_line_tokens() -> None:
     r = random.Random(0)
     msg = render(r, "Listening on {hostport}", {"hostport": "10.0.0.1:8080"})
-    pieces = logfmt_pieces(r, [("level", "info"), ("msg", msg), ("http.status", "200"),
-                               ("path", "C:\\Program Files\\x")])
+    pieces = logfmt_pieces(
+        r, [("level", "info"), ("msg", msg), ("http.status", "200"), ("path", "C:\\Program Files\\x")]
+    )
     line, tokens = _assembled_tokens(pieces)
     assert line == 'level=info msg="Listening on 10.0.0.1:8080" http.status=200 path="C:\\\\Program Files\\\\x"'
-    assert tokens == ["level", "info", "msg", "Listening", "on", "10.0.0.1:8080", "http", "status", "200",
-                      "path", "C:\\\\Program", "Files\\\\x"]
+    assert tokens == [
+        "level",
+        "info",
+        "msg",
+        "Listening",
+        "on",
+        "10.0.0.1:8080",
+        "http",
+        "status",
+        "200",
+        "path",
+        "C:\\\\Program",
+        "Files\\\\x",
+    ]
 
 
 def test_url_is_one_token() -> None:
     url = "https://api.example.com:8443/v1/items?q=x&y=z"
-    line, tokens = _assembled_tokens(render(random.Random(0), "GET {url} -> {status}",
-                                            {"url": url, "status": "200"}))
+    line, tokens = _assembled_tokens(render(random.Random(0), "GET {url} -> {status}", {"url": url, "status": "200"}))
     assert tokens == ["GET", url, "200"]
 
 
 def test_ipv6_host_port_and_scoped_address() -> None:
-    pieces = render(random.Random(0), "peer {hostport} via {ip}: ok", {"hostport": "[2001:db8::1]:443",
-                                                                      "ip": "fe80::1%eth0"})
+    pieces = render(
+        random.Random(0), "peer {hostport} via {ip}: ok", {"hostport": "[2001:db8::1]:443", "ip": "fe80::1%eth0"}
+    )
     assert _assembled_tokens(pieces)[1] == ["peer", "[2001:db8::1]:443", "via", "fe80::1%eth0", "ok"]
 
 
@@ -124,20 +137,36 @@ def test_clock_durations_and_header_components_are_one_token() -> None:
 
 
 def test_windows_path_with_space_splits_only_at_the_space() -> None:
-    pieces = render(random.Random(0), "Loaded file {winpath} ({size})",
-                    {"winpath": "C:\\Program Files\\x.dll", "size": "1.2GiB"})
+    pieces = render(
+        random.Random(0), "Loaded file {winpath} ({size})", {"winpath": "C:\\Program Files\\x.dll", "size": "1.2GiB"}
+    )
     assert _assembled_tokens(pieces)[1] == ["Loaded", "file", "C:\\Program", "Files\\x.dll", "1.2GiB"]
 
 
 def test_json_object_syntax_is_delimiter_values_are_tokens() -> None:
     r = random.Random(0)
-    obj = {"level": [("info", FIELD)], "ts": "1.5e9",
-           "msg": render(r, "open {path}: denied", {"path": '/tmp/"a b"'}),
-           "http": {"ok": "true"}}
+    obj = {
+        "level": [("info", FIELD)],
+        "ts": "1.5e9",
+        "msg": render(r, "open {path}: denied", {"path": '/tmp/"a b"'}),
+        "http": {"ok": "true"},
+    }
     line, tokens = _assembled_tokens(json_pieces(obj, spaced=False))
     assert line == '{"level":"info","ts":1.5e9,"msg":"open /tmp/\\"a b\\": denied","http":{"ok":true}}'
-    assert tokens == ["level", "info", "ts", "1.5e9", "msg", "open", '/tmp/\\"a', 'b\\"', "denied",
-                      "http", "ok", "true"]
+    assert tokens == [
+        "level",
+        "info",
+        "ts",
+        "1.5e9",
+        "msg",
+        "open",
+        '/tmp/\\"a',
+        'b\\"',
+        "denied",
+        "http",
+        "ok",
+        "true",
+    ]
 
 
 def test_outer_whitespace_is_trimmed_with_its_labels() -> None:
@@ -178,12 +207,18 @@ def test_punctuation_gets_both_labels(rows: list[dict]) -> None:
 
 def test_kinds_header_fields_message_variables_and_constant_text() -> None:
     r = random.Random(0)
-    pieces = render(r, "{level} [{thread}] {msg}", {"level": "INFO", "thread": "main",
-                                                    "msg": render(r, "took {duration} on {host}",
-                                                                  {"duration": "3 ms", "host": "db-1"}, kind=VAR)})
+    pieces = render(
+        r,
+        "{level} [{thread}] {msg}",
+        {
+            "level": "INFO",
+            "thread": "main",
+            "msg": render(r, "took {duration} on {host}", {"duration": "3 ms", "host": "db-1"}, kind=VAR),
+        },
+    )
     line, _, kinds = assemble(pieces)
     assert line == "INFO [main] took 3 ms on db-1"
-    assert kinds == "FFFF" "DD" "FFFF" "DD" "CCCC" "D" "VDVV" "D" "CC" "D" "VVVV"
+    assert kinds == "FFFFDDFFFFDDCCCCDVDVVDCCDVVVV"
 
 
 def test_every_family_has_constant_text_or_variables(rows: list[dict]) -> None:

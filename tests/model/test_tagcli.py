@@ -1,4 +1,5 @@
 """``logdelim tag``: records with templates and token kinds, ``--kinds`` for the per-character string."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,12 @@ def test_record_has_template_id_and_token_kinds() -> None:
     assert list(obj) == ["line", "template", "template_id", "tokens", "min_confidence"]
     assert obj["template"] == "took <*> ms at <*>" and obj["template_id"] == template_id("took <*> ms at <*>")
     assert [(t["text"], t["kind"]) for t in obj["tokens"]] == [
-        ("took", "constant"), ("35", "variable"), ("ms", "constant"), ("at", "constant"), ("12:00", "field")]
+        ("took", "constant"),
+        ("35", "variable"),
+        ("ms", "constant"),
+        ("at", "constant"),
+        ("12:00", "field"),
+    ]
     assert obj["min_confidence"] == 0.8765
     with_kinds = record(_result(LINE, LABELS, TOKEN_KINDS), kinds=True, with_kinds=True)
     assert list(with_kinds)[:2] == ["line", "kinds"] and with_kinds["kinds"] == "CCCCDVVDCCDCCDFFFFF"
@@ -45,8 +51,12 @@ def test_tag_cli_prints_templates_and_with_kinds_the_kinds(toy_checkpoint, tmp_p
     path.write_text("time: 1:2 ok\nport: 33 ok\n\nid: 7:8:9 ok\n")
 
     def tag(*options: str) -> list[dict]:
-        out = subprocess.run([sys.executable, "-m", "logdelim.daemon.cli", "tag", "--model", str(toy_checkpoint),
-                              *options, str(path)], capture_output=True, check=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "logdelim.daemon.cli", "tag", "--model", str(toy_checkpoint), *options, str(path)],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
         return [json.loads(x) for x in out.splitlines()]
 
     plain, with_kinds = tag(), tag("--kinds")

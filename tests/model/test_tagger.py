@@ -1,4 +1,5 @@
 """The network: outputs follow its weights even where it keeps derived tables between calls."""
+
 from __future__ import annotations
 
 import torch

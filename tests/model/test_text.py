@@ -1,4 +1,5 @@
 """Rules 4 and 5 of the spec: terminal escapes are delimiters, combining marks stay with their letter."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -38,7 +39,7 @@ def test_colour_is_never_part_of_a_token(engine: Engine) -> None:
     assert "ERROR" in texts and "2024-05-01T12:00:00Z" in texts
     assert not any("\x1b" in t or "[" in t or t.endswith("m") and t[:-1].isdigit() for t in texts)
     for t in result.tokens:
-        assert COLOURED[t.start:t.end] == t.text  # offsets index the line as given
+        assert COLOURED[t.start : t.end] == t.text  # offsets index the line as given
     assert all(result.labels[i] == "D" for i, c in enumerate(COLOURED) if c == "\x1b")
 
 
@@ -51,16 +52,19 @@ def test_a_combining_mark_stays_with_its_letter(engine: Engine) -> None:
             assert result.labels[i] == result.labels[i - 1]
 
 
-@pytest.mark.parametrize("line, tokens", [
-    ("2024-05-01 12:00:00 INFO 東京 サーバー started", ["東京", "サーバー", "started"]),
-    ("2024-05-01 12:00:00 INFO שלום עולם 42", ["שלום", "עולם", "42"]),
-    ("2024-05-01 12:00:00 INFO deploy 🚀 done", ["deploy", "done"]),
-])
+@pytest.mark.parametrize(
+    "line, tokens",
+    [
+        ("2024-05-01 12:00:00 INFO 東京 サーバー started", ["東京", "サーバー", "started"]),
+        ("2024-05-01 12:00:00 INFO שלום עולם 42", ["שלום", "עולם", "42"]),
+        ("2024-05-01 12:00:00 INFO deploy 🚀 done", ["deploy", "done"]),
+    ],
+)
 def test_other_scripts_split_at_their_spaces(engine: Engine, line: str, tokens: list[str]) -> None:
     [result] = engine.tag([line])
     texts = [t.text for t in result.tokens]
-    assert texts[-len(tokens):] == tokens
-    assert all(line[t.start:t.end] == t.text for t in result.tokens)
+    assert texts[-len(tokens) :] == tokens
+    assert all(line[t.start : t.end] == t.text for t in result.tokens)
 
 
 def test_cached_and_uncached_agree_on_rewritten_lines() -> None:
@@ -68,7 +72,11 @@ def test_cached_and_uncached_agree_on_rewritten_lines() -> None:
     cached = Engine.load(device="cpu", num_threads=1).tag(lines)
     plain = Engine.load(device="cpu", num_threads=1, cache_size=0).tag(lines)
     for got, want in zip(cached, plain):
-        assert (got.labels, got.bounds, got.template, got.template_id) == (want.labels, want.bounds, want.template,
-                                                                          want.template_id)
+        assert (got.labels, got.bounds, got.template, got.template_id) == (
+            want.labels,
+            want.bounds,
+            want.template,
+            want.template_id,
+        )
     # Lines that differ only in a colour share a cache entry but keep their own template.
     assert cached[0].template != cached[2].template and "\x1b[1;33m" in cached[2].template

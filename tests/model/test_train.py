@@ -1,4 +1,5 @@
 """Training: outputs, determinism, other label alphabets."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ def _char_entities(tmp_path):
         per = rng.choice(["Ann", "Bob", "Eve", "Kim", "Luis", "Mia", "Olga"])
         org = rng.choice(["Acme", "Initech", "Globex", "Umbrella", "Hooli", "Vandelay"])
         line = f"{verb} by {per} at {org}"
-        labels = (["O"] * (len(verb) + 4) + ["B-PER"] + ["I-PER"] * (len(per) - 1) + ["O"] * 4
-                  + ["B-ORG"] + ["I-ORG"] * (len(org) - 1))
+        labels = (
+            ["O"] * (len(verb) + 4)
+            + ["B-PER"]
+            + ["I-PER"] * (len(per) - 1)
+            + ["O"] * 4
+            + ["B-ORG"]
+            + ["I-ORG"] * (len(org) - 1)
+        )
         rows.append({"system": "toy", "line": line, "labels": labels})
     path = tmp_path / "ents.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -37,8 +44,17 @@ def _char_entities(tmp_path):
 
 def test_multi_class_alphabet(tmp_path) -> None:
     path, rows = _char_entities(tmp_path)
-    result = train(TrainConfig(data=(str(path),), out_dir=str(tmp_path / "m"), max_minutes=0.5, max_epochs=40,
-                               hidden_size=16, embedding_dim=16, num_threads=1))
+    result = train(
+        TrainConfig(
+            data=(str(path),),
+            out_dir=str(tmp_path / "m"),
+            max_minutes=0.5,
+            max_epochs=40,
+            hidden_size=16,
+            embedding_dim=16,
+            num_threads=1,
+        )
+    )
     ckpt = checkpoint.load(result["checkpoint"])
     assert ckpt.labels == ["O", "B-ORG", "B-PER", "I-ORG", "I-PER"] and not ckpt.delimiter_rules
     tagged = Engine.load(result["checkpoint"], device="cpu").tag([rows[0]["line"], rows[1]["line"]])
@@ -48,8 +64,9 @@ def test_multi_class_alphabet(tmp_path) -> None:
 
 def test_deterministic_for_a_seed(tmp_path) -> None:
     path, _ = _char_entities(tmp_path)
-    cfg = TrainConfig(data=(str(path),), max_minutes=5, max_epochs=2, hidden_size=8,
-                      embedding_dim=8, num_threads=1, seed=3)
+    cfg = TrainConfig(
+        data=(str(path),), max_minutes=5, max_epochs=2, hidden_size=8, embedding_dim=8, num_threads=1, seed=3
+    )
     first = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "a")}))
     second = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "b")}))
     assert first["model_id"] == second["model_id"]

@@ -1,4 +1,5 @@
 """Vocabulary edge cases: digits, unknown characters, any Unicode."""
+
 from __future__ import annotations
 
 import random
