@@ -27,6 +27,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -49,6 +50,15 @@ Headers = list[tuple[str, bytes]]
 
 class MissingTopicError(RuntimeError):
     """An output or dead-letter topic does not exist (the daemon does not create topics)."""
+
+
+@dataclass
+class _Outgoing:
+    """One output partition's producer batches (with their records' messages), oldest first, and its flusher."""
+
+    batches: deque[tuple[Any, list[tuple[Pending, bytes]]]]
+    wake: asyncio.Event
+    flusher: asyncio.Task
 
 
 class Emitter:
@@ -89,12 +99,8 @@ class Emitter:
         self.acked = asyncio.Event()
         self._partition_counts: dict[str, int] = {}
         self._retry_tasks: set[asyncio.Task] = set()
-        # Per output partition: the open producer batch (and its records' pending messages),
-        # full batches waiting their turn, and the flusher task that hands them over.
-        self._open: dict[int, tuple[Any, list[tuple[Pending, bytes]]]] = {}
-        self._full: dict[int, deque[tuple[Any, list[tuple[Pending, bytes]]]]] = {}
-        self._wake: dict[int, asyncio.Event] = {}
-        self._flushers: dict[int, asyncio.Task] = {}
+        # Per output partition: its producer batches waiting to go out and their flusher.
+        self._outgoing: dict[int, _Outgoing] = {}
         # Looked up once, and exported at 0 from the start (as the intake's lines-consumed series).
         self._records_produced = metrics.records_produced.labels(output_topic)
         self._dead_letters = {reason: metrics.dead_letters.labels(reason) for reason in inputs.DEAD_LETTER_REASONS}
@@ -122,7 +128,7 @@ class Emitter:
     def cancel_retries(self) -> None:
         """Stop the resends still waiting and the flushers (the pipeline has stopped: what they
         hold stays uncommitted)."""
-        for task in [*self._retry_tasks, *self._flushers.values()]:
+        for task in [*self._retry_tasks, *(out.flusher for out in self._outgoing.values())]:
             task.cancel()
 
     async def emit(self, batch: list[Pending], tagged: list[inputs.Encoded | inputs.Rejection]) -> None:
@@ -156,38 +162,39 @@ class Emitter:
             self._add(partition, pending, value)
             touched.add(partition)
         for partition in touched:
-            self._wake[partition].set()
+            self._outgoing[partition].wake.set()
         self.metrics.delimiter_confidence.observe_many(confidences)
 
     def _add(self, partition: int, pending: Pending, value: bytes) -> None:
-        """Put a record in ``partition``'s open batch (a full one queues for its flusher)."""
+        """Put a record in ``partition``'s newest batch, or in a new one when that is full or gone out."""
         key = pending.key if self.input_key else record_key(pending.source)
-        if partition not in self._flushers:
-            self._full[partition] = deque()
-            self._wake[partition] = asyncio.Event()
-            self._flushers[partition] = asyncio.get_running_loop().create_task(
-                self._flush(partition), name=f"flush-{partition}"
-            )
-        builder, items = self._open.get(partition) or self._start_batch(partition)
-        if builder.append(key=key, value=value, timestamp=None, headers=list(pending.headers)) is None:
-            self._full[partition].append(self._open.pop(partition))
-            builder, items = self._start_batch(partition)
+        out = self._outgoing.get(partition)
+        if out is None:
+            # The flusher starts once this returns, with the entry in place.
+            flusher = asyncio.get_running_loop().create_task(self._flush(partition), name=f"flush-{partition}")
+            out = self._outgoing[partition] = _Outgoing(deque(), asyncio.Event(), flusher)
+        batches = out.batches
+        if (
+            not batches
+            or batches[-1][0].append(key=key, value=value, timestamp=None, headers=list(pending.headers)) is None
+        ):
+            batches.append((self.producer.create_batch(), []))
             # A batch's first record always fits.
-            builder.append(key=key, value=value, timestamp=None, headers=list(pending.headers))
-        items.append((pending, value))
-
-    def _start_batch(self, partition: int) -> tuple[Any, list[tuple[Pending, bytes]]]:
-        batch = self._open[partition] = (self.producer.create_batch(), [])
-        return batch
+            batches[-1][0].append(key=key, value=value, timestamp=None, headers=list(pending.headers))
+        batches[-1][1].append((pending, value))
 
     async def _flush(self, partition: int) -> None:
-        """Hand ``partition``'s batches to the producer, oldest first, each once it has room (until cancelled)."""
-        wake, full = self._wake[partition], self._full[partition]
+        """Hand ``partition``'s batches to the producer, oldest first, each once it has room (until cancelled).
+
+        A batch leaves ``out.batches`` before it is handed over, so :meth:`_add` only ever
+        appends to batches the producer does not have yet.
+        """
+        out = self._outgoing[partition]
         while True:
-            await wake.wait()
-            wake.clear()
-            while full or partition in self._open:
-                builder, items = full.popleft() if full else self._open.pop(partition)
+            await out.wake.wait()
+            out.wake.clear()
+            while out.batches:
+                builder, items = out.batches.popleft()
                 try:
                     await self._send_records(partition, builder, items)
                 except Exception as exc:  # noqa: BLE001 - a flusher that died would hold its partition up

@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,6 +86,7 @@ async def record(lines: int, workers: int, out: Path) -> float:
     from logdelim.tools.broker import EmbeddedBroker
 
     data = bench.pipeline_lines(bench_lines(None), lines)
+    spies: list[subprocess.Popen] = []
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as directory:
         daemon = bench.DaemonRun(
             broker.bootstrap_servers,
@@ -97,39 +97,21 @@ async def record(lines: int, workers: int, out: Path) -> float:
             quantize=False,
             workers=workers,
         )
-        await daemon.create_topics()
-        await bench.produce_lines(broker.bootstrap_servers, daemon.input_topic, data, bench.INPUT_PARTITIONS)
-        daemon.start()
-        started = await daemon.wait_ready()
-        assert daemon.daemon is not None
-        spy = subprocess.Popen(
-            [
-                "py-spy",
-                "record",
-                "--pid",
-                str(daemon.daemon.process.pid),
-                "--subprocesses",
-                "--idle",
-                "--rate",
-                "200",
-                "--format",
-                "raw",
-                "--nonblocking",
-                "-o",
-                str(out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+
+        def spy() -> None:
+            assert daemon.daemon is not None
+            command = ["py-spy", "record", "--pid", str(daemon.daemon.process.pid), "--subprocesses", "--idle"]
+            command += ["--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)]
+            spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
         try:
-            while bench._acknowledged(await daemon.metrics_text()) < len(data):
-                await asyncio.sleep(bench.SATURATION_POLL_S)
-            rate = len(data) / (time.perf_counter() - started)
+            saturated = await bench.daemon_saturation(daemon, data, on_ready=spy)
         finally:
-            spy.send_signal(2)  # py-spy writes its file on SIGINT
-            spy.wait(timeout=30)
+            for process in spies:
+                process.send_signal(2)  # py-spy writes its file on SIGINT
+                process.wait(timeout=30)
             daemon.stop()
-    return rate
+    return float(saturated["daemon_lines_per_s"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

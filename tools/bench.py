@@ -535,19 +535,25 @@ class DaemonRun:
         return self.daemon.log(chars) if self.daemon is not None else ""
 
 
-async def daemon_saturation(daemon: DaemonRun, lines: Sequence[str]) -> dict[str, Any]:
+async def daemon_saturation(
+    daemon: DaemonRun, lines: Sequence[str], on_ready: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """Fill the daemon's input, start it, time it from ``/readyz`` until it has acknowledged every line.
 
     Done is the daemon's own count of records and dead letters the broker
     acknowledged (``/metrics``, polled), like the ceiling's last acknowledgement:
     a consumer of the output topic in this process would take a share of the
-    two cores from the daemon. Leaves the daemon running.
+    two cores from the daemon. ``on_ready`` is called once the daemon is ready,
+    before the clock starts (a profiler attaching). Leaves the daemon running.
     """
     bootstrap = daemon.config["kafka"]["bootstrap_servers"]
     await daemon.create_topics()
     await produce_lines(bootstrap, daemon.input_topic, lines, INPUT_PARTITIONS)
     daemon.start()
-    ready_at = await daemon.wait_ready()
+    await daemon.wait_ready()
+    if on_ready is not None:
+        on_ready()
+    ready_at = time.perf_counter()
     before = await daemon.metrics_text()
     timeout_s = 60 + len(lines) / 50  # generous: even 50 lines/s finishes
     while True:

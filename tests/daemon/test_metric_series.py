@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pipeline_support import SETTINGS
 from prometheus_client import CollectorRegistry, Histogram
 
 from logdelim.daemon import inputs
@@ -15,27 +16,7 @@ async def test_every_topic_and_reason_is_exported_at_zero_before_any_line() -> N
     metrics = Metrics(CollectorRegistry())
     # Clients and engine are not touched before run() (nor its worker thread started before the
     # first batch): construction alone must create the series.
-    settings = PipelineSettings(
-        input_topics=["in.a", "in.b"],
-        input_pattern=None,
-        output_topic="out",
-        dead_letter_topic="dead",
-        input_format="raw",
-        input_field="log",
-        output_mode="record",
-        output_key="source",
-        enrich_key="logdelim",
-        max_lines=8,
-        max_wait_ms=10,
-        max_in_flight_lines=64,
-        max_line_bytes=1024,
-        max_message_bytes=1024 * 1024,
-        commit_interval_ms=200,
-        produce_retries=0,
-        drain_timeout_s=1.0,
-        max_tracked_templates=16,
-        tagger_stall_s=5.0,
-    )
+    settings = PipelineSettings(**{**SETTINGS, "input_topics": ["in.a", "in.b"]})
     Pipeline(None, None, LocalEncoder(None), metrics, settings)
 
     def sample(name: str, **labels: str) -> float | None:

@@ -7,34 +7,13 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from pipeline_support import SETTINGS
 from prometheus_client import CollectorRegistry
 
 from logdelim.daemon.health import PipelineHealth
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.pipeline import PipelineSettings
 from logdelim.daemon.records import Source, message_source, output_partition
-
-SETTINGS: dict[str, Any] = dict(
-    input_topics=["in"],
-    input_pattern=None,
-    output_topic="out",
-    dead_letter_topic="dead",
-    input_format="raw",
-    input_field="log",
-    output_mode="record",
-    output_key="source",
-    enrich_key="logdelim",
-    max_lines=8,
-    max_wait_ms=10,
-    max_in_flight_lines=64,
-    max_line_bytes=1024,
-    max_message_bytes=1024 * 1024,
-    commit_interval_ms=200,
-    produce_retries=0,
-    drain_timeout_s=1.0,
-    max_tracked_templates=16,
-    tagger_stall_s=5.0,
-)
 
 
 @pytest.mark.parametrize(
