@@ -153,9 +153,9 @@ async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
     Loaded in a thread: the event loop keeps answering heartbeats (``/healthz``) meanwhile.
     """
     from logdelim.daemon.tagging import TaggingPool
-    from logdelim.model.engine import Engine
+    from logdelim.model.engine import Engine, default_parallel_tiles
 
-    options = {
+    options: dict[str, Any] = {
         "path": model.path,
         "device": model.device,
         "num_threads": model.num_threads,
@@ -165,6 +165,9 @@ async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
     }
     try:
         if model.tagging_process:
+            # A tagging process runs the network on the cores its share allows: a stream of new line
+            # shapes (a new service) is when the network runs, and then the event loop has little to do.
+            options["parallel_tiles"] = max(1, default_parallel_tiles(model.device) // model.workers)
             return await asyncio.to_thread(
                 TaggingPool, options, model.workers, metrics.tagging_restarts.inc, model.tagger_timeout_s
             )

@@ -8,6 +8,8 @@ delimiter, alphanumerics never are, and punctuation is what the tagger decides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 ALNUM, SPACE, PUNCT = "a", "s", "p"
 
 
@@ -16,15 +18,33 @@ def char_class(char: str) -> str:
     return ALNUM if char.isalnum() else SPACE if char.isspace() else PUNCT
 
 
-_ASCII_CLASS = {i: char_class(chr(i)) for i in range(128)}
+class TranslateTable(dict[int, str]):
+    """A ``str.translate`` table filled as code points are first seen, from ``lookup``.
+
+    A translate table runs in C: a batch of joined lines that holds one non-ASCII
+    character is mapped at the speed of an ASCII one, instead of a Python call per
+    character. Past ``max_entries`` code points, new ones are mapped without being
+    remembered (bounded memory whatever the input).
+    """
+
+    def __init__(self, lookup: Callable[[str], str], max_entries: int = 65_536) -> None:
+        super().__init__({i: lookup(chr(i)) for i in range(128)})
+        self._lookup = lookup
+        self._max_entries = max_entries
+
+    def __missing__(self, code: int) -> str:
+        value = self._lookup(chr(code))
+        if len(self) < self._max_entries:
+            self[code] = value
+        return value
+
+
+_CLASSES = TranslateTable(char_class)
 
 
 def class_string(line: str) -> str:
-    """:func:`char_class` of every code point of ``line`` (a table lookup for ASCII)."""
-    classes = line.translate(_ASCII_CLASS)
-    if not classes.isascii():
-        classes = "".join(c if c.isascii() else char_class(c) for c in classes)
-    return classes
+    """:func:`char_class` of every code point of ``line``."""
+    return line.translate(_CLASSES)
 
 
 def is_punctuation(char: str) -> bool:

@@ -27,6 +27,7 @@ import ctypes
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -207,8 +208,9 @@ class Engine:
     ``parallel_tiles`` threads call the network at once, each on its own tile of a
     batch (with ``num_threads`` torch threads each): on a small CPU, two one-thread
     calls keep two cores busier than one call with two threads, whose LSTM steps
-    synchronise. The daemon leaves it at 1 (its event loop needs the other core);
-    batch jobs (``logdelim tag``, the bench's tagger figures) use every core.
+    synchronise. Batch jobs (``logdelim tag``, the bench's tagger figures) use every
+    core; the daemon's tagging processes share them out (the network runs when new
+    line shapes arrive, and then the event loop has little to do).
 
     ``cache_size`` bounds each cache in entries (0: no cache). ``cache_max_bytes``
     bounds both together in bytes, half each (see ``_SHAPE_SHARE``); None: entries
@@ -383,7 +385,9 @@ class Engine:
         Otherwise each is built by the first call that needs it: milliseconds that a
         service would spend on its first lines, and a benchmark on its first pass.
         """
-        return self._runner.warm_up()
+        started = time.perf_counter()
+        needs_rewrite("e\u0301")  # builds rule 5's pattern of every combining mark (about a second) now
+        return time.perf_counter() - started + self._runner.warm_up()
 
     def _finish_labels(self, label: np.ndarray, prob: np.ndarray, _kind: np.ndarray) -> _Tagged:
         """A result of an alphabet without delimiter rules: the network's label for every character."""

@@ -87,8 +87,8 @@ class CharVocab:
         self.chars: list[str] = sorted({c for c in chars if c not in "0123456789"})
         self._ids: dict[str, int] = {c: i + _RESERVED for i, c in enumerate(self.chars)}
         self._ids.update({d: DIGIT for d in "0123456789"})
-        # Every ASCII code point to the character whose ordinal is its id, for encode_array.
-        self._ascii_table = {i: chr(self._ids.get(chr(i)) or _fallback(chr(i))) for i in range(128)}
+        # Every code point to the character whose ordinal is its id, for encode_array.
+        self._table = charclass.TranslateTable(lambda c: chr(self._ids.get(c) or _fallback(c)))
 
     @classmethod
     def from_lines(cls, lines: Iterable[str], min_count: int = 1) -> CharVocab:
@@ -109,8 +109,8 @@ class CharVocab:
         return [ids.get(c) or _fallback(c) for c in line]
 
     def encode_array(self, line: str) -> np.ndarray:
-        """``encode`` as an int64 array; ASCII lines take a ``str.translate`` fast path."""
-        if line.isascii() and len(self) <= 256:
-            raw = line.translate(self._ascii_table).encode("latin-1")
-            return np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
-        return np.array(self.encode(line), dtype=np.int64)
+        """``encode`` as an int64 array: ids as the code points of a ``str.translate``, read back as numbers."""
+        mapped = line.translate(self._table)
+        if mapped.isascii():  # every id below 128 (an ASCII line, a small vocabulary): a byte each
+            return np.frombuffer(mapped.encode("ascii"), dtype=np.uint8).astype(np.int64)
+        return np.frombuffer(mapped.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)

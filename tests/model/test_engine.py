@@ -10,6 +10,7 @@ import sys
 import pytest
 from shared_support import distinct_word
 
+from logdelim.model import text
 from logdelim.model.engine import Engine, char_classes
 from logdelim.model.spans import labels_to_spans
 
@@ -153,6 +154,13 @@ def test_warm_up_changes_no_result(toy_checkpoint, toy_line) -> None:
     warm = Engine.load(str(toy_checkpoint), device="cpu", cache_size=0)
     assert warm.warm_up() > 0
     assert [r.labels for r in warm.tag(lines)] == [r.labels for r in cold.tag(lines)]
+
+
+def test_warm_up_builds_the_combining_marks_pattern(toy_checkpoint) -> None:
+    # Built on first use otherwise: a second's stall on the first non-ASCII line a daemon sees.
+    text._marks.cache_clear()
+    Engine.load(str(toy_checkpoint), device="cpu", cache_size=0).warm_up()
+    assert text._marks.cache_info().currsize == 1
 
 
 def test_int8_quantised_engine_keeps_the_labels(toy_checkpoint, toy_line) -> None:

@@ -58,6 +58,16 @@ def test_array_encoding_matches_the_list_encoding() -> None:
         assert vocab.encode_array(text).tolist() == vocab.encode(text)
 
 
+def test_array_encoding_of_ids_past_a_byte_and_lone_surrogates() -> None:
+    # A vocabulary of hundreds of characters gives ids past 255: the wide path must keep them.
+    vocab = CharVocab.from_lines(["".join(chr(c) for c in range(0x400, 0x600))])
+    assert len(vocab) > 256
+    text = "ascii \u05ff\u0400 " + "\udcff" + "ж" * 3
+    ids = vocab.encode_array(text).tolist()
+    assert ids == vocab.encode(text)
+    assert max(ids) > 255
+
+
 def test_shape_collapses_numbers_and_ids_and_nothing_else() -> None:
     assert shape("src: /10.0.0.1:50010 blk_-1234 x86_64 0xfa3 HTTP/1.1") == "src: /0.0.0.0:0 blk_-0 0_0 0 HTTP/0.0"
     assert shape("port 8080") == shape("port 1") == "port 0"
