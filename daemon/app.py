@@ -147,27 +147,37 @@ def _client_set(kafka: Any) -> list[tuple[str, Any]]:
     return [("producer", producer), ("consumer", consumer), ("lag probe", HighWatermarkProbe(probe_consumer))]
 
 
-async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
-    """The tagging processes (or, with ``model.tagging_process`` off, an engine here); None if it cannot load.
+def engine_options(model: ModelConfig) -> dict[str, Any]:
+    """``Engine.load``'s keyword arguments for the ``model`` section (plain values: a tagging process gets them pickled).
 
-    Loaded in a thread: the event loop keeps answering heartbeats (``/healthz``) meanwhile.
+    A tagging process runs as many network calls at once as its share of the usable
+    cores (the network runs when new line shapes arrive, and then the event loop has
+    little to do); an engine in the event loop's process runs one.
     """
-    from logdelim.daemon.tagging import TaggingPool
-    from logdelim.model.engine import Engine, default_parallel_tiles
+    from logdelim.model.engine import default_parallel_tiles
 
-    options: dict[str, Any] = {
+    return {
         "path": model.path,
         "device": model.device,
         "num_threads": model.num_threads,
         "quantize": model.quantize,
         "cache_size": model.cache_size,
         "cache_max_bytes": model.cache_max_bytes,
+        "parallel_tiles": max(1, default_parallel_tiles(model.device) // model.workers) if model.tagging_process else 1,
     }
+
+
+async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
+    """The tagging processes (or, with ``model.tagging_process`` off, an engine here); None if it cannot load.
+
+    Loaded in a thread: the event loop keeps answering heartbeats (``/healthz``) meanwhile.
+    """
+    from logdelim.daemon.tagging import TaggingPool
+    from logdelim.model.engine import Engine
+
+    options = engine_options(model)
     try:
         if model.tagging_process:
-            # A tagging process runs the network on the cores its share allows: a stream of new line
-            # shapes (a new service) is when the network runs, and then the event loop has little to do.
-            options["parallel_tiles"] = max(1, default_parallel_tiles(model.device) // model.workers)
             return await asyncio.to_thread(
                 TaggingPool, options, model.workers, metrics.tagging_restarts.inc, model.tagger_timeout_s
             )
