@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps demo lint test test-fast eval-unseen docs
+.PHONY: install system-deps demo lint test test-fast eval-unseen eval-corpus docs
 
 # torch first, pinned: 2.13.0 is the CPU build on disk; any other spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -27,8 +27,8 @@ demo: install
 
 # ruff and mypy as configured in pyproject.toml.
 lint: install
-	$(VENV)/bin/ruff check model daemon tools tests docs
-	$(VENV)/bin/ruff format --check model daemon tools tests docs
+	$(VENV)/bin/ruff check model daemon tools tests docs corpus
+	$(VENV)/bin/ruff format --check model daemon tools tests docs corpus
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy docs/gen_config.py docs/gen_performance.py docs/profile_stages.py
 
@@ -55,3 +55,13 @@ eval-unseen: install
 	    --out runs/unseen/$$s.jsonl || exit 1; \
 	done
 	$(VENV)/bin/logdelim eval --data $(foreach s,$(UNSEEN),runs/unseen/$(s).jsonl)
+
+# The shipped model against the rules on the real-programs corpus: each program's lines
+# labelled by its format strings (corpus/formats/<program>.yaml), then scored per program.
+eval-corpus: install
+	mkdir -p runs/corpus
+	for f in corpus/formats/*.yaml; do \
+	  p=$$(basename $$f .yaml); \
+	  $(VENV)/bin/logdelim label-logs --formats $$f corpus/logs/$$p.log --out runs/corpus/$$p.jsonl || exit 1; \
+	done
+	$(VENV)/bin/logdelim eval --data runs/corpus/*.jsonl

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("logdelim.model.tagcli", "tag log lines from files or stdin, one JSON record per line"),
     "train": ("logdelim.model.train", "train a tagger from labelled JSONL plus synthetic data"),
     "label": ("logdelim.model.loghub", "label Loghub structured CSVs by the spec (systems outside ../shared)"),
+    "label-logs": ("logdelim.model.formats", "label raw log lines by their program's format strings (YAML)"),
     "eval": ("logdelim.model.evaluate", "score a tagger and the rule baselines on labelled JSONL"),
     "bench": ("logdelim.tools.bench", "measure the tagger and the pipeline against their peers"),
     "run": ("logdelim.daemon.app", "run the streaming daemon from a YAML config"),

@@ -1,0 +1,1 @@
+"""One module per program of the corpus (see ``corpus/collect.py``)."""
