@@ -77,3 +77,21 @@ def test_readme_table_is_the_committed_corpus(collect: ModuleType) -> None:
     assert f"{collect.TABLE_BEGIN}\n{collect.summary_table()}{collect.TABLE_END}" in readme, (
         "corpus/README.md is stale: python corpus/collect.py --readme"
     )
+
+
+def test_every_program_has_formats_that_label_its_lines(collect: ModuleType) -> None:
+    from logdelim.model.formats import label_line, load_formats
+
+    for name in collect.programs():
+        program, formats = load_formats(CORPUS / "formats" / f"{name}.yaml")
+        assert program == name
+        lines = (CORPUS / "logs" / f"{name}.log").read_text(encoding="utf-8").splitlines()
+        labelled = [label_line(formats, line) for line in lines]
+        unmatched = [line for line, result in zip(lines, labelled) if result is None]
+        # The formats were written to label every line; a new collection they miss must say so here.
+        assert len(unmatched) <= 0.05 * len(lines), (name, unmatched[:3])
+        for result in labelled:
+            if result is not None:
+                assert len(result.kinds) == len(result.line) and set(result.kinds) <= set("DFCV")
+        # Labels that tell nothing (every line one event) would not be a program's templates.
+        assert len({result.event for result in labelled if result is not None}) >= 5, name
