@@ -30,7 +30,6 @@ guessed. Labels then follow from kinds by ``shared/spec/labels.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys
@@ -41,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from logdelim.model.loghub import template_kinds
+from logdelim.model.loghub import template_kinds, write_examples
 from logdelim.model.synth import CONST, FIELD, piece_kinds
 
 log = logging.getLogger(__name__)
@@ -224,22 +223,15 @@ def run(args: argparse.Namespace) -> int:
     except (FormatsError, OSError) as exc:
         sys.stderr.write(f"logdelim label-logs: {exc}\n")
         return 2
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
-    written, unmatched = 0, []
-    try:
+
+    def rows() -> Iterator[dict[str, Any] | str]:
         for path in args.logs:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
-            for item in label_lines(program, formats, lines):
-                if isinstance(item, str):
-                    unmatched.append(item)
-                    continue
-                out.write(json.dumps(item, ensure_ascii=False) + "\n")
-                written += 1
-                if args.show:
-                    sys.stderr.write(show(item) + "\n")
-    finally:
-        if args.out:
-            out.close()
+            yield from label_lines(program, formats, Path(path).read_text(encoding="utf-8").splitlines())
+
+    def review(example: dict[str, Any]) -> None:
+        sys.stderr.write(show(example) + "\n")
+
+    written, unmatched = write_examples(rows(), args.out, review if args.show else None)
     log.info("%s: %d lines labelled, %d match no template", program, written, len(unmatched))
     for line in unmatched[:20]:
         log.info("no template: %s", line)

@@ -25,8 +25,9 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from logdelim.model.synth import CONST, FIELD, VAR, piece_kinds
 
@@ -147,6 +148,33 @@ def label_csv(system: str, rows: Iterable[Mapping[str, str]], fmt: str | None = 
             yield {"system": system, "line": line, "labels": labels, "kinds": kinds, "event": row.get("EventId", "")}
 
 
+def write_examples(
+    items: Iterable[dict[str, Any] | Any],
+    out_path: str | None,
+    on_example: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[int, list[Any]]:
+    """Write the labelled examples among ``items`` as JSONL to ``out_path`` (stdout when None).
+
+    Returns how many were written and the other items (the rows or lines that could not
+    be labelled), in order; ``on_example`` sees each example written.
+    """
+    out = open(out_path, "w", encoding="utf-8") if out_path else sys.stdout
+    written, others = 0, []
+    try:
+        for item in items:
+            if not isinstance(item, dict):
+                others.append(item)
+                continue
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            written += 1
+            if on_example is not None:
+                on_example(item)
+    finally:
+        if out_path:
+            out.close()
+    return written, others
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim label``."""
     parser.add_argument(
@@ -166,20 +194,14 @@ def run(args: argparse.Namespace) -> int:
     if args.format is None and args.system not in FORMATS:
         sys.stderr.write(f"logdelim label: no known format for system {args.system!r}; give --format\n")
         return 2
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
-    written, skipped = 0, []
-    try:
+
+    def rows() -> Iterator[dict | str]:
         for path in args.csv:
             with open(path, newline="", encoding="utf-8") as f:
                 for item in label_csv(args.system, csv.DictReader(f), args.format):
-                    if isinstance(item, int):
-                        skipped.append(f"{Path(path).name}:{item}")
-                    else:
-                        out.write(json.dumps(item, ensure_ascii=False) + "\n")
-                        written += 1
-    finally:
-        if args.out:
-            out.close()
+                    yield f"{Path(path).name}:{item}" if isinstance(item, int) else item
+
+    written, skipped = write_examples(rows(), args.out)
     log.info(
         "%s: %d lines labelled, %d skipped (content does not match its template)%s",
         args.system,
