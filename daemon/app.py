@@ -150,12 +150,11 @@ def _client_set(kafka: Any) -> list[tuple[str, Any]]:
 def engine_options(model: ModelConfig) -> dict[str, Any]:
     """``Engine.load``'s keyword arguments for the ``model`` section (plain values: a tagging process gets them pickled).
 
-    A tagging process runs as many network calls at once as its share of the usable
-    cores (the network runs when new line shapes arrive, and then the event loop has
-    little to do); an engine in the event loop's process runs one.
+    One network call at a time (the engine's default): two calls at once in the tagging
+    process ran a stream of new line shapes 25-35 % faster on 2 cores, but the consumer-seen
+    p99 latency of a warm stream at half load passed 600 ms in 6 of 8 bench runs against
+    none of 4 without (docs/performance.md).
     """
-    from logdelim.model.engine import default_parallel_tiles
-
     return {
         "path": model.path,
         "device": model.device,
@@ -163,7 +162,6 @@ def engine_options(model: ModelConfig) -> dict[str, Any]:
         "quantize": model.quantize,
         "cache_size": model.cache_size,
         "cache_max_bytes": model.cache_max_bytes,
-        "parallel_tiles": max(1, default_parallel_tiles(model.device) // model.workers) if model.tagging_process else 1,
     }
 
 

@@ -420,8 +420,7 @@ class ModelConfig:
     # Tagging processes (with tagging_process). Each tags whole batches in turn and holds
     # its own copy of the network and its own caches (cache_max_bytes is shared out among
     # them), so more workers use more cores and more memory; 1 leaves the second core of a
-    # 2-core machine to the event loop and the broker client. Each runs its share of the
-    # usable cores as network calls at once (the network runs on new line shapes).
+    # 2-core machine to the event loop and the broker client.
     workers: int = 1
     # Template ids the daemon remembers (least recently seen forgotten first) to count
     # templates new to it in logdelim_new_templates_total: about 220 bytes each, so 11 MB.

@@ -239,17 +239,15 @@ async def test_group_consumer_fetch_wait_comes_from_the_config() -> None:
         await client.stop()  # never started; stopping keeps aiokafka's unclosed-client warnings away
 
 
-@pytest.mark.parametrize(
-    ("workers", "tagging_process", "cores", "calls"),
-    [(1, True, 2, 2), (2, True, 2, 1), (3, True, 2, 1), (2, True, 8, 4), (1, False, 8, 1)],
-)
-def test_tagging_processes_share_the_cores_out_for_network_calls(
-    monkeypatch: pytest.MonkeyPatch, workers: int, tagging_process: bool, cores: int, calls: int
-) -> None:
+def test_engine_options_are_the_model_sections_plain_values() -> None:
     from logdelim.daemon.app import engine_options
 
-    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(cores)))
-    model = from_mapping({"model": {"device": "cpu", "workers": workers, "tagging_process": tagging_process}}).model
-    options = engine_options(model)
-    assert options["parallel_tiles"] == calls
-    assert options["cache_max_bytes"] == model.cache_max_bytes and options["device"] == "cpu"
+    model = from_mapping({"model": {"device": "cpu", "cache_max_bytes": 1024, "num_threads": 2}}).model
+    assert engine_options(model) == {
+        "path": None,
+        "device": "cpu",
+        "num_threads": 2,
+        "quantize": False,
+        "cache_size": model.cache_size,
+        "cache_max_bytes": 1024,
+    }
