@@ -117,7 +117,8 @@ def summary_table() -> str:
     """A markdown table of the committed corpus: program, lines, line shapes, where its format is defined."""
     rows = ["| program | lines | line shapes | format defined in |", "| --- | --- | --- | --- |"]
     total = shapes_total = 0
-    for name in programs():
+    names = programs()
+    for name in names:
         module = importlib.import_module(f"programs.{name}")
         path = LOGS / f"{name}.log"
         lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
@@ -125,7 +126,7 @@ def summary_table() -> str:
         total += len(lines)
         shapes_total += shapes
         rows.append(f"| {name} | {len(lines)} | {shapes} | {module.FORMAT_SOURCE} |")
-    rows.append(f"| **{len(programs())} programs** | {total} | {shapes_total} | |")
+    rows.append(f"| **{len(names)} programs** | {total} | {shapes_total} | |")
     return "\n".join(rows) + "\n"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .charclass import ALNUM, SPACE, char_class
+from .templates import labels_of_kinds
 
 OPEN = "\u27e6"  # ⟦ a variable
 CLOSE = "\u27e7"  # ⟧
@@ -23,7 +24,6 @@ FIELD_OPEN = "\u27ec"  # ⟬ a header field
 FIELD_CLOSE = "\u27ed"  # ⟭
 _CLOSING = {OPEN: CLOSE, FIELD_OPEN: FIELD_CLOSE}
 _KIND = {OPEN: "V", FIELD_OPEN: "F"}
-_KINDS_TO_LABELS = str.maketrans("CFV", "OOO")
 
 
 def parse_annotated(text: str) -> dict:
@@ -61,7 +61,7 @@ def parse_annotated(text: str) -> dict:
     return {
         "system": program,
         "line": "".join(chars),
-        "labels": kind_string.translate(_KINDS_TO_LABELS),
+        "labels": labels_of_kinds(kind_string),
         "kinds": kind_string,
     }
 

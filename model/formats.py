@@ -42,6 +42,7 @@ import yaml
 
 from logdelim.model.loghub import template_kinds, write_examples
 from logdelim.model.synth import CONST, FIELD, piece_kinds
+from logdelim.model.templates import labels_of_kinds
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ CONTENT = "Content"
 _PIECE = re.compile(
     r"\((?P<group>(?:\\.|[^()])*)\)\?|<(?P<field>\w+)>|\\(?P<escaped>.)|(?P<space>\s+)|(?P<literal>.)", re.S
 )
-_KINDS_TO_LABELS = str.maketrans("CFV", "OOO")
 
 
 class FormatsError(ValueError):
@@ -145,39 +145,33 @@ def label_line(formats: Iterable[Format], line: str) -> Labelled | None:
         if match is None:
             continue
         if not fmt.has_content:
-            return _labelled(line, _kinds(fmt.header, match, ""), f"{fmt.name}:0")
+            return _labelled(line, _kinds(match, ""), f"{fmt.name}:0")
         content = match[CONTENT]
         for number, template in enumerate(fmt.templates, start=1):
             content_kinds = template_kinds(content, template)
             if content_kinds is not None:
-                return _labelled(line, _kinds(fmt.header, match, content_kinds), f"{fmt.name}:{number}")
+                return _labelled(line, _kinds(match, content_kinds), f"{fmt.name}:{number}")
     return None
 
 
 def _labelled(line: str, kinds: str, event: str) -> Labelled:
     if len(kinds) != len(line):
         raise AssertionError(f"kinds of {line!r} have {len(kinds)} characters")
-    return Labelled(line, kinds.translate(_KINDS_TO_LABELS), kinds, event)
+    return Labelled(line, labels_of_kinds(kinds), kinds, event)
 
 
-def _kinds(header: str, match: re.Match[str], content_kinds: str) -> str:
-    """The kinds of a matched line, piece by piece of the header format, in the line's order."""
-    kinds = [""] * len(match.string)
-    line = match.string
-    covered = [False] * len(line)
-    for name, value in match.groupdict().items():
-        start, end = match.span(name)
-        if value is None or start < 0:
+def _kinds(match: re.Match[str], content_kinds: str) -> str:
+    """The kinds of a matched line: its fields ``F``, its content ``content_kinds``, the format's literal text between."""
+    line, parts, position = match.string, [], 0
+    for name, value in match.groupdict().items():  # in the format's order
+        if value is None:  # an optional part that is absent
             continue
-        text = content_kinds if name == CONTENT else piece_kinds(value, FIELD)
-        for offset, kind in enumerate(text):
-            kinds[start + offset] = kind
-            covered[start + offset] = True
-    # Everything else is the format's literal text.
-    for position, char in enumerate(line):
-        if not covered[position]:
-            kinds[position] = piece_kinds(char, CONST)
-    return "".join(kinds)
+        start, end = match.span(name)
+        parts.append(piece_kinds(line[position:start], CONST))
+        parts.append(content_kinds if name == CONTENT else piece_kinds(value, FIELD))
+        position = end
+    parts.append(piece_kinds(line[position:], CONST))
+    return "".join(parts)
 
 
 def label_lines(program: str, formats: list[Format], lines: Iterable[str]) -> Iterator[dict[str, Any] | str]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from logdelim.model.synth import CONST, FIELD, VAR, piece_kinds
+from logdelim.model.templates import labels_of_kinds
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +130,7 @@ def label_row(fmt: str, row: Mapping[str, str]) -> tuple[str, str, str] | None:
     line, kinds = rendered
     start = len(line) - len(line.lstrip())
     end = len(line.rstrip())
-    return line[start:end], kinds[start:end].translate(_KINDS_TO_LABELS), kinds[start:end]
-
-
-_KINDS_TO_LABELS = str.maketrans("CFV", "OOO")
+    return line[start:end], labels_of_kinds(kinds[start:end]), kinds[start:end]
 
 
 def label_csv(system: str, rows: Iterable[Mapping[str, str]], fmt: str | None = None) -> Iterator[dict | int]:

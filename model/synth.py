@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from .charclass import class_string
+from .templates import labels_of_kinds
 
 CONST, FIELD, VAR = "C", "F", "V"
 Piece = tuple[str, str]
@@ -92,13 +93,10 @@ def assemble(pieces: Sequence[Piece]) -> tuple[str, str, str]:
     if "\n" in line or "\r" in line:
         raise ValueError(f"generated line holds a line break: {line!r}")
     kinds = "".join(piece_kinds(text, kind) for text, kind in pieces)
-    labels = kinds.translate(_KINDS_TO_LABELS)
+    labels = labels_of_kinds(kinds)
     start = len(line) - len(line.lstrip())
     end = len(line.rstrip())
     return line[start:end], labels[start:end], kinds[start:end]
-
-
-_KINDS_TO_LABELS = str.maketrans("CFV", "OOO")
 
 
 # ---------------------------------------------------------------------------

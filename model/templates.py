@@ -23,6 +23,14 @@ _VALUE_RUN = re.compile(r"v+(?:s+v+)*")
 _CLASS_OF_KIND = str.maketrans({"F": "v", "V": "v", "C": "c", "D": "c"})
 
 
+_KINDS_TO_LABELS = str.maketrans("CFV", "OOO")
+
+
+def labels_of_kinds(kinds: str) -> str:
+    """The spec's ``labels`` of a ``kinds`` string: ``D`` stays, every kind of token character is ``O``."""
+    return kinds.translate(_KINDS_TO_LABELS)
+
+
 def _classes(line: str, kinds: str) -> str:
     """``v``/``s``/``c`` per character: whitespace wins over the kind (it is ``D`` by rule 1)."""
     if len(kinds) != len(line):
