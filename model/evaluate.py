@@ -50,7 +50,7 @@ from logdelim.model.grouping import StreamGroups
 from logdelim.model.scores import Confusion, Grouping, KindScorer, Scorer, format_confusion, format_report
 from logdelim.model.spans import spans_to_labels
 from logdelim.model.templates import template
-from logdelim.model.train import TrainConfig, train
+from logdelim.model.train import TrainConfig, add_tuning_arguments, train, tuning_overrides
 
 log = logging.getLogger(__name__)
 
@@ -450,6 +450,7 @@ def run_loso(
     seed: int | None = None,
     device: str = "auto",
     num_threads: int | None = None,
+    tuning: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Leave-one-system-out: for each system, train without it and score the model on it.
 
@@ -461,6 +462,7 @@ def run_loso(
         systems: only these folds (default: all). Folds whose ``result.json`` exists are skipped.
         max_minutes, synthetic_lines, seed: training budget and data per fold (None: the trainer's default).
         device, num_threads: where to train and tag.
+        tuning: other ``TrainConfig`` fields (``hidden_size``, ...) every fold trains with.
 
     Returns:
         The table as a dict (:meth:`Evaluation.to_dict` shape, plus ``missing`` systems), built from
@@ -474,7 +476,7 @@ def run_loso(
     if unknown:
         raise ValueError(f"systems not in the data: {', '.join(sorted(unknown))}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    overrides = {"max_minutes": max_minutes, "synthetic_lines": synthetic_lines, "seed": seed}
+    overrides = {"max_minutes": max_minutes, "synthetic_lines": synthetic_lines, "seed": seed, **(tuning or {})}
     base = replace(
         TrainConfig(data=tuple(training_files(files, out_dir)), device=device, num_threads=num_threads),
         **{key: value for key, value in overrides.items() if value is not None},
@@ -587,6 +589,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--synthetic-lines", type=int, default=None, help="generated training lines per fold (default: the trainer's)"
     )
     loso.add_argument("--seed", type=int, default=None, help="training seed (default: the trainer's)")
+    add_tuning_arguments(loso, defaults=False)
 
 
 def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -619,6 +622,7 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 device=args.device,
                 num_threads=args.threads,
+                tuning=tuning_overrides(args),
             )
         except ValueError as error:
             sys.stderr.write(f"logdelim eval: {error}\n")

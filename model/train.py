@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -377,19 +378,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_tuning_arguments(parser)
+
+
+TUNING_FIELDS = (
+    "batch_size",
+    "learning_rate",
+    "embedding_dim",
+    "hidden_size",
+    "dropout",
+    "patience",
+    "max_train_chars",
+    "dev_fraction",
+    "kind_loss_weight",
+)
+"""``TrainConfig`` fields that ``logdelim train`` and ``logdelim eval --loso`` both take as options."""
+
+
+def add_tuning_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, defaults: bool = True) -> None:
+    """Adds one ``--option`` per :data:`TUNING_FIELDS` entry.
+
+    Args:
+        parser: where to add them.
+        defaults: ``TrainConfig``'s defaults; False leaves them None, so a caller can tell an option
+            given from one left out (``eval --loso`` keeps the trainer's value then).
+    """
     for f in fields(TrainConfig):
-        if f.name in (
-            "batch_size",
-            "learning_rate",
-            "embedding_dim",
-            "hidden_size",
-            "dropout",
-            "patience",
-            "max_train_chars",
-            "dev_fraction",
-            "kind_loss_weight",
-        ):
-            parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+        if f.name in TUNING_FIELDS:
+            default = f.default if defaults else None
+            parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=default)
+
+
+def tuning_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The :data:`TUNING_FIELDS` options given on the command line (those not None)."""
+    return {name: getattr(args, name) for name in TUNING_FIELDS if getattr(args, name) is not None}
 
 
 def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -417,23 +439,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         num_threads=args.threads,
     )
-    cfg = replace(
-        cfg,
-        **{
-            k: getattr(args, k)
-            for k in (
-                "batch_size",
-                "learning_rate",
-                "embedding_dim",
-                "hidden_size",
-                "dropout",
-                "patience",
-                "max_train_chars",
-                "dev_fraction",
-                "kind_loss_weight",
-            )
-        },
-    )
+    cfg = replace(cfg, **tuning_overrides(args))
     result = train(cfg)
     import sys
 

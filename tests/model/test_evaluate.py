@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from logdelim.daemon.cli import main
+from logdelim.model import checkpoint
 from logdelim.model.baselines import common_separators
 from logdelim.model.evaluate import (
     GOLD,
@@ -135,6 +136,8 @@ def test_loso_runs_chosen_folds_resumes_and_pools(
         "0.03",
         "--synthetic-lines",
         "0",
+        "--hidden-size",  # a training option, handed to every fold
+        "8",
         "--device",
         "cpu",
     ]
@@ -144,6 +147,8 @@ def test_loso_runs_chosen_folds_resumes_and_pools(
     assert "Not yet run (not in the overall row): pipe" in capsys.readouterr().out
     saved = json.loads((tmp_path / "kv" / "result.json").read_text())
     assert saved["train_config"]["exclude_systems"] == ["kv"] and saved["lines"] == 60
+    assert saved["train_config"]["hidden_size"] == 8
+    assert checkpoint.load(tmp_path / "kv" / "model.pt").model.config.hidden_size == 8
 
     assert main([*common, "--json"]) == 0  # resumes: kv is kept, pipe is trained
     data = json.loads(capsys.readouterr().out)
