@@ -99,7 +99,7 @@ class Metrics:
         )
         self.inference_seconds = Histogram(
             "logdelim_inference_seconds",
-            "Wall time of one tagging batch",
+            "Wall time of one tagging batch in a tagging thread (queueing excluded)",
             buckets=INFERENCE_BUCKETS_S,
             registry=registry,
         )

@@ -103,18 +103,27 @@ class TagStage:
         """Tag and encode every message of ``lines`` in the tagging thread."""
         if not lines:
             return []
-        started = time.perf_counter()
         args: tuple[Any, ...] = ([p.line for p in lines], [p.source for p in lines])
         if self.enrich is not None:
             args = (*args, [p.event for p in lines], *self.enrich)
         try:
             with self.health.tagging_call():
-                return await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self.encoder.encode_messages, *args
-                )
+                return await asyncio.get_running_loop().run_in_executor(self._executor, self._encode, *args)
+        finally:
+            self.metrics.batch_size.observe(len(lines))
+
+    def _encode(self, *args: Any) -> list[inputs.Encoded | inputs.Rejection]:
+        """``encoder.encode_messages`` in a tagging thread, timed there.
+
+        Timed from when a thread takes the batch, not from when it was submitted: batches wait
+        in the executor's queue behind the ones being tagged, and that wait is not tagging time
+        (timed from submission, the sum over batches ran at 3.4 times the wall time).
+        """
+        started = time.perf_counter()
+        try:
+            return self.encoder.encode_messages(*args)
         finally:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
-            self.metrics.batch_size.observe(len(lines))
 
     def _observe(self, tagged: list[inputs.Encoded | inputs.Rejection]) -> None:
         """After a batch is sent: its new templates, the engine's cache figures, the lines in flight."""

@@ -573,9 +573,10 @@ async def daemon_saturation(
         return (metric_sum(after, name) or 0.0) - (metric_sum(before, name) or 0.0)
 
     batches = delta("logdelim_batch_size_lines_count")
-    # Where the time went: CPU the daemon burnt (cores busy on average) and the share of wall time
-    # its tagger thread spent in engine.tag. Cores well below 2 with a small tagging share means
-    # the event loop's per-record work, not the model, sets the pace.
+    # Where the time went: CPU the daemon burnt (cores busy on average) and its tagging threads
+    # busy in the encoder on average (up to the number of threads: two with a tagging process).
+    # Cores well below 2 with threads seldom busy means the event loop's per-record work, not
+    # the model, sets the pace.
     return {
         "daemon_lines_per_s": len(lines) / seconds,
         "daemon_seconds": seconds,
@@ -1312,8 +1313,8 @@ def format_report(result: dict[str, Any]) -> str:
             f"{result['daemon_cpu_us_per_line']:.0f} us (the least machine-dependent comparison)"
         )
         out.append(
-            f"daemon while saturated: {result['daemon_cpu_cores']:.2f} cores busy, tagging "
-            f"{result['daemon_tagging_share']:.0%} of the wall time, "
+            f"daemon while saturated: {result['daemon_cpu_cores']:.2f} cores busy, tagging threads busy "
+            f"{result['daemon_tagging_share']:.2f} on average, "
             f"{_fmt(result['daemon_mean_batch_lines'], '.0f')} lines per batch"
         )
         out.append("")

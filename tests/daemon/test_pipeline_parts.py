@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,10 +11,13 @@ from aiokafka import TopicPartition
 from pipeline_support import SETTINGS
 from prometheus_client import CollectorRegistry
 
+from logdelim.daemon.batcher import MicroBatcher
 from logdelim.daemon.health import PipelineHealth
+from logdelim.daemon.intake import Pending
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.pipeline import PipelineSettings
 from logdelim.daemon.records import Source, message_source, output_partition
+from logdelim.daemon.tag_stage import TagStage
 
 
 @pytest.mark.parametrize(
@@ -71,3 +75,56 @@ def test_message_source_and_output_partition() -> None:
     assert message_source("in", 2, 7, 1_700_000_000_000).timestamp_ms == 1_700_000_000_000
     assert output_partition(Source("in", 2, 7, None), 3) == 2
     assert output_partition(Source("in", 3, 7, None), 3) is None, "the producer picks one by key"
+
+
+class _SlowEncoder:
+    """An encoder whose every call takes ``call_s``: what a busy tagging thread looks like."""
+
+    cache_hits = cache_misses = cache_bytes = 0
+
+    def __init__(self, call_s: float) -> None:
+        self.call_s = call_s
+        self.calls = 0
+
+    def encode_messages(self, lines: list[str], sources: list[Any]) -> list[Any]:
+        self.calls += 1
+        time.sleep(self.call_s)
+        return []
+
+
+class _Emitter:
+    async def emit(self, batch: list[Any], tagged: list[Any]) -> None:
+        pass
+
+
+class _Tracker:
+    in_flight = 0
+
+
+def test_inference_time_counts_tagging_not_the_wait_for_a_thread() -> None:
+    """Regression: timed from submission, each batch's time held its wait behind the batch before
+    it in the one tagging thread, and the histogram's sum ran at up to twice the wall time."""
+    metrics = Metrics(CollectorRegistry())
+    batcher: MicroBatcher[Pending] = MicroBatcher(max_lines=1, max_wait_ms=1)
+    for offset in range(8):
+        batcher.add(Pending(message_source("in", 0, offset, None), None, f"line {offset}", None, ()))  # type: ignore[arg-type]
+    batcher.close()
+    encoder = _SlowEncoder(call_s=0.05)
+    stage = TagStage(
+        batcher,
+        encoder,  # type: ignore[arg-type]
+        _Emitter(),  # type: ignore[arg-type]
+        PipelineHealth(_Consumer(), metrics, None, tagger_stall_s=5),
+        _Tracker(),  # type: ignore[arg-type]
+        metrics,
+        encode_workers=1,
+        enrich=None,
+        max_tracked_templates=10,
+    )
+    started = time.perf_counter()
+    asyncio.run(stage.run())
+    wall_s = time.perf_counter() - started
+    stage.close()
+    total_s = metrics.registry.get_sample_value("logdelim_inference_seconds_sum")
+    assert encoder.calls == 8 and metrics.registry.get_sample_value("logdelim_inference_seconds_count") == 8
+    assert total_s is not None and 8 * 0.05 <= total_s <= wall_s, (total_s, wall_s)
