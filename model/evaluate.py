@@ -560,9 +560,22 @@ def loso_table(out_dir: Path, systems: Sequence[str]) -> dict[str, Any]:
     return data
 
 
+def margin_summary(data: dict[str, Any], rule: str) -> str:
+    """One sentence: on how many systems the tagger's delimiter F1 is above ``rule``'s, and the others'
+    margins (the issues' bars count systems, so the count is read from the results, not by eye)."""
+    margins = {
+        system: entry["scores"][TAGGER]["delimiter_f1"] - entry["scores"][rule]["delimiter_f1"]
+        for system, entry in data["systems"].items()
+    }
+    behind = [f"{system} {margin:+.3f}" for system, margin in margins.items() if margin <= 0]
+    text = f"Tagger delimiter F1 above {TITLES[rule]} on {len(margins) - len(behind)} of {len(margins)} systems"
+    return text + (f"; not above: {', '.join(behind)}." if behind else ".")
+
+
 def loso_markdown(data: dict[str, Any]) -> str:
     """The leave-one-system-out table: the held-out tagger beside the common-separators rule."""
     text = markdown_table(data, (TAGGER, "common_separators"), margin_over="common_separators")
+    text += "\n\n" + margin_summary(data, "common_separators")
     kinds = kinds_markdown(data)
     if kinds:
         text += "\n\nKinds and grouping of each left-out system:\n\n" + kinds

@@ -21,6 +21,7 @@ from logdelim.model.evaluate import (
     format_text,
     kinds_markdown,
     loso_table,
+    margin_summary,
     training_files,
 )
 from logdelim.model.scores import Scorer
@@ -158,6 +159,11 @@ def test_loso_runs_chosen_folds_resumes_and_pools(
     assert data == loso_table(tmp_path, ["kv", "pipe"])
     table = (tmp_path / "loso.md").read_text()
     assert "| **overall** | 120 |" in table and "F1 over common separators" in table
+    above = sum(
+        entry["scores"]["tagger"]["delimiter_f1"] > entry["scores"]["common_separators"]["delimiter_f1"]
+        for entry in data["systems"].values()
+    )
+    assert f"Tagger delimiter F1 above common separators on {above} of 2 systems" in table
 
     # A saved fold trained under other settings is kept, but not silently.
     assert main([*common[:-2], "--seed", "7", "--device", "cpu", "--systems", "kv"]) == 0
@@ -391,3 +397,14 @@ def test_loso_trains_on_ann_files(tmp_path: Path, capsys: pytest.CaptureFixture[
     kinds = data["systems"]["web"]["kinds"]["scores"]
     assert list(kinds) == [TAGGER, "digit_rule"] and 0.0 <= kinds[TAGGER]["kind_accuracy"] <= 1.0
     assert "Kinds and grouping of each left-out system" in (out / "loso.md").read_text()
+
+
+def test_margin_summary_counts_systems_above_the_rule_and_names_the_others() -> None:
+    def entry(tagger_f1: float, rule_f1: float) -> dict:
+        return {"scores": {"tagger": {"delimiter_f1": tagger_f1}, "common_separators": {"delimiter_f1": rule_f1}}}
+
+    data = {"systems": {"a": entry(0.99, 0.90), "b": entry(0.976, 0.980), "c": entry(0.95, 0.95)}}
+    assert margin_summary(data, "common_separators") == (
+        "Tagger delimiter F1 above common separators on 1 of 3 systems; not above: b -0.004, c +0.000."
+    )
+    assert margin_summary({"systems": {"a": entry(0.99, 0.90)}}, "common_separators").endswith("on 1 of 1 systems.")
