@@ -151,9 +151,8 @@ def engine_options(model: ModelConfig) -> dict[str, Any]:
     """``Engine.load``'s keyword arguments for the ``model`` section (plain values: a tagging process gets them pickled).
 
     One network call at a time (the engine's default): two calls at once in the tagging
-    process ran a stream of new line shapes 25-35 % faster on 2 cores, but the consumer-seen
-    p99 latency of a warm stream at half load passed 600 ms in 6 of 8 bench runs against
-    none of 4 without (docs/performance.md).
+    process ran a stream of new line shapes faster on 2 cores, but made the consumer-seen p99
+    latency of a warm stream erratic (docs/performance.md has the runs).
     """
     return {
         "path": model.path,

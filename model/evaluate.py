@@ -351,6 +351,11 @@ def _score_cell(scores: dict[str, float]) -> str:
     )
 
 
+def _f1_margin(entry: dict[str, Any], baseline: str) -> float:
+    """The tagger's delimiter F1 minus ``baseline``'s, in one system's (or the overall) entry."""
+    return entry["scores"][TAGGER]["delimiter_f1"] - entry["scores"][baseline]["delimiter_f1"]
+
+
 def markdown_table(
     data: dict[str, Any], names: Sequence[str] = (TAGGER, *BASELINES), margin_over: str | None = None
 ) -> str:
@@ -368,8 +373,7 @@ def markdown_table(
     for system, entry in [*data["systems"].items(), (f"**{OVERALL}**", data[OVERALL])]:
         row = [system, str(entry["lines"])] + [_score_cell(entry["scores"][name]) for name in names]
         if margin_over:
-            margin = entry["scores"][TAGGER]["delimiter_f1"] - entry["scores"][margin_over]["delimiter_f1"]
-            row.append(f"{margin:+.3f}")
+            row.append(f"{_f1_margin(entry, margin_over):+.3f}")
         rows.append(row)
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
@@ -563,10 +567,7 @@ def loso_table(out_dir: Path, systems: Sequence[str]) -> dict[str, Any]:
 def margin_summary(data: dict[str, Any], rule: str) -> str:
     """One sentence: on how many systems the tagger's delimiter F1 is above ``rule``'s, and the others'
     margins (the issues' bars count systems, so the count is read from the results, not by eye)."""
-    margins = {
-        system: entry["scores"][TAGGER]["delimiter_f1"] - entry["scores"][rule]["delimiter_f1"]
-        for system, entry in data["systems"].items()
-    }
+    margins = {system: _f1_margin(entry, rule) for system, entry in data["systems"].items()}
     behind = [f"{system} {margin:+.3f}" for system, margin in margins.items() if margin <= 0]
     text = f"Tagger delimiter F1 above {TITLES[rule]} on {len(margins) - len(behind)} of {len(margins)} systems"
     return text + (f"; not above: {', '.join(behind)}." if behind else ".")
