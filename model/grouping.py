@@ -5,7 +5,10 @@ variable word for constant text (``Failed password for root``, ``... for ftp``):
 every value then makes a template of its own. Among lines whose templates are
 equal but for one word, that word is a variable once it has taken many values
 (Drain's insight, without Drain's similarity threshold that merges events
-differing in a word or two). And a value the tagger's delimiters cut into
+differing in a word or two). The tagger's own reading is evidence too: where it
+makes that word ``<*>`` on most lines of the event, a word it kept on a few is
+a variable it missed (``... for ftp from`` beside many ``... for <*> from``).
+And a value the tagger's delimiters cut into
 pieces on some lines (``<*>~<*>~<*>`` where other lines have ``<*>``) is one
 value for grouping. :class:`StreamGroups` applies both online, template by
 template, in bounded memory; the template and its id stay the tagger's, and
@@ -26,37 +29,57 @@ from .templates import WILDCARD
 class StreamGroups:
     """Online grouping of templates: the group of a template is the template with a word made
     ``<*>`` once that word's position has shown ``min_values`` distinct words among templates
-    otherwise equal; the template itself until then.
+    otherwise equal, or once the template with ``<*>`` there has been seen on at least
+    ``wildcard_ratio`` times as many lines as the template itself; the template until then.
 
     Args:
         min_values: distinct words at one position that make it a variable. Fewer merge events
             that differ in a word (``opened``/``closed``/``reset``), more leave variable words
             apart; six grouped best on the Loghub systems left out of training (3-15 tried).
-        max_keys: templates-with-one-word-masked remembered (least recently seen forgotten
-            first), each with at most ``min_values`` words: the memory bound.
+        wildcard_ratio: how many times as many lines the tagger's ``<*>`` at a word's position
+            must have as the word, for the word to join it. Where the word is about as common
+            as the wildcard, the two are often distinct events (``Powered On`` beside ``Powered
+            <*>`` for ``Off``); 1, 2 and 4 were tried (model card).
+        max_keys: templates-with-one-word-masked remembered, and templates counted (least
+            recently seen forgotten first), each with at most ``min_values`` words: the memory bound.
     """
 
-    def __init__(self, min_values: int = 6, max_keys: int = 100_000) -> None:
-        if min_values < 2 or max_keys < 1:
-            raise ValueError("min_values must be >= 2 and max_keys >= 1")
+    def __init__(self, min_values: int = 6, wildcard_ratio: float = 2.0, max_keys: int = 100_000) -> None:
+        if min_values < 2 or wildcard_ratio < 1 or max_keys < 1:
+            raise ValueError("min_values must be >= 2, wildcard_ratio >= 1 and max_keys >= 1")
         self.min_values = min_values
+        self.wildcard_ratio = wildcard_ratio
         self.max_keys = max_keys
         self._values: OrderedDict[str, set[str] | None] = OrderedDict()  # None: refined
+        self._lines: OrderedDict[str, int] = OrderedDict()  # lines seen per (joined) template
 
     def __len__(self) -> int:
-        return len(self._values)
+        """Entries remembered: masked templates and counted templates (each at most ``max_keys``)."""
+        return len(self._values) + len(self._lines)
 
     def group(self, template: str) -> str:
         """Record ``template`` and return its group (the template with a varying word as ``<*>``)."""
-        for key, word in _masked(_joined(template)):
+        joined = _joined(template)
+        lines = self._lines
+        lines[joined] = lines.get(joined, 0) + 1
+        lines.move_to_end(joined)
+        if len(lines) > self.max_keys:
+            lines.popitem(last=False)
+        for key, word in _masked(joined):
             self._see(key, word)
         return self.group_of(template)
 
     def group_of(self, template: str) -> str:
         """The group of ``template`` as the stream has shown it so far (recording nothing)."""
         joined = _joined(template)
-        for key, _ in _masked(joined):
+        masked = _masked(joined)
+        for key, _ in masked:
             if key in self._values and self._values[key] is None:
+                return key
+        lines = self._lines.get(joined, 0)
+        for key, _ in masked:
+            wildcard_lines = self._lines.get(key, 0)
+            if wildcard_lines and wildcard_lines >= self.wildcard_ratio * lines:
                 return key
         return joined
 

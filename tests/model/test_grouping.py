@@ -36,16 +36,41 @@ def test_words_between_punctuation_vary_but_not_parts_of_values() -> None:
     assert groups.group("took <*>us on x64") == "took <*>us on x64"
 
 
+def test_a_word_the_tagger_made_a_variable_on_most_lines_joins_them() -> None:
+    groups = StreamGroups(min_values=6)
+    for _ in range(4):
+        groups.group("Failed password for <*> from <*> port <*>")
+    # Two user names the tagger kept as text: too few values alone, but the tagger's own <*>
+    # is on twice as many lines or more.
+    assert groups.group("Failed password for ftp from <*> port <*>") == "Failed password for <*> from <*> port <*>"
+    assert groups.group("Failed password for sshd from <*> port <*>") == "Failed password for <*> from <*> port <*>"
+
+
+def test_a_word_about_as_common_as_the_wildcard_stays_an_event_of_its_own() -> None:
+    groups = StreamGroups(min_values=6, wildcard_ratio=2)
+    for _ in range(3):
+        groups.group("BTLE scanner Powered On")
+    for _ in range(4):
+        groups.group("BTLE scanner Powered <*>")
+    assert groups.group_of("BTLE scanner Powered On") == "BTLE scanner Powered On"
+    for _ in range(2):
+        groups.group("BTLE scanner Powered <*>")
+    # Now six lines of <*> against three of On.
+    assert groups.group_of("BTLE scanner Powered On") == "BTLE scanner Powered <*>"
+
+
 def test_memory_is_bounded() -> None:
     groups = StreamGroups(min_values=2, max_keys=10)
     for i in range(1000):
         groups.group(f"event {'x' * (i % 50 + 1)} happened here")
-    assert len(groups) <= 10
+    assert len(groups) <= 2 * 10  # masked templates and counted templates, each bounded
 
 
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         StreamGroups(min_values=1)
+    with pytest.raises(ValueError):
+        StreamGroups(wildcard_ratio=0.5)
 
 
 def test_a_value_cut_into_pieces_is_one_value() -> None:
