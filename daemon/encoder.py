@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source
+from logdelim.model.grouping import StreamGroups
 
 
 class Encoder(Protocol):
@@ -69,6 +70,7 @@ class LocalEncoder:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self.groups = StreamGroups()  # the records' groups, learnt from the lines this encoder tags
 
     @property
     def model_id(self) -> str:
@@ -98,7 +100,7 @@ class LocalEncoder:
         enrich_key: str | None = None,
         input_field: str | None = None,
     ) -> list[inputs.Encoded | inputs.Rejection]:
-        return inputs.encode_messages(self.engine, lines, sources, events, enrich_key, input_field)
+        return inputs.encode_messages(self.engine, lines, sources, events, enrich_key, input_field, self.groups)
 
     def close(self) -> None:
         """Nothing to release: the engine lives as long as this process."""

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import orjson
 
 from logdelim.daemon.records import Source, annotation_value, enriched_value, record_value
+from logdelim.model.grouping import StreamGroups
 from logdelim.model.templates import template_id as make_template_id
 from logdelim.model.templates import template_of_tokens
 
@@ -278,8 +280,21 @@ class Encoded(NamedTuple):
     template_id: str | None = None
 
 
-def record_of(source: Source, line: str, tagged: Tagged, model_id: str) -> bytes:
-    """The output record of a tagged message (``records.record_value``): the daemon's and replay's."""
+_NONE: Mapping[str, tuple[str, str]] = MappingProxyType({})
+
+
+def _group(grouped: Mapping[str, tuple[str, str]], tagged: Tagged) -> tuple[str, str] | None:
+    """A tagged message's group and group id from its batch's groups; None without."""
+    return grouped.get(tagged.template) if tagged.template is not None else None
+
+
+def record_of(
+    source: Source, line: str, tagged: Tagged, model_id: str, grouped: Mapping[str, tuple[str, str]] = _NONE
+) -> bytes:
+    """The output record of a tagged message (``records.record_value``): the daemon's and replay's.
+
+    ``grouped``: its batch's groups (:func:`batch_groups`); without its template there, no group.
+    """
     return record_value(
         source,
         line,
@@ -289,10 +304,18 @@ def record_of(source: Source, line: str, tagged: Tagged, model_id: str) -> bytes
         tagged.token_kinds,
         tagged.template,
         tagged.template_id,
+        _group(grouped, tagged),
     )
 
 
-def annotation_of(source: Source, field: str, line: str, tagged: Tagged, model_id: str) -> bytes:
+def annotation_of(
+    source: Source,
+    field: str,
+    line: str,
+    tagged: Tagged,
+    model_id: str,
+    grouped: Mapping[str, tuple[str, str]] = _NONE,
+) -> bytes:
     """The annotation of a tagged JSON event's line (``records.annotation_value``), for ``output.mode: enrich``."""
     return annotation_value(
         source,
@@ -304,7 +327,18 @@ def annotation_of(source: Source, field: str, line: str, tagged: Tagged, model_i
         tagged.token_kinds,
         tagged.template,
         tagged.template_id,
+        _group(grouped, tagged),
     )
+
+
+def batch_groups(groups: StreamGroups | None, outcomes: Sequence[Tagged | Rejection]) -> dict[str, tuple[str, str]]:
+    """Record a batch's templates in the stream's ``groups``: template -> (group, group id).
+
+    Empty without ``groups``; messages without a template (no kind head) have none.
+    """
+    if groups is None:
+        return {}
+    return groups.group_batch(o.template for o in outcomes if isinstance(o, Tagged) and o.template is not None)
 
 
 def encode_messages(
@@ -314,31 +348,32 @@ def encode_messages(
     events: Sequence[bytes] | None = None,
     enrich_key: str | None = None,
     input_field: str | None = None,
+    groups: StreamGroups | None = None,
 ) -> list[Encoded | Rejection]:
     """:func:`tag_messages`, then each tagged message's output bytes.
 
     Without ``events``: the output record (:func:`record_of`). With ``events`` (one JSON
     object's text per line, from :func:`enrichable`; ``output.mode: enrich``): that event
     with the annotation (:func:`annotation_of`, naming ``input_field``) under
-    ``enrich_key``. One function for the daemon's tagging thread and its tagging process,
-    so the event loop only sends bytes.
+    ``enrich_key``. Each message's template goes into the stream's ``groups`` (its
+    encoder's), in order, and its record carries the group. One function for the daemon's
+    tagging thread and its tagging process, so the event loop only sends bytes.
     """
     if events is not None:
         if enrich_key is None or input_field is None:
             raise ValueError("enriching events needs enrich_key and input_field")
-        return _enrich_messages(engine, lines, sources, events, enrich_key, input_field)
+        return _enrich_messages(engine, lines, sources, events, enrich_key, input_field, groups)
     out: list[Encoded | Rejection] = []
     model_id = engine.model_id
-    for line, source, outcome in zip(lines, sources, tag_messages(engine, lines)):
+    outcomes = tag_messages(engine, lines)
+    grouped = batch_groups(groups, outcomes)
+    for line, source, outcome in zip(lines, sources, outcomes):
         if isinstance(outcome, Rejection):
             out.append(outcome)
             continue
         confidence = outcome.delimiter_confidence
-        out.append(
-            Encoded(
-                record_of(source, line, outcome, model_id), min(confidence) if confidence else None, outcome.template_id
-            )
-        )
+        record = record_of(source, line, outcome, model_id, grouped)
+        out.append(Encoded(record, min(confidence) if confidence else None, outcome.template_id))
     return out
 
 
@@ -349,17 +384,20 @@ def _enrich_messages(
     events: Sequence[bytes],
     enrich_key: str,
     input_field: str,
+    groups: StreamGroups | None,
 ) -> list[Encoded | Rejection]:
     """:func:`encode_messages` for ``output.mode: enrich``."""
     out: list[Encoded | Rejection] = []
     model_id = engine.model_id
     key = orjson.dumps(enrich_key)
-    for line, source, event, outcome in zip(lines, sources, events, tag_messages(engine, lines)):
+    outcomes = tag_messages(engine, lines)
+    grouped = batch_groups(groups, outcomes)
+    for line, source, event, outcome in zip(lines, sources, events, outcomes):
         if isinstance(outcome, Rejection):
             out.append(outcome)
             continue
         confidence = outcome.delimiter_confidence
-        annotation = annotation_of(source, input_field, line, outcome, model_id)
+        annotation = annotation_of(source, input_field, line, outcome, model_id, grouped)
         out.append(
             Encoded(
                 enriched_value(event, key, annotation), min(confidence) if confidence else None, outcome.template_id

@@ -3,11 +3,13 @@
 Output record (value of a message on ``kafka.output_topic``; JSON Schema in
 ``record.schema.json``, shipped as package data)::
 
-    {"schema_version": 2,
+    {"schema_version": 3,
      "source": {"topic": str, "partition": int, "offset": int, "timestamp_ms": int | null},
      "line": str,
      "template": str | null,        # the spec's template of the line (labels.md, "Kinds")
      "template_id": str | null,     # 16 hex digits, the same for the same template everywhere
+     "group": str | null,           # the template's group as this process's stream has shown it so far
+     "group_id": str | null,        # the template_id of the group
      "tokens": [{"text": str, "start": int, "end": int,   # line[start:end] == text
                  "kind": "field" | "constant" | "variable" | "mixed" | null}],
      "model": {"id": str},
@@ -19,8 +21,10 @@ record without its ``line`` and with ``field``, the dotted path of the tagged
 string in the event (token offsets index that string). Its JSON Schema is the
 record's with that change (:func:`load_annotation_schema`).
 
-Schema version 2 added ``template``, ``template_id`` and each token's ``kind``.
-They are null when the checkpoint has no kind
+Schema version 2 added ``template``, ``template_id`` and each token's ``kind``;
+version 3 ``group`` and ``group_id`` (``logdelim.model.grouping.StreamGroups``: the
+group can change as the stream goes on, and replicas learn apart, so ``template_id``
+is the stable key). They are null when the checkpoint has no kind
 head (it labels delimiters only): the keys are always there, so a consumer
 tells "no kinds" from a missing field.
 
@@ -47,7 +51,7 @@ import orjson
 from logdelim.model.templates import TOKEN_KINDS, template_of_tokens
 from logdelim.model.templates import template_id as make_template_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_RESOURCE = "record.schema.json"
 DEAD_LETTER_HEADER_PREFIX = "logdelim."
 
@@ -91,6 +95,7 @@ def record_value(
     token_kinds: str | None = None,
     template: str | None = None,
     template_id: str | None = None,
+    group: tuple[str, str] | None = None,
 ) -> bytes:
     """The JSON output record of one tagged line (tokens at ``bounds``: (start, end) offsets), UTF-8 encoded.
 
@@ -98,13 +103,16 @@ def record_value(
     (``templates.TOKEN_KINDS``), from a checkpoint with a kind head; None when it has none
     (``template``, ``template_id`` and the tokens' ``kind`` are then null). ``template``
     and ``template_id`` are computed from the tokens unless given (the engine keeps them
-    with its cached lines).
+    with its cached lines). ``group``: the line's group and the group's id, as the stream
+    has shown them (``StreamGroups``); None writes nulls.
 
     Compact JSON, non-ASCII characters as they are. orjson, because encoding is a large
     part of the daemon's per-line work beside the model (less than half the standard
     library's time on Loghub lines).
     """
-    return _encode(source, "line", line, line, bounds, model_id, min_confidence, token_kinds, template, template_id)
+    return _encode(
+        source, "line", line, line, bounds, model_id, min_confidence, token_kinds, template, template_id, group
+    )
 
 
 def annotation_value(
@@ -117,6 +125,7 @@ def annotation_value(
     token_kinds: str | None = None,
     template: str | None = None,
     template_id: str | None = None,
+    group: tuple[str, str] | None = None,
 ) -> bytes:
     """The annotation an enriched event gains (``output.mode: enrich``), as JSON bytes.
 
@@ -124,7 +133,9 @@ def annotation_value(
     ``field`` (its dotted path, kept so consumers know which string the token offsets
     index): the event is not repeated inside itself.
     """
-    return _encode(source, "field", field, line, bounds, model_id, min_confidence, token_kinds, template, template_id)
+    return _encode(
+        source, "field", field, line, bounds, model_id, min_confidence, token_kinds, template, template_id, group
+    )
 
 
 def _encode(
@@ -138,6 +149,7 @@ def _encode(
     token_kinds: str | None,
     template: str | None,
     template_id: str | None,
+    group: tuple[str, str] | None,
 ) -> bytes:
     """A record (``key`` ``line``) or an annotation (``key`` ``field``): the same fields in the same order."""
     tokens, template, template_id = _tokens(line, bounds, token_kinds, template, template_id)
@@ -148,6 +160,8 @@ def _encode(
             key: value,
             "template": template,
             "template_id": template_id,
+            "group": None if group is None else group[0],
+            "group_id": None if group is None else group[1],
             "tokens": tokens,
             "model": {"id": model_id},
             "min_confidence": round(float(min_confidence), 6),

@@ -58,6 +58,7 @@ from logdelim.daemon.records import (
     record_key,
 )
 from logdelim.model.devices import device_error
+from logdelim.model.grouping import StreamGroups
 
 logger = logging.getLogger(__name__)
 
@@ -416,6 +417,7 @@ async def replay(
     from aiokafka import TopicPartition
 
     summaries: dict[str, TopicSummary] = {}
+    groups = StreamGroups()  # the records' groups, learnt over the whole replay as the daemon learns them
     for span in spans:
         summary = summaries.setdefault(span.topic, TopicSummary())
         if span.lines == 0:
@@ -427,7 +429,9 @@ async def replay(
             batch = (await consumer.getmany(tp, timeout_ms=FETCH_POLL_MS, max_records=BATCH_LINES)).get(tp, [])
             messages = [m for m in batch if m.offset < span.end]
             if messages:
-                await _replay_batch(messages, span, summary, sink, engine, compare_engine, examples, max_line_bytes)
+                await _replay_batch(
+                    messages, span, summary, sink, engine, compare_engine, examples, max_line_bytes, groups
+                )
                 if progress is not None:
                     progress.advance(len(messages))
                 if rate_limit is not None:
@@ -447,10 +451,13 @@ async def _replay_batch(
     compare_engine: Any,
     examples: int,
     max_line_bytes: int,
+    groups: StreamGroups,
 ) -> None:
     decoded = [inputs.decode(m.value, max_line_bytes) for m in messages]
     lines = [d for d in decoded if isinstance(d, str)]
-    tagged = iter(inputs.tag_messages(engine, lines))
+    outcomes = inputs.tag_messages(engine, lines)
+    grouped = inputs.batch_groups(groups, outcomes)
+    tagged = iter(outcomes)
     other = iter(inputs.tag_messages(compare_engine, lines)) if compare_engine is not None else None
     for message, line in zip(messages, decoded):
         source = message_source(span.topic, span.partition, message.offset, message.timestamp)
@@ -464,7 +471,8 @@ async def _replay_batch(
             await sink.dead_letter(source, message.value, outcome, headers)
             continue
         summary.records += 1
-        await sink.record(source, inputs.record_of(source, line, outcome, engine.model_id), headers)
+        record = inputs.record_of(source, line, outcome, engine.model_id, grouped)
+        await sink.record(source, record, headers)
 
 
 # --------------------------------------------------------------------------- command

@@ -41,6 +41,7 @@ from typing import Any
 
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source
+from logdelim.model.grouping import StreamGroups
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     gc.freeze()  # see app.serve: a full collection would walk torch's objects on every pass
+    # The records' groups, learnt from the lines this child tags (a new child starts afresh).
+    groups = StreamGroups()
     conn.send(("ready", engine.model_id, engine.device, warm_up_s))
     while True:
         try:
@@ -90,7 +93,7 @@ def _serve(conn: Connection, engine_options: dict[str, Any]) -> None:
         if request is None:
             return
         # encode_messages turns any failure of the model into tagging_error rejections.
-        encoded = inputs.encode_messages(engine, *request)
+        encoded = inputs.encode_messages(engine, *request, groups=groups)
         conn.send((encoded, engine.cache_hits, engine.cache_misses, engine.cache_bytes))
 
 

@@ -20,10 +20,13 @@ groups when it reads them (``group_of``).
 
 from __future__ import annotations
 
+import functools
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
 
 from .templates import WILDCARD
+from .templates import template_id as make_template_id
 
 
 class StreamGroups:
@@ -44,7 +47,7 @@ class StreamGroups:
             recently seen forgotten first), each with at most ``min_values`` words: the memory bound.
     """
 
-    def __init__(self, min_values: int = 6, wildcard_ratio: float = 2.0, max_keys: int = 100_000) -> None:
+    def __init__(self, min_values: int = 6, wildcard_ratio: float = 2.0, max_keys: int = 20_000) -> None:
         if min_values < 2 or wildcard_ratio < 1 or max_keys < 1:
             raise ValueError("min_values must be >= 2, wildcard_ratio >= 1 and max_keys >= 1")
         self.min_values = min_values
@@ -59,20 +62,41 @@ class StreamGroups:
 
     def group(self, template: str) -> str:
         """Record ``template`` and return its group (the template with a varying word as ``<*>``)."""
-        joined = _joined(template)
+        self._record(template, 1)
+        return self.group_of(template)
+
+    def group_batch(self, templates: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Record a batch's templates; each distinct one's group and the group's id, as the stream
+        shows them at the batch's end.
+
+        The id is ``templates.template_id`` of the group's text, so a template that is a group
+        of its own keeps its own id. A batch repeats its templates, so this records each once
+        with its count: a fraction of :meth:`group` per line.
+        """
+        counts = Counter(templates)
+        for template, lines in counts.items():
+            self._record(template, lines)
+        out = {}
+        for template in counts:
+            group = self.group_of(template)
+            out[template] = (group, make_template_id(group))
+        return out
+
+    def _record(self, template: str, count: int) -> None:
+        joined, masked = _keys(template)
         lines = self._lines
-        lines[joined] = lines.get(joined, 0) + 1
+        lines[joined] = lines.get(joined, 0) + count
         lines.move_to_end(joined)
         if len(lines) > self.max_keys:
             lines.popitem(last=False)
-        for key, word in _masked(joined):
+        for key, word in masked:
             self._see(key, word)
-        return self.group_of(template)
 
     def group_of(self, template: str) -> str:
         """The group of ``template`` as the stream has shown it so far (recording nothing)."""
-        joined = _joined(template)
-        masked = _masked(joined)
+        return self._group(*_keys(template))
+
+    def _group(self, joined: str, masked: tuple[tuple[str, str], ...]) -> str:
         for key, _ in masked:
             if key in self._values and self._values[key] is None:
                 return key
@@ -127,6 +151,18 @@ def _joined(template: str) -> str:
             chunks[i] = match.group(1) + WILDCARD + match.group(3)
     joined = " ".join(chunks)
     return joined if _LETTER.search(joined.replace(WILDCARD, "")) else template
+
+
+# Templates whose keys are kept: a stream repeats its templates, and the keys are most of
+# the work per line. Each entry holds a template once per word, so this bounds the memory too.
+_KEYS_CACHED = 1024
+
+
+@functools.lru_cache(maxsize=_KEYS_CACHED)
+def _keys(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``template`` :func:`_joined`, and that joined template's :func:`_masked` keys."""
+    joined = _joined(template)
+    return joined, tuple(_masked(joined))
 
 
 def _masked(template: str) -> list[tuple[str, str]]:

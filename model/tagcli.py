@@ -1,7 +1,9 @@
 """``logdelim tag``: tag lines from files or stdin, one JSON object per line on stdout.
 
 Each object: ``line``, ``template`` and ``template_id`` (the spec's template of the
-line and its stable id; ``shared/spec/labels.md``, "Kinds"), ``tokens`` (``text``,
+line and its stable id; ``shared/spec/labels.md``, "Kinds"), ``group`` and ``group_id``
+(the template's group as the lines so far have shown it, ``grouping.StreamGroups``, as
+the daemon's records have it), ``tokens`` (``text``,
 ``start``, ``end``, ``kind``) and ``min_confidence``; ``kinds`` (one ``D``/``F``/``C``/``V``
 per character) with ``--kinds``. A checkpoint without a kind head gives null
 templates, kinds and token kinds.
@@ -13,11 +15,12 @@ import argparse
 import json
 import pickle
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
 from .devices import device_error
 from .engine import Engine, default_parallel_tiles
+from .grouping import StreamGroups
 from .templates import TOKEN_KINDS
 
 
@@ -70,27 +73,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def record(result: Any, kinds: bool, with_kinds: bool = False) -> dict[str, Any]:
+def record(
+    result: Any, kinds: bool, with_kinds: bool = False, grouped: Mapping[str, tuple[str, str]] | None = None
+) -> dict[str, Any]:
     """The JSON object ``logdelim tag`` prints for one TagResult.
 
     Args:
         result: the engine's result for the line.
         kinds: the checkpoint has a kind head (``Engine.has_kinds``); without one, the
-            template, its id, the kinds and every token's kind are null.
+            template, its id, the group, the kinds and every token's kind are null.
         with_kinds: add ``kinds``, one ``D``/``F``/``C``/``V`` per character (``--kinds``).
+        grouped: the groups of the line's batch (``StreamGroups.group_batch``; None: the group is null).
     """
     line, bounds = result.line, result.bounds
     kind_of: list[str | None] = [None] * len(bounds)
     text: str | None = None
     text_id: str | None = None
+    group: str | None = None
+    group_id: str | None = None
     if kinds:
         kind_of = [TOKEN_KINDS[letter] for letter in result.token_kinds]
         text, text_id = result.template, result.template_id
+        if grouped is not None:
+            group, group_id = grouped[text]
     out: dict[str, Any] = {"line": line}
     if with_kinds:
         out["kinds"] = result.kinds if kinds else None
     out["template"] = text
     out["template_id"] = text_id
+    out["group"] = group
+    out["group_id"] = group_id
     out["tokens"] = [
         {"text": t.text, "start": t.start, "end": t.end, "kind": kind} for t, kind in zip(result.tokens, kind_of)
     ]
@@ -149,10 +161,12 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:  # a checkpoint of a format this version cannot read
             return _fail(str(exc))
         kinds = engine.has_kinds
+        groups = StreamGroups()
         for chunk in _chunks(streams, args.batch_lines):
             results = engine.tag([text for text, _ in chunk])
+            grouped = groups.group_batch(r.template for r in results) if kinds else None
             for (_, invalid), result in zip(chunk, results):
-                obj = record(result, kinds, args.kinds)
+                obj = record(result, kinds, args.kinds, grouped)
                 if invalid:
                     obj["invalid_utf8"] = True
                 out.write(json.dumps(obj, ensure_ascii=False) + "\n")

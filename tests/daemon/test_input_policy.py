@@ -12,6 +12,7 @@ from kinds_support import KindEngine, KindResult
 from logdelim.daemon import inputs
 from logdelim.daemon.records import Source, dead_letter_headers, load_schema, record_key, record_value
 from logdelim.model.engine import TagResult
+from logdelim.model.grouping import StreamGroups
 from logdelim.model.spans import token_bounds
 from logdelim.model.templates import template, template_id
 
@@ -188,7 +189,7 @@ def test_record_carries_template_and_token_kinds_and_matches_schema() -> None:
     value = record_value(SOURCE, line, result.bounds, "m", 0.9, "FCCCVC", result.template, result.template_id)
     record = json.loads(value)
     jsonschema.validate(record, load_schema())
-    assert record["schema_version"] == 2
+    assert record["schema_version"] == 3
     assert record["template"] == "<*> user=bob took <*> ms"
     assert record["template_id"] == template_id("<*> user=bob took <*> ms")
     assert [(t["text"], t["kind"]) for t in record["tokens"]] == [
@@ -218,6 +219,8 @@ def test_record_without_kinds_has_null_template_and_kinds() -> None:
         lambda r: r["tokens"][0].pop("kind"),
         lambda r: r["tokens"][0].update(kind="header"),
         lambda r: r.update(template_id="not-hex"),
+        lambda r: r.update(group_id="not-hex"),
+        lambda r: r.pop("group"),
         lambda r: r.update(schema_version=1),
     ],
 )
@@ -241,6 +244,26 @@ def test_encode_messages_returns_each_record_s_template_id() -> None:
         assert outcome.template_id == record["template_id"] == template_id(record["template"])
         assert record["line"] == line
     assert [json.loads(o.value)["template"] for o in encoded] == ["<*> took <*> ms", "two lines <*>", ""]
+
+
+def test_records_carry_the_group_the_stream_has_shown_so_far() -> None:
+    groups = StreamGroups()
+    # KindEngine makes a token holding a digit a variable: "user7" is <*>, "ftp" constant text.
+    lines = [f"login user{n} from 10.0.0.{n}" for n in range(4)] + ["login ftp from 10.0.0.9"]
+    sources = [Source("t", 0, offset, None) for offset in range(len(lines))]
+    records = [json.loads(o.value) for o in inputs.encode_messages(KindEngine(), lines, sources, groups=groups)]
+    for record in records:
+        jsonschema.validate(record, load_schema())
+    first, odd = records[0], records[-1]
+    # A template of its own is its own group, with its own id.
+    assert first["template"] == first["group"] == "login <*> from <*>"
+    assert first["group_id"] == first["template_id"]
+    # The tagger's <*> on four lines against none of "ftp": the word is a variable it missed.
+    assert odd["template"] == "login ftp from <*>" and odd["group"] == "login <*> from <*>"
+    assert odd["group_id"] == first["template_id"] != odd["template_id"]
+    # Without the stream's groups (or without kinds) the keys are there, null.
+    [alone] = inputs.encode_messages(KindEngine(), lines[-1:], sources[-1:])
+    assert json.loads(alone.value)["group"] is None and json.loads(alone.value)["group_id"] is None
 
 
 def test_encode_messages_without_kinds_has_no_template_id() -> None:

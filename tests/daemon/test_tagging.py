@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fault_support import descendants, is_tagging_process, tagging_child
@@ -16,6 +17,7 @@ from logdelim.daemon import inputs
 from logdelim.daemon.records import Source
 from logdelim.daemon.tagging import TaggingPool, TaggingProcess
 from logdelim.model.engine import Engine
+from logdelim.model.grouping import StreamGroups
 
 LINES = [
     "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_3886 terminating",
@@ -26,6 +28,15 @@ LINES = [
 ]
 SOURCES = [Source("in", 0, offset, None) for offset in range(len(LINES))]
 OPTIONS = {"path": None, "device": "cpu", "num_threads": 1, "quantize": False, "cache_size": 1000}
+
+
+def _here(engine: Engine, *args: Any) -> list[Any]:
+    """``encode_messages`` in this process, with stream groups as a tagging process keeps them.
+
+    Every line of LINES has a template of its own, so its group is the same whatever the
+    stream showed before (what a child saw in earlier tests does not change it).
+    """
+    return inputs.encode_messages(engine, *args, groups=StreamGroups())
 
 
 RESTART_CALLS: list[int] = []
@@ -41,7 +52,7 @@ def tagger():
 def test_same_results_as_the_engine_in_this_process(tagger) -> None:
     engine = Engine.load(**OPTIONS)
     assert tagger.model_id == engine.model_id and tagger.device == "cpu"
-    here = inputs.encode_messages(engine, LINES, SOURCES)
+    here = _here(engine, LINES, SOURCES)
     there = tagger.encode_messages(LINES, SOURCES)
     assert [e.value for e in there] == [e.value for e in here]
     assert [e.min_delimiter_confidence for e in there] == [e.min_delimiter_confidence for e in here]
@@ -57,7 +68,7 @@ def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> Non
     assert tagger.pid != before and tagger.restarts == 1
     assert RESTART_CALLS == [1], "the daemon's restart counter is told once"
     engine = Engine.load(**OPTIONS)
-    assert [o.value for o in outcomes] == [e.value for e in inputs.encode_messages(engine, LINES, SOURCES)]
+    assert [o.value for o in outcomes] == [e.value for e in _here(engine, LINES, SOURCES)]
 
 
 def _assert_each_caller_gets_its_batch(
@@ -72,7 +83,7 @@ def _assert_each_caller_gets_its_batch(
     with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
         outcomes = list(pool.map(lambda batch: encoder.encode_messages(*batch), batches))
     assert [[o.value for o in got] for got in outcomes] == [
-        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches
+        [e.value for e in _here(engine, *batch)] for batch in batches
     ]
     return batches, outcomes
 
@@ -94,7 +105,7 @@ def test_enriched_events_match_the_engine_here_even_when_the_child_dies(tagger) 
     # output.mode enrich: the events' bytes travel with the lines, on the message-by-message retry too.
     engine = Engine.load(**OPTIONS)
     events = [json.dumps({"log": line, "n": i}).encode() for i, line in enumerate(LINES)]
-    here = inputs.encode_messages(engine, LINES, SOURCES, events, "logdelim", "log")
+    here = _here(engine, LINES, SOURCES, events, "logdelim", "log")
     assert [json.loads(e.value)["n"] for e in here] == list(range(len(LINES)))
     assert [e.value for e in tagger.encode_messages(LINES, SOURCES, events, "logdelim", "log")] == [
         e.value for e in here
@@ -123,7 +134,7 @@ def test_a_child_killed_under_two_callers_loses_no_message(tagger) -> None:
         outcomes = list(pool.map(call, range(len(batches))))
     assert tagger.restarts == restarts + 1
     assert [[o.value for o in got] for got in outcomes] == [
-        [e.value for e in inputs.encode_messages(engine, *batch)] for batch in batches
+        [e.value for e in _here(engine, *batch)] for batch in batches
     ]
 
 
@@ -159,7 +170,7 @@ def test_a_stopped_child_misses_its_deadline_and_is_replaced_losing_no_line() ->
             outcomes = future.result(timeout=60)
         assert process.restarts == 1 and process.pid != stopped
         assert process.oldest_call_age_s() == 0.0
-        assert [o.value for o in outcomes] == [e.value for e in inputs.encode_messages(engine, LINES, SOURCES)]
+        assert [o.value for o in outcomes] == [e.value for e in _here(engine, LINES, SOURCES)]
     finally:
         process.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from logdelim.model.grouping import StreamGroups
+from logdelim.model.templates import template_id
 
 
 def test_a_word_with_many_values_becomes_a_variable() -> None:
@@ -57,6 +58,21 @@ def test_a_word_about_as_common_as_the_wildcard_stays_an_event_of_its_own() -> N
         groups.group("BTLE scanner Powered <*>")
     # Now six lines of <*> against three of On.
     assert groups.group_of("BTLE scanner Powered On") == "BTLE scanner Powered <*>"
+
+
+def test_a_batch_is_recorded_then_grouped_with_ids() -> None:
+    groups = StreamGroups()
+    batch = ["Failed password for <*> from <*>"] * 3 + ["Failed password for ftp from <*>", "session opened"]
+    got = groups.group_batch(batch)
+    wildcard = "Failed password for <*> from <*>"
+    # Each distinct template once, grouped as the stream stands at the batch's end.
+    assert got == {
+        wildcard: (wildcard, template_id(wildcard)),
+        "Failed password for ftp from <*>": (wildcard, template_id(wildcard)),
+        "session opened": ("session opened", template_id("session opened")),
+    }
+    # The counts went in: a second ftp line leaves <*> on fewer than twice as many lines.
+    assert groups.group("Failed password for ftp from <*>") == "Failed password for ftp from <*>"
 
 
 def test_memory_is_bounded() -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from logdelim.model.engine import TagResult
+from logdelim.model.grouping import StreamGroups
 from logdelim.model.spans import token_bounds
 from logdelim.model.tagcli import record
 from logdelim.model.templates import template, template_id, template_of_tokens, token_kinds
@@ -22,7 +23,7 @@ def _result(line: str, labels: str, letters: str = "") -> TagResult:
 
 def test_record_has_template_id_and_token_kinds() -> None:
     obj = record(_result(LINE, LABELS, TOKEN_KINDS), kinds=True)
-    assert list(obj) == ["line", "template", "template_id", "tokens", "min_confidence"]
+    assert list(obj) == ["line", "template", "template_id", "group", "group_id", "tokens", "min_confidence"]
     assert obj["template"] == "took <*> ms at <*>" and obj["template_id"] == template_id("took <*> ms at <*>")
     assert [(t["text"], t["kind"]) for t in obj["tokens"]] == [
         ("took", "constant"),
@@ -36,9 +37,17 @@ def test_record_has_template_id_and_token_kinds() -> None:
     assert list(with_kinds)[:2] == ["line", "kinds"] and with_kinds["kinds"] == "CCCCDVVDCCDCCDFFFFF"
 
 
+def test_record_has_the_group_of_its_template_in_the_stream() -> None:
+    result = _result(LINE, LABELS, TOKEN_KINDS)
+    obj = record(result, kinds=True, grouped=StreamGroups().group_batch([result.template]))
+    assert obj["group"] == obj["template"] and obj["group_id"] == obj["template_id"]
+    assert record(_result(LINE, LABELS, TOKEN_KINDS), kinds=True)["group"] is None  # no stream, no group
+
+
 def test_record_without_a_kind_head_has_null_templates() -> None:
     obj = record(_result("a b", "ODO"), kinds=False, with_kinds=True)
     assert obj["kinds"] is None and obj["template"] is None and obj["template_id"] is None
+    assert obj["group"] is None and obj["group_id"] is None
     assert [t["kind"] for t in obj["tokens"]] == [None, None]
 
 
