@@ -150,14 +150,14 @@ def _client_set(kafka: Any) -> list[tuple[str, Any]]:
 def engine_options(model: ModelConfig) -> dict[str, Any]:
     """``Engine.load``'s keyword arguments for the ``model`` section (plain values: a tagging process gets them pickled).
 
-    One network call at a time (the engine's default): two calls at once in the tagging
-    process ran a stream of new line shapes faster on 2 cores, but made the consumer-seen p99
-    latency of a warm stream erratic (docs/performance.md has the runs).
+    ``model.parallel_tiles`` network calls at once: only a batch of many new line shapes
+    makes several tiles, so they speed up a stream of new shapes (docs/performance.md).
     """
     return {
         "path": model.path,
         "device": model.device,
         "num_threads": model.num_threads,
+        "parallel_tiles": model.parallel_tiles,
         "quantize": model.quantize,
         "cache_size": model.cache_size,
         "cache_max_bytes": model.cache_max_bytes,

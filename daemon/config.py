@@ -407,6 +407,11 @@ class ModelConfig:
     # 2-core machine two torch threads fighting other work made 512-line batches many
     # times slower. Raise it on machines with idle cores. null = torch's own choice.
     num_threads: int | None = 1
+    # Network calls at once in each tagging process, each on its own tile of a batch's new
+    # line shapes (with num_threads torch threads each). Only a batch of many new shapes
+    # makes several tiles, so a warm stream runs one call at a time while a stream of new
+    # shapes (a new deployment, a replay) gets this many cores.
+    parallel_tiles: int = 2
     # Entries of the engine's exact memo cache (0: off), bounded by cache_max_bytes too.
     cache_size: int = 200_000
     # What the line and shape caches may hold, counted in bytes, so a stream of ever new
@@ -441,7 +446,7 @@ class ModelConfig:
         _require(self.cache_size >= 0, "model.cache_size", "must be >= 0")
         _require(self.max_tracked_templates > 0, "model.max_tracked_templates", "must be > 0")
         _require(self.cache_max_bytes >= 0, "model.cache_max_bytes", "must be >= 0")
-        _positive(self, "model", ("tagger_stall_s", "tagger_timeout_s", "workers"))
+        _positive(self, "model", ("tagger_stall_s", "tagger_timeout_s", "workers", "parallel_tiles"))
         _require(
             self.workers == 1 or self.tagging_process, "model.workers", "more than 1 needs model.tagging_process: true"
         )

@@ -208,8 +208,8 @@ class Engine:
     ``parallel_tiles`` threads call the network at once, each on its own tile of a
     batch (with ``num_threads`` torch threads each): on a small CPU, two one-thread
     calls keep two cores busier than one call with two threads, whose LSTM steps
-    synchronise. The daemon leaves it at 1 (its event loop needs the other core);
-    batch jobs (``logdelim tag``, the bench's tagger figures) use every core.
+    synchronise. Batch jobs (``logdelim tag``, the bench's tagger figures) use every
+    core; the daemon's tagging process ``model.parallel_tiles``.
 
     ``cache_size`` bounds each cache in entries (0: no cache). ``cache_max_bytes``
     bounds both together in bytes, half each (see ``_SHAPE_SHARE``); None: entries

@@ -56,6 +56,7 @@ def test_issue_example_loads_and_equals_the_defaults(tmp_path: Path) -> None:
         ({"batching": {"max_wait_ms": True}}, "batching.max_wait_ms"),
         ({"kafka": {"fetch_max_wait_ms": 0}}, "kafka.fetch_max_wait_ms: must be > 0"),
         ({"model": {"workers": 0}}, "model.workers: must be > 0"),
+        ({"model": {"parallel_tiles": 0}}, "model.parallel_tiles: must be > 0"),
         ({"model": {"workers": 2, "tagging_process": False}}, "model.workers: more than 1 needs model.tagging_process"),
     ],
 )
@@ -242,11 +243,14 @@ async def test_group_consumer_fetch_wait_comes_from_the_config() -> None:
 def test_engine_options_are_the_model_sections_plain_values() -> None:
     from logdelim.daemon.app import engine_options
 
-    model = from_mapping({"model": {"device": "cpu", "cache_max_bytes": 1024, "num_threads": 2}}).model
+    model = from_mapping(
+        {"model": {"device": "cpu", "cache_max_bytes": 1024, "num_threads": 2, "parallel_tiles": 3}}
+    ).model
     assert engine_options(model) == {
         "path": None,
         "device": "cpu",
         "num_threads": 2,
+        "parallel_tiles": 3,
         "quantize": False,
         "cache_size": model.cache_size,
         "cache_max_bytes": 1024,
