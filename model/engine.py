@@ -72,7 +72,9 @@ def keep_freed_memory() -> None:
     By default blocks above the mmap threshold are unmapped when freed and
     page-faulted in again by the next batch: that about doubled the network's time per
     line on a 2-core CPU. Freed memory stays in the process instead, so its resident size
-    is that of its largest batch. No-op off glibc.
+    is that of its largest batch. And every thread allocates from one arena: with a
+    glibc arena per tile thread (``parallel_tiles``) each kept its own largest batch's
+    buffers (docs/performance.md). No-op off glibc.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -80,9 +82,10 @@ def keep_freed_memory() -> None:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
-    m_trim_threshold, m_mmap_threshold = -1, -3
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
     libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)  # glibc's maximum
     libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
+    libc.mallopt(m_arena_max, 1)
 
 
 _CLASS_LABEL = str.maketrans("as", "OD")
