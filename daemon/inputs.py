@@ -275,9 +275,10 @@ class Encoded(NamedTuple):
     value: bytes
     # The least certain delimiter the network decided (for the confidence histogram); None: none decided.
     min_delimiter_confidence: float | None
-    # The record's template_id (for the new-templates metric, counted by the daemon's event
-    # loop, not the tagging process); None when the checkpoint has no kind head.
-    template_id: str | None = None
+    # The record's group_id (for the new-templates metric, counted by the daemon's event loop,
+    # not the tagging process: a template that joins a known group is no new event); its
+    # template_id without stream groups; None when the checkpoint has no kind head.
+    group_id: str | None = None
 
 
 _NONE: Mapping[str, tuple[str, str]] = MappingProxyType({})
@@ -286,6 +287,12 @@ _NONE: Mapping[str, tuple[str, str]] = MappingProxyType({})
 def _group(grouped: Mapping[str, tuple[str, str]], tagged: Tagged) -> tuple[str, str] | None:
     """A tagged message's group and group id from its batch's groups; None without."""
     return grouped.get(tagged.template) if tagged.template is not None else None
+
+
+def _group_id(grouped: Mapping[str, tuple[str, str]], tagged: Tagged) -> str | None:
+    """What the new-templates metric counts of a message: its group's id, else its template's."""
+    group = _group(grouped, tagged)
+    return tagged.template_id if group is None else group[1]
 
 
 def record_of(
@@ -373,7 +380,7 @@ def encode_messages(
             continue
         confidence = outcome.delimiter_confidence
         record = record_of(source, line, outcome, model_id, grouped)
-        out.append(Encoded(record, min(confidence) if confidence else None, outcome.template_id))
+        out.append(Encoded(record, min(confidence) if confidence else None, _group_id(grouped, outcome)))
     return out
 
 
@@ -400,7 +407,9 @@ def _enrich_messages(
         annotation = annotation_of(source, input_field, line, outcome, model_id, grouped)
         out.append(
             Encoded(
-                enriched_value(event, key, annotation), min(confidence) if confidence else None, outcome.template_id
+                enriched_value(event, key, annotation),
+                min(confidence) if confidence else None,
+                _group_id(grouped, outcome),
             )
         )
     return out

@@ -10,7 +10,9 @@ Templates are counted without a label per template (their number is unbounded):
 :class:`TemplateTracker` keeps the ids of the templates seen most recently in a
 bounded table and counts the ones it did not hold, so a rate of
 ``logdelim_new_templates_total`` is the rate of templates new to this process
-(a new release or a new failure mode shows up as a burst of it).
+(a new release or a new failure mode shows up as a burst of it). The ids are the
+records' ``group_id``: a template the stream has already grouped with a known one
+(a user name the tagger kept as text) is no new event.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ class Metrics:
         )
         self.new_templates = Counter(
             "logdelim_new_templates",
-            "Records whose template was not in the table of recently seen templates (a rate is the new-template rate)",
+            "Records whose template (its group_id) was not in the table of recently seen templates (a rate is the new-template rate)",
             registry=registry,
         )
         self.templates_tracked = Gauge(

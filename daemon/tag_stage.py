@@ -127,7 +127,7 @@ class TagStage:
 
     def _observe(self, tagged: list[inputs.Encoded | inputs.Rejection]) -> None:
         """After a batch is sent: its new templates, the engine's cache figures, the lines in flight."""
-        self.templates.observe(o.template_id for o in tagged if isinstance(o, inputs.Encoded))
+        self.templates.observe(o.group_id for o in tagged if isinstance(o, inputs.Encoded))
         hits, misses = self.encoder.cache_hits, self.encoder.cache_misses
         if hits + misses:
             self.metrics.cache_hit_ratio.set(hits / (hits + misses))

@@ -241,7 +241,7 @@ def test_encode_messages_returns_each_record_s_template_id() -> None:
     for line, outcome in zip(lines, encoded):
         record = json.loads(outcome.value)
         jsonschema.validate(record, load_schema())
-        assert outcome.template_id == record["template_id"] == template_id(record["template"])
+        assert outcome.group_id == record["template_id"] == template_id(record["template"])  # no stream groups
         assert record["line"] == line
     assert [json.loads(o.value)["template"] for o in encoded] == ["<*> took <*> ms", "two lines <*>", ""]
 
@@ -251,7 +251,8 @@ def test_records_carry_the_group_the_stream_has_shown_so_far() -> None:
     # KindEngine makes a token holding a digit a variable: "user7" is <*>, "ftp" constant text.
     lines = [f"login user{n} from 10.0.0.{n}" for n in range(4)] + ["login ftp from 10.0.0.9"]
     sources = [Source("t", 0, offset, None) for offset in range(len(lines))]
-    records = [json.loads(o.value) for o in inputs.encode_messages(KindEngine(), lines, sources, groups=groups)]
+    outcomes = inputs.encode_messages(KindEngine(), lines, sources, groups=groups)
+    records = [json.loads(o.value) for o in outcomes]
     for record in records:
         jsonschema.validate(record, load_schema())
     first, odd = records[0], records[-1]
@@ -261,6 +262,8 @@ def test_records_carry_the_group_the_stream_has_shown_so_far() -> None:
     # The tagger's <*> on four lines against none of "ftp": the word is a variable it missed.
     assert odd["template"] == "login ftp from <*>" and odd["group"] == "login <*> from <*>"
     assert odd["group_id"] == first["template_id"] != odd["template_id"]
+    # The new-templates metric counts groups: the odd line is no new event.
+    assert [o.group_id for o in outcomes] == [first["template_id"]] * len(lines)
     # Without the stream's groups (or without kinds) the keys are there, null.
     [alone] = inputs.encode_messages(KindEngine(), lines[-1:], sources[-1:])
     assert json.loads(alone.value)["group"] is None and json.loads(alone.value)["group_id"] is None
@@ -268,4 +271,4 @@ def test_records_carry_the_group_the_stream_has_shown_so_far() -> None:
 
 def test_encode_messages_without_kinds_has_no_template_id() -> None:
     [outcome] = inputs.encode_messages(_NoKindEngine(), ["a b"], [SOURCE])
-    assert outcome.template_id is None and json.loads(outcome.value)["template"] is None
+    assert outcome.group_id is None and json.loads(outcome.value)["template"] is None

@@ -143,7 +143,7 @@ def test_enriched_events_keep_every_field_and_gain_the_annotation() -> None:
         assert expected.pop("line") == line
         assert annotation == {**expected, "field": "log"}
         assert all(event["log"][t["start"] : t["end"]] == t["text"] for t in annotation["tokens"])
-        assert outcome.template_id == record.template_id == annotation["template_id"]
+        assert outcome.group_id == record.group_id == annotation["template_id"]
         assert outcome.min_delimiter_confidence == record.min_delimiter_confidence
     assert json.loads(outcomes[0].value)["logdelim"]["tokens"], "a real line has tokens"
     assert outcomes[0].value.startswith(values[0][:-1]), "the input's bytes come first, as they were"

@@ -74,7 +74,7 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
     per_source = _records_by_source(messages)
     assert len(per_source) == 20_000 and max(per_source.values()) == 1, "exactly one record per input"
     validator = jsonschema.Draft202012Validator(load_schema())
-    template_ids: set[str] = set()
+    group_ids: set[str] = set()
     for message in messages:
         record = json.loads(message.value)
         validator.validate(record)
@@ -88,10 +88,11 @@ def test_acceptance_20000_lines_one_valid_record_each_then_clean_sigterm(
         assert [t["start"] for t in record["tokens"]] == sorted(t["start"] for t in record["tokens"])
         # The shipped model has a kind head: every record has a template and every token a kind.
         assert record["template_id"] == template_id(record["template"])
+        assert record["group_id"] == template_id(record["group"])
         assert all(t["kind"] is not None for t in record["tokens"])
-        template_ids.add(record["template_id"])
-    # Counted in the daemon's process, once per template (the table holds them all).
-    assert new_templates == templates_tracked == len(template_ids)
+        group_ids.add(record["group_id"])
+    # Counted in the daemon's process, once per group id its records carry (the table holds them all).
+    assert new_templates == templates_tracked == len(group_ids)
     print(f"20,000 lines through the daemon in {elapsed_s:.1f} s; SIGTERM exit in {stop_s:.1f} s")
 
 
