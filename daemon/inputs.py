@@ -362,9 +362,9 @@ def encode_messages(
     Without ``events``: the output record (:func:`record_of`). With ``events`` (one JSON
     object's text per line, from :func:`enrichable`; ``output.mode: enrich``): that event
     with the annotation (:func:`annotation_of`, naming ``input_field``) under
-    ``enrich_key``. Each message's template goes into the stream's ``groups`` (its
-    encoder's), in order, and its record carries the group. One function for the daemon's
-    tagging thread and its tagging process, so the event loop only sends bytes.
+    ``enrich_key``. The batch's templates go into the stream's ``groups`` (its encoder's),
+    and each record carries its group as the stream stands at the batch's end. One function
+    for the daemon's tagging thread and its tagging process, so the event loop only sends bytes.
     """
     if events is not None:
         if enrich_key is None or input_field is None:
