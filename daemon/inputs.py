@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -281,26 +280,10 @@ class Encoded(NamedTuple):
     group_id: str | None = None
 
 
-_NONE: Mapping[str, tuple[str, str]] = MappingProxyType({})
-
-
-def _group(grouped: Mapping[str, tuple[str, str]], tagged: Tagged) -> tuple[str, str] | None:
-    """A tagged message's group and group id from its batch's groups; None without."""
-    return grouped.get(tagged.template) if tagged.template is not None else None
-
-
-def _group_id(grouped: Mapping[str, tuple[str, str]], tagged: Tagged) -> str | None:
-    """What the new-templates metric counts of a message: its group's id, else its template's."""
-    group = _group(grouped, tagged)
-    return tagged.template_id if group is None else group[1]
-
-
-def record_of(
-    source: Source, line: str, tagged: Tagged, model_id: str, grouped: Mapping[str, tuple[str, str]] = _NONE
-) -> bytes:
+def record_of(source: Source, line: str, tagged: Tagged, model_id: str, group: tuple[str, str] | None = None) -> bytes:
     """The output record of a tagged message (``records.record_value``): the daemon's and replay's.
 
-    ``grouped``: its batch's groups (:func:`batch_groups`); without its template there, no group.
+    ``group``: its group and the group's id (:func:`batch_groups`); None: no group.
     """
     return record_value(
         source,
@@ -311,7 +294,7 @@ def record_of(
         tagged.token_kinds,
         tagged.template,
         tagged.template_id,
-        _group(grouped, tagged),
+        group,
     )
 
 
@@ -321,7 +304,7 @@ def annotation_of(
     line: str,
     tagged: Tagged,
     model_id: str,
-    grouped: Mapping[str, tuple[str, str]] = _NONE,
+    group: tuple[str, str] | None = None,
 ) -> bytes:
     """The annotation of a tagged JSON event's line (``records.annotation_value``), for ``output.mode: enrich``."""
     return annotation_value(
@@ -334,18 +317,25 @@ def annotation_of(
         tagged.token_kinds,
         tagged.template,
         tagged.template_id,
-        _group(grouped, tagged),
+        group,
     )
 
 
-def batch_groups(groups: StreamGroups | None, outcomes: Sequence[Tagged | Rejection]) -> dict[str, tuple[str, str]]:
-    """Record a batch's templates in the stream's ``groups``: template -> (group, group id).
+def batch_groups(groups: StreamGroups | None, outcomes: Sequence[Tagged | Rejection]) -> list[tuple[str, str] | None]:
+    """Record a batch's templates in the stream's ``groups``; each outcome's group and group id.
 
-    Empty without ``groups``; messages without a template (no kind head) have none.
+    None for an outcome without a template (a rejection, no kind head), and for all without ``groups``.
     """
     if groups is None:
-        return {}
-    return groups.group_batch(o.template for o in outcomes if isinstance(o, Tagged) and o.template is not None)
+        return [None] * len(outcomes)
+    templates = [o.template if isinstance(o, Tagged) else None for o in outcomes]
+    grouped = groups.group_batch(t for t in templates if t is not None)
+    return [None if t is None else grouped[t] for t in templates]
+
+
+def _counted_id(tagged: Tagged, group: tuple[str, str] | None) -> str | None:
+    """What the new-templates metric counts of a message: its group's id, else its template's."""
+    return tagged.template_id if group is None else group[1]
 
 
 def encode_messages(
@@ -373,14 +363,13 @@ def encode_messages(
     out: list[Encoded | Rejection] = []
     model_id = engine.model_id
     outcomes = tag_messages(engine, lines)
-    grouped = batch_groups(groups, outcomes)
-    for line, source, outcome in zip(lines, sources, outcomes):
+    for line, source, outcome, group in zip(lines, sources, outcomes, batch_groups(groups, outcomes)):
         if isinstance(outcome, Rejection):
             out.append(outcome)
             continue
         confidence = outcome.delimiter_confidence
-        record = record_of(source, line, outcome, model_id, grouped)
-        out.append(Encoded(record, min(confidence) if confidence else None, _group_id(grouped, outcome)))
+        record = record_of(source, line, outcome, model_id, group)
+        out.append(Encoded(record, min(confidence) if confidence else None, _counted_id(outcome, group)))
     return out
 
 
@@ -398,18 +387,17 @@ def _enrich_messages(
     model_id = engine.model_id
     key = orjson.dumps(enrich_key)
     outcomes = tag_messages(engine, lines)
-    grouped = batch_groups(groups, outcomes)
-    for line, source, event, outcome in zip(lines, sources, events, outcomes):
+    for line, source, event, outcome, group in zip(lines, sources, events, outcomes, batch_groups(groups, outcomes)):
         if isinstance(outcome, Rejection):
             out.append(outcome)
             continue
         confidence = outcome.delimiter_confidence
-        annotation = annotation_of(source, input_field, line, outcome, model_id, grouped)
+        annotation = annotation_of(source, input_field, line, outcome, model_id, group)
         out.append(
             Encoded(
                 enriched_value(event, key, annotation),
                 min(confidence) if confidence else None,
-                _group_id(grouped, outcome),
+                _counted_id(outcome, group),
             )
         )
     return out

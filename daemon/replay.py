@@ -456,14 +456,13 @@ async def _replay_batch(
     decoded = [inputs.decode(m.value, max_line_bytes) for m in messages]
     lines = [d for d in decoded if isinstance(d, str)]
     outcomes = inputs.tag_messages(engine, lines)
-    grouped = inputs.batch_groups(groups, outcomes)
-    tagged = iter(outcomes)
+    tagged = iter(zip(outcomes, inputs.batch_groups(groups, outcomes)))
     other = iter(inputs.tag_messages(compare_engine, lines)) if compare_engine is not None else None
     for message, line in zip(messages, decoded):
         source = message_source(span.topic, span.partition, message.offset, message.timestamp)
         headers = tuple(message.headers or ())
         summary.lines += 1
-        outcome = line if isinstance(line, inputs.Rejection) else next(tagged)
+        outcome, group = (line, None) if isinstance(line, inputs.Rejection) else next(tagged)
         if other is not None and isinstance(line, str):
             compare(summary, source, line, outcome, next(other), examples)
         if isinstance(outcome, inputs.Rejection):
@@ -471,7 +470,7 @@ async def _replay_batch(
             await sink.dead_letter(source, message.value, outcome, headers)
             continue
         summary.records += 1
-        record = inputs.record_of(source, line, outcome, engine.model_id, grouped)
+        record = inputs.record_of(source, line, outcome, engine.model_id, group)
         await sink.record(source, record, headers)
 
 
