@@ -486,11 +486,17 @@ class Engine:
         if len(d.token_kinds) != len(bounds):
             raise AssertionError(f"shape changed the tokens of {key!r}")
         text = template_of_tokens(key, bounds, d.token_kinds)
-        per_line = "0" in key and any(
-            kind == "C" and "0" in key[start:end] for (start, end), kind in zip(bounds, d.token_kinds)
-        )
+        # A digit in the template is in a constant token: the gaps between tokens are delimiters,
+        # which are never digits, and the rest is <*>.
         return _Tagged(
-            labels, bounds, d.delimiter_confidence, d.min_confidence, d.token_kinds, text, template_id(text), per_line
+            labels,
+            bounds,
+            d.delimiter_confidence,
+            d.min_confidence,
+            d.token_kinds,
+            text,
+            template_id(text),
+            "0" in text,
         )
 
 

@@ -67,20 +67,20 @@ def template_of_tokens(line: str, bounds: Sequence[tuple[int, int]], kinds: str)
     walking the tokens is several times cheaper than walking the characters.
     """
     out: list[str] = []
+    append = out.append
     position = 0
     value_open = False  # the last thing written is a <*> that whitespace may extend
     for (start, end), kind in zip(bounds, kinds):
         gap = line[position:start]
-        if kind == "C":
-            out.append(_spaces(gap))
-            out.append(line[start:end])
-            value_open = False
-        elif not (value_open and gap.isspace()):
-            out.append(_spaces(gap))
-            out.append(WILDCARD)
-            value_open = True
+        if kind == "C" or not (value_open and gap.isspace()):
+            # _spaces inline: the engine runs this for every new line, and most gaps are one space.
+            if gap != " " and (not gap.isprintable() or "  " in gap):
+                gap = _WHITESPACE.sub(" ", gap)
+            append(gap)
+            value_open = kind != "C"
+            append(WILDCARD if value_open else line[start:end])
         position = end
-    out.append(_spaces(line[position:]))
+    append(_spaces(line[position:]))
     return "".join(out)
 
 
