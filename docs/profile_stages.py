@@ -17,12 +17,15 @@ import argparse
 import asyncio
 import collections
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 # (stage, frames any of which puts a sample there): the first stage that matches wins.
 Stages = tuple[tuple[str, tuple[str, ...]], ...]
@@ -48,6 +51,8 @@ TAGGING_STAGES: Stages = (
     ("per-message outcomes (segments, join, Encoded)", ("encode_messages",)),
 )
 OTHER = "other"
+# The tagging process's serving loop (not the metrics server's, whose method is called _serve too).
+_TAGGING_MAIN = re.compile(r";_serve \([^)]*tagging\.py:")
 
 
 def stage_shares(raw_lines: Sequence[str]) -> dict[str, collections.Counter[str]]:
@@ -58,7 +63,9 @@ def stage_shares(raw_lines: Sequence[str]) -> dict[str, collections.Counter[str]
     }
     for line in raw_lines:
         stack, _, count = line.rstrip().rpartition(" ")
-        if "spawn_main" in stack:
+        if _TAGGING_MAIN.search(stack):
+            # The tagging process's main thread only: its tile threads' network calls show there as
+            # TileRunner frames, and the tile threads' idle samples would swamp the shares.
             part, stages = "tagging process", TAGGING_STAGES
         elif "run_until_complete" in stack:  # the event loop's thread; the daemon's other threads wait or serve HTTP
             part, stages = "event loop", EVENT_LOOP_STAGES
@@ -79,11 +86,32 @@ def table(shares: dict[str, collections.Counter[str]]) -> str:
     return "\n".join(rows)
 
 
-async def record(lines: int, workers: int, out: Path) -> float:
-    """Profile a daemon saturated on ``lines`` bench lines into ``out``; returns its lines/s."""
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def machine_times() -> list[int]:
+    """The machine's CPU time counters (``/proc/stat``: user, nice, system, idle, iowait, irq, softirq, steal...)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+async def record(lines: int, workers: int, out: Path) -> dict[str, Any]:
+    """Profile a daemon saturated on ``lines`` bench lines into ``out``.
+
+    Returns its lines/s and where the CPU went over the run: microseconds per line of the
+    daemon's process, of each process below it (tagging processes) and of the broker, and
+    the share of the machine's CPU time left idle (a pipeline bound by its hand-offs, not by
+    the cores, leaves some).
+    """
     from logdelim.model.bench import bench_lines
     from logdelim.tools import bench
     from logdelim.tools.broker import EmbeddedBroker
+    from logdelim.tools.daemon_process import descendants
 
     data = bench.pipeline_lines(bench_lines(None), lines)
     spies: list[subprocess.Popen] = []
@@ -98,20 +126,37 @@ async def record(lines: int, workers: int, out: Path) -> float:
             workers=workers,
         )
 
+        before: dict[str, Any] = {}
+
         def spy() -> None:
             assert daemon.daemon is not None
+            pids = [daemon.daemon.process.pid, *descendants(daemon.daemon.process.pid)]
+            before.update(pids=pids, cpu=[cpu_seconds(p) for p in pids], machine=machine_times())
+            assert broker.process is not None
+            before["broker"] = cpu_seconds(broker.process.pid)
             command = ["py-spy", "record", "--pid", str(daemon.daemon.process.pid), "--subprocesses", "--idle"]
             command += ["--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)]
             spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
         try:
             saturated = await bench.daemon_saturation(daemon, data, on_ready=spy)
+            assert broker.process is not None
+            cpu = [cpu_seconds(p) - c for p, c in zip(before["pids"], before["cpu"])]
+            broker_cpu = cpu_seconds(broker.process.pid) - before["broker"]
+            machine = [after - start for after, start in zip(machine_times(), before["machine"])]
         finally:
             for process in spies:
                 process.send_signal(2)  # py-spy writes its file on SIGINT
                 process.wait(timeout=30)
             daemon.stop()
-    return float(saturated["daemon_lines_per_s"])
+    return {
+        "daemon_lines_per_s": round(saturated["daemon_lines_per_s"]),
+        # The daemon's own process first, then those below it (the multiprocessing resource
+        # tracker, at 0, and the tagging processes).
+        "cpu_us_per_line": [round(c / lines * 1e6, 1) for c in cpu],
+        "broker_cpu_us_per_line": round(broker_cpu / lines * 1e6, 1),
+        "machine_idle_share": round(machine[3] / sum(machine), 2),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,8 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write("profile_stages: py-spy is not on PATH (pip install py-spy)\n")
             return 2
         raw = args.keep or Path(tempfile.mkdtemp()) / "profile.txt"
-        rate = asyncio.run(record(args.lines, args.workers, raw))
-        print(json.dumps({"lines": args.lines, "workers": args.workers, "daemon_lines_per_s": round(rate)}))
+        figures = asyncio.run(record(args.lines, args.workers, raw))
+        print(json.dumps({"lines": args.lines, "workers": args.workers, **figures}))
     print(table(stage_shares(raw.read_text().splitlines())))
     return 0
 

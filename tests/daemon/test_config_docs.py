@@ -134,7 +134,8 @@ def test_docs_links_point_at_files_and_headings_that_exist() -> None:
 def test_profile_stages_puts_each_sample_in_its_first_matching_stage() -> None:
     profile = _load("profile_stages")
     loop = 'process 1:"python -m logdelim.daemon.cli run";main (cli.py:1);run_until_complete (base_events.py:1)'
-    child = 'process 2:"spawn_main";_serve (tagging.py:1)'
+    child = 'process 2:"spawn_main";_serve (daemon/tagging.py:1)'
+    tile_thread = 'process 2:"spawn_main";Thread._bootstrap (threading.py:1);_worker (thread.py:1)'
     raw = [
         f"{loop};EpollSelector.select (selectors.py:1) 30",
         f"{loop};Handle._run (events.py:1);Emitter._records_delivered (emitter.py:1) 10",
@@ -143,6 +144,8 @@ def test_profile_stages_puts_each_sample_in_its_first_matching_stage() -> None:
         f"{child};encode_messages (inputs.py:1);record_of (inputs.py:2) 3",
         f"{child};_ConnectionBase.recv (connection.py:1) 1",
         'process 3:"waitress";Condition.wait (threading.py:1) 99',
+        f"{loop.split(';')[0]};Thread._bootstrap (threading.py:1);MetricsServer._serve (endpoints.py:1) 7",
+        f"{tile_thread} 50",  # an idle tile thread of the tagging process: not its main thread
     ]
     shares = profile.stage_shares(raw)
     assert shares["event loop"] == {
