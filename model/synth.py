@@ -823,27 +823,6 @@ def _java_source(r: Rng) -> str:
     return f"{r.choice(_JAVA_CLASSES)}.java:{r.randint(20, 2000)}"
 
 
-def _py_logger(r: Rng) -> str:
-    return r.choice(
-        (
-            "root",
-            "django.request",
-            "uvicorn.error",
-            "uvicorn.access",
-            "sqlalchemy.engine.Engine",
-            "myapp.db.pool",
-            "celery.worker.strategy",
-            "airflow.task",
-            "urllib3.connectionpool",
-            "app",
-            "__main__",
-            "botocore.credentials",
-            "asyncio",
-            "werkzeug",
-        )
-    )
-
-
 def _sha(r: Rng) -> str:
     return _hexs(r, r.choice((7, 12, 40, 64)))
 
@@ -871,51 +850,9 @@ def _image(r: Rng) -> str:
     )
 
 
-def _user(r: Rng) -> str:
-    return r.choice(
-        (
-            "root",
-            "admin",
-            "alice",
-            "bob",
-            "deploy",
-            "www-data",
-            "postgres",
-            "ubuntu",
-            "jenkins",
-            "git",
-            "nobody",
-            "svc_backup",
-            "j.smith",
-            "josé",
-            "test123",
-            "oracle",
-            "pi",
-            "-",
-        )
-    )
-
-
 def _email(r: Rng) -> str:
     local = r.choice(("alice", "bob.smith", "ops+alerts", "noreply", "j_doe"))
     return f"{local}@{r.choice(('example.com', 'mail.corp.local', 'gmail.com'))}"
-
-
-def _ua(r: Rng) -> str:
-    return r.choice(
-        (
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/120.0.0.0 Safari/537.36",
-            "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
-            "curl/8.5.0",
-            "python-requests/2.31.0",
-            "Go-http-client/1.1",
-            "kube-probe/1.28",
-            "Googlebot/2.1 (+http://www.google.com/bot.html)",
-            "Prometheus/2.48.1",
-            "-",
-        )
-    )
 
 
 def _sql(r: Rng) -> str:
@@ -944,12 +881,6 @@ def _sid(r: Rng) -> str:
         return r.choice(("S-1-5-18", "S-1-5-19", "S-1-5-32-544"))
     domain = "-".join(str(r.randint(10**8, 4 * 10**9)) for _ in range(3))
     return f"S-1-5-21-{domain}-{r.randint(500, 2000)}"
-
-
-def _status(r: Rng) -> str:
-    return r.choice(
-        ("200", "200", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404", "429", "500", "502", "503")
-    )
 
 
 VALUES: dict[str, Gen] = {
@@ -1082,9 +1013,22 @@ VALUES: dict[str, Gen] = {
     "httppath": _httppath,
     "email": _email,
     "method": _pick("GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"),
-    "status": _status,
+    "status": _pick(
+        "200", "200", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404", "429", "500", "502", "503"
+    ),
     "proto": _pick("HTTP/1.1", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "HTTP/2"),
-    "ua": _ua,
+    "ua": _pick(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "curl/8.5.0",
+        "python-requests/2.31.0",
+        "Go-http-client/1.1",
+        "kube-probe/1.28",
+        "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        "Prometheus/2.48.1",
+        "-",
+    ),
     "referer": lambda r: r.choice(("-", "-", _url(r))),
     "iface": _pick("eth0", "ens3", "wlan0", "lo", "docker0", "enp0s31f6", "br-3f9c2a1b"),
     # Files and code.
@@ -1095,8 +1039,23 @@ VALUES: dict[str, Gen] = {
     "logger": _java_logger,
     "frame": _java_frame,
     "javasrc": _java_source,
-    "pylogger": _py_logger,
-    "file": lambda r: r.choice(_FILES),
+    "pylogger": _pick(
+        "root",
+        "django.request",
+        "uvicorn.error",
+        "uvicorn.access",
+        "sqlalchemy.engine.Engine",
+        "myapp.db.pool",
+        "celery.worker.strategy",
+        "airflow.task",
+        "urllib3.connectionpool",
+        "app",
+        "__main__",
+        "botocore.credentials",
+        "asyncio",
+        "werkzeug",
+    ),
+    "file": _pick(*_FILES),
     "func": _pick("main", "handle_request", "run", "connect", "ServeHTTP", "process_batch", "<module>", "__init__"),
     "javaexc": _pick(
         "java.lang.NullPointerException",
@@ -1118,7 +1077,26 @@ VALUES: dict[str, Gen] = {
         "FileNotFoundError",
     ),
     # Accounts, units, packages, containers.
-    "user": _user,
+    "user": _pick(
+        "root",
+        "admin",
+        "alice",
+        "bob",
+        "deploy",
+        "www-data",
+        "postgres",
+        "ubuntu",
+        "jenkins",
+        "git",
+        "nobody",
+        "svc_backup",
+        "j.smith",
+        "josé",
+        "test123",
+        "oracle",
+        "pi",
+        "-",
+    ),
     "uid": lambda r: str(r.choice((0, 33, 1000, 1001, 65534, r.randint(100, 60000)))),
     "unit": _pick(
         "nginx.service",
@@ -1196,33 +1174,29 @@ VALUES: dict[str, Gen] = {
             f"certifi>={r.randint(2017, 2024)}.4.17",
         )
     ),
-    "wheel": lambda r: r.choice(
-        (
-            "requests-2.31.0-py3-none-any.whl",
-            "numpy-1.26.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-            "urllib3-2.1.0-py3-none-any.whl",
-            "Django-4.2.9.tar.gz",
-            "pydantic_core-2.14.6-cp312-none-win_amd64.whl",
-        )
+    "wheel": _pick(
+        "requests-2.31.0-py3-none-any.whl",
+        "numpy-1.26.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "urllib3-2.1.0-py3-none-any.whl",
+        "Django-4.2.9.tar.gz",
+        "pydantic_core-2.14.6-cp312-none-win_amd64.whl",
     ),
-    "npmpkg": lambda r: r.choice(
-        (
-            "inflight@1.0.6",
-            "glob@7.2.3",
-            "@babel/core@7.23.7",
-            "rimraf@3.0.2",
-            "lodash@4.17.21",
-            "@types/node@20.10.6",
-            "uuid@3.4.0",
-            "request@2.88.2",
-        )
+    "npmpkg": _pick(
+        "inflight@1.0.6",
+        "glob@7.2.3",
+        "@babel/core@7.23.7",
+        "rimraf@3.0.2",
+        "lodash@4.17.21",
+        "@types/node@20.10.6",
+        "uuid@3.4.0",
+        "request@2.88.2",
     ),
     "pod": _pod,
     "namespace": _pick("default", "kube-system", "monitoring", "ingress-nginx", "prod", "cert-manager"),
     "podref": lambda r: f"{VALUES['namespace'](r)}/{_pod(r)}",
     "image": _image,
     "container": _container,
-    "node": lambda r: r.choice(("node-1", "ip-10-0-3-17.eu-west-1.compute.internal", "worker-a", "minikube")),
+    "node": _pick("node-1", "ip-10-0-3-17.eu-west-1.compute.internal", "worker-a", "minikube"),
     # Databases.
     "db": _pick("postgres", "app_production", "mydb", "orders", "template1", "analytics"),
     "table": _pick("users", "orders", "public.accounts", "sessions", "pg_catalog.pg_class", "line_items"),
