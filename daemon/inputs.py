@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -356,50 +356,51 @@ def encode_messages(
     and each record carries its group as the stream stands at the batch's end. One function
     for the daemon's tagging thread and its tagging process, so the event loop only sends bytes.
     """
-    if events is not None:
-        if enrich_key is None or input_field is None:
-            raise ValueError("enriching events needs enrich_key and input_field")
-        return _enrich_messages(engine, lines, sources, events, enrich_key, input_field, groups)
-    out: list[Encoded | Rejection] = []
-    model_id = engine.model_id
-    outcomes = tag_messages(engine, lines)
-    for line, source, outcome, group in zip(lines, sources, outcomes, batch_groups(groups, outcomes)):
-        if isinstance(outcome, Rejection):
-            out.append(outcome)
-            continue
-        confidence = outcome.delimiter_confidence
-        record = record_of(source, line, outcome, model_id, group)
-        out.append(Encoded(record, min(confidence) if confidence else None, _counted_id(outcome, group)))
-    return out
+    if events is None:
+        model_id = engine.model_id
 
+        def record(source: Source, line: str, tagged: Tagged, group: tuple[str, str] | None) -> bytes:
+            return record_of(source, line, tagged, model_id, group)
 
-def _enrich_messages(
-    engine: Any,
-    lines: Sequence[str],
-    sources: Sequence[Source],
-    events: Sequence[bytes],
-    enrich_key: str,
-    input_field: str,
-    groups: StreamGroups | None,
-) -> list[Encoded | Rejection]:
-    """:func:`encode_messages` for ``output.mode: enrich``."""
-    out: list[Encoded | Rejection] = []
+        return _encode_each(engine, lines, sources, groups, record)
+    if enrich_key is None or input_field is None:
+        raise ValueError("enriching events needs enrich_key and input_field")
     model_id = engine.model_id
     key = orjson.dumps(enrich_key)
+
+    def enriched(message: tuple[Source, bytes], line: str, tagged: Tagged, group: tuple[str, str] | None) -> bytes:
+        source, event = message
+        return enriched_value(event, key, annotation_of(source, input_field, line, tagged, model_id, group))
+
+    return _encode_each(engine, lines, zip(sources, events), groups, enriched)
+
+
+# What encode_messages needs of a message besides its tagging: its source, or its source and event.
+_Message = TypeVar("_Message")
+
+
+def _encode_each(
+    engine: Any,
+    lines: Sequence[str],
+    messages: Iterable[_Message],
+    groups: StreamGroups | None,
+    value_of: Callable[[_Message, str, Tagged, tuple[str, str] | None], bytes],
+) -> list[Encoded | Rejection]:
+    """:func:`tag_messages`, then each tagged message's :class:`Encoded`, its bytes from ``value_of``.
+
+    The one loop of :func:`encode_messages`, for records and enriched events alike: they differ
+    only in the bytes. ``messages``: one per line, what ``value_of`` needs besides the line, its
+    tagging and its group. Rejections pass through as they are.
+    """
+    out: list[Encoded | Rejection] = []
     outcomes = tag_messages(engine, lines)
-    for line, source, event, outcome, group in zip(lines, sources, events, outcomes, batch_groups(groups, outcomes)):
+    for line, message, outcome, group in zip(lines, messages, outcomes, batch_groups(groups, outcomes)):
         if isinstance(outcome, Rejection):
             out.append(outcome)
             continue
         confidence = outcome.delimiter_confidence
-        annotation = annotation_of(source, input_field, line, outcome, model_id, group)
-        out.append(
-            Encoded(
-                enriched_value(event, key, annotation),
-                min(confidence) if confidence else None,
-                _counted_id(outcome, group),
-            )
-        )
+        value = value_of(message, line, outcome, group)
+        out.append(Encoded(value, min(confidence) if confidence else None, _counted_id(outcome, group)))
     return out
 
 
