@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -94,7 +95,7 @@ class PipelineHealth:
         self._stopping = False
         # Start times of the tagging calls not answered yet (several run at once).
         self._tagging_since: dict[int, float] = {}
-        self._tag_calls = 0
+        self._tag_calls = itertools.count(1)  # next() on it is atomic: tagging threads call it at once
         self._lag_reported: set[TopicPartition] = set()
         metrics.ready.set_function(lambda: 1.0 if self.is_ready() else 0.0)
         metrics.oldest_tagging_age.set_function(self.oldest_tagging_age_s)
@@ -123,9 +124,8 @@ class PipelineHealth:
 
     @contextlib.contextmanager
     def tagging_call(self) -> Iterator[None]:
-        """Time one tagging call, from the event loop, while it is unanswered."""
-        self._tag_calls += 1
-        call = self._tag_calls
+        """Time one tagging call while it is unanswered (from the tagging threads, several at once)."""
+        call = next(self._tag_calls)
         self._tagging_since[call] = time.monotonic()
         try:
             yield

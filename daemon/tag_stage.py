@@ -26,6 +26,11 @@ from logdelim.daemon.intake import Pending
 from logdelim.daemon.metrics import Metrics, TemplateTracker
 from logdelim.daemon.offsets import OffsetTracker
 
+# Batches handed to each tagging thread ahead. With one each, the tagging process waited for a
+# request whenever the event loop was busy for longer than a batch takes to tag, which at full
+# speed happens many times a second (docs/performance.md, "Where the time goes").
+BATCHES_AHEAD_PER_WORKER = 4
+
 
 class TagStage:
     """Hands batches to the encoder in tagging threads and their outcomes, in order, to the emitter.
@@ -75,8 +80,11 @@ class TagStage:
         tagging process (or on the network, which releases the GIL) while the event loop
         sends and acknowledges batch k.
         """
-        # One batch queued per tagging thread, so every thread has the next batch at hand.
-        queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(maxsize=self._encode_workers)
+        # Batches handed to the tagging threads ahead of the one being sent: a thread takes its next
+        # batch from the executor's queue as soon as it is done, without waiting for the event loop.
+        queue: asyncio.Queue[tuple[list[Pending], asyncio.Future] | None] = asyncio.Queue(
+            maxsize=BATCHES_AHEAD_PER_WORKER * self._encode_workers
+        )
         submitter = asyncio.create_task(self._submit(queue), name="tag-submit")
         try:
             while (item := await queue.get()) is not None:
@@ -107,8 +115,7 @@ class TagStage:
         if self.enrich is not None:
             args = (*args, [p.event for p in lines], *self.enrich)
         try:
-            with self.health.tagging_call():
-                return await asyncio.get_running_loop().run_in_executor(self._executor, self._encode, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._encode, *args)
         finally:
             self.metrics.batch_size.observe(len(lines))
 
@@ -117,11 +124,13 @@ class TagStage:
 
         Timed from when a thread takes the batch, not from when it was submitted: batches wait
         in the executor's queue behind the ones being tagged, and that wait is not tagging time
-        (timed from submission, the histogram's sum ran at several times the wall time).
+        (timed from submission, the histogram's sum ran at several times the wall time), nor a
+        stall for readiness (``health.tagging_call``).
         """
         started = time.perf_counter()
         try:
-            return self.encoder.encode_messages(*args)
+            with self.health.tagging_call():
+                return self.encoder.encode_messages(*args)
         finally:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
 
