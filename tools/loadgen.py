@@ -173,7 +173,11 @@ class _Child:
             # The last tick sends what is left: the phase offers rate_per_s * seconds lines exactly.
             due = total if elapsed >= seconds else min(int(elapsed * rate_per_s) + 1, total)
             while sent < due:
-                produce(topic, lines[(start + sent) % len(lines)], partition=sent % partitions)
+                try:
+                    produce(topic, lines[(start + sent) % len(lines)], partition=sent % partitions)
+                except BufferError:  # librdkafka's local queue is full: let deliveries drain it
+                    poll(PACE_TICK_S)
+                    continue
                 sent += 1
             poll(0)
             time.sleep(PACE_TICK_S)
