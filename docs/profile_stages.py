@@ -86,7 +86,7 @@ def table(shares: dict[str, collections.Counter[str]]) -> str:
     return "\n".join(rows)
 
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of /proc's CPU times (Linux, as /proc is)
 
 
 def cpu_seconds(pid: int) -> float:

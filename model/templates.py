@@ -73,10 +73,7 @@ def template_of_tokens(line: str, bounds: Sequence[tuple[int, int]], kinds: str)
     for (start, end), kind in zip(bounds, kinds):
         gap = line[position:start]
         if kind == "C" or not (value_open and gap.isspace()):
-            # _spaces inline: the engine runs this for every new line, and most gaps are one space.
-            if gap != " " and (not gap.isprintable() or "  " in gap):
-                gap = _WHITESPACE.sub(" ", gap)
-            append(gap)
+            append(_spaces(gap))
             value_open = kind != "C"
             append(WILDCARD if value_open else line[start:end])
         position = end
@@ -90,8 +87,9 @@ _WHITESPACE = re.compile(r"\s+")
 def _spaces(text: str) -> str:
     """``text`` with each whitespace run as one space."""
     # isprintable is False for every whitespace character but the ASCII space: the common gaps
-    # (": ", "] [") need no regex.
-    if text.isprintable() and "  " not in text:
+    # (" ", ": ", "] [") need no regex, and the commonest is tested first (the engine's templates
+    # call this for every gap of every new line).
+    if text == " " or (text.isprintable() and "  " not in text):
         return text
     return _WHITESPACE.sub(" ", text)
 

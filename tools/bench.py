@@ -168,22 +168,18 @@ def bench_batch_sizes(
 # --------------------------------------------------------------------------- Kafka helpers
 
 
-def _producer(bootstrap_servers: str, linger_ms: int) -> Any:
+async def produce_lines(bootstrap_servers: str, topic: str, lines: Sequence[str], partitions: int) -> None:
+    """Send ``lines`` round-robin over ``partitions`` as fast as possible and wait for every ack."""
     from aiokafka import AIOKafkaProducer
 
     # Same delivery settings as the daemon's producer (Tansu has no idempotent producer).
-    return AIOKafkaProducer(
+    producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
         enable_idempotence=False,
-        linger_ms=linger_ms,
+        linger_ms=5,
         max_batch_size=1024 * 1024,
     )
-
-
-async def produce_lines(bootstrap_servers: str, topic: str, lines: Sequence[str], partitions: int) -> None:
-    """Send ``lines`` round-robin over ``partitions`` as fast as possible and wait for every ack."""
-    producer = _producer(bootstrap_servers, linger_ms=5)
     await producer.start()
     try:
         futures = [

@@ -147,12 +147,12 @@ class _Child:
                 watcher = self.watchers[request["topic"]] = _Watcher(self.bootstrap_servers, request["topic"])
                 watcher.start()
             return {"ok": True}
-        watcher = self.watchers[request["topic"] if op == "wait" else request["watch"]]
         if op == "wait":
+            watcher = self.watchers[request["topic"]]
             complete = watcher.wait_for(request["count"], request["timeout_s"])
             return {"complete": complete, "count": watcher.count}
         if op == "pace":
-            return self.pace(watcher, request)
+            return self.pace(self.watchers[request["watch"]], request)
         raise ValueError(f"unknown op {op!r}")
 
     def pace(self, watcher: _Watcher, request: dict[str, Any]) -> dict[str, Any]:
