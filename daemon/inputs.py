@@ -41,8 +41,8 @@ import orjson
 
 from logdelim.daemon.records import Source, annotation_value, enriched_value, record_value
 from logdelim.model.grouping import StreamGroups
+from logdelim.model.templates import template_fields, template_of_tokens
 from logdelim.model.templates import template_id as make_template_id
-from logdelim.model.templates import template_of_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +188,9 @@ def segments(line: str) -> list[tuple[int, int]]:
 class Tagged(NamedTuple):
     """Tagging outcome of one whole message: token ``(start, end)`` offsets into the message.
 
-    ``token_kinds`` (one letter per token, see ``templates.TOKEN_KINDS``), ``template``
-    and ``template_id`` are None when the checkpoint has no kind head.
+    ``token_kinds`` (one letter per token, see ``templates.TOKEN_KINDS``), ``template``,
+    ``template_id`` and ``template_fields`` (which wildcards are header fields, for grouping)
+    are None when the checkpoint has no kind head.
     """
 
     bounds: Sequence[tuple[int, int]]
@@ -198,6 +199,7 @@ class Tagged(NamedTuple):
     token_kinds: str | None = None
     template: str | None = None
     template_id: str | None = None
+    template_fields: str | None = None
 
 
 def has_kinds(engine: Any) -> bool:
@@ -225,6 +227,7 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[Any], line: str, ki
             result.token_kinds,
             result.template,
             result.template_id,
+            result.template_fields,
         )
     bounds: list[tuple[int, int]] = []
     confidence: list[float] = []
@@ -242,7 +245,8 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[Any], line: str, ki
         return Tagged(bounds, lowest, confidence)
     letters = "".join(result.token_kinds for result in results)
     text = template_of_tokens(line, bounds, letters)
-    return Tagged(bounds, lowest, confidence, letters, text, make_template_id(text))
+    fields = template_fields(line, bounds, letters)
+    return Tagged(bounds, lowest, confidence, letters, text, make_template_id(text), fields)
 
 
 def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
@@ -328,9 +332,12 @@ def batch_groups(groups: StreamGroups | None, outcomes: Sequence[Tagged | Reject
     """
     if groups is None:
         return [None] * len(outcomes)
-    templates = [o.template if isinstance(o, Tagged) else None for o in outcomes]
-    grouped = groups.group_batch(t for t in templates if t is not None)
-    return [None if t is None else grouped[t] for t in templates]
+    keys = [
+        (o.template, o.template_fields or "") if isinstance(o, Tagged) and o.template is not None else None
+        for o in outcomes
+    ]
+    grouped = groups.group_batch(k for k in keys if k is not None)
+    return [None if k is None else grouped[k] for k in keys]
 
 
 def _counted_id(tagged: Tagged, group: tuple[str, str] | None) -> str | None:

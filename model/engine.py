@@ -38,7 +38,7 @@ from . import charclass, checkpoint
 from .charclass import class_string
 from .lru import LRU
 from .spans import Span, spans_at, token_bounds
-from .templates import KINDS, kinds_of_tokens, template_id, template_of_tokens
+from .templates import KINDS, kinds_of_tokens, template_fields, template_id, template_of_tokens
 from .text import needs_rewrite, rewrite
 from .tiles import TileRunner
 from .vocab import cache_key, key_text, shape
@@ -110,6 +110,8 @@ class TagResult:
         token_kinds: ``F``/``C``/``V`` per token, in order ('' when the network has no kind head).
         template: the line's template ('' without kinds).
         template_id: a stable id of the template ('' without kinds).
+        template_fields: per wildcard of the template, ``F`` when it stands for header fields
+            only, else ``V`` (``templates.template_fields``; '' without kinds).
     """
 
     __slots__ = (
@@ -121,6 +123,7 @@ class TagResult:
         "token_kinds",
         "template",
         "template_id",
+        "template_fields",
     )
 
     def __init__(
@@ -133,6 +136,7 @@ class TagResult:
         token_kinds: str = "",
         template: str = "",
         template_id: str = "",
+        template_fields: str = "",
     ) -> None:
         self.line = line
         self.labels = labels
@@ -142,6 +146,7 @@ class TagResult:
         self.token_kinds = token_kinds
         self.template = template
         self.template_id = template_id
+        self.template_fields = template_fields
 
     @property
     def kinds(self) -> str:
@@ -175,6 +180,7 @@ class _Tagged:
     token_kinds: str = ""
     template: str = ""
     template_id: str = ""
+    template_fields: str = ""
     # The template was made from the digit-folded key and its constant text holds a digit:
     # each line makes its own (a constant ``v2`` must not read ``v0``).
     template_per_line: bool = False
@@ -374,7 +380,17 @@ class Engine:
         if t.template_per_line:
             text = template_of_tokens(line, t.bounds, t.token_kinds)
             text_id = template_id(text)
-        return TagResult(line, labels, t.bounds, t.delimiter_confidence, t.min_confidence, t.token_kinds, text, text_id)
+        return TagResult(
+            line,
+            labels,
+            t.bounds,
+            t.delimiter_confidence,
+            t.min_confidence,
+            t.token_kinds,
+            text,
+            text_id,
+            t.template_fields,
+        )
 
     @property
     def has_kinds(self) -> bool:
@@ -496,6 +512,7 @@ class Engine:
             d.token_kinds,
             text,
             template_id(text),
+            template_fields(key, bounds, d.token_kinds),
             "0" in text,
         )
 
@@ -554,6 +571,7 @@ def _tagged_bytes(key: str | bytes, t: _Tagged) -> int:
         + _str_bytes(t.token_kinds)
         + _str_bytes(t.template)
         + _str_bytes(t.template_id)
+        + _str_bytes(t.template_fields)
     )
 
 

@@ -250,22 +250,27 @@ def _kind_order(name: str) -> tuple[int, str]:
     return (order.index(name) if name in order else len(order), name)
 
 
-def tag_lines(engine: Engine, lines: Sequence[str], binary: bool) -> tuple[list[Sequence[str]], list[str] | None]:
-    """The tagger's labels of ``lines``, and its kinds (None when its checkpoint has no kind head).
+def tag_lines(
+    engine: Engine, lines: Sequence[str], binary: bool
+) -> tuple[list[Sequence[str]], list[str] | None, list[str]]:
+    """The tagger's labels of ``lines``, its kinds (None when its checkpoint has no kind head), and
+    which wildcards of each line's template are header fields (``TagResult.template_fields``).
 
     For ``O``/``D`` the labels are derived from the predicted token spans, as the
     spec prescribes (what a consumer of the tokens sees is what is scored).
     """
     labels: list[Sequence[str]] = []
     kinds: list[str] = []
+    fields: list[str] = []
     for start in range(0, len(lines), TAG_CHUNK_LINES):
         for result in engine.tag(lines[start : start + TAG_CHUNK_LINES]):
             labels.append(spans_to_labels(len(result.line), result.tokens) if binary else result.labels)
             # '' without a kind head (and from engines that predate kinds).
             kinds.append(getattr(result, "kinds", ""))
+            fields.append(getattr(result, "template_fields", ""))
     # An empty line's kinds are '' with a kind head too: only a non-empty line tells.
     has_head = all(len(k) == len(line) for k, line in zip(kinds, lines))
-    return labels, kinds if has_head else None
+    return labels, kinds if has_head else None, fields
 
 
 def load_examples(path: str | Path) -> list[dict]:
@@ -291,23 +296,28 @@ def evaluate(engine: Engine, examples: Sequence[dict]) -> Evaluation:
     for system, group in group_by_system(examples).items():
         lines = [example["line"] for example in group]
         log.info("scoring %s: %d lines", system, len(lines))
-        labels, kinds = tag_lines(engine, lines, binary)
+        labels, kinds, fields = tag_lines(engine, lines, binary)
         for example, predicted in zip(group, labels):
             evaluation.add(system, example["line"], example["labels"], predicted)
         if all(isinstance(example.get("kinds"), str) for example in group):
-            score_kinds(evaluation, system, group, kinds)
+            score_kinds(evaluation, system, group, kinds, fields)
     return evaluation
 
 
 def score_kinds(
-    evaluation: Evaluation, system: str, examples: Sequence[dict], tagger_kinds: Sequence[str] | None
+    evaluation: Evaluation,
+    system: str,
+    examples: Sequence[dict],
+    tagger_kinds: Sequence[str] | None,
+    tagger_fields: Sequence[str] = (),
 ) -> None:
     """Scores of kinds of every line of ``system``, in log order: the tagger's and the baselines'.
 
     Kind accuracy and template exact match of the tagger (when ``tagger_kinds`` is given) and of the
     kind rules; when lines carry ``event``, GA of the templates of each, of the Drain3 baselines, of
     Drain3 on the content masked by the tagger's templates, of the tagger's templates grouped by
-    the stream (``StreamGroups``), and of the gold templates.
+    the stream (``StreamGroups``, told which wildcards are header fields by ``tagger_fields``
+    when given), and of the gold templates.
 
     Raises:
         ValueError: a line's kinds are not as long as the line.
@@ -336,9 +346,10 @@ def score_kinds(
         # as a store that maps template ids to groups would show it.
         stream = StreamGroups()
         templates = [template(line, kinds) for line, kinds in zip(lines, tagger_kinds)]
-        for text in templates:
-            stream.group(text)
-        keys[STREAM] = [stream.group_of(text) for text in templates]
+        fields = list(tagger_fields) or [""] * len(templates)
+        for text, text_fields in zip(templates, fields):
+            stream.group(text, text_fields)
+        keys[STREAM] = [stream.group_of(text, text_fields) for text, text_fields in zip(templates, fields)]
     keys[GOLD] = [template(line, kinds) for line, kinds in zip(lines, gold)]
     for name, values in keys.items():
         if values is not None:  # None: the baseline is not defined for this system

@@ -8,9 +8,14 @@ equal but for one word, that word is a variable once it has taken many values
 differing in a word or two). The tagger's own reading is evidence too: where it
 makes that word ``<*>`` on most lines of the event, a word it kept on a few is
 a variable it missed (``... for ftp from`` beside many ``... for <*> from``).
-And a value the tagger's delimiters cut into
-pieces on some lines (``<*>~<*>~<*>`` where other lines have ``<*>``) is one
-value for grouping. :class:`StreamGroups` applies both online, template by
+A header field is evidence of its own, the header's format being the stream's:
+a word or dotted name the tagger reads as a header field on a fair share of an
+event's lines is one on all of them (``... org.apache.hadoop.ipc.Client: Address
+change`` beside ``... <*>: Address change``), and a bracket that opens with a
+header field is one field (a thread name such as ``[IPC Server handler 5 on
+8030]``). And a value the tagger's delimiters cut into pieces on some lines
+(``<*>~<*>~<*>`` where other lines have ``<*>``) is one value for grouping.
+:class:`StreamGroups` applies these online, template by
 template, in bounded memory; the template and its id stay the tagger's, and
 the group of a template is what the stream has learnt so far: a template seen
 early may join a group later, when its varying word has shown enough values, so
@@ -24,16 +29,24 @@ import functools
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from .templates import WILDCARD
 from .templates import template_id as make_template_id
+
+# A wildcard made of header fields (``templates.template_fields``), inside this module only:
+# the header rules key on it, groups and their ids never show it.
+_FIELD = "<F>"
+_MARKS = (WILDCARD, _FIELD)
 
 
 class StreamGroups:
     """Online grouping of templates: the group of a template is the template with a word made
     ``<*>`` once that word's position has shown ``min_values`` distinct words among templates
     otherwise equal, or once the template with ``<*>`` there has been seen on at least
-    ``wildcard_ratio`` times as many lines as the template itself; the template until then.
+    ``wildcard_ratio`` times as many lines as the template itself, or (given which wildcards are
+    header fields) once the template with a header field in place of a word or a dotted name
+    has been seen on at least ``field_ratio`` times as many lines; the template until then.
 
     Args:
         min_values: distinct words at one position that make it a variable. Fewer merge events
@@ -43,69 +56,91 @@ class StreamGroups:
             must have as the word, for the word to join it. Where the word is about as common
             as the wildcard, the two are often distinct events (``Powered On`` beside ``Powered
             <*>`` for ``Off``); 1, 2 and 4 were tried (model card).
+        field_ratio: how many times as many lines the tagger's header field in place of a word
+            or dotted name must have, as the template with the word, for the word to join it. A
+            header field is rarely a word of the message (the tagger calls a message word a field
+            on a few lines at most); 0.1, 0.25 and 0.5 were tried (model card).
         max_keys: templates-with-one-word-masked remembered, and templates counted (least
             recently seen forgotten first), each with at most ``min_values`` words: the memory bound.
     """
 
-    def __init__(self, min_values: int = 6, wildcard_ratio: float = 2.0, max_keys: int = 20_000) -> None:
-        if min_values < 2 or wildcard_ratio < 1 or max_keys < 1:
-            raise ValueError("min_values must be >= 2, wildcard_ratio >= 1 and max_keys >= 1")
+    def __init__(
+        self, min_values: int = 6, wildcard_ratio: float = 2.0, field_ratio: float = 0.25, max_keys: int = 20_000
+    ) -> None:
+        if min_values < 2 or wildcard_ratio < 1 or field_ratio <= 0 or max_keys < 1:
+            raise ValueError("min_values must be >= 2, wildcard_ratio >= 1, field_ratio > 0 and max_keys >= 1")
         self.min_values = min_values
         self.wildcard_ratio = wildcard_ratio
+        self.field_ratio = field_ratio
         self.max_keys = max_keys
         self._values: OrderedDict[str, set[str] | None] = OrderedDict()  # None: refined
         self._lines: OrderedDict[str, int] = OrderedDict()  # lines seen per (joined) template
+        self._field_lines: OrderedDict[str, int] = OrderedDict()  # the same, header fields as _FIELD
 
     def __len__(self) -> int:
         """Entries remembered: masked templates and counted templates (each at most ``max_keys``)."""
-        return len(self._values) + len(self._lines)
+        return len(self._values) + len(self._lines) + len(self._field_lines)
 
-    def group(self, template: str) -> str:
-        """Record ``template`` and return its group (the template with a varying word as ``<*>``)."""
-        self._record(template, 1)
-        return self.group_of(template)
+    def group(self, template: str, fields: str = "") -> str:
+        """Record ``template`` and return its group (the template with a varying word as ``<*>``).
 
-    def group_batch(self, templates: Iterable[str]) -> dict[str, tuple[str, str]]:
-        """Record a batch's templates; each distinct one's group and the group's id, as the stream
-        shows them at the batch's end.
+        ``fields``: which of its wildcards are header fields (``templates.template_fields``);
+        empty when unknown, and then the header rules leave the template alone.
+        """
+        self._record(template, fields, 1)
+        return self.group_of(template, fields)
+
+    def group_batch(self, templates: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """Record a batch's ``(template, fields)``; each distinct one's group and the group's id, as
+        the stream shows them at the batch's end.
 
         The id is ``templates.template_id`` of the group's text, so a template that is a group
         of its own keeps its own id. A batch repeats its templates, so this records each once
         with its count: a fraction of :meth:`group` per line.
         """
         counts = Counter(templates)
-        for template, lines in counts.items():
-            self._record(template, lines)
+        for (template, fields), lines in counts.items():
+            self._record(template, fields, lines)
         out = {}
-        for template in counts:
-            group = self.group_of(template)
-            out[template] = (group, make_template_id(group))
+        for pair in counts:
+            group = self.group_of(*pair)
+            out[pair] = (group, make_template_id(group))
         return out
 
-    def _record(self, template: str, count: int) -> None:
-        joined, masked = _keys(template)
-        lines = self._lines
-        lines[joined] = lines.get(joined, 0) + count
-        lines.move_to_end(joined)
-        if len(lines) > self.max_keys:
-            lines.popitem(last=False)
-        for key, word in masked:
+    def _record(self, template: str, fields: str, count: int) -> None:
+        keys = _keys(template, fields)
+        self._count(self._lines, keys.joined, count)
+        if keys.field_joined:
+            self._count(self._field_lines, keys.field_joined, count)
+        for key, word in keys.masked:
             self._see(key, word)
 
-    def group_of(self, template: str) -> str:
-        """The group of ``template`` as the stream has shown it so far (recording nothing)."""
-        return self._group(*_keys(template))
+    def _count(self, lines: OrderedDict[str, int], key: str, count: int) -> None:
+        lines[key] = lines.get(key, 0) + count
+        lines.move_to_end(key)
+        if len(lines) > self.max_keys:
+            lines.popitem(last=False)
 
-    def _group(self, joined: str, masked: tuple[tuple[str, str], ...]) -> str:
-        for key, _ in masked:
+    def group_of(self, template: str, fields: str = "") -> str:
+        """The group of ``template`` (with ``fields`` as in :meth:`group`) as the stream has shown
+        it so far (recording nothing)."""
+        return self._group(_keys(template, fields))
+
+    def _group(self, keys: _Keys) -> str:
+        for key, _ in keys.masked:
             if key in self._values and self._values[key] is None:
                 return key
-        lines = self._lines.get(joined, 0)
-        for key, _ in masked:
+        lines = self._lines.get(keys.joined, 0)
+        for key, _ in keys.masked:
             wildcard_lines = self._lines.get(key, 0)
             if wildcard_lines and wildcard_lines >= self.wildcard_ratio * lines:
                 return key
-        return joined
+        field_lines = self._field_lines.get(keys.field_joined, 0)
+        for key, group in keys.field_masked:
+            key_lines = self._field_lines.get(key, 0)
+            if key_lines and key_lines >= self.field_ratio * field_lines:
+                return group
+        return keys.joined
 
     def _see(self, key: str, word: str) -> None:
         values = self._values
@@ -132,25 +167,75 @@ _WORD = re.compile(r"(?<![\w*<>])[^\W\d]+(?![\w*<>])")
 # A whitespace-separated chunk: its opening punctuation, its middle, its closing punctuation.
 _CHUNK = re.compile(r"([^\w<]*)(.*?)([^\w>]*)")
 _LETTER = re.compile(r"[^\W\d_]")
+# A dotted name, some of its parts perhaps header fields: ``org.apache.hadoop.ipc.Client``.
+_DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
+# A bracket that opens with a header field and holds another wildcard after whitespace.
+_FIELD_BRACKET = re.compile(r"\[<F>[^\[\]]* [^\[\]]*\]")
 
 
-def _joined(template: str) -> str:
-    """``template`` with each whitespace-separated chunk that holds two or more ``<*>`` made one
-    ``<*>`` inside the chunk's outer punctuation (``[<*>:<*>@<*>]`` -> ``[<*>]``).
+def _joined(template: str, marks: tuple[str, ...] = (WILDCARD,)) -> str:
+    """``template`` with each whitespace-separated chunk that holds two or more wildcards (any of
+    ``marks``) made one wildcard inside the chunk's outer punctuation (``[<*>:<*>@<*>]`` ->
+    ``[<*>]``): a header field when any of its wildcards was one, else ``<*>``.
 
     Left as it is when no letter of constant text would remain: a template of wildcards
     and punctuation only (``<*>: <*>``) would then hold unrelated events.
     """
-    if template.count(WILDCARD) < 2:
+    if _wildcards(template, marks) < 2:
         return template
     chunks = template.split(" ")
     for i, chunk in enumerate(chunks):
-        if chunk.count(WILDCARD) >= 2:
-            match = _CHUNK.fullmatch(chunk)
+        if _wildcards(chunk, marks) >= 2:
+            match = _CHUNK.fullmatch(_plain(chunk))
             assert match is not None  # every string matches
-            chunks[i] = match.group(1) + WILDCARD + match.group(3)
+            field = _FIELD in marks and _FIELD in chunk
+            chunks[i] = match.group(1) + (_FIELD if field else WILDCARD) + match.group(3)
     joined = " ".join(chunks)
-    return joined if _LETTER.search(joined.replace(WILDCARD, "")) else template
+    return joined if _LETTER.search(_plain(joined).replace(WILDCARD, "")) else template
+
+
+def _plain(template: str) -> str:
+    """``template`` with its header-field wildcards as ``<*>``."""
+    return template.replace(_FIELD, WILDCARD)
+
+
+def _with_fields(template: str, fields: str) -> str | None:
+    """``template`` with each wildcard that ``fields`` says is a header field (``F``) as _FIELD, and
+    each bracket opening with a field and holding more wildcards after whitespace as one field.
+
+    None when ``fields`` does not count the template's wildcards (no kinds, or a ``<*>`` in
+    the line's own text)."""
+    parts = template.split(WILDCARD)
+    if len(fields) != len(parts) - 1 or not fields:
+        return None
+    out = [parts[0]]
+    for field, part in zip(fields, parts[1:]):
+        out.append(_FIELD if field == "F" else WILDCARD)
+        out.append(part)
+    marked = "".join(out)
+    return _FIELD_BRACKET.sub(lambda m: "[<F>]" if _wildcards(m.group(), _MARKS) >= 2 else m.group(), marked)
+
+
+def _wildcards(text: str, marks: tuple[str, ...]) -> int:
+    return sum(text.count(mark) for mark in marks)
+
+
+def _field_masked(template: str) -> list[tuple[str, str]]:
+    """``(template with one word or dotted name as _FIELD, that template's group)`` for each word
+    and each whitespace-separated chunk's dotted middle of ``template`` (fields marked)."""
+    spans = [m.span() for m in _WORD.finditer(template)]
+    for chunk in re.finditer(r"[^ ]+", template):
+        match = _CHUNK.fullmatch(chunk.group())
+        assert match is not None  # every string matches
+        middle = match.group(2)
+        if _DOTTED.fullmatch(middle) and _LETTER.search(middle.replace(_FIELD, "")):
+            start = chunk.start() + len(match.group(1))
+            spans.append((start, start + len(middle)))
+    out = []
+    for start, end in spans:
+        key = template[:start] + _FIELD + template[end:]
+        out.append((key, _joined(_plain(key))))
+    return out
 
 
 # Templates whose keys are kept: a stream repeats its templates, and the keys are most of
@@ -158,11 +243,27 @@ def _joined(template: str) -> str:
 _KEYS_CACHED = 1024
 
 
+class _Keys(NamedTuple):
+    """What the stream counts of a template: itself joined (:func:`_joined`) and its word-masked
+    keys; with header fields known, the same with fields marked and its field-masked keys
+    paired with their groups (empty without fields)."""
+
+    joined: str
+    masked: tuple[tuple[str, str], ...]
+    field_joined: str
+    field_masked: tuple[tuple[str, str], ...]
+
+
 @functools.lru_cache(maxsize=_KEYS_CACHED)
-def _keys(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """``template`` :func:`_joined`, and that joined template's :func:`_masked` keys."""
-    joined = _joined(template)
-    return joined, tuple(_masked(joined))
+def _keys(template: str, fields: str) -> _Keys:
+    """The keys of ``template`` whose wildcards are header fields as ``fields`` says."""
+    marked = _with_fields(template, fields)
+    if marked is None:
+        joined = _joined(template)
+        return _Keys(joined, tuple(_masked(joined)), "", ())
+    joined = _joined(_plain(marked))
+    field_joined = _joined(marked, _MARKS)
+    return _Keys(joined, tuple(_masked(joined)), field_joined, tuple(_field_masked(field_joined)))
 
 
 def _masked(template: str) -> list[tuple[str, str]]:

@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def record(
-    result: Any, kinds: bool, with_kinds: bool = False, grouped: Mapping[str, tuple[str, str]] | None = None
+    result: Any, kinds: bool, with_kinds: bool = False, grouped: Mapping[tuple[str, str], tuple[str, str]] | None = None
 ) -> dict[str, Any]:
     """The JSON object ``logdelim tag`` prints for one TagResult.
 
@@ -95,7 +95,7 @@ def record(
         kind_of = [TOKEN_KINDS[letter] for letter in result.token_kinds]
         text, text_id = result.template, result.template_id
         if grouped is not None:
-            group, group_id = grouped[text]
+            group, group_id = grouped[text, result.template_fields]
     out: dict[str, Any] = {"line": line}
     if with_kinds:
         out["kinds"] = result.kinds if kinds else None
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         groups = StreamGroups()
         for chunk in _chunks(streams, args.batch_lines):
             results = engine.tag([text for text, _ in chunk])
-            grouped = groups.group_batch(r.template for r in results) if kinds else None
+            grouped = groups.group_batch((r.template, r.template_fields) for r in results) if kinds else None
             for (_, invalid), result in zip(chunk, results):
                 obj = record(result, kinds, args.kinds, grouped)
                 if invalid:

@@ -60,6 +60,28 @@ def template(line: str, kinds: str) -> str:
     return "".join(out)
 
 
+def template_fields(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> str:
+    """One letter per wildcard of ``template_of_tokens(line, bounds, kinds)``: ``F`` where its
+    run holds header fields only, else ``V``.
+
+    The template does not tell a header field from a variable (both are ``<*>``); grouping
+    does (``grouping.StreamGroups``: a header's format is the whole stream's).
+    """
+    out: list[str] = []
+    position = 0
+    run = ""  # the open value run's letter so far: F while it holds fields only
+    for (start, end), kind in zip(bounds, kinds):
+        if kind != "C" and run and line[position:start].isspace():
+            if kind == "V":
+                run = "V"
+        else:
+            out.append(run)
+            run = "" if kind == "C" else "V" if kind == "V" else "F"
+        position = end
+    out.append(run)
+    return "".join(out)
+
+
 def template_of_tokens(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> str:
     """``template(line, kinds_of_tokens(len(line), bounds, kinds))``, from the tokens alone.
 

@@ -136,6 +136,7 @@ def test_one_line_takes_the_engine_s_kinds_and_template() -> None:
     assert tagged.token_kinds == "FCCCVC"
     assert tagged.template == "<*> user=bob took <*> ms" == result.template
     assert tagged.template_id == result.template_id
+    assert tagged.template_fields == "FV" == result.template_fields
 
 
 def test_the_engine_s_token_kinds_are_taken_as_they_are() -> None:
@@ -160,6 +161,7 @@ def test_several_lines_are_one_template_with_terminators_as_delimiters() -> None
     kinds = "FFFFFDCCCCCDV" + "DDD" + "CCCDVDCCCC" + "D"
     assert tagged.template == template(line, kinds) == "<*> start <*> end <*> done "
     assert tagged.template_id == template_id(tagged.template)
+    assert tagged.template_fields == "FVV"
     assert [line[s:e] for s, e in tagged.bounds] == ["12:00", "start", "1", "end", "2", "done"]
 
 

@@ -77,7 +77,7 @@ def test_a_constant_digit_comes_from_the_line_not_the_cache_key(toy_checkpoint) 
     from logdelim.model.engine import _Tagged
 
     engine = Engine.load(str(toy_checkpoint), device="cpu")
-    tagged = _Tagged("OOODOO", ((0, 3), (4, 6)), (), 1.0, "CV", "v0 <*>", "x", True)
+    tagged = _Tagged("OOODOO", ((0, 3), (4, 6)), (), 1.0, "CV", "v0 <*>", "x", template_per_line=True)
     assert engine._result("v20 12", tagged).template == "v20 <*>"
 
 

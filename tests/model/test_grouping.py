@@ -62,14 +62,15 @@ def test_a_word_about_as_common_as_the_wildcard_stays_an_event_of_its_own() -> N
 
 def test_a_batch_is_recorded_then_grouped_with_ids() -> None:
     groups = StreamGroups()
-    batch = ["Failed password for <*> from <*>"] * 3 + ["Failed password for ftp from <*>", "session opened"]
+    batch = [("Failed password for <*> from <*>", "VV")] * 3
+    batch += [("Failed password for ftp from <*>", "V"), ("session opened", "")]
     got = groups.group_batch(batch)
     wildcard = "Failed password for <*> from <*>"
     # Each distinct template once, grouped as the stream stands at the batch's end.
     assert got == {
-        wildcard: (wildcard, template_id(wildcard)),
-        "Failed password for ftp from <*>": (wildcard, template_id(wildcard)),
-        "session opened": ("session opened", template_id("session opened")),
+        (wildcard, "VV"): (wildcard, template_id(wildcard)),
+        ("Failed password for ftp from <*>", "V"): (wildcard, template_id(wildcard)),
+        ("session opened", ""): ("session opened", template_id("session opened")),
     }
     # The counts went in: a second ftp line leaves <*> on fewer than twice as many lines.
     assert groups.group("Failed password for ftp from <*>") == "Failed password for ftp from <*>"
@@ -87,6 +88,8 @@ def test_bad_settings_are_refused() -> None:
         StreamGroups(min_values=1)
     with pytest.raises(ValueError):
         StreamGroups(wildcard_ratio=0.5)
+    with pytest.raises(ValueError):
+        StreamGroups(field_ratio=0)
 
 
 def test_a_value_cut_into_pieces_is_one_value() -> None:
@@ -97,3 +100,39 @@ def test_a_value_cut_into_pieces_is_one_value() -> None:
     # Nothing but wildcards and punctuation would be left: unrelated events must not meet there.
     assert groups.group("<*>: <*>:<*>") == "<*>: <*>:<*>"
     assert groups.group("<*>: <*>") == "<*>: <*>"
+
+
+HEADER_WORD = "<*> [<*>] org.apache.hadoop.ipc.Client: Address change detected. Old: <*> New: <*>"
+HEADER_FIELD = "<*> [<*>] <*>: Address change detected. Old: <*> New: <*>"
+
+
+def test_a_name_read_as_a_header_field_on_a_fair_share_of_lines_is_one_everywhere() -> None:
+    groups = StreamGroups(field_ratio=0.25)
+    for _ in range(8):
+        groups.group(HEADER_WORD, "FFVV")
+    # One field line in nine: the logger name may still be the message's own text.
+    assert groups.group(HEADER_FIELD, "FFFVV") == HEADER_FIELD
+    assert groups.group_of(HEADER_WORD, "FFVV") == HEADER_WORD
+    groups.group(HEADER_FIELD, "FFFVV")
+    # Two field lines to eight: a quarter. The dotted name is the header's logger field.
+    assert groups.group_of(HEADER_WORD, "FFVV") == HEADER_FIELD
+    # Told nothing of fields, the stream keeps the word, as without header rules.
+    assert groups.group_of(HEADER_WORD) == HEADER_WORD
+
+
+def test_a_variable_in_place_of_a_word_is_no_header_field() -> None:
+    groups = StreamGroups(field_ratio=0.25)
+    for _ in range(4):
+        groups.group("<*> PhoneStatusBar: suspendAutohide", "F")
+        groups.group("<*> PhoneStatusBar: <*>", "FV")
+    # The tagger's <*> there is a variable (as many lines as the word: under wildcard_ratio).
+    assert groups.group_of("<*> PhoneStatusBar: suspendAutohide", "F") == "<*> PhoneStatusBar: suspendAutohide"
+
+
+def test_a_bracket_that_opens_with_a_header_field_is_one_field() -> None:
+    groups = StreamGroups()
+    # A thread name with spaces ([IPC Server handler 5 on 8030]) the tagger read in pieces.
+    assert groups.group("<*> [<*> handler <*> on <*>] x: done", "FFFF") == "<*> [<*>] x: done"
+    # Not when it opens with a variable, nor without the fields.
+    assert groups.group("<*> [<*> handler <*> on <*>] x: done", "FVVV") == "<*> [<*> handler <*> on <*>] x: done"
+    assert groups.group("<*> [<*> handler <*> on <*>] x: done") == "<*> [<*> handler <*> on <*>] x: done"

@@ -39,7 +39,7 @@ def test_record_has_template_id_and_token_kinds() -> None:
 
 def test_record_has_the_group_of_its_template_in_the_stream() -> None:
     result = _result(LINE, LABELS, TOKEN_KINDS)
-    obj = record(result, kinds=True, grouped=StreamGroups().group_batch([result.template]))
+    obj = record(result, kinds=True, grouped=StreamGroups().group_batch([(result.template, result.template_fields)]))
     assert obj["group"] == obj["template"] and obj["group_id"] == obj["template_id"]
     assert record(_result(LINE, LABELS, TOKEN_KINDS), kinds=True)["group"] is None  # no stream, no group
 

@@ -14,6 +14,7 @@ from logdelim.model.templates import (
     content_start,
     kinds_of_tokens,
     template,
+    template_fields,
     template_id,
     template_of_tokens,
     token_kind,
@@ -104,3 +105,24 @@ def test_template_of_tokens_equals_the_character_walk() -> None:
         per_char = kinds_of_tokens(len(line), bounds, kinds)
         assert len(per_char) == len(line)
         assert template_of_tokens(line, bounds, kinds) == template(line, per_char), line
+
+
+def test_template_fields_name_the_wildcards_made_of_header_fields() -> None:
+    line = "2015-10-18 WARN [main] org.a.Client: took 5 ms for job 7"
+    bounds = token_bounds(_labels_at_spaces_and(line, "[]:"))
+    kinds = "FFFFCVCCCV"  # date, level, thread, logger: "org.a.Client" read as a field
+    assert [line[s:e] for s, e in bounds][:4] == ["2015-10-18", "WARN", "main", "org.a.Client"]
+    assert template_of_tokens(line, bounds, kinds) == "<*> [<*>] <*>: took <*> ms for job <*>"
+    # One letter per wildcard: a field and a variable in one whitespace-joined run make a V.
+    assert template_fields(line, bounds, kinds) == "FFFVV"
+    assert template_fields(line, bounds, "FVFFCVCCCV") == "VFFVV"
+    assert template_fields("", (), "") == ""
+    for row in generate(300, seed=4):
+        line, labels = row["line"], row["labels"]
+        bounds = token_bounds(labels)
+        kinds = "".join(row["kinds"][start] for start, _ in bounds)
+        assert len(template_fields(line, bounds, kinds)) == template_of_tokens(line, bounds, kinds).count("<*>"), line
+
+
+def _labels_at_spaces_and(line: str, delimiters: str) -> str:
+    return "".join("D" if char.isspace() or char in delimiters else "O" for char in line)
