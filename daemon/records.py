@@ -156,7 +156,13 @@ def _encode(
     return orjson.dumps(
         {
             "schema_version": SCHEMA_VERSION,
-            "source": source._asdict(),
+            # Spelt out: Source._asdict() runs Python code per record, at twice the cost.
+            "source": {
+                "topic": source.topic,
+                "partition": source.partition,
+                "offset": source.offset,
+                "timestamp_ms": source.timestamp_ms,
+            },
             key: value,
             "template": template,
             "template_id": template_id,

@@ -37,7 +37,6 @@ from .templates import template_id as make_template_id
 # A wildcard made of header fields (``templates.template_fields``), inside this module only:
 # the header rules key on it, groups and their ids never show it.
 _FIELD = "<F>"
-_MARKS = (WILDCARD, _FIELD)
 
 
 class StreamGroups:
@@ -136,10 +135,10 @@ class StreamGroups:
             if wildcard_lines and wildcard_lines >= self.wildcard_ratio * lines:
                 return key
         field_lines = self._field_lines.get(keys.field_joined, 0)
-        for key, group in keys.field_masked:
+        for key in keys.field_masked:
             key_lines = self._field_lines.get(key, 0)
             if key_lines and key_lines >= self.field_ratio * field_lines:
-                return group
+                return _field_group(key)
         return keys.joined
 
     def _see(self, key: str, word: str) -> None:
@@ -169,26 +168,28 @@ _CHUNK = re.compile(r"([^\w<]*)(.*?)([^\w>]*)")
 _LETTER = re.compile(r"[^\W\d_]")
 # A dotted name, some of its parts perhaps header fields: ``org.apache.hadoop.ipc.Client``.
 _DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
+# A whitespace-separated chunk with a dot in it.
+_DOTTED_CHUNKS = re.compile(r"[^ .]*\.[^ ]*")
 # A bracket that opens with a header field and holds another wildcard after whitespace.
 _FIELD_BRACKET = re.compile(r"\[<F>[^\[\]]* [^\[\]]*\]")
 
 
-def _joined(template: str, marks: tuple[str, ...] = (WILDCARD,)) -> str:
-    """``template`` with each whitespace-separated chunk that holds two or more wildcards (any of
-    ``marks``) made one wildcard inside the chunk's outer punctuation (``[<*>:<*>@<*>]`` ->
-    ``[<*>]``): a header field when any of its wildcards was one, else ``<*>``.
+def _joined(template: str, fields: bool = False) -> str:
+    """``template`` with each whitespace-separated chunk that holds two or more wildcards (header
+    fields too, with ``fields``) made one wildcard inside the chunk's outer punctuation
+    (``[<*>:<*>@<*>]`` -> ``[<*>]``): a header field when any of its wildcards was one, else ``<*>``.
 
     Left as it is when no letter of constant text would remain: a template of wildcards
     and punctuation only (``<*>: <*>``) would then hold unrelated events.
     """
-    if _wildcards(template, marks) < 2:
+    if _wildcards(template, fields) < 2:
         return template
     chunks = template.split(" ")
     for i, chunk in enumerate(chunks):
-        if _wildcards(chunk, marks) >= 2:
+        if "<" in chunk and _wildcards(chunk, fields) >= 2:
             match = _CHUNK.fullmatch(_plain(chunk))
             assert match is not None  # every string matches
-            field = _FIELD in marks and _FIELD in chunk
+            field = fields and _FIELD in chunk
             chunks[i] = match.group(1) + (_FIELD if field else WILDCARD) + match.group(3)
     joined = " ".join(chunks)
     return joined if _LETTER.search(_plain(joined).replace(WILDCARD, "")) else template
@@ -213,29 +214,28 @@ def _with_fields(template: str, fields: str) -> str | None:
         out.append(_FIELD if field == "F" else WILDCARD)
         out.append(part)
     marked = "".join(out)
-    return _FIELD_BRACKET.sub(lambda m: "[<F>]" if _wildcards(m.group(), _MARKS) >= 2 else m.group(), marked)
+    return _FIELD_BRACKET.sub(lambda m: "[<F>]" if _wildcards(m.group(), True) >= 2 else m.group(), marked)
 
 
-def _wildcards(text: str, marks: tuple[str, ...]) -> int:
-    return sum(text.count(mark) for mark in marks)
+def _wildcards(text: str, fields: bool) -> int:
+    """How many ``<*>`` ``text`` holds, and header-field wildcards too with ``fields``."""
+    count = text.count(WILDCARD)
+    return count + text.count(_FIELD) if fields else count
 
 
-def _field_masked(template: str) -> list[tuple[str, str]]:
-    """``(template with one word or dotted name as _FIELD, that template's group)`` for each word
-    and each whitespace-separated chunk's dotted middle of ``template`` (fields marked)."""
+def _field_masked(template: str) -> list[str]:
+    """``template`` with one word or dotted name as _FIELD, for each word and each whitespace-separated
+    chunk's dotted middle of ``template`` (fields marked)."""
     spans = [m.span() for m in _WORD.finditer(template)]
-    for chunk in re.finditer(r"[^ ]+", template):
-        match = _CHUNK.fullmatch(chunk.group())
-        assert match is not None  # every string matches
-        middle = match.group(2)
-        if _DOTTED.fullmatch(middle) and _LETTER.search(middle.replace(_FIELD, "")):
-            start = chunk.start() + len(match.group(1))
-            spans.append((start, start + len(middle)))
-    out = []
-    for start, end in spans:
-        key = template[:start] + _FIELD + template[end:]
-        out.append((key, _joined(_plain(key))))
-    return out
+    if "." in template:
+        for chunk in _DOTTED_CHUNKS.finditer(template):
+            match = _CHUNK.fullmatch(chunk.group())
+            assert match is not None  # every string matches
+            middle = match.group(2)
+            if _DOTTED.fullmatch(middle) and _LETTER.search(middle.replace(_FIELD, "")):
+                start = chunk.start() + len(match.group(1))
+                spans.append((start, start + len(middle)))
+    return [template[:start] + _FIELD + template[end:] for start, end in spans]
 
 
 # Templates whose keys are kept: a stream repeats its templates, and the keys are most of
@@ -246,12 +246,12 @@ _KEYS_CACHED = 1024
 class _Keys(NamedTuple):
     """What the stream counts of a template: itself joined (:func:`_joined`) and its word-masked
     keys; with header fields known, the same with fields marked and its field-masked keys
-    paired with their groups (empty without fields)."""
+    (empty without fields)."""
 
     joined: str
     masked: tuple[tuple[str, str], ...]
     field_joined: str
-    field_masked: tuple[tuple[str, str], ...]
+    field_masked: tuple[str, ...]
 
 
 @functools.lru_cache(maxsize=_KEYS_CACHED)
@@ -261,9 +261,15 @@ def _keys(template: str, fields: str) -> _Keys:
     if marked is None:
         joined = _joined(template)
         return _Keys(joined, tuple(_masked(joined)), "", ())
-    joined = _joined(_plain(marked))
-    field_joined = _joined(marked, _MARKS)
+    field_joined = _joined(marked, fields=True)
+    joined = _plain(field_joined)  # what _joined makes of the plain template: it joins the same chunks
     return _Keys(joined, tuple(_masked(joined)), field_joined, tuple(_field_masked(field_joined)))
+
+
+@functools.lru_cache(maxsize=_KEYS_CACHED)
+def _field_group(key: str) -> str:
+    """The group of a template that joins the field-masked ``key``: the key as a plain template."""
+    return _joined(_plain(key))
 
 
 def _masked(template: str) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from fault_support import descendants, is_tagging_process, tagging_child
 
-from logdelim.daemon import inputs
+from logdelim.daemon import inputs, tagging
 from logdelim.daemon.records import Source
 from logdelim.daemon.tagging import TaggingPool, TaggingProcess
 from logdelim.model.engine import Engine
@@ -57,6 +58,19 @@ def test_same_results_as_the_engine_in_this_process(tagger) -> None:
     assert [e.value for e in there] == [e.value for e in here]
     assert [e.min_delimiter_confidence for e in there] == [e.min_delimiter_confidence for e in here]
     assert tagger.cache_hits + tagger.cache_misses >= len(LINES)
+
+
+def test_replies_cross_the_pipe_as_columns_and_come_back_as_records() -> None:
+    records = [inputs.Encoded(b'{"line": "a"}', 0.9, "id-a"), inputs.Encoded(b'{"line": "b"}', None, None)]
+    packed = tagging._columns(records)
+    assert packed == ((b'{"line": "a"}', b'{"line": "b"}'), (0.9, None), ("id-a", None))
+    back = tagging._rows(pickle.loads(pickle.dumps(packed)))
+    assert back == records and all(type(r) is inputs.Encoded for r in back)
+    assert back[0].value == b'{"line": "a"}' and back[1].group_id is None
+    # A rejection among them: the outcomes go as they are.
+    mixed = [records[0], inputs.Rejection(inputs.TAGGING_ERROR, "x")]
+    assert tagging._rows(pickle.loads(pickle.dumps(tagging._columns(mixed)))) == mixed
+    assert tagging._rows(tagging._columns([])) == []
 
 
 def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> None:
