@@ -214,7 +214,7 @@ def _with_fields(template: str, fields: str) -> str | None:
         out.append(_FIELD if field == "F" else WILDCARD)
         out.append(part)
     marked = "".join(out)
-    return _FIELD_BRACKET.sub(lambda m: "[<F>]" if _wildcards(m.group(), True) >= 2 else m.group(), marked)
+    return _FIELD_BRACKET.sub(lambda m: f"[{_FIELD}]" if _wildcards(m.group(), True) >= 2 else m.group(), marked)
 
 
 def _wildcards(text: str, fields: bool) -> int:
