@@ -156,42 +156,33 @@ class _Model(msgspec.Struct):
     id: str
 
 
-class _Record(msgspec.Struct):
-    """The output record, its keys in the schema's order."""
-
-    schema_version: int
-    source: _Source
-    line: str
-    template: str | None
-    template_id: str | None
-    group: str | None
-    group_id: str | None
-    tokens: list[_Token]
-    model: _Model
-    min_confidence: float
-
-
-class _Annotation(msgspec.Struct):
-    """The annotation: the record with ``field`` where it has ``line``."""
-
-    schema_version: int
-    source: _Source
-    field: str
-    template: str | None
-    template_id: str | None
-    group: str | None
-    group_id: str | None
-    tokens: list[_Token]
-    model: _Model
-    min_confidence: float
+def _record_type(name: str, key: str) -> type[msgspec.Struct]:
+    """The record (``key`` ``line``) or annotation (``field``) struct: the keys in the schema's order."""
+    return msgspec.defstruct(
+        name,
+        [
+            ("schema_version", int),
+            ("source", _Source),
+            (key, str),
+            ("template", str | None),
+            ("template_id", str | None),
+            ("group", str | None),
+            ("group_id", str | None),
+            ("tokens", list[_Token]),
+            ("model", _Model),
+            ("min_confidence", float),
+        ],
+    )
 
 
+_Record = _record_type("_Record", "line")
+_Annotation = _record_type("_Annotation", "field")
 _ENCODER = msgspec.json.Encoder()
 
 
 def _encode(
     source: Source,
-    kind: type[_Record] | type[_Annotation],
+    kind: type[msgspec.Struct],
     value: str,
     line: str,
     bounds: Sequence[tuple[int, int]],
