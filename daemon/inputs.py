@@ -41,7 +41,7 @@ import orjson
 
 from logdelim.daemon.records import Source, annotation_value, enriched_value, record_value
 from logdelim.model.grouping import StreamGroups
-from logdelim.model.templates import template_fields, template_of_tokens
+from logdelim.model.templates import template_and_fields
 from logdelim.model.templates import template_id as make_template_id
 
 logger = logging.getLogger(__name__)
@@ -244,8 +244,7 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[Any], line: str, ki
     if not kinds:
         return Tagged(bounds, lowest, confidence)
     letters = "".join(result.token_kinds for result in results)
-    text = template_of_tokens(line, bounds, letters)
-    fields = template_fields(line, bounds, letters)
+    text, fields = template_and_fields(line, bounds, letters)
     return Tagged(bounds, lowest, confidence, letters, text, make_template_id(text), fields)
 
 

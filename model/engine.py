@@ -38,7 +38,7 @@ from . import charclass, checkpoint
 from .charclass import class_string
 from .lru import LRU
 from .spans import Span, spans_at, token_bounds
-from .templates import KINDS, kinds_of_tokens, template_fields, template_id, template_of_tokens
+from .templates import KINDS, kinds_of_tokens, template_and_fields, template_id, template_of_tokens
 from .text import needs_rewrite, rewrite
 from .tiles import TileRunner
 from .vocab import cache_key, key_text, shape
@@ -111,7 +111,7 @@ class TagResult:
         template: the line's template ('' without kinds).
         template_id: a stable id of the template ('' without kinds).
         template_fields: per wildcard of the template, ``F`` when it stands for header fields
-            only, else ``V`` (``templates.template_fields``; '' without kinds).
+            only, else ``V`` (``templates.template_and_fields``; '' without kinds).
     """
 
     __slots__ = (
@@ -501,7 +501,7 @@ class Engine:
             return _Tagged(labels, bounds, d.delimiter_confidence, d.min_confidence)
         if len(d.token_kinds) != len(bounds):
             raise AssertionError(f"shape changed the tokens of {key!r}")
-        text = template_of_tokens(key, bounds, d.token_kinds)
+        text, fields = template_and_fields(key, bounds, d.token_kinds)
         # A digit in the template is in a constant token: the gaps between tokens are delimiters,
         # which are never digits, and the rest is <*>.
         return _Tagged(
@@ -512,7 +512,7 @@ class Engine:
             d.token_kinds,
             text,
             template_id(text),
-            template_fields(key, bounds, d.token_kinds),
+            fields,
             "0" in text,
         )
 

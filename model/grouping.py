@@ -34,7 +34,7 @@ from typing import NamedTuple
 from .templates import WILDCARD
 from .templates import template_id as make_template_id
 
-# A wildcard made of header fields (``templates.template_fields``), inside this module only:
+# A wildcard made of header fields (``templates.template_and_fields``), inside this module only:
 # the header rules key on it, groups and their ids never show it.
 _FIELD = "<F>"
 
@@ -83,7 +83,7 @@ class StreamGroups:
     def group(self, template: str, fields: str = "") -> str:
         """Record ``template`` and return its group (the template with a varying word as ``<*>``).
 
-        ``fields``: which of its wildcards are header fields (``templates.template_fields``);
+        ``fields``: which of its wildcards are header fields (``templates.template_and_fields``);
         empty when unknown, and then the header rules leave the template alone.
         """
         self._record(template, fields, 1)

@@ -60,47 +60,43 @@ def template(line: str, kinds: str) -> str:
     return "".join(out)
 
 
-def template_fields(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> str:
-    """One letter per wildcard of ``template_of_tokens(line, bounds, kinds)``: ``F`` where its
-    run holds header fields only, else ``V``.
-
-    The template does not tell a header field from a variable (both are ``<*>``); grouping
-    does (``grouping.StreamGroups``: a header's format is the whole stream's).
-    """
-    out: list[str] = []
-    position = 0
-    run = ""  # the open value run's letter so far: F while it holds fields only
-    for (start, end), kind in zip(bounds, kinds):
-        if kind != "C" and run and line[position:start].isspace():
-            if kind == "V":
-                run = "V"
-        else:
-            out.append(run)
-            run = "" if kind == "C" else "V" if kind == "V" else "F"
-        position = end
-    out.append(run)
-    return "".join(out)
-
-
 def template_of_tokens(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> str:
     """``template(line, kinds_of_tokens(len(line), bounds, kinds))``, from the tokens alone.
 
     The engine's path: each token has one kind (``kinds``: one letter per token), so
     walking the tokens is several times cheaper than walking the characters.
     """
+    return template_and_fields(line, bounds, kinds)[0]
+
+
+def template_and_fields(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> tuple[str, str]:
+    """:func:`template_of_tokens`, and one letter per wildcard of it: ``F`` where its run holds
+    header fields only, else ``V``.
+
+    The template does not tell a header field from a variable (both are ``<*>``); grouping
+    does (``grouping.StreamGroups``: a header's format is the whole stream's). One walk of
+    the tokens makes both.
+    """
     out: list[str] = []
     append = out.append
+    fields: list[str] = []
     position = 0
-    value_open = False  # the last thing written is a <*> that whitespace may extend
+    run = ""  # the <*> last written, that whitespace may extend: F while it holds fields only, else V
     for (start, end), kind in zip(bounds, kinds):
         gap = line[position:start]
-        if kind == "C" or not (value_open and gap.isspace()):
+        if kind == "C" or not (run and gap.isspace()):
             append(_spaces(gap))
-            value_open = kind != "C"
-            append(WILDCARD if value_open else line[start:end])
+            if run:
+                fields.append(run)
+            run = "" if kind == "C" else "V" if kind == "V" else "F"
+            append(WILDCARD if run else line[start:end])
+        elif kind == "V":
+            run = "V"
         position = end
+    if run:
+        fields.append(run)
     append(_spaces(line[position:]))
-    return "".join(out)
+    return "".join(out), "".join(fields)
 
 
 _WHITESPACE = re.compile(r"\s+")

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from logdelim.model.spans import token_bounds
-from logdelim.model.templates import template, template_fields, template_id
+from logdelim.model.templates import template, template_and_fields, template_id
 
 
 class KindResult:
@@ -30,7 +30,7 @@ class KindResult:
         self.min_confidence = 0.7
         self.template = template(line, self.kinds)
         self.template_id = template_id(self.template)
-        self.template_fields = template_fields(line, self.bounds, self.token_kinds)
+        self.template_fields = template_and_fields(line, self.bounds, self.token_kinds)[1]
 
 
 class KindEngine:

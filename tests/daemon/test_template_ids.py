@@ -36,7 +36,7 @@ import json, sys
 from types import SimpleNamespace
 from logdelim.daemon import inputs
 from logdelim.model.spans import token_bounds
-from logdelim.model.templates import template, template_fields, template_id
+from logdelim.model.templates import template, template_and_fields, template_id
 cases = json.loads(sys.stdin.read())
 ids = []
 for line, kinds in cases:
@@ -45,7 +45,7 @@ for line, kinds in cases:
     token_kinds = "".join(kinds[s] for s, _ in bounds)
     result = SimpleNamespace(line=line, bounds=bounds, token_kinds=token_kinds,
                              template=text, template_id=template_id(text), delimiter_confidence=(),
-                             min_confidence=1.0, template_fields=template_fields(line, bounds, token_kinds))
+                             min_confidence=1.0, template_fields=template_and_fields(line, bounds, token_kinds)[1])
     tagged = inputs.join(inputs.segments(line), [result] if line else [], line, kinds=True)
     record = inputs.record_of(inputs.Source("t", 0, 0, None), line, tagged, "m")
     ids.append(json.loads(record)["template_id"])

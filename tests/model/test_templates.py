@@ -14,7 +14,7 @@ from logdelim.model.templates import (
     content_start,
     kinds_of_tokens,
     template,
-    template_fields,
+    template_and_fields,
     template_id,
     template_of_tokens,
     token_kind,
@@ -114,14 +114,16 @@ def test_template_fields_name_the_wildcards_made_of_header_fields() -> None:
     assert [line[s:e] for s, e in bounds][:4] == ["2015-10-18", "WARN", "main", "org.a.Client"]
     assert template_of_tokens(line, bounds, kinds) == "<*> [<*>] <*>: took <*> ms for job <*>"
     # One letter per wildcard: a field and a variable in one whitespace-joined run make a V.
-    assert template_fields(line, bounds, kinds) == "FFFVV"
-    assert template_fields(line, bounds, "FVFFCVCCCV") == "VFFVV"
-    assert template_fields("", (), "") == ""
+    assert template_and_fields(line, bounds, kinds)[1] == "FFFVV"
+    assert template_and_fields(line, bounds, "FVFFCVCCCV")[1] == "VFFVV"
+    assert template_and_fields("", (), "") == ("", "")
     for row in generate(300, seed=4):
         line, labels = row["line"], row["labels"]
         bounds = token_bounds(labels)
         kinds = "".join(row["kinds"][start] for start, _ in bounds)
-        assert len(template_fields(line, bounds, kinds)) == template_of_tokens(line, bounds, kinds).count("<*>"), line
+        text, fields = template_and_fields(line, bounds, kinds)
+        assert text == template_of_tokens(line, bounds, kinds)
+        assert len(fields) == text.count("<*>"), line
 
 
 def _labels_at_spaces_and(line: str, delimiters: str) -> str:
