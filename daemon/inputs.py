@@ -207,6 +207,21 @@ def has_kinds(engine: Any) -> bool:
     return bool(getattr(engine, "has_kinds", False))
 
 
+def _whole(result: Any, kinds: bool) -> Tagged:
+    """A message of one line: the engine's result as it is (shared, not copied; its template is cached with it)."""
+    if not kinds:
+        return Tagged(result.bounds, result.min_confidence, result.delimiter_confidence)
+    return Tagged(
+        result.bounds,
+        result.min_confidence,
+        result.delimiter_confidence,
+        result.token_kinds,
+        result.template,
+        result.template_id,
+        result.template_fields,
+    )
+
+
 def join(parts: Sequence[tuple[int, int]], results: Sequence[Any], line: str, kinds: bool = False) -> Tagged:
     """Combine the engine's TagResults of ``parts`` (from :func:`segments` of ``line``) into one message result.
 
@@ -216,19 +231,7 @@ def join(parts: Sequence[tuple[int, int]], results: Sequence[Any], line: str, ki
     template of the whole message, whose newlines are whitespace.
     """
     if len(parts) == 1 and parts[0] == (0, len(line)):
-        # One line: the engine's result as it is (shared, not copied; its template is cached with it).
-        result = results[0]
-        if not kinds:
-            return Tagged(result.bounds, result.min_confidence, result.delimiter_confidence)
-        return Tagged(
-            result.bounds,
-            result.min_confidence,
-            result.delimiter_confidence,
-            result.token_kinds,
-            result.template,
-            result.template_id,
-            result.template_fields,
-        )
+        return _whole(results[0], kinds)
     bounds: list[tuple[int, int]] = []
     confidence: list[float] = []
     lowest = 1.0
@@ -255,14 +258,20 @@ def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
     message that breaks the model becomes a ``tagging_error`` rejection (the caller
     logs it with its coordinates). Blocking: the daemon runs it in its tagging thread.
     """
-    parts = [segments(line) for line in lines]
-    flat = [line[s:e] for line, spans in zip(lines, parts) for s, e in spans]
+    # Most batches are messages of one non-empty physical line each: one look at the whole batch
+    # then spares cutting each message into lines and joining their results.
+    joined = "".join(lines)
+    single = all(lines) and "\n" not in joined and "\r" not in joined
+    parts = [[(0, len(line))] for line in lines] if single else [segments(line) for line in lines]
+    flat = list(lines) if single else [line[s:e] for line, spans in zip(lines, parts) for s, e in spans]
     kinds = has_kinds(engine)
     try:
         results = engine.tag(flat) if flat else []
     except Exception:  # noqa: BLE001 - isolate the message that breaks the model
         logger.exception("tagging a batch of %d lines failed; retrying message by message", len(flat))
         return [_tag_one(engine, line, spans, kinds) for line, spans in zip(lines, parts)]
+    if single:
+        return [_whole(result, kinds) for result in results]
     out: list[Tagged | Rejection] = []
     position = 0
     for line, spans in zip(lines, parts):

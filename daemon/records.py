@@ -41,6 +41,7 @@ own key instead with ``output.key: input``).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from importlib import resources
@@ -175,6 +176,12 @@ def _record_type(name: str, key: str) -> type[msgspec.Struct]:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _model(model_id: str) -> _Model:
+    """The ``model`` of a record: one struct per model, shared by its records (a process has one or two)."""
+    return _Model(model_id)
+
+
 _Record = _record_type("_Record", "line")
 _Annotation = _record_type("_Annotation", "field")
 _ENCODER = msgspec.json.Encoder()
@@ -213,7 +220,7 @@ def _encode(
             None if group is None else group[0],
             None if group is None else group[1],
             tokens,
-            _Model(model_id),
+            _model(model_id),
             round(float(min_confidence), 6),
         )
     )

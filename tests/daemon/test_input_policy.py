@@ -178,6 +178,18 @@ def test_empty_message_has_the_empty_template_with_a_kind_head() -> None:
     assert tagged.token_kinds is None and tagged.template is None and tagged.template_id is None
 
 
+def test_a_batch_of_one_line_messages_is_tagged_as_each_message_alone() -> None:
+    single = ["12:00 user=bob took 35 ms", "12:01 start 1"]
+    # The same messages beside one that needs cutting (a terminator) and an empty one.
+    mixed = [*single, "end 2 done\n", ""]
+    together, cut = inputs.tag_messages(KindEngine(), single), inputs.tag_messages(KindEngine(), mixed)
+    assert together == cut[:2] == [inputs.tag_messages(KindEngine(), [line])[0] for line in single]
+    assert [t.template for t in together] == ["<*> user=bob took <*> ms", "<*> start <*>"]
+    assert cut[2].template == "end <*> done " and cut[3].template == ""
+    [plain] = inputs.tag_messages(_NoKindEngine(), single[:1])
+    assert plain.token_kinds is None and plain.bounds == _fake_result(single[0]).bounds
+
+
 class _NoKindEngine:
     model_id = "no-kinds"
 

@@ -73,6 +73,16 @@ def test_replies_cross_the_pipe_as_columns_and_come_back_as_records() -> None:
     assert tagging._rows(tagging._columns([])) == []
 
 
+def test_requests_carry_their_sources_as_columns() -> None:
+    sources = [Source("in", 0, 7, None), Source("in", 3, 12, 1_700_000_000_000)]
+    packed = tagging._source_columns(sources)
+    assert packed == (("in", "in"), (0, 3), (7, 12), (None, 1_700_000_000_000))
+    back = tagging._sources(pickle.loads(pickle.dumps(packed)))
+    assert back == sources and all(type(s) is Source for s in back)
+    assert back[1].timestamp_ms == 1_700_000_000_000
+    assert tagging._sources(tagging._source_columns([])) == []
+
+
 def test_a_killed_child_is_replaced_and_the_batch_is_still_tagged(tagger) -> None:
     before = tagger.pid
     os.kill(before, signal.SIGKILL)
