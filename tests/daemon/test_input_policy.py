@@ -53,6 +53,18 @@ def test_rejected_values_name_their_reason(value: bytes | None, reason: str) -> 
     assert result.reason == reason and result.reason in inputs.DEAD_LETTER_REASONS
 
 
+def test_every_control_character_is_rejected_and_the_others_pass() -> None:
+    for code in range(0x80):
+        result = inputs.decode(f"é{chr(code)}x".encode(), max_line_bytes=1024)
+        if chr(code) in "\t\x1b" or code >= 0x20 and code != 0x7F:
+            assert result == f"é{chr(code)}x", code
+        elif chr(code) in "\n\r":
+            assert isinstance(result, str), code
+        else:
+            # Where it is in the text, in code points (the é before it is two bytes).
+            assert result == inputs.Rejection(inputs.CONTROL_CHARS, f"control character U+{code:04X} at 1"), code
+
+
 def test_segments_skip_terminators_and_empty_lines() -> None:
     line = "a b\r\nc\n\nd e"
     assert [line[s:e] for s, e in inputs.segments(line)] == ["a b", "c", "d e"]
