@@ -76,7 +76,7 @@ SOURCE_KEY, INPUT_KEY = "source", "input"
 # mean a binary or corrupted payload.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
 # The same characters as bytes: in UTF-8 they are only ever themselves (every byte of a multi-byte
-# sequence is above 0x7f), so a value without them needs no search of its text (a fifth of the cost).
+# sequence is above 0x7f), so a value without them needs no (slower) search of its text.
 _FORBIDDEN_BYTES = bytes(c for c in range(0x80) if _FORBIDDEN.match(chr(c)))
 _TRAILING_TERMINATOR = re.compile(r"(?:\r\n|\n|\r)\Z")
 _TERMINATOR = re.compile(r"\r\n|\n|\r")
@@ -262,18 +262,17 @@ def tag_messages(engine: Any, lines: Sequence[str]) -> list[Tagged | Rejection]:
     logs it with its coordinates). Blocking: the daemon runs it in its tagging thread.
     """
     # Most batches are messages of one non-empty physical line each: one look at the whole batch
-    # then spares cutting each message into lines and joining their results.
+    # then spares cutting each message into lines and joining their results (parts None).
     joined = "".join(lines)
-    single = all(lines) and "\n" not in joined and "\r" not in joined
-    parts = [[(0, len(line))] for line in lines] if single else [segments(line) for line in lines]
-    flat = list(lines) if single else [line[s:e] for line, spans in zip(lines, parts) for s, e in spans]
+    parts = None if all(lines) and "\n" not in joined and "\r" not in joined else [segments(x) for x in lines]
+    flat = list(lines) if parts is None else [line[s:e] for line, spans in zip(lines, parts) for s, e in spans]
     kinds = has_kinds(engine)
     try:
         results = engine.tag(flat) if flat else []
     except Exception:  # noqa: BLE001 - isolate the message that breaks the model
         logger.exception("tagging a batch of %d lines failed; retrying message by message", len(flat))
-        return [_tag_one(engine, line, spans, kinds) for line, spans in zip(lines, parts)]
-    if single:
+        return [_tag_one(engine, line, segments(line), kinds) for line in lines]
+    if parts is None:
         return [_whole(result, kinds) for result in results]
     out: list[Tagged | Rejection] = []
     position = 0

@@ -113,8 +113,7 @@ def _columns(encoded: list[inputs.Encoded | inputs.Rejection]) -> _Reply:
 
 def _source_columns(sources: Sequence[Source]) -> tuple[tuple[Any, ...], ...]:
     """A request's sources as one tuple per field: pickling a named tuple runs Python code (its
-    ``__getnewargs__``), in the daemon's process, whose GIL the event loop shares (a tenth of
-    pickling a 512-line request's columns)."""
+    ``__getnewargs__``) in the daemon's process, whose GIL the event loop shares; plain tuples do not."""
     return tuple(zip(*sources))
 
 
