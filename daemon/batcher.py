@@ -1,8 +1,13 @@
 """Micro-batching: group items until ``max_lines`` are waiting or the oldest has waited ``max_wait_ms``.
 
 Batching amortises the model's per-call cost; the deadline bounds the latency a
-quiet topic adds. One producer side (:meth:`add`) and one consumer side
-(:meth:`next_batch`), both on the event loop.
+quiet topic adds. When a backlog is waiting as a batch is taken (``BACKLOG_BATCHES``
+batches' worth or more: the tagging stage is far behind, a saturated daemon, a replay,
+a stream of new line shapes), the batch takes ``BACKLOG_FACTOR`` times ``max_lines``:
+the network's cost per line falls with the lines it packs into one call, and nothing
+waits for them. Below that, batches are what they were, so the latency of a stream that
+the daemon keeps up with, even near its limit, does not change. One producer side
+(:meth:`add`) and one consumer side (:meth:`next_batch`), both on the event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +18,15 @@ from collections import deque
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+# How many times max_lines a batch takes of a backlog. A cold stream's lines cost 11 to 20 %
+# less CPU each in batches of 1,000 than of 500 (the tagging process's work on 20,000 lines of
+# new shapes); twice keeps the lines batches hold in flight well inside max_in_flight_lines.
+BACKLOG_FACTOR = 2
+# A backlog: this many batches of max_lines waiting. Where a batch took twice max_lines once more
+# than max_lines waited, a daemon near its limit (but keeping up) took its bigger batches too,
+# each tagged in twice the time, and its median latency rose by half.
+BACKLOG_BATCHES = 4
 
 
 class MicroBatcher(Generic[T]):
@@ -51,7 +65,8 @@ class MicroBatcher(Generic[T]):
         self._changed.set()
 
     async def next_batch(self) -> list[T]:
-        """The next batch: at most ``max_lines`` items; ``[]`` only once closed and empty."""
+        """The next batch: at most ``max_lines`` items (``BACKLOG_FACTOR`` times as many of a backlog);
+        ``[]`` only once closed and empty."""
         while True:
             if self._items and (len(self._items) >= self.max_lines or self._flush or self.closed):
                 return self._take()
@@ -71,7 +86,9 @@ class MicroBatcher(Generic[T]):
                 pass
 
     def _take(self) -> list[T]:
-        count = min(self.max_lines, len(self._items))
+        waiting = len(self._items)
+        backlog = waiting >= BACKLOG_BATCHES * self.max_lines
+        count = min(self.max_lines * (BACKLOG_FACTOR if backlog else 1), waiting)
         batch = [self._items.popleft() for _ in range(count)]
         # Leftovers keep the old deadline clock: they have waited since before this batch.
         if not self._items:

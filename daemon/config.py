@@ -335,7 +335,8 @@ def _check_client_options(name: str, options: Mapping[str, Any]) -> None:
 class BatchingConfig:
     """Micro-batching and backpressure."""
 
-    # A batch is tagged once it holds this many messages ...
+    # A batch is tagged once it holds this many messages (of a backlog of four batches'
+    # worth, as when tagging is far behind, it takes twice as many) ...
     max_lines: int = 512
     # ... or once its oldest message has waited this long.
     max_wait_ms: int = 20

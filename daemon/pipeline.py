@@ -70,7 +70,7 @@ class PipelineSettings:
         output_key: ``source`` (records keyed ``topic:partition:offset``) or ``input`` (the input
             message's own key); dead letters are always keyed by their source.
         enrich_key: see ``output_mode``.
-        max_lines: lines per micro-batch (and per tagging call).
+        max_lines: lines that make a micro-batch (one tagging call; twice as many of a backlog).
         max_wait_ms: how long the first line of a batch may wait for more.
         max_in_flight_lines: fetched and not yet committed lines at which fetching pauses.
         max_line_bytes: a longer message is a dead letter.

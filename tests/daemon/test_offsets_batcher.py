@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from logdelim.daemon.batcher import MicroBatcher
+from logdelim.daemon.batcher import BACKLOG_BATCHES, BACKLOG_FACTOR, MicroBatcher
 from logdelim.daemon.offsets import OffsetTracker
 
 
@@ -55,11 +55,29 @@ def test_forgotten_partition_ignores_late_acks() -> None:
 
 async def test_batcher_flushes_at_max_lines_without_waiting() -> None:
     batcher: MicroBatcher[int] = MicroBatcher(max_lines=3, max_wait_ms=10_000)
-    for i in range(7):
+    waiter = asyncio.create_task(batcher.next_batch())
+    await asyncio.sleep(0.01)
+    started = time.monotonic()
+    for i in range(3):
+        batcher.add(i)
+    assert await asyncio.wait_for(waiter, 2) == [0, 1, 2]
+    assert time.monotonic() - started < 1.0
+
+
+async def test_batcher_takes_twice_max_lines_of_a_backlog() -> None:
+    assert (BACKLOG_FACTOR, BACKLOG_BATCHES) == (2, 4)
+    batcher: MicroBatcher[int] = MicroBatcher(max_lines=3, max_wait_ms=10_000)
+    for i in range(14):
         batcher.add(i)
     started = time.monotonic()
-    assert await batcher.next_batch() == [0, 1, 2]
-    assert await batcher.next_batch() == [3, 4, 5]
+    # Fourteen waiting, four batches' worth or more: a backlog, taken six at a time.
+    assert await batcher.next_batch() == [0, 1, 2, 3, 4, 5]
+    # Eight waiting: less than a backlog, so batches of max_lines again, near the limit or not.
+    assert await batcher.next_batch() == [6, 7, 8]
+    assert await batcher.next_batch() == [9, 10, 11]
+    # Fewer than max_lines: the deadline again (flushed here, rather than waited for).
+    batcher.flush()
+    assert await batcher.next_batch() == [12, 13]
     assert time.monotonic() - started < 1.0
 
 

@@ -106,6 +106,7 @@ def test_inference_time_counts_tagging_not_the_wait_for_a_thread() -> None:
     it in the one tagging thread, and the histogram's sum ran at up to twice the wall time."""
     metrics = Metrics(CollectorRegistry())
     batcher: MicroBatcher[Pending] = MicroBatcher(max_lines=1, max_wait_ms=1)
+    # Eight lines waiting: a backlog's batches (batcher.BACKLOG_FACTOR lines each), then one line each.
     for offset in range(8):
         batcher.add(Pending(message_source("in", 0, offset, None), None, f"line {offset}", None, ()))  # type: ignore[arg-type]
     batcher.close()
@@ -126,5 +127,6 @@ def test_inference_time_counts_tagging_not_the_wait_for_a_thread() -> None:
     wall_s = time.perf_counter() - started
     stage.close()
     total_s = metrics.registry.get_sample_value("logdelim_inference_seconds_sum")
-    assert encoder.calls == 8 and metrics.registry.get_sample_value("logdelim_inference_seconds_count") == 8
-    assert total_s is not None and 8 * 0.05 <= total_s <= wall_s, (total_s, wall_s)
+    calls = encoder.calls
+    assert calls >= 5 and metrics.registry.get_sample_value("logdelim_inference_seconds_count") == calls
+    assert total_s is not None and calls * 0.05 <= total_s <= wall_s, (total_s, wall_s)
