@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import logging
 import signal
@@ -28,6 +29,10 @@ from logdelim.daemon.metrics import Metrics, build_labels, process_registry
 from logdelim.daemon.pipeline import MissingTopicError, Pipeline, PipelineSettings
 
 logger = logging.getLogger(__name__)
+
+# A stop takes the drain's timeout, then a final commit (1.5 s), the clients' stops (1 s)
+# and the tagging process's exit; one that runs this much past the drain's timeout is stuck.
+STOP_SLACK_S = 6.0
 
 
 async def serve(
@@ -64,7 +69,12 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    background = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
+    background = [
+        asyncio.create_task(heartbeat.run(), name="heartbeat"),
+        asyncio.create_task(
+            _call_when(stopping, lambda: _watch_stop(config.kafka.drain_timeout_s + STOP_SLACK_S)), name="stop-watch"
+        ),
+    ]
     if stop is not None:
         background.append(asyncio.create_task(_call_when(stop, stopping.set), name="stop"))
     encoder: Encoder | None = None
@@ -138,6 +148,7 @@ async def serve(
         if encoder is not None:
             await asyncio.to_thread(encoder.close)
         server.stop()
+        faulthandler.cancel_dump_traceback_later()
         logger.info("stopped")
 
 
@@ -218,6 +229,16 @@ def _pipeline(
         tagger_stall_s=model.tagger_stall_s,
     )
     return Pipeline(consumer, producer, encoder, metrics, settings, lag_probe)
+
+
+def _watch_stop(after_s: float) -> None:
+    """Dump every thread's stack to stderr if the stop takes longer than ``after_s``.
+
+    A stop that hangs is otherwise silent until the orchestrator kills the process; the
+    dump (from faulthandler's own thread, so also when the event loop or the GIL is stuck)
+    says where it hung.
+    """
+    faulthandler.dump_traceback_later(after_s, exit=False)
 
 
 async def _call_when(event: asyncio.Event, callback: Callable[[], None]) -> None:

@@ -8,6 +8,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -164,6 +166,22 @@ def test_sigterm_while_waiting_for_the_broker_exits_0_at_once(daemon_launcher, t
         launcher.kill_all()
     assert rc == 0 and stop_s < 10, daemon.log()
     assert "Unclosed" not in daemon.log() and "Traceback" not in daemon.log()
+
+
+def test_a_stop_that_hangs_dumps_where_every_thread_is() -> None:
+    # The watch the daemon arms on a stop request: past its time the stacks go to stderr, so a
+    # stop the orchestrator has to kill leaves a record of where it hung.
+    script = (
+        "import time\n"
+        "from logdelim.daemon.app import _watch_stop\n"
+        "def stuck_in_stop():\n"
+        "    time.sleep(3)\n"
+        "_watch_stop(0.2)\n"
+        "stuck_in_stop()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "most recent call first" in done.stderr and "stuck_in_stop" in done.stderr, done.stderr
 
 
 def test_a_metrics_port_in_use_fails_the_start_before_the_model_loads(daemon_launcher, tmp_path) -> None:
