@@ -96,7 +96,7 @@ async def serve(
             return 1
         metrics.model_info.labels(encoder.model_id, encoder.device).set(1)
         metrics.build_info.labels(*build_labels(encoder.model_id)).set(1)
-        # Everything loaded so far (torch, aiokafka, the model: a large object graph) lives as long
+        # Everything loaded so far (aiokafka; torch and the model with no tagging process) lives as long
         # as the process: out of the garbage collector's sight, a full collection no longer walks
         # it (each such walk was a latency spike every few seconds of traffic).
         gc.freeze()
@@ -181,7 +181,6 @@ async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
     Loaded in a thread: the event loop keeps answering heartbeats (``/healthz``) meanwhile.
     """
     from logdelim.daemon.tagging import TaggingPool
-    from logdelim.model.engine import Engine
 
     options = engine_options(model)
     try:
@@ -189,6 +188,10 @@ async def _load_encoder(model: ModelConfig, metrics: Metrics) -> Encoder | None:
             return await asyncio.to_thread(
                 TaggingPool, options, model.workers, metrics.tagging_restarts.inc, model.tagger_timeout_s
             )
+        # Imported only here: where the network runs in tagging processes, torch in the daemon's
+        # own process would be most of its memory, for nothing.
+        from logdelim.model.engine import Engine
+
         engine = await asyncio.to_thread(Engine.load, **options)
     except (RuntimeError, OSError, ValueError) as exc:
         logger.error("cannot load the model: %s", exc)

@@ -168,6 +168,25 @@ def test_sigterm_while_waiting_for_the_broker_exits_0_at_once(daemon_launcher, t
     assert "Unclosed" not in daemon.log() and "Traceback" not in daemon.log()
 
 
+def test_the_daemons_own_process_does_not_load_torch(daemon_launcher, tmp_path) -> None:
+    # The network runs in the tagging process: torch in the daemon's process as well would be most
+    # of that process's memory. Checked once the tagging process is up (the daemon then waits for
+    # its broker).
+    launcher = daemon_launcher(tmp_path, f"127.0.0.1:{free_port()}")
+    try:
+        daemon = launcher.launch(
+            input_topics=["t-in"], output_topic="t-out", dead_letter_topic="t-dead", group_id="t", wait_ready=False
+        )
+        daemon.wait_for(lambda: "not reachable yet" in daemon.log(), 60, "the wait for the broker")
+        tagging = tagging_child(daemon.process.pid)
+        own_maps = Path(f"/proc/{daemon.process.pid}/maps").read_text()
+        tagging_maps = Path(f"/proc/{tagging}/maps").read_text()
+    finally:
+        launcher.kill_all()
+    assert "libtorch" in tagging_maps  # the check below looks for the right library
+    assert "libtorch" not in own_maps
+
+
 def test_a_stop_that_hangs_dumps_where_every_thread_is() -> None:
     # The watch the daemon arms on a stop request: past its time the stacks go to stderr, so a
     # stop the orchestrator has to kill leaves a record of where it hung.
