@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fault_support import tagging_child
@@ -154,37 +156,34 @@ def test_a_broker_that_never_comes_ends_the_start_after_the_timeout(daemon_launc
     assert "kafka.startup_timeout_s" in log and "Unclosed" not in log and "Traceback" not in log, log
 
 
-def test_sigterm_while_waiting_for_the_broker_exits_0_at_once(daemon_launcher, tmp_path) -> None:
+@pytest.fixture
+def waiting_daemon(daemon_launcher, tmp_path) -> Iterator[Any]:
+    """A daemon whose broker never comes, once its tagging process is up and it waits for the broker."""
     launcher = daemon_launcher(tmp_path, f"127.0.0.1:{free_port()}")
     try:
         daemon = launcher.launch(
             input_topics=["w-in"], output_topic="w-out", dead_letter_topic="w-dead", group_id="w", wait_ready=False
         )
         daemon.wait_for(lambda: "not reachable yet" in daemon.log(), 60, "the wait for the broker")
-        rc, stop_s = daemon.stop(signal.SIGTERM)
+        yield daemon
     finally:
         launcher.kill_all()
-    assert rc == 0 and stop_s < 10, daemon.log()
-    assert "Unclosed" not in daemon.log() and "Traceback" not in daemon.log()
 
 
-def test_the_daemons_own_process_does_not_load_torch(daemon_launcher, tmp_path) -> None:
+def test_sigterm_while_waiting_for_the_broker_exits_0_at_once(waiting_daemon) -> None:
+    rc, stop_s = waiting_daemon.stop(signal.SIGTERM)
+    log = waiting_daemon.log()
+    assert rc == 0 and stop_s < 10, log
+    assert "Unclosed" not in log and "Traceback" not in log
+
+
+def test_the_daemons_own_process_does_not_load_torch(waiting_daemon) -> None:
     # The network runs in the tagging process: torch in the daemon's process as well would be most
-    # of that process's memory. Checked once the tagging process is up (the daemon then waits for
-    # its broker).
-    launcher = daemon_launcher(tmp_path, f"127.0.0.1:{free_port()}")
-    try:
-        daemon = launcher.launch(
-            input_topics=["t-in"], output_topic="t-out", dead_letter_topic="t-dead", group_id="t", wait_ready=False
-        )
-        daemon.wait_for(lambda: "not reachable yet" in daemon.log(), 60, "the wait for the broker")
-        tagging = tagging_child(daemon.process.pid)
-        own_maps = Path(f"/proc/{daemon.process.pid}/maps").read_text()
-        tagging_maps = Path(f"/proc/{tagging}/maps").read_text()
-    finally:
-        launcher.kill_all()
+    # of that process's memory.
+    pid = waiting_daemon.process.pid
+    tagging_maps = Path(f"/proc/{tagging_child(pid)}/maps").read_text()
     assert "libtorch" in tagging_maps  # the check below looks for the right library
-    assert "libtorch" not in own_maps
+    assert "libtorch" not in Path(f"/proc/{pid}/maps").read_text()
 
 
 def test_a_stop_that_hangs_dumps_where_every_thread_is() -> None:
