@@ -300,6 +300,10 @@ class TaggingProcess:
         with self._send_lock, self._turn:
             if self._generation != generation:
                 return ChildDied("the tagging process died")
+            if self._closing.is_set():  # killed by close(): no replacement
+                self._generation += 1
+                self._turn.notify_all()
+                return ChildDied("the tagging process was closed")
             self._process.join(JOIN_TIMEOUT_S)
             status = self._process.exitcode
             cause = self._kill_reason or f"exit status {status}"
@@ -317,14 +321,24 @@ class TaggingProcess:
             return ChildDied(f"the tagging process died ({cause})")
 
     def close(self) -> None:
-        """Ask the child to exit; killed if it has not within ``JOIN_TIMEOUT_S``."""
+        """Stop the child: asked to exit when no call is unanswered, else killed at once.
+
+        The daemon closes its tagging processes once the pipeline has drained, so a call
+        still unanswered then is a batch the drain gave up on: the child would finish it,
+        and every request queued behind it, for nothing, stretching the stop past its budget.
+        An idle child that has not exited within ``JOIN_TIMEOUT_S`` is killed too.
+        """
         self._closing.set()
         if self._watchdog is not threading.current_thread():
             self._watchdog.join()
-        try:
-            self._conn.send(None)
-        except OSError:
-            pass
+        if self._sent_at:
+            logger.info("tagging process %d: %d calls unanswered at close; killing it", self.pid, len(self._sent_at))
+            self._process.kill()
+        else:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
         self._process.join(JOIN_TIMEOUT_S)
         if self._process.is_alive():
             self._process.kill()

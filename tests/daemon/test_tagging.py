@@ -215,6 +215,27 @@ def test_a_child_resumed_before_its_deadline_is_kept() -> None:
         process.close()
 
 
+def test_closing_with_a_call_unanswered_kills_the_child_at_once() -> None:
+    # What a stop whose drain timed out leaves: a batch the child is still on. Waiting for it
+    # (and for what is queued behind it) would stretch the stop; a child stopped by SIGSTOP
+    # never finishes, so only a kill ends it within the time asserted.
+    process = TaggingProcess(OPTIONS, timeout_s=60.0)
+    pid = process.pid
+    os.kill(pid, signal.SIGSTOP)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(process.encode_messages, LINES, SOURCES)
+        while process.oldest_call_age_s() == 0.0:
+            time.sleep(0.01)
+        started = time.monotonic()
+        process.close()
+        took_s = time.monotonic() - started
+        outcomes = future.result(timeout=30)  # the abandoned call returns; its lines are not tagged
+    assert took_s < tagging.JOIN_TIMEOUT_S / 2, f"close took {took_s:.1f} s"
+    assert all(isinstance(o, inputs.Rejection) for o in outcomes)
+    assert process.restarts == 0, "a closed process is not replaced"
+    assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+
+
 @pytest.mark.broker
 def test_a_daemon_whose_tagging_process_is_killed_counts_the_restart_and_loses_nothing(
     make_topic, kafka_io, unique_name, start_daemon
