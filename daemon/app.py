@@ -30,8 +30,9 @@ from logdelim.daemon.pipeline import MissingTopicError, Pipeline, PipelineSettin
 
 logger = logging.getLogger(__name__)
 
-# A stop takes the drain's timeout, then a final commit (1.5 s), the clients' stops (1 s)
-# and the tagging process's exit; one that runs this much past the drain's timeout is stuck.
+# A stop takes the drain's timeout, then the final commit (pipeline.FINAL_COMMIT_TIMEOUT_S), the
+# clients' stops (clients.CLIENT_STOP_TIMEOUT_S) and the tagging processes' exit; one that runs
+# this much past the drain's timeout is stuck.
 STOP_SLACK_S = 6.0
 
 
