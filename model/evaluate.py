@@ -596,6 +596,106 @@ def loso_markdown(data: dict[str, Any]) -> str:
     return text
 
 
+# The figures of a leave-one-system-out run that the seeds table compares: (title, where, format).
+SEED_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("delimiter F1", ("scores", TAGGER, "delimiter_f1")),
+    ("punctuation accuracy", ("scores", TAGGER, "punctuation_accuracy")),
+    ("exact lines", ("scores", TAGGER, "line_exact_match")),
+    ("kind accuracy", ("kinds", "scores", TAGGER, "kind_accuracy")),
+    ("template exact", ("kinds", "scores", TAGGER, "template_exact_match")),
+    ("GA", ("kinds", "scores", TAGGER, "grouping_accuracy")),
+    ("GA with stream groups", ("kinds", "scores", STREAM, "grouping_accuracy")),
+)
+SEEDS_FILE = "seeds"
+
+
+def seed_dir(out_dir: Path, seed: int) -> Path:
+    """The folder of one seed's folds in a run over several seeds."""
+    return out_dir / f"seed-{seed}"
+
+
+def _figure(entry: dict[str, Any], where: Sequence[str]) -> float | None:
+    value: Any = entry
+    for key in where:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value)
+
+
+def _counts(data: dict[str, Any]) -> dict[str, int]:
+    """Systems whose tagger beats the common-separators rule on delimiter F1, and whose stream groups
+    beat Drain3 default on GA (the issues' bars count systems)."""
+    systems = data["systems"].values()
+    ga = [
+        (
+            _figure(entry, ("kinds", "scores", STREAM, "grouping_accuracy")),
+            _figure(entry, ("kinds", "scores", "drain3", "grouping_accuracy")),
+        )
+        for entry in systems
+    ]
+    return {
+        "systems": len(data["systems"]),
+        "above_common_separators": sum(_f1_margin(entry, "common_separators") > 0 for entry in systems),
+        "stream_ga_above_drain3": sum(ours is not None and theirs is not None and ours > theirs for ours, theirs in ga),
+    }
+
+
+def seeds_table(out_dir: Path, seeds: Sequence[int], systems: Sequence[str]) -> dict[str, Any]:
+    """The overall figures of each seed's folds side by side, with their mean and range.
+
+    Fold scores move between seeds by more than many differences between recipes, so a
+    recipe is judged on several seeds. Writes ``seeds.json`` and ``seeds.md`` into ``out_dir``.
+    """
+    rows: list[dict[str, Any]] = []
+    for seed in seeds:
+        data = loso_table(seed_dir(out_dir, seed), systems)
+        if data["missing"]:
+            continue
+        overall = data["overall"]
+        rows.append(
+            {"seed": seed, **{title: _figure(overall, where) for title, where in SEED_FIGURES}, **_counts(data)}
+        )
+    summary: dict[str, Any] = {"seeds": rows, "missing_seeds": [s for s in seeds if s not in {r["seed"] for r in rows}]}
+    if rows:
+        keys = [key for key in rows[0] if key != "seed"]
+        summary["mean"] = {
+            key: sum(r[key] for r in rows) / len(rows) for key in keys if all(r[key] is not None for r in rows)
+        }
+        summary["min"] = {key: min(r[key] for r in rows) for key in summary["mean"]}
+        summary["max"] = {key: max(r[key] for r in rows) for key in summary["mean"]}
+    (out_dir / f"{SEEDS_FILE}.json").write_text(json.dumps(summary, indent=2))
+    (out_dir / f"{SEEDS_FILE}.md").write_text(seeds_markdown(summary) + "\n")
+    return summary
+
+
+def seeds_markdown(summary: dict[str, Any]) -> str:
+    """``seeds_table`` as a markdown table: one row per seed, then the mean and the range."""
+    rows = summary["seeds"]
+    if not rows:
+        return "no seed has all its folds"
+    titles = [title for title, _ in SEED_FIGURES]
+    header = ["seed", *titles, "above the rule", "stream GA above Drain3"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+
+    def cells(entry: dict[str, Any], counts: str) -> list[str]:
+        return [("-" if entry.get(t) is None else f"{entry[t]:.3f}") for t in titles] + counts.split("|")
+
+    for r in rows:
+        counts = f"{r['above_common_separators']} of {r['systems']}|{r['stream_ga_above_drain3']} of {r['systems']}"
+        lines.append("| " + " | ".join([str(r["seed"]), *cells(r, counts)]) + " |")
+    mean, low, high = summary["mean"], summary["min"], summary["max"]
+    counts = "|".join(
+        f"{mean[key]:.1f} ({low[key]}-{high[key]})" for key in ("above_common_separators", "stream_ga_above_drain3")
+    )
+    lines.append("| **mean** | " + " | ".join(cells(mean, counts)) + " |")
+    spread = [f"{low[t]:.3f}-{high[t]:.3f}" if t in low else "-" for t in titles]
+    lines.append("| range | " + " | ".join(spread + ["", ""]) + " |")
+    missing = summary["missing_seeds"]
+    text = "\n".join(lines)
+    return text + (f"\n\nSeeds not complete (not in the table): {', '.join(map(str, missing))}" if missing else "")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logdelim eval``."""
     parser.add_argument("--data", nargs="+", required=True, metavar="FILE", help="labelled JSONL or .ann files")
@@ -614,6 +714,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--synthetic-lines", type=int, default=None, help="generated training lines per fold (default: the trainer's)"
     )
     loso.add_argument("--seed", type=int, default=None, help="training seed (default: the trainer's)")
+    loso.add_argument(
+        "--seeds",
+        help="comma-separated training seeds: the folds of each in OUT/seed-N, and a table of every seed's "
+        "overall figures with their mean and range (OUT/seeds.md)",
+    )
     add_tuning_arguments(loso, defaults=False)
 
 
@@ -638,20 +743,34 @@ def run(args: argparse.Namespace) -> int:
             return 2
         systems = [s for s in (args.systems or "").split(",") if s] or None
         try:
-            data = run_loso(
-                args.data,
-                args.out,
-                systems=systems,
-                max_minutes=args.minutes_per_system,
-                synthetic_lines=args.synthetic_lines,
-                seed=args.seed,
-                device=args.device,
-                num_threads=args.threads,
-                tuning=tuning_overrides(args),
-            )
+            seeds = [int(s) for s in (args.seeds or "").split(",") if s]
+        except ValueError:
+            sys.stderr.write(f"logdelim eval: --seeds takes comma-separated integers, not {args.seeds!r}\n")
+            return 2
+        if seeds and args.seed is not None:
+            sys.stderr.write("logdelim eval: give --seed or --seeds, not both\n")
+            return 2
+        try:
+            for seed in seeds or [args.seed]:
+                data = run_loso(
+                    args.data,
+                    seed_dir(args.out, seed) if seeds else args.out,
+                    systems=systems,
+                    max_minutes=args.minutes_per_system,
+                    synthetic_lines=args.synthetic_lines,
+                    seed=seed,
+                    device=args.device,
+                    num_threads=args.threads,
+                    tuning=tuning_overrides(args),
+                )
         except ValueError as error:
             sys.stderr.write(f"logdelim eval: {error}\n")
             return 2
+        if seeds:
+            all_systems = list(group_by_system(e for path in args.data for e in load_examples(path)))
+            summary = seeds_table(args.out, seeds, all_systems)
+            sys.stdout.write((json.dumps(summary, indent=2) if args.json else seeds_markdown(summary)) + "\n")
+            return 0
         text = json.dumps(data, indent=2) if args.json else loso_markdown(data) if data["systems"] else "no folds done"
         sys.stdout.write(text + "\n")
         return 0

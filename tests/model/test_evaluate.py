@@ -22,6 +22,7 @@ from logdelim.model.evaluate import (
     kinds_markdown,
     loso_table,
     margin_summary,
+    seeds_markdown,
     training_files,
 )
 from logdelim.model.scores import Scorer
@@ -169,6 +170,42 @@ def test_loso_runs_chosen_folds_resumes_and_pools(
     assert main([*common[:-2], "--seed", "7", "--device", "cpu", "--systems", "kv"]) == 0
     assert (tmp_path / "kv" / "result.json").stat().st_mtime_ns == first
     assert "kv was trained with other settings" in caplog.text
+
+
+def test_loso_over_seeds_keeps_each_seed_and_tables_mean_and_range(
+    toy_data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["eval", "--loso", "--data", *toy_data, "--out", str(tmp_path), "--device", "cpu"]
+    tiny = ["--minutes-per-system", "0.03", "--synthetic-lines", "0", "--hidden-size", "8"]
+    assert main([*common, *tiny, "--seeds", "0,1", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    overall = {}
+    for seed in (0, 1):
+        for system in ("kv", "pipe"):
+            saved = json.loads((tmp_path / f"seed-{seed}" / system / "result.json").read_text())
+            assert saved["train_config"]["seed"] == seed
+        loso = json.loads((tmp_path / f"seed-{seed}" / "loso.json").read_text())
+        overall[seed] = loso["overall"]["scores"]["tagger"]["delimiter_f1"]
+    assert [row["seed"] for row in summary["seeds"]] == [0, 1] and summary["missing_seeds"] == []
+    assert [row["delimiter F1"] for row in summary["seeds"]] == [overall[0], overall[1]]
+    assert summary["mean"]["delimiter F1"] == pytest.approx((overall[0] + overall[1]) / 2)
+    assert summary["min"]["delimiter F1"] == min(overall.values())
+    assert summary["max"]["delimiter F1"] == max(overall.values())
+    assert "kind accuracy" not in summary["mean"]  # these lines carry no kinds: no figure, not a zero
+    table = (tmp_path / "seeds.md").read_text()
+    assert table == seeds_markdown(summary) + "\n"
+    assert f"| 0 | {overall[0]:.3f} |" in table and "| **mean** |" in table and "of 2 |" in table
+
+    # One seed's folds incomplete: it is left out of the table and named.
+    (tmp_path / "seed-1" / "pipe" / "result.json").unlink()
+    assert main([*common, "--seeds", "0,1", "--systems", "kv", "--minutes-per-system", "0.03"]) == 0
+    text = capsys.readouterr().out
+    assert "| 0 |" in text and "| 1 |" not in text and "Seeds not complete (not in the table): 1" in text
+
+    assert main([*common, "--seeds", "0,x"]) == 2
+    assert "--seeds takes comma-separated integers" in capsys.readouterr().err
+    assert main([*common, "--seeds", "0", "--seed", "1"]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_loso_rejects_unknown_system(toy_data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
