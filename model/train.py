@@ -19,11 +19,10 @@ import random
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import checkpoint
 from .charclass import is_punctuation
@@ -64,10 +63,6 @@ class TrainConfig:
     dropout: float = 0.2
     # Weight of the kind loss beside the delimiter loss.
     kind_loss_weight: float = 0.75
-    # Decay of an exponential moving average of the weights, updated every step, which is what
-    # is scored and saved (0: the weights themselves). An average of nearby weights generalises
-    # better than its last sample and depends less on the seed.
-    ema_decay: float = 0.0
 
 
 def supervised(line: str, delimiter_rules: bool) -> list[bool]:
@@ -289,8 +284,6 @@ def train(cfg: TrainConfig) -> dict:
     kind_weights = _class_weights(train_enc, len(kinds), column=2).to(device) if kinds else None
     loss_fn = _Loss(len(labels), _class_weights(train_enc, len(labels)).to(device), kind_weights, cfg.kind_loss_weight)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
-    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay)) if cfg.ema_decay else None
-    scored = cast(CharTagger, averaged.module) if averaged is not None else model
     rng = random.Random(cfg.seed)
     deadline = started + cfg.max_minutes * 60
     history: list[dict] = []
@@ -322,13 +315,11 @@ def train(cfg: TrainConfig) -> dict:
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            if averaged is not None:
-                averaged.update_parameters(model)
             total += loss.item() * ids.shape[0]
             seen += ids.shape[0]
             if time.monotonic() > deadline and step < steps_per_epoch - 1:
                 break
-        dev = _evaluate(scored, dev_batches, loss_fn, device)
+        dev = _evaluate(model, dev_batches, loss_fn, device)
         record = {
             "epoch": epoch,
             "train_loss": total / max(1, seen),
@@ -347,7 +338,7 @@ def train(cfg: TrainConfig) -> dict:
             -best["dev_loss"],
         ):
             best, stale = record, 0
-            best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
         if stale >= cfg.patience or time.monotonic() > deadline:
@@ -400,7 +391,6 @@ TUNING_FIELDS = (
     "max_train_chars",
     "dev_fraction",
     "kind_loss_weight",
-    "ema_decay",
 )
 """``TrainConfig`` fields that ``logdelim train`` and ``logdelim eval --loso`` both take as options."""
 

@@ -72,24 +72,6 @@ def test_deterministic_for_a_seed(tmp_path) -> None:
     assert first["model_id"] == second["model_id"]
 
 
-def test_ema_saves_an_average_of_the_same_trajectory(tmp_path) -> None:
-    """The moving average is what is scored and saved; the training itself is unchanged by it."""
-    path, _ = _char_entities(tmp_path)
-    cfg = TrainConfig(
-        data=(str(path),), max_minutes=5, max_epochs=2, hidden_size=8, embedding_dim=8, num_threads=1, seed=3
-    )
-    plain = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "plain")}))
-    averaged = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "ema"), "ema_decay": 0.9}))
-    assert [h["train_loss"] for h in averaged["history"]] == [h["train_loss"] for h in plain["history"]]
-    assert averaged["model_id"] != plain["model_id"]
-    weights = [checkpoint.load(r["checkpoint"]).model.state_dict() for r in (plain, averaged)]
-    assert weights[0].keys() == weights[1].keys()
-    # An average over the last steps: near the last weights, not equal to them.
-    for name, last in weights[0].items():
-        gap = (weights[1][name] - last).abs().max().item()
-        assert 0 < gap < max(0.5, last.abs().max().item()), name
-
-
 def test_zero_epochs_is_a_clear_error(tmp_path) -> None:
     import pytest
 
