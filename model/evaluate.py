@@ -596,7 +596,7 @@ def loso_markdown(data: dict[str, Any]) -> str:
     return text
 
 
-# The figures of a leave-one-system-out run that the seeds table compares: (title, where, format).
+# The overall figures of a leave-one-system-out run that the seeds table compares: (title, keys in loso.json).
 SEED_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("delimiter F1", ("scores", TAGGER, "delimiter_f1")),
     ("punctuation accuracy", ("scores", TAGGER, "punctuation_accuracy")),
@@ -678,16 +678,16 @@ def seeds_markdown(summary: dict[str, Any]) -> str:
     header = ["seed", *titles, "above the rule", "stream GA above Drain3"]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
 
-    def cells(entry: dict[str, Any], counts: str) -> list[str]:
-        return [("-" if entry.get(t) is None else f"{entry[t]:.3f}") for t in titles] + counts.split("|")
+    counted = ("above_common_separators", "stream_ga_above_drain3")
+
+    def cells(entry: dict[str, Any], counts: list[str]) -> list[str]:
+        return [("-" if entry.get(t) is None else f"{entry[t]:.3f}") for t in titles] + counts
 
     for r in rows:
-        counts = f"{r['above_common_separators']} of {r['systems']}|{r['stream_ga_above_drain3']} of {r['systems']}"
+        counts = [f"{r[key]} of {r['systems']}" for key in counted]
         lines.append("| " + " | ".join([str(r["seed"]), *cells(r, counts)]) + " |")
     mean, low, high = summary["mean"], summary["min"], summary["max"]
-    counts = "|".join(
-        f"{mean[key]:.1f} ({low[key]}-{high[key]})" for key in ("above_common_separators", "stream_ga_above_drain3")
-    )
+    counts = [f"{mean[key]:.1f} ({low[key]}-{high[key]})" for key in counted]
     lines.append("| **mean** | " + " | ".join(cells(mean, counts)) + " |")
     spread = [f"{low[t]:.3f}-{high[t]:.3f}" if t in low else "-" for t in titles]
     lines.append("| range | " + " | ".join(spread + ["", ""]) + " |")
@@ -767,8 +767,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"logdelim eval: {error}\n")
             return 2
         if seeds:
-            all_systems = list(group_by_system(e for path in args.data for e in load_examples(path)))
-            summary = seeds_table(args.out, seeds, all_systems)
+            # The last seed's table names every system of the data, done or missing.
+            summary = seeds_table(args.out, seeds, [*data["systems"], *data["missing"]])
             sys.stdout.write((json.dumps(summary, indent=2) if args.json else seeds_markdown(summary)) + "\n")
             return 0
         text = json.dumps(data, indent=2) if args.json else loso_markdown(data) if data["systems"] else "no folds done"
