@@ -641,22 +641,22 @@ def _counts(data: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def seeds_table(out_dir: Path, seeds: Sequence[int], systems: Sequence[str]) -> dict[str, Any]:
+def seeds_table(out_dir: Path, tables: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
     """The overall figures of each seed's folds side by side, with their mean and range.
 
     Fold scores move between seeds by more than many differences between recipes, so a
-    recipe is judged on several seeds. Writes ``seeds.json`` and ``seeds.md`` into ``out_dir``.
+    recipe is judged on several seeds. ``tables``: each seed's :func:`run_loso` table. Writes
+    ``seeds.json`` and ``seeds.md`` into ``out_dir``.
     """
-    rows: list[dict[str, Any]] = []
-    for seed in seeds:
-        data = loso_table(seed_dir(out_dir, seed), systems)
-        if data["missing"]:
-            continue
-        overall = data["overall"]
-        rows.append(
-            {"seed": seed, **{title: _figure(overall, where) for title, where in SEED_FIGURES}, **_counts(data)}
-        )
-    summary: dict[str, Any] = {"seeds": rows, "missing_seeds": [s for s in seeds if s not in {r["seed"] for r in rows}]}
+    rows: list[dict[str, Any]] = [
+        {"seed": seed, **{title: _figure(data["overall"], where) for title, where in SEED_FIGURES}, **_counts(data)}
+        for seed, data in tables.items()
+        if not data["missing"]
+    ]
+    summary: dict[str, Any] = {
+        "seeds": rows,
+        "missing_seeds": [seed for seed, data in tables.items() if data["missing"]],
+    }
     if rows:
         keys = [key for key in rows[0] if key != "seed"]
         summary["mean"] = {
@@ -750,9 +750,10 @@ def run(args: argparse.Namespace) -> int:
         if seeds and args.seed is not None:
             sys.stderr.write("logdelim eval: give --seed or --seeds, not both\n")
             return 2
+        tables = {}
         try:
             for seed in seeds or [args.seed]:
-                data = run_loso(
+                data = tables[seed] = run_loso(
                     args.data,
                     seed_dir(args.out, seed) if seeds else args.out,
                     systems=systems,
@@ -767,8 +768,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"logdelim eval: {error}\n")
             return 2
         if seeds:
-            # The last seed's table names every system of the data, done or missing.
-            summary = seeds_table(args.out, seeds, [*data["systems"], *data["missing"]])
+            summary = seeds_table(args.out, tables)
             sys.stdout.write((json.dumps(summary, indent=2) if args.json else seeds_markdown(summary)) + "\n")
             return 0
         text = json.dumps(data, indent=2) if args.json else loso_markdown(data) if data["systems"] else "no folds done"
