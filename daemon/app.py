@@ -26,7 +26,8 @@ from logdelim.daemon.health import LoopHeartbeat
 from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.logging_setup import configure_logging
 from logdelim.daemon.metrics import Metrics, build_labels, process_registry
-from logdelim.daemon.pipeline import MissingTopicError, Pipeline, PipelineSettings
+from logdelim.daemon.pipeline import CANCEL_TIMEOUT_S, MissingTopicError, Pipeline, PipelineSettings
+from logdelim.daemon.tasks import await_chain, settle
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 # clients' stops (clients.CLIENT_STOP_TIMEOUT_S) and the tagging processes' exit; one that runs
 # this much past the drain's timeout is stuck.
 STOP_SLACK_S = 6.0
+# The unfinished tasks are logged this long before the threads' dump (both after the stop's budget).
+TASK_DUMP_LEAD_S = 1.0
 
 
 async def serve(
@@ -145,7 +148,7 @@ async def serve(
             loop.remove_signal_handler(sig)
         for task in background:
             task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await settle(background, CANCEL_TIMEOUT_S)
         if encoder is not None:
             await asyncio.to_thread(encoder.close)
         server.stop()
@@ -236,13 +239,21 @@ def _pipeline(
 
 
 def _watch_stop(after_s: float) -> None:
-    """Dump every thread's stack to stderr if the stop takes longer than ``after_s``.
+    """Dump where the stop waits if it takes longer than ``after_s``.
 
-    A stop that hangs is otherwise silent until the orchestrator kills the process; the
-    dump (from faulthandler's own thread, so also when the event loop or the GIL is stuck)
-    says where it hung.
+    A stop that hangs is otherwise silent until the orchestrator kills the process. Two
+    records: every thread's stack (from faulthandler's own thread, so also when the event
+    loop or the GIL is stuck) and, just before, every unfinished asyncio task with the
+    chain of awaits it is suspended in (what a thread dump of an idle loop cannot show).
     """
     faulthandler.dump_traceback_later(after_s, exit=False)
+    asyncio.get_running_loop().call_later(max(0.0, after_s - TASK_DUMP_LEAD_S), _log_unfinished_tasks)
+
+
+def _log_unfinished_tasks() -> None:
+    for task in asyncio.all_tasks():
+        if not task.done():
+            logger.warning("stop still waiting: task %r\n%s", task.get_name(), await_chain(task))
 
 
 async def _call_when(event: asyncio.Event, callback: Callable[[], None]) -> None:

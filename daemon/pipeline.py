@@ -43,6 +43,7 @@ from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.offsets import OffsetTracker
 from logdelim.daemon.tag_stage import TagStage
+from logdelim.daemon.tasks import settle
 
 __all__ = ["MissingTopicError", "Pipeline", "PipelineSettings"]
 
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 # Stop budget: drain_timeout_s + this + two client stops of 1 s stay within 10 s.
 FINAL_COMMIT_TIMEOUT_S = 1.5
+# How long a stop waits for a cancelled task (one that ignores its cancellation is left behind, logged).
+CANCEL_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,16 +244,16 @@ class Pipeline:
             # Cancelling the fetch task interrupts only getmany: records it has not returned stay unfetched.
             for task in background:
                 task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await settle(background, CANCEL_TIMEOUT_S)
             await self._drain(tag)
 
     async def _drain(self, tag: asyncio.Task) -> None:
         """Tag and send what was fetched, wait for its acknowledgements, commit (within the stop budget)."""
         self.intake.batcher.close()
         deadline = time.monotonic() + self.settings.drain_timeout_s
-        try:
-            await asyncio.wait_for(tag, timeout=max(0.1, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
+        # Not wait_for: on its timeout it waits, unbounded, for the cancelled task to finish.
+        done, _ = await asyncio.wait({tag}, timeout=max(0.1, deadline - time.monotonic()))
+        if not done:
             # Expected when much is in flight (a saturated daemon on new shapes): what was not
             # acknowledged is not committed, and the partitions' next owner tags it.
             # (The committer's warning that follows counts the lines left unacknowledged.)
@@ -258,8 +261,11 @@ class Pipeline:
                 "tagging did not finish within the drain's %.1f s (kafka.drain_timeout_s)",
                 self.settings.drain_timeout_s,
             )
-        except Exception:  # noqa: BLE001 - still commit what was delivered
-            logger.exception("tagging failed while draining")
+            tag.cancel()
+            await settle({tag}, CANCEL_TIMEOUT_S)
+        elif not tag.cancelled() and tag.exception() is not None:
+            # Still commit what was delivered.
+            logger.error("tagging failed while draining", exc_info=tag.exception())
         await self.committer.wait_acked(None, deadline)
         try:
             await asyncio.wait_for(self.committer.commit(self.consumer.assignment()), FINAL_COMMIT_TIMEOUT_S)

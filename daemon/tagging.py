@@ -217,10 +217,12 @@ class TaggingProcess:
         """Replace a child that exited while no call noticed; kill one that misses the deadline."""
         while not self._closing.wait(WATCHDOG_INTERVAL_S):
             generation, process = self._generation, self._process
-            if not process.is_alive():
+            # exitcode, not is_alive(): a replacement a caller is starting is not alive yet either,
+            # and taking it for dead would replace it at once (two restarts for one death).
+            if process.exitcode is not None:
                 if not self._closing.is_set():
                     try:
-                        self._died(generation, 0)
+                        self._died(generation, 0, process)
                     except Exception:  # noqa: BLE001 - a child that cannot start is tried again next pass
                         logger.exception("could not start a new tagging process")
                 continue
@@ -295,10 +297,14 @@ class TaggingProcess:
         self.cache_bytes = cache_bytes
         return _rows(reply)
 
-    def _died(self, generation: int, lines: int) -> ChildDied:
-        """Replace the child that served ``generation`` (once, whichever caller sees it die first)."""
+    def _died(self, generation: int, lines: int, process: Any = None) -> ChildDied:
+        """Replace the child that served ``generation`` (once, whichever caller sees it die first).
+
+        ``process``: the child the watchdog saw exit (its view of generation and child is
+        read without the locks, so it may pair the new generation with the old child).
+        """
         with self._send_lock, self._turn:
-            if self._generation != generation:
+            if self._generation != generation or (process is not None and process is not self._process):
                 return ChildDied("the tagging process died")
             if self._closing.is_set():  # killed by close(): no replacement
                 self._generation += 1

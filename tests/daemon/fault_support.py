@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import multiprocessing.context
 import os
 import time
 from pathlib import Path
@@ -98,3 +100,24 @@ def tagging_child(pid: int) -> int:
     children = [child for child in descendants(pid) if is_tagging_process(child)]
     assert len(children) == 1, f"tagging processes below {pid}: {children}"
     return children[0]
+
+
+class SlowStartProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process that takes ``SlowStartContext.delay_s`` to start (a loaded machine's spawn).
+
+    At module level: a spawned child unpickles its process object, so it imports this class.
+    """
+
+    def start(self) -> None:
+        time.sleep(SlowStartContext.delay_s)
+        super().start()
+
+
+class SlowStartContext:
+    """The spawn context, with processes slow to start (four tagging watchdog passes)."""
+
+    delay_s = 1.0
+    Process = SlowStartProcess
+
+    def Pipe(self) -> Any:  # noqa: N802 - the context's own name
+        return multiprocessing.get_context("spawn").Pipe()

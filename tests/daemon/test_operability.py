@@ -189,13 +189,16 @@ def test_the_daemons_own_process_does_not_load_torch(waiting_daemon) -> None:
 def test_a_stop_that_hangs_dumps_where_every_thread_is() -> None:
     # The watch the daemon arms on a stop request: past its time the stacks go to stderr, so a
     # stop the orchestrator has to kill leaves a record of where it hung.
+    # Here the event loop itself is stuck (a blocking call): only the threads' dump can say where.
     script = (
-        "import time\n"
+        "import asyncio, time\n"
         "from logdelim.daemon.app import _watch_stop\n"
         "def stuck_in_stop():\n"
         "    time.sleep(3)\n"
-        "_watch_stop(0.2)\n"
-        "stuck_in_stop()\n"
+        "async def main():\n"
+        "    _watch_stop(0.2)\n"
+        "    stuck_in_stop()\n"
+        "asyncio.run(main())\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

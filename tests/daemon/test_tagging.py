@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_support import descendants, is_tagging_process, tagging_child
+from fault_support import SlowStartContext, descendants, is_tagging_process, tagging_child
 
 from logdelim.daemon import inputs, tagging
 from logdelim.daemon.records import Source
@@ -180,6 +180,21 @@ def test_a_child_that_dies_while_idle_is_replaced_within_a_second() -> None:
         process.close()
 
 
+def test_a_replacement_still_starting_is_not_taken_for_dead() -> None:
+    # A caller sees the child die and starts another; while that one spawns, the watchdog
+    # must not count it as a second death (the daemon's restart counter said 2 for one kill).
+    process = TaggingProcess(OPTIONS)
+    try:
+        process._context = SlowStartContext()
+        os.kill(process.pid, signal.SIGKILL)
+        outcomes = process.encode_messages(LINES, SOURCES)
+        assert all(isinstance(o, inputs.Encoded) for o in outcomes)
+        time.sleep(SlowStartContext.delay_s)
+        assert process.restarts == 1
+    finally:
+        process.close()
+
+
 def test_a_stopped_child_misses_its_deadline_and_is_replaced_losing_no_line() -> None:
     engine = Engine.load(**OPTIONS)
     process = TaggingProcess(OPTIONS, timeout_s=2.0)
@@ -253,7 +268,7 @@ def test_a_daemon_whose_tagging_process_is_killed_counts_the_restart_and_loses_n
     daemon.wait_for(
         lambda: daemon.metric("logdelim_records_produced_total", topic=output) >= 400, 60, "records after the kill"
     )
-    assert daemon.metric("logdelim_tagging_process_restarts_total") == 1
+    assert daemon.metric("logdelim_tagging_process_restarts_total") == 1, daemon.log()
     assert daemon.metric("logdelim_dead_letters_total") == 0
     rc, _ = daemon.stop()
     assert rc == 0, daemon.log()
