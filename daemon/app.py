@@ -26,8 +26,8 @@ from logdelim.daemon.health import LoopHeartbeat
 from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.logging_setup import configure_logging
 from logdelim.daemon.metrics import Metrics, build_labels, process_registry
-from logdelim.daemon.pipeline import CANCEL_TIMEOUT_S, MissingTopicError, Pipeline, PipelineSettings
-from logdelim.daemon.tasks import await_chain, settle
+from logdelim.daemon.pipeline import MissingTopicError, Pipeline, PipelineSettings
+from logdelim.daemon.tasks import await_chain, cancel_and_settle
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +146,7 @@ async def serve(
             await asyncio.gather(*(stop_client(name, client) for name, client in pairs))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        for task in background:
-            task.cancel()
-        await settle(background, CANCEL_TIMEOUT_S)
+        await cancel_and_settle(background)
         if encoder is not None:
             await asyncio.to_thread(encoder.close)
         server.stop()

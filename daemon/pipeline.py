@@ -43,7 +43,7 @@ from logdelim.daemon.lag import HighWatermarkProbe
 from logdelim.daemon.metrics import Metrics
 from logdelim.daemon.offsets import OffsetTracker
 from logdelim.daemon.tag_stage import TagStage
-from logdelim.daemon.tasks import settle
+from logdelim.daemon.tasks import cancel_and_settle
 
 __all__ = ["MissingTopicError", "Pipeline", "PipelineSettings"]
 
@@ -51,8 +51,6 @@ logger = logging.getLogger(__name__)
 
 # Stop budget: drain_timeout_s + this + two client stops of 1 s stay within 10 s.
 FINAL_COMMIT_TIMEOUT_S = 1.5
-# How long a stop waits for a cancelled task (one that ignores its cancellation is left behind, logged).
-CANCEL_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,9 +240,7 @@ class Pipeline:
                 task.result()  # a loop that ended on its own crashed: raise its error
         finally:
             # Cancelling the fetch task interrupts only getmany: records it has not returned stay unfetched.
-            for task in background:
-                task.cancel()
-            await settle(background, CANCEL_TIMEOUT_S)
+            await cancel_and_settle(background)
             await self._drain(tag)
 
     async def _drain(self, tag: asyncio.Task) -> None:
@@ -261,11 +257,7 @@ class Pipeline:
                 "tagging did not finish within the drain's %.1f s (kafka.drain_timeout_s)",
                 self.settings.drain_timeout_s,
             )
-            tag.cancel()
-            await settle({tag}, CANCEL_TIMEOUT_S)
-        elif not tag.cancelled() and tag.exception() is not None:
-            # Still commit what was delivered.
-            logger.error("tagging failed while draining", exc_info=tag.exception())
+        await cancel_and_settle({tag})  # logs a failed tagging; what was delivered is still committed
         await self.committer.wait_acked(None, deadline)
         try:
             await asyncio.wait_for(self.committer.commit(self.consumer.assignment()), FINAL_COMMIT_TIMEOUT_S)

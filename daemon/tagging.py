@@ -297,7 +297,9 @@ class TaggingProcess:
         self.cache_bytes = cache_bytes
         return _rows(reply)
 
-    def _died(self, generation: int, lines: int, process: Any = None) -> ChildDied:
+    def _died(
+        self, generation: int, lines: int, process: multiprocessing.process.BaseProcess | None = None
+    ) -> ChildDied:
         """Replace the child that served ``generation`` (once, whichever caller sees it die first).
 
         ``process``: the child the watchdog saw exit (its view of generation and child is

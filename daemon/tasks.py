@@ -9,6 +9,10 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# How long a stop waits for a cancelled task: long enough for a client's close, short
+# enough that a task deaf to its cancellation cannot hold the stop.
+CANCEL_TIMEOUT_S = 1.0
+
 
 def await_chain(task: asyncio.Task) -> str:
     """Where a suspended task waits: each coroutine in its chain of awaits (file, line, function), then the awaited object.
@@ -31,8 +35,10 @@ def await_chain(task: asyncio.Task) -> str:
     return "\n".join(lines)
 
 
-async def settle(tasks: Iterable[asyncio.Task], timeout_s: float) -> None:
-    """Wait up to ``timeout_s`` for cancelled ``tasks`` to finish; log each that does not, with where it waits.
+async def cancel_and_settle(tasks: Iterable[asyncio.Task], timeout_s: float = CANCEL_TIMEOUT_S) -> None:
+    """Cancel ``tasks`` and wait up to ``timeout_s`` for them to finish; log each that does not, with where it waits.
+
+    A task already done is not cancelled; its error, if it failed, is logged.
 
     ``asyncio.gather`` (and a timed-out ``asyncio.wait_for``) would wait for a task that
     ignores its cancellation for ever: the stop would hang until the orchestrator kills
@@ -41,6 +47,8 @@ async def settle(tasks: Iterable[asyncio.Task], timeout_s: float) -> None:
     tasks = set(tasks)
     if not tasks:
         return
+    for task in tasks:
+        task.cancel()
     done, stuck = await asyncio.wait(tasks, timeout=timeout_s)
     for task in done:
         if not task.cancelled() and task.exception() is not None:

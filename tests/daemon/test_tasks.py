@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
 import time
 
-from logdelim.daemon.tasks import await_chain, settle
+from logdelim.daemon.tasks import await_chain, cancel_and_settle
 
 
 async def _inner(future: asyncio.Future) -> None:
@@ -43,16 +41,14 @@ def test_the_await_chain_names_every_coroutine_down_to_the_future() -> None:
     assert lines[2].startswith("  awaiting <Future pending"), lines
 
 
-def test_settle_leaves_a_task_that_ignores_its_cancellation_behind_and_says_where_it_waits(caplog) -> None:
+def test_cancel_and_settle_leaves_a_task_that_ignores_its_cancellation_behind_and_says_where_it_waits(caplog) -> None:
     async def scenario() -> tuple[float, bool]:
         future = asyncio.get_running_loop().create_future()
         stuck = asyncio.create_task(_ignores_cancellation(future), name="stubborn")
         quiet = asyncio.create_task(asyncio.sleep(60), name="quiet")
         await asyncio.sleep(0)
-        stuck.cancel()
-        quiet.cancel()
         started = time.monotonic()
-        await settle([stuck, quiet], timeout_s=0.3)
+        await cancel_and_settle([stuck, quiet], timeout_s=0.3)
         elapsed = time.monotonic() - started
         left_running = not stuck.done()
         future.set_result(None)  # lets the stubborn task end: the loop closes cleanly
@@ -67,44 +63,17 @@ def test_settle_leaves_a_task_that_ignores_its_cancellation_behind_and_says_wher
     assert "_ignores_cancellation" in record.getMessage()
 
 
-def test_settle_logs_a_task_that_failed_instead_of_losing_its_error(caplog) -> None:
+def test_cancel_and_settle_logs_a_task_that_failed_instead_of_losing_its_error(caplog) -> None:
     async def fails() -> None:
         raise RuntimeError("flush failed")
 
     async def scenario() -> None:
         task = asyncio.create_task(fails(), name="flusher")
         await asyncio.sleep(0)
-        await settle([task], timeout_s=1.0)
+        await cancel_and_settle([task])
 
     with caplog.at_level(logging.ERROR, logger="logdelim.daemon.tasks"):
         asyncio.run(scenario())
     (record,) = caplog.records
     assert "'flusher' failed while stopping" in record.getMessage()
     assert record.exc_info is not None and "flush failed" in str(record.exc_info[1])
-
-
-def test_a_stop_that_hangs_logs_every_unfinished_task_with_its_await_chain() -> None:
-    # The loop is idle in a hung stop, so a thread dump shows only select(); the task log names
-    # the coroutine that waits.
-    script = (
-        "import asyncio, faulthandler, logging\n"
-        "from logdelim.daemon.app import _watch_stop\n"
-        "logging.basicConfig()\n"
-        "async def stuck_in_stop(future):\n"
-        "    await future\n"
-        "async def main():\n"
-        "    future = asyncio.get_running_loop().create_future()\n"
-        "    task = asyncio.create_task(stuck_in_stop(future), name='stuck')\n"
-        "    _watch_stop(1.3)\n"
-        "    await asyncio.sleep(2)\n"
-        "    future.set_result(None)\n"
-        "    await task\n"
-        "    faulthandler.cancel_dump_traceback_later()\n"
-        "asyncio.run(main())\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "stop still waiting: task 'stuck'" in done.stderr, done.stderr
-    assert "in stuck_in_stop" in done.stderr and "awaiting <Future pending" in done.stderr, done.stderr
-    # The task log comes before the threads' dump.
-    assert done.stderr.index("stop still waiting") < done.stderr.index("most recent call first"), done.stderr
