@@ -14,7 +14,10 @@ event's lines is one on all of them (``... org.apache.hadoop.ipc.Client: Address
 change`` beside ``... <*>: Address change``), and a bracket that opens with a
 header field is one field (a thread name such as ``[IPC Server handler 5 on
 8030]``). And a value the tagger's delimiters cut into pieces on some lines
-(``<*>~<*>~<*>`` where other lines have ``<*>``) is one value for grouping.
+(``<*>~<*>~<*>`` where other lines have ``<*>``) is one value for grouping, and
+a value the tagger read partly as text (``allreduce_int_<*>``, ``LOCAL(<*>),``)
+is a value like a word: it joins the ``<*>`` the tagger gave that place on more
+lines, or becomes one after many values.
 :class:`StreamGroups` applies these online, template by
 template, in bounded memory; the template and its id stay the tagger's, and
 the group of a template is what the stream has learnt so far: a template seen
@@ -40,8 +43,8 @@ _FIELD = "<F>"
 
 
 class StreamGroups:
-    """Online grouping of templates: the group of a template is the template with a word made
-    ``<*>`` once that word's position has shown ``min_values`` distinct words among templates
+    """Online grouping of templates: the group of a template is the template with a word (or a
+    chunk that holds a wildcard beside other characters) made ``<*>`` once that word's position has shown ``min_values`` distinct words among templates
     otherwise equal, or once the template with ``<*>`` there has been seen on at least
     ``wildcard_ratio`` times as many lines as the template itself, or (given which wildcards are
     header fields) once the template with a header field in place of a word or a dotted name
@@ -166,6 +169,8 @@ _WORD = re.compile(r"(?<![\w*<>])[^\W\d]+(?![\w*<>])")
 # A whitespace-separated chunk: its opening punctuation, its middle, its closing punctuation.
 _CHUNK = re.compile(r"([^\w<]*)(.*?)([^\w>]*)")
 _LETTER = re.compile(r"[^\W\d_]")
+# The sentence punctuation that ends a chunk: ``,`` in ``LOCAL(<*>),``.
+_ENDING = ",;:."
 # A dotted name, some of its parts perhaps header fields: ``org.apache.hadoop.ipc.Client``.
 _DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
 # A whitespace-separated chunk with a dot in it.
@@ -273,5 +278,30 @@ def _field_group(key: str) -> str:
 
 
 def _masked(template: str) -> list[tuple[str, str]]:
-    """``(template with one word as <*>, that word)`` for each word of ``template``."""
-    return [(template[: m.start()] + WILDCARD + template[m.end() :], m.group()) for m in _WORD.finditer(template)]
+    """``(template with one word as <*>, that word)`` for each word of ``template``, then for each
+    whitespace-separated chunk that holds a wildcard beside other characters (:func:`_chunk_masks`)."""
+    words = [(template[: m.start()] + WILDCARD + template[m.end() :], m.group()) for m in _WORD.finditer(template)]
+    return words + _chunk_masks(template) if WILDCARD in template else words
+
+
+def _chunk_masks(template: str) -> list[tuple[str, str]]:
+    """``(template with one chunk as <*>, that chunk)`` for each whitespace-separated chunk that
+    holds a wildcard and other characters: the chunk's middle as ``<*>`` inside its outer
+    punctuation (``Surface(name=<*>)`` -> ``<*>)``), and the whole chunk as ``<*>`` but for the
+    sentence punctuation that ends it (``LOCAL(<*>),`` and ``#<*>#,`` -> ``<*>,``), where the
+    tagger's delimiters put the value's own brackets or marks in the template. Only keys that
+    keep a constant letter: unrelated events must not meet in a template of wildcards."""
+    chunks = template.split(" ")
+    out = []
+    for i, chunk in enumerate(chunks):
+        if WILDCARD not in chunk or chunk == WILDCARD:
+            continue
+        match = _CHUNK.fullmatch(chunk)
+        assert match is not None  # every string matches
+        ending = chunk[len(chunk.rstrip(_ENDING)) :]
+        for masked in dict.fromkeys((match.group(1) + WILDCARD + match.group(3), WILDCARD + ending)):
+            if masked != chunk:
+                key = " ".join([*chunks[:i], masked, *chunks[i + 1 :]])
+                if _LETTER.search(key.replace(WILDCARD, "")):
+                    out.append((key, chunk))
+    return out

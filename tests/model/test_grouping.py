@@ -102,6 +102,39 @@ def test_a_value_cut_into_pieces_is_one_value() -> None:
     assert groups.group("<*>: <*>") == "<*>: <*>"
 
 
+def test_a_value_read_partly_as_text_joins_the_wildcard_at_its_place() -> None:
+    groups = StreamGroups(min_values=6, wildcard_ratio=2)
+    groups.group("ntpd[<*>]: synchronized to <*>, stratum <*>")
+    # The value's own brackets or marks in the template: alone, an event of its own.
+    assert groups.group("ntpd[<*>]: synchronized to LOCAL(<*>), stratum <*>") == (
+        "ntpd[<*>]: synchronized to LOCAL(<*>), stratum <*>"
+    )
+    groups.group("ntpd[<*>]: synchronized to <*>, stratum <*>")
+    # Two lines of <*> against one: both readings of the value join it, the sentence's comma kept.
+    assert groups.group_of("ntpd[<*>]: synchronized to LOCAL(<*>), stratum <*>") == (
+        "ntpd[<*>]: synchronized to <*>, stratum <*>"
+    )
+    assert (
+        groups.group("ntpd[<*>]: synchronized to #<*>#, stratum <*>") == "ntpd[<*>]: synchronized to <*>, stratum <*>"
+    )
+    # The chunk's middle as the value, inside its outer punctuation.
+    for _ in range(2):
+        groups.group("loading <*>: invalid program image")
+    assert groups.group("loading allreduce_int_<*>: invalid program image") == "loading <*>: invalid program image"
+
+
+def test_a_value_read_partly_as_text_takes_many_values_to_become_a_variable() -> None:
+    groups = StreamGroups(min_values=3)
+    names = ["Surface(name=<*>)", "Window{<*>}", "Task:<*>@x"]
+    got = [groups.group(f"destroying {name} now") for name in names]
+    assert got[:2] == ["destroying Surface(name=<*>) now", "destroying Window{<*>} now"]
+    assert got[2] == "destroying <*> now"
+    # No key without a constant letter: two unrelated events of wildcards and punctuation stay apart.
+    for _ in range(3):
+        groups.group("<*>: <*>")
+    assert groups.group("<*>: x<*>") == "<*>: x<*>"
+
+
 HEADER_WORD = "<*> [<*>] org.apache.hadoop.ipc.Client: Address change detected. Old: <*> New: <*>"
 HEADER_FIELD = "<*> [<*>] <*>: Address change detected. Old: <*> New: <*>"
 
