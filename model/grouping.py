@@ -44,9 +44,10 @@ _FIELD = "<F>"
 
 class StreamGroups:
     """Online grouping of templates: the group of a template is the template with a word (or a
-    chunk that holds a wildcard beside other characters) made ``<*>`` once that word's position has shown ``min_values`` distinct words among templates
-    otherwise equal, or once the template with ``<*>`` there has been seen on at least
-    ``wildcard_ratio`` times as many lines as the template itself, or (given which wildcards are
+    chunk that holds a wildcard beside other characters) made ``<*>`` once that word's position
+    has shown ``min_values`` distinct words among templates otherwise equal (``wildcard_values``
+    where the tagger's own template has ``<*>`` there), or once the template with ``<*>`` there
+    has been seen on at least ``wildcard_ratio`` times as many lines as the template itself, or (given which wildcards are
     header fields) once the template with a header field in place of a word or a dotted name
     has been seen on at least ``field_ratio`` times as many lines; the template until then.
 
@@ -54,6 +55,10 @@ class StreamGroups:
         min_values: distinct words at one position that make it a variable. Fewer merge events
             that differ in a word (``opened``/``closed``/``reset``), more leave variable words
             apart; six grouped best on the Loghub systems left out of training (3-15 tried).
+        wildcard_values: the same where the tagger itself read the position as a variable on
+            some line (its template with ``<*>`` there has been seen): fewer words are needed
+            when the network agrees (user names it kept as text on most lines of an event, such
+            as ``root``, ``uucp``, ``ftp``); 2-5 were tried (model card).
         wildcard_ratio: how many times as many lines the tagger's ``<*>`` at a word's position
             must have as the word, for the word to join it. Where the word is about as common
             as the wildcard, the two are often distinct events (``Powered On`` beside ``Powered
@@ -67,11 +72,19 @@ class StreamGroups:
     """
 
     def __init__(
-        self, min_values: int = 6, wildcard_ratio: float = 2.0, field_ratio: float = 0.25, max_keys: int = 20_000
+        self,
+        min_values: int = 6,
+        wildcard_values: int = 3,
+        wildcard_ratio: float = 2.0,
+        field_ratio: float = 0.25,
+        max_keys: int = 20_000,
     ) -> None:
-        if min_values < 2 or wildcard_ratio < 1 or field_ratio <= 0 or max_keys < 1:
-            raise ValueError("min_values must be >= 2, wildcard_ratio >= 1, field_ratio > 0 and max_keys >= 1")
+        if min(min_values, wildcard_values) < 2 or wildcard_ratio < 1 or field_ratio <= 0 or max_keys < 1:
+            raise ValueError(
+                "min_values and wildcard_values must be >= 2, wildcard_ratio >= 1, field_ratio > 0 and max_keys >= 1"
+            )
         self.min_values = min_values
+        self.wildcard_values = wildcard_values
         self.wildcard_ratio = wildcard_ratio
         self.field_ratio = field_ratio
         self.max_keys = max_keys
@@ -135,7 +148,10 @@ class StreamGroups:
         lines = self._lines.get(keys.joined, 0)
         for key, _ in keys.masked:
             wildcard_lines = self._lines.get(key, 0)
-            if wildcard_lines and wildcard_lines >= self.wildcard_ratio * lines:
+            if wildcard_lines and (
+                wildcard_lines >= self.wildcard_ratio * lines
+                or len(self._values.get(key) or ()) >= self.wildcard_values
+            ):
                 return key
         field_lines = self._field_lines.get(keys.field_joined, 0)
         for key in keys.field_masked:

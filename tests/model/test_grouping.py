@@ -47,6 +47,25 @@ def test_a_word_the_tagger_made_a_variable_on_most_lines_joins_them() -> None:
     assert groups.group("Failed password for sshd from <*> port <*>") == "Failed password for <*> from <*> port <*>"
 
 
+def test_a_word_the_tagger_made_a_variable_somewhere_needs_fewer_values() -> None:
+    groups = StreamGroups(min_values=6, wildcard_values=3)
+    for _ in range(10):
+        groups.group("Failed password for root from <*> port <*>")
+    groups.group("Failed password for ftp from <*> port <*>")
+    # Two words and no <*> from the tagger: not yet evidence.
+    assert groups.group_of("Failed password for root from <*> port <*>") == "Failed password for root from <*> port <*>"
+    groups.group("Failed password for <*> from <*> port <*>")
+    # The tagger's own <*> there, but on far fewer lines than root, and only two words.
+    assert groups.group_of("Failed password for root from <*> port <*>") == "Failed password for root from <*> port <*>"
+    # A third word: with the tagger's <*> beside it, three values make the position a variable.
+    assert groups.group("Failed password for uucp from <*> port <*>") == "Failed password for <*> from <*> port <*>"
+    assert groups.group_of("Failed password for root from <*> port <*>") == "Failed password for <*> from <*> port <*>"
+    # Without the tagger's <*>, three words are not enough.
+    for word in ("opened", "closed", "reset"):
+        groups.group(f"session {word} for <*>")
+    assert groups.group_of("session opened for <*>") == "session opened for <*>"
+
+
 def test_a_word_about_as_common_as_the_wildcard_stays_an_event_of_its_own() -> None:
     groups = StreamGroups(min_values=6, wildcard_ratio=2)
     for _ in range(3):
@@ -86,6 +105,8 @@ def test_memory_is_bounded() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         StreamGroups(min_values=1)
+    with pytest.raises(ValueError):
+        StreamGroups(wildcard_values=1)
     with pytest.raises(ValueError):
         StreamGroups(wildcard_ratio=0.5)
     with pytest.raises(ValueError):
