@@ -11,9 +11,11 @@ a variable it missed (``... for ftp from`` beside many ``... for <*> from``).
 A header field is evidence of its own, the header's format being the stream's:
 a word or dotted name the tagger reads as a header field on a fair share of an
 event's lines is one on all of them (``... org.apache.hadoop.ipc.Client: Address
-change`` beside ``... <*>: Address change``), and a bracket that opens with a
-header field is one field (a thread name such as ``[IPC Server handler 5 on
-8030]``). And a value the tagger's delimiters cut into pieces on some lines
+change`` beside ``... <*>: Address change``), a line whose header took in the
+message's first word is read as the lines that keep it as text, when those are
+most (``<*> address: <*>`` beside many ``<*> instruction address: <*>``), and a
+bracket that opens with a header field is one field (a thread name such as
+``[IPC Server handler 5 on 8030]``). And a value the tagger's delimiters cut into pieces on some lines
 (``<*>~<*>~<*>`` where other lines have ``<*>``) is one value for grouping, and
 a value the tagger read partly as text (``allreduce_int_<*>``, ``LOCAL(<*>),``)
 is a value like a word: it joins the ``<*>`` the tagger gave that place on more
@@ -47,9 +49,12 @@ class StreamGroups:
     chunk that holds a wildcard beside other characters) made ``<*>`` once that word's position
     has shown ``min_values`` distinct words among templates otherwise equal (``wildcard_values``
     where the tagger's own template has ``<*>`` there), or once the template with ``<*>`` there
-    has been seen on at least ``wildcard_ratio`` times as many lines as the template itself, or (given which wildcards are
-    header fields) once the template with a header field in place of a word or a dotted name
-    has been seen on at least ``field_ratio`` times as many lines; the template until then.
+    has been seen on at least ``wildcard_ratio`` times as many lines as the template itself, or
+    (given which wildcards are header fields) once the template with a header field in place of
+    a word or a dotted name has been seen on at least ``field_ratio`` times as many lines; a
+    template whose header took in the message's first word is the group of the one template
+    that reads the word as text, once that has ``wildcard_ratio`` times as many lines; the
+    template until then.
 
     Args:
         min_values: distinct words at one position that make it a variable. Fewer merge events
@@ -91,10 +96,13 @@ class StreamGroups:
         self._values: OrderedDict[str, set[str] | None] = OrderedDict()  # None: refined
         self._lines: OrderedDict[str, int] = OrderedDict()  # lines seen per (joined) template
         self._field_lines: OrderedDict[str, int] = OrderedDict()  # the same, header fields as _FIELD
+        # Per template read with its lead word in the header (_lead), the template read with the
+        # word as text; empty once two such templates differ.
+        self._leads: OrderedDict[str, tuple[str, str] | tuple[()]] = OrderedDict()
 
     def __len__(self) -> int:
         """Entries remembered: masked templates and counted templates (each at most ``max_keys``)."""
-        return len(self._values) + len(self._lines) + len(self._field_lines)
+        return len(self._values) + len(self._lines) + len(self._field_lines) + len(self._leads)
 
     def group(self, template: str, fields: str = "") -> str:
         """Record ``template`` and return its group (the template with a varying word as ``<*>``).
@@ -129,6 +137,14 @@ class StreamGroups:
             self._count(self._field_lines, keys.field_joined, count)
         for key, word in keys.masked:
             self._see(key, word)
+        if keys.lead:
+            known = self._leads.get(keys.lead, (template, fields))
+            # Two templates read with their lead words as text, each a lead key of its own: a line
+            # whose header took the word in could be of either event.
+            self._leads[keys.lead] = known if known and _keys(*known).joined == keys.joined else ()
+            self._leads.move_to_end(keys.lead)
+            if len(self._leads) > self.max_keys:
+                self._leads.popitem(last=False)
 
     def _count(self, lines: OrderedDict[str, int], key: str, count: int) -> None:
         lines[key] = lines.get(key, 0) + count
@@ -158,6 +174,11 @@ class StreamGroups:
             key_lines = self._field_lines.get(key, 0)
             if key_lines and key_lines >= self.field_ratio * field_lines:
                 return _field_group(key)
+        lead = self._leads.get(keys.field_joined)
+        if lead:
+            fuller = _keys(*lead)
+            if self._field_lines.get(fuller.field_joined, 0) >= self.wildcard_ratio * field_lines:
+                return self._group(fuller)
         return keys.joined
 
     def _see(self, key: str, word: str) -> None:
@@ -191,6 +212,8 @@ _ENDING = ",;:."
 _DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
 # A whitespace-separated chunk with a dot in it.
 _DOTTED_CHUNKS = re.compile(r"[^ .]*\.[^ ]*")
+# Header fields with only whitespace between them.
+_ADJACENT_FIELDS = re.compile(r"<F>(?: <F>)+")
 # A bracket that opens with a header field and holds another wildcard after whitespace.
 _FIELD_BRACKET = re.compile(r"\[<F>[^\[\]]* [^\[\]]*\]")
 
@@ -256,7 +279,22 @@ def _field_masked(template: str) -> list[str]:
             if _DOTTED.fullmatch(middle) and _LETTER.search(middle.replace(_FIELD, "")):
                 start = chunk.start() + len(match.group(1))
                 spans.append((start, start + len(middle)))
-    return [template[:start] + _FIELD + template[end:] for start, end in spans]
+    # The spec's template makes header fields with only whitespace between them one wildcard.
+    return [_ADJACENT_FIELDS.sub(_FIELD, template[:start] + _FIELD + template[end:]) for start, end in spans]
+
+
+def _lead(template: str) -> str:
+    """``template`` (fields marked) as a line whose header took in its lead word reads: the word as
+    a header field, merged into the field before it (``<F> address: <*>`` for ``<F> instruction
+    address: <*>``). The lead word is the first word, with only header fields and punctuation
+    before it and a field right before it; empty without one."""
+    match = _WORD.search(template)
+    if match is None or not template[: match.start()].endswith(_FIELD + " "):
+        return ""
+    if _LETTER.search(template[: match.start()].replace(_FIELD, "")) or WILDCARD in template[: match.start()]:
+        return ""
+    key = _ADJACENT_FIELDS.sub(_FIELD, template[: match.start()] + _FIELD + template[match.end() :])
+    return key if _LETTER.search(_plain(key).replace(WILDCARD, "")) else ""
 
 
 # Templates whose keys are kept: a stream repeats its templates, and the keys are most of
@@ -273,6 +311,7 @@ class _Keys(NamedTuple):
     masked: tuple[tuple[str, str], ...]
     field_joined: str
     field_masked: tuple[str, ...]
+    lead: str
 
 
 @functools.lru_cache(maxsize=_KEYS_CACHED)
@@ -281,10 +320,10 @@ def _keys(template: str, fields: str) -> _Keys:
     marked = _with_fields(template, fields)
     if marked is None:
         joined = _joined(template)
-        return _Keys(joined, tuple(_masked(joined)), "", ())
+        return _Keys(joined, tuple(_masked(joined)), "", (), "")
     field_joined = _joined(marked, fields=True)
     joined = _plain(field_joined)  # what _joined makes of the plain template: it joins the same chunks
-    return _Keys(joined, tuple(_masked(joined)), field_joined, tuple(_field_masked(field_joined)))
+    return _Keys(joined, tuple(_masked(joined)), field_joined, tuple(_field_masked(field_joined)), _lead(field_joined))
 
 
 @functools.lru_cache(maxsize=_KEYS_CACHED)

@@ -190,3 +190,43 @@ def test_a_bracket_that_opens_with_a_header_field_is_one_field() -> None:
     # Not when it opens with a variable, nor without the fields.
     assert groups.group("<*> [<*> handler <*> on <*>] x: done", "FVVV") == "<*> [<*> handler <*> on <*>] x: done"
     assert groups.group("<*> [<*> handler <*> on <*>] x: done") == "<*> [<*> handler <*> on <*>] x: done"
+
+
+WITH_WORD = "<*> CBS Read out package <*>"  # the header's component read as text
+WORD_IN_HEADER = "<*> Read out package <*>"  # the same line with the component in the header
+
+
+def test_a_word_next_to_a_header_field_joins_it_as_the_spec_template_does() -> None:
+    groups = StreamGroups(field_ratio=0.25)
+    for _ in range(4):
+        groups.group(WITH_WORD, "FV")
+    # One line in four reads CBS as a header field, merged into the field before it.
+    groups.group(WORD_IN_HEADER, "FV")
+    assert groups.group_of(WITH_WORD, "FV") == WORD_IN_HEADER
+
+
+def test_a_line_whose_header_took_in_the_first_word_joins_the_lines_that_read_it_as_text() -> None:
+    groups = StreamGroups(field_ratio=0.25, wildcard_ratio=2)
+    groups.group(WITH_WORD, "FV")
+    groups.group(WORD_IN_HEADER, "FV")
+    # As many lines each way: neither reading is the stream's yet.
+    assert groups.group_of(WORD_IN_HEADER, "FV") == WORD_IN_HEADER
+    for _ in range(9):
+        groups.group(WITH_WORD, "FV")
+    # Ten lines with the word as text against one: the header's format is the stream's.
+    assert groups.group_of(WORD_IN_HEADER, "FV") == WITH_WORD
+    assert groups.group_of(WITH_WORD, "FV") == WITH_WORD
+    # Not without the fields, nor for a word further into the message.
+    assert groups.group_of(WORD_IN_HEADER) == WORD_IN_HEADER
+    for _ in range(10):
+        groups.group("<*> Loaded CBS package <*>", "FV")
+    assert groups.group("<*> Loaded package <*>", "FV") == "<*> Loaded package <*>"
+
+
+def test_a_header_that_took_in_one_of_several_words_stays_apart() -> None:
+    groups = StreamGroups(field_ratio=0.25, wildcard_ratio=2)
+    for word in ("OK", "FAIL"):
+        for _ in range(10):
+            groups.group(f"<*> {word} Read out package <*>", "FV")
+    # The line could be of either event: no guess.
+    assert groups.group(WORD_IN_HEADER, "FV") == WORD_IN_HEADER
