@@ -17,8 +17,8 @@ most (``<*> address: <*>`` beside many ``<*> instruction address: <*>``), and a
 bracket that opens with a header field is one field (a thread name such as
 ``[IPC Server handler 5 on 8030]``). And a value the tagger's delimiters cut into pieces on some lines
 (``<*>~<*>~<*>`` where other lines have ``<*>``) is one value for grouping, and
-a value the tagger read partly as text (``allreduce_int_<*>``, ``LOCAL(<*>),``)
-is a value like a word: it joins the ``<*>`` the tagger gave that place on more
+a value the tagger read partly as text (``allreduce_int_<*>``, ``LOCAL(<*>),``,
+a thread name ``[CommitterEvent Processor #<*>]``) is a value like a word: it joins the ``<*>`` the tagger gave that place on more
 lines, or becomes one after many values.
 :class:`StreamGroups` applies these online, template by
 template, in bounded memory; the template and its id stay the tagger's, and
@@ -212,6 +212,8 @@ _ENDING = ",;:."
 _DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
 # A whitespace-separated chunk with a dot in it.
 _DOTTED_CHUNKS = re.compile(r"[^ .]*\.[^ ]*")
+# A square bracket with whitespace inside.
+_SPACED_BRACKET = re.compile(r"\[[^\[\]]* [^\[\]]*\]")
 # Header fields with only whitespace between them.
 _ADJACENT_FIELDS = re.compile(r"<F>(?: <F>)+")
 # A bracket that opens with a header field and holds another wildcard after whitespace.
@@ -334,9 +336,23 @@ def _field_group(key: str) -> str:
 
 def _masked(template: str) -> list[tuple[str, str]]:
     """``(template with one word as <*>, that word)`` for each word of ``template``, then for each
-    whitespace-separated chunk that holds a wildcard beside other characters (:func:`_chunk_masks`)."""
+    whitespace-separated chunk that holds a wildcard beside other characters (:func:`_chunk_masks`)
+    and each square bracket with a wildcard and whitespace inside (:func:`_bracket_masks`)."""
     words = [(template[: m.start()] + WILDCARD + template[m.end() :], m.group()) for m in _WORD.finditer(template)]
-    return words + _chunk_masks(template) if WILDCARD in template else words
+    return words + _chunk_masks(template) + _bracket_masks(template) if WILDCARD in template else words
+
+
+def _bracket_masks(template: str) -> list[tuple[str, str]]:
+    """``(template with one bracket as [<*>], that bracket)`` for each square bracket that holds a
+    wildcard and whitespace (``[CommitterEvent Processor #<*>]`` -> ``[<*>]``): a value with
+    spaces, such as a thread name, which :func:`_chunk_masks` sees only in pieces."""
+    out = []
+    for match in _SPACED_BRACKET.finditer(template):
+        if WILDCARD in match.group():
+            key = template[: match.start()] + "[" + WILDCARD + "]" + template[match.end() :]
+            if _LETTER.search(key.replace(WILDCARD, "")):
+                out.append((key, match.group()))
+    return out
 
 
 def _chunk_masks(template: str) -> list[tuple[str, str]]:

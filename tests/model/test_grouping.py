@@ -144,6 +144,19 @@ def test_a_value_read_partly_as_text_joins_the_wildcard_at_its_place() -> None:
     assert groups.group("loading allreduce_int_<*>: invalid program image") == "loading <*>: invalid program image"
 
 
+def test_a_thread_name_with_spaces_read_in_pieces_joins_the_wildcard() -> None:
+    groups = StreamGroups(wildcard_ratio=2)
+    for _ in range(2):
+        groups.group("<*> [<*>] Address change detected. Old: <*>")
+    assert groups.group("<*> [CommitterEvent Processor #<*>] Address change detected. Old: <*>") == (
+        "<*> [<*>] Address change detected. Old: <*>"
+    )
+    # A bracket without a wildcard is constant text; one without whitespace is a chunk.
+    assert groups.group("<*> [main thread] Address change detected. Old: <*>") == (
+        "<*> [main thread] Address change detected. Old: <*>"
+    )
+
+
 def test_a_value_read_partly_as_text_takes_many_values_to_become_a_variable() -> None:
     groups = StreamGroups(min_values=3)
     names = ["Surface(name=<*>)", "Window{<*>}", "Task:<*>@x"]
