@@ -206,6 +206,11 @@ _WORD = re.compile(r"(?<![\w*<>])[^\W\d]+(?![\w*<>])")
 # A whitespace-separated chunk: its opening punctuation, its middle, its closing punctuation.
 _CHUNK = re.compile(r"([^\w<]*)(.*?)([^\w>]*)")
 _LETTER = re.compile(r"[^\W\d_]")
+# A wildcard in one pair of brackets or quotes, or beside one mark: the template's own syntax
+# around a value far more often than a value's own marks, and the commonest chunks by far.
+_BRACKETED = re.compile(r"""(?:\[<\*>\]|\(<\*>\)|\{<\*>\}|"<\*>"|'<\*>'|[^\w\s]<\*>|<\*>[^\w\s]?)[,;:.]?""")
+# A whitespace-separated chunk holding a wildcard.
+_WILDCARD_CHUNK = re.compile(r"[^ ]*<\*>[^ ]*")
 # The sentence punctuation that ends a chunk: ``,`` in ``LOCAL(<*>),``.
 _ENDING = ",;:."
 # A dotted name, some of its parts perhaps header fields: ``org.apache.hadoop.ipc.Client``.
@@ -282,7 +287,8 @@ def _field_masked(template: str) -> list[str]:
                 start = chunk.start() + len(match.group(1))
                 spans.append((start, start + len(middle)))
     # The spec's template makes header fields with only whitespace between them one wildcard.
-    return [_ADJACENT_FIELDS.sub(_FIELD, template[:start] + _FIELD + template[end:]) for start, end in spans]
+    keys = [template[:start] + _FIELD + template[end:] for start, end in spans]
+    return [_ADJACENT_FIELDS.sub(_FIELD, key) if "<F> <F>" in key else key for key in keys]
 
 
 def _lead(template: str) -> str:
@@ -360,19 +366,27 @@ def _chunk_masks(template: str) -> list[tuple[str, str]]:
     holds a wildcard and other characters: the chunk's middle as ``<*>`` inside its outer
     punctuation (``Surface(name=<*>)`` -> ``<*>)``), and the whole chunk as ``<*>`` but for the
     sentence punctuation that ends it (``LOCAL(<*>),`` and ``#<*>#,`` -> ``<*>,``), where the
-    tagger's delimiters put the value's own brackets or marks in the template. Only keys that
-    keep a constant letter: unrelated events must not meet in a template of wildcards."""
-    chunks = template.split(" ")
-    out = []
-    for i, chunk in enumerate(chunks):
-        if WILDCARD not in chunk or chunk == WILDCARD:
+    tagger's delimiters put the value's own brackets or marks in the template. Not for a wildcard
+    in one pair of brackets or quotes or beside one mark (``[<*>]``, ``"<*>",``), the template's
+    own syntax. Only keys that keep a constant letter: unrelated events must not meet in a
+    template of wildcards."""
+    out: list[tuple[str, str]] = []
+    # Where constant text's letters begin and end (a wildcard holds none): a key keeps one unless
+    # the masked chunk held them all.
+    first, last = _LETTER.search(template), _LETTER.search(template[::-1])
+    if first is None or last is None:
+        return out
+    for found in _WILDCARD_CHUNK.finditer(template):
+        chunk = found.group()
+        if chunk == WILDCARD or _BRACKETED.fullmatch(chunk):
+            continue
+        start, end = found.span()
+        if first.start() >= start and len(template) - last.start() <= end:
             continue
         match = _CHUNK.fullmatch(chunk)
         assert match is not None  # every string matches
         ending = chunk[len(chunk.rstrip(_ENDING)) :]
         for masked in dict.fromkeys((match.group(1) + WILDCARD + match.group(3), WILDCARD + ending)):
             if masked != chunk:
-                key = " ".join([*chunks[:i], masked, *chunks[i + 1 :]])
-                if _LETTER.search(key.replace(WILDCARD, "")):
-                    out.append((key, chunk))
+                out.append((template[:start] + masked + template[end:], chunk))
     return out

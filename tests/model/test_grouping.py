@@ -138,6 +138,10 @@ def test_a_value_read_partly_as_text_joins_the_wildcard_at_its_place() -> None:
     assert (
         groups.group("ntpd[<*>]: synchronized to #<*>#, stratum <*>") == "ntpd[<*>]: synchronized to <*>, stratum <*>"
     )
+    # A value in the template's own brackets is not a value read partly as text.
+    assert groups.group("ntpd[<*>]: synchronized to [<*>], stratum <*>") == (
+        "ntpd[<*>]: synchronized to [<*>], stratum <*>"
+    )
     # The chunk's middle as the value, inside its outer punctuation.
     for _ in range(2):
         groups.group("loading <*>: invalid program image")
