@@ -15,11 +15,12 @@ change`` beside ``... <*>: Address change``), a line whose header took in the
 message's first word is read as the lines that keep it as text, when those are
 most (``<*> address: <*>`` beside many ``<*> instruction address: <*>``), and a
 bracket that opens with a header field is one field (a thread name such as
-``[IPC Server handler 5 on 8030]``). And a value the tagger's delimiters cut into pieces on some lines
-(``<*>~<*>~<*>`` where other lines have ``<*>``) is one value for grouping, and
-a value the tagger read partly as text (``allreduce_int_<*>``, ``LOCAL(<*>),``,
-a thread name ``[CommitterEvent Processor #<*>]``) is a value like a word: it joins the ``<*>`` the tagger gave that place on more
-lines, or becomes one after many values.
+``[IPC Server handler 5 on 8030]``). And a value the tagger's delimiters cut
+into pieces on some lines (``<*>~<*>~<*>`` where other lines have ``<*>``) is
+one value for grouping, and a value the tagger read partly as text
+(``allreduce_int_<*>``, ``LOCAL(<*>),``, a thread name ``[CommitterEvent
+Processor #<*>]``) is a value like a word: it joins the ``<*>`` the tagger gave
+that place on more lines, or becomes one after many values.
 :class:`StreamGroups` applies these online, template by
 template, in bounded memory; the template and its id stay the tagger's, and
 the group of a template is what the stream has learnt so far: a template seen
