@@ -100,6 +100,10 @@ def test_memory_is_bounded() -> None:
     for i in range(1000):
         groups.group(f"event {'x' * (i % 50 + 1)} happened here")
     assert len(groups) <= 2 * 10  # masked templates and counted templates, each bounded
+    # With header fields: templates counted with fields marked, and lead words, bounded too.
+    for i in range(1000):
+        groups.group(f"<*> {'x' * (i % 7 + 1)} happened {'y' * (i % 53 + 1)} <*>", "FV")
+    assert len(groups) <= 4 * 10
 
 
 def test_bad_settings_are_refused() -> None:
