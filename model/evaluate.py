@@ -11,7 +11,8 @@ Two modes:
   pools every held-out prediction. Each system's result is saved as
   ``DIR/<S>/result.json`` as soon as it is known, and a system whose result
   exists is not trained again, so a long run can be resumed or split
-  (``--systems``).
+  (``--systems``). ``--rescore`` scores the done folds' saved models again with
+  this version's code and trains nothing.
 
 Scores follow ``shared/spec/labels.md`` (see ``logdelim.model.scores``). The
 rule baselines and the four scores apply to the ``O``/``D`` alphabet only; data
@@ -466,6 +467,7 @@ def run_loso(
     device: str = "auto",
     num_threads: int | None = None,
     tuning: Mapping[str, Any] | None = None,
+    rescore: bool = False,
 ) -> dict[str, Any]:
     """Leave-one-system-out: for each system, train without it and score the model on it.
 
@@ -478,6 +480,9 @@ def run_loso(
         max_minutes, synthetic_lines, seed: training budget and data per fold (None: the trainer's default).
         device, num_threads: where to train and tag.
         tuning: other ``TrainConfig`` fields (``hidden_size``, ...) every fold trains with.
+        rescore: score each done fold's saved model again with today's code (its scores,
+            baselines and stream groups) instead of skipping it, and train nothing: a change
+            downstream of the network is measured on stored folds in minutes, not hours.
 
     Returns:
         The table as a dict (:meth:`Evaluation.to_dict` shape, plus ``missing`` systems), built from
@@ -500,6 +505,10 @@ def run_loso(
         fold_dir = out_dir / system
         result_path = fold_dir / RESULT_FILE
         cfg = replace(base, out_dir=str(fold_dir), exclude_systems=(system,))
+        if rescore:
+            if result_path.exists():
+                _rescore(result_path, by_system[system], device, num_threads)
+            continue
         if result_path.exists():
             saved = json.loads(result_path.read_text())["train_config"]
             if saved != json.loads(json.dumps(asdict(cfg))):
@@ -523,13 +532,35 @@ def run_loso(
             "train_best": trained["best"],
             **fold.system_dict(system),
         }
-        tmp = result_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2))
-        tmp.replace(result_path)  # atomic: a killed run never leaves a half-written result behind
+        _write_result(result_path, record)
         log.info("leave-one-system-out: %s tagger %s", system, record["scores"][TAGGER])
         if TAGGER in record.get("kinds", {}).get("scores", {}):
             log.info("leave-one-system-out: %s tagger kinds %s", system, record["kinds"]["scores"][TAGGER])
     return loso_table(out_dir, list(by_system))
+
+
+def _write_result(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)  # atomic: a killed run never leaves a half-written result behind
+
+
+# What a fold's result keeps from its training when it is scored again.
+_TRAINING_KEYS = ("system", "model_id", "checkpoint", "train_config", "train_best")
+
+
+def _rescore(result_path: Path, examples: Sequence[dict], device: str, num_threads: int | None) -> None:
+    """Score a done fold's saved model (beside its result; the run folder may have moved) again."""
+    saved = json.loads(result_path.read_text())
+    checkpoint_path = result_path.parent / Path(saved["checkpoint"]).name
+    engine = Engine.load(str(checkpoint_path), device=device, num_threads=num_threads)
+    if engine.model_id != saved["model_id"]:
+        raise ValueError(f"{result_path.parent}: the saved model is {engine.model_id}, the result {saved['model_id']}")
+    system = saved["system"]
+    _write_result(
+        result_path, {key: saved[key] for key in _TRAINING_KEYS} | evaluate(engine, examples).system_dict(system)
+    )
+    log.info("leave-one-system-out: %s scored again (%s)", system, result_path)
 
 
 def training_files(files: Sequence[str | Path], out_dir: Path) -> list[str]:
@@ -719,6 +750,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated training seeds: the folds of each in OUT/seed-N, and a table of every seed's "
         "overall figures with their mean and range (OUT/seeds.md)",
     )
+    loso.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score every done fold's saved model again with this version's code (scores, baselines, stream "
+        "groups) and rewrite its result, training nothing",
+    )
     add_tuning_arguments(loso, defaults=False)
 
 
@@ -733,6 +770,9 @@ def run(args: argparse.Namespace) -> int:
     problem = device_error(args.device)
     if problem is not None:
         sys.stderr.write(f"logdelim eval: {problem}\n")
+        return 2
+    if args.rescore and not args.loso:
+        sys.stderr.write("logdelim eval: --rescore scores the folds of --loso\n")
         return 2
     if args.loso:
         if args.model:
@@ -763,6 +803,7 @@ def run(args: argparse.Namespace) -> int:
                     device=args.device,
                     num_threads=args.threads,
                     tuning=tuning_overrides(args),
+                    rescore=args.rescore,
                 )
         except ValueError as error:
             sys.stderr.write(f"logdelim eval: {error}\n")

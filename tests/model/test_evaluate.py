@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -125,7 +126,11 @@ def test_eval_cli_text_has_table_report_and_confusion(
 
 
 def test_loso_runs_chosen_folds_resumes_and_pools(
-    toy_data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    toy_data: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     common = [
         "eval",
@@ -170,6 +175,26 @@ def test_loso_runs_chosen_folds_resumes_and_pools(
     assert main([*common[:-2], "--seed", "7", "--device", "cpu", "--systems", "kv"]) == 0
     assert (tmp_path / "kv" / "result.json").stat().st_mtime_ns == first
     assert "kv was trained with other settings" in caplog.text
+
+    # --rescore scores the saved models again, in a run folder that moved, and trains nothing.
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    shutil.copytree(tmp_path, moved)
+    result = moved / "kv" / "result.json"
+    stale = json.loads(result.read_text())
+    stale["scores"]["tagger"]["delimiter_f1"] = -1.0
+    result.write_text(json.dumps(stale))
+    monkeypatch.setattr("logdelim.model.evaluate.train", _no_training)
+    capsys.readouterr()
+    rescore = ["eval", "--loso", "--rescore", "--data", *toy_data, "--out", str(moved), "--device", "cpu", "--json"]
+    assert main(rescore) == 0
+    again = json.loads(result.read_text())
+    assert again == saved  # the same model scores the same, training kept as it was
+    assert json.loads(capsys.readouterr().out)["systems"]["kv"] == loso_table(tmp_path, ["kv", "pipe"])["systems"]["kv"]
+    assert main(["eval", "--rescore", "--data", *toy_data]) == 2
+
+
+def _no_training(*args: object, **kwargs: object) -> None:
+    raise AssertionError("--rescore must not train")
 
 
 def test_loso_over_seeds_keeps_each_seed_and_tables_mean_and_range(
