@@ -298,11 +298,12 @@ def _lead(template: str) -> str:
     address: <*>``). The lead word is the first word, with only header fields and punctuation
     before it and a field right before it; empty without one."""
     match = _WORD.search(template)
-    if match is None or not template[: match.start()].endswith(_FIELD + " "):
+    if match is None:
         return ""
-    if _LETTER.search(template[: match.start()].replace(_FIELD, "")) or WILDCARD in template[: match.start()]:
+    head = template[: match.start()]
+    if not head.endswith(_FIELD + " ") or WILDCARD in head or _LETTER.search(head.replace(_FIELD, "")):
         return ""
-    key = _ADJACENT_FIELDS.sub(_FIELD, template[: match.start()] + _FIELD + template[match.end() :])
+    key = _ADJACENT_FIELDS.sub(_FIELD, head + _FIELD + template[match.end() :])
     return key if _LETTER.search(_plain(key).replace(WILDCARD, "")) else ""
 
 
