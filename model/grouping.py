@@ -289,7 +289,12 @@ def _field_masked(template: str) -> list[str]:
                 spans.append((start, start + len(middle)))
     # The spec's template makes header fields with only whitespace between them one wildcard.
     keys = [template[:start] + _FIELD + template[end:] for start, end in spans]
-    return [_ADJACENT_FIELDS.sub(_FIELD, key) if "<F> <F>" in key else key for key in keys]
+    # Only keys that keep a constant letter (see _masked).
+    return [
+        _ADJACENT_FIELDS.sub(_FIELD, key) if "<F> <F>" in key else key
+        for key in keys
+        if _LETTER.search(_plain(key).replace(WILDCARD, ""))
+    ]
 
 
 def _lead(template: str) -> str:
@@ -345,8 +350,21 @@ def _field_group(key: str) -> str:
 def _masked(template: str) -> list[tuple[str, str]]:
     """``(template with one word as <*>, that word)`` for each word of ``template``, then for each
     whitespace-separated chunk that holds a wildcard beside other characters (:func:`_chunk_masks`)
-    and each square bracket with a wildcard and whitespace inside (:func:`_bracket_masks`)."""
-    words = [(template[: m.start()] + WILDCARD + template[m.end() :], m.group()) for m in _WORD.finditer(template)]
+    and each square bracket with a wildcard and whitespace inside (:func:`_bracket_masks`).
+
+    Only keys that keep a constant letter, as for chunks: the template of an event with one
+    word of constant text (``<*> generating <*>``) masked to ``<*> <*> <*>`` met every other
+    such event there, a stream's whole share of them in one group.
+    """
+    first, last = _LETTER.search(template), _LETTER.search(template[::-1])
+    if first is None or last is None:
+        return []  # no letter, no word
+    end = len(template) - last.start()  # just past the last letter
+    words = [
+        (template[: m.start()] + WILDCARD + template[m.end() :], m.group())
+        for m in _WORD.finditer(template)
+        if first.start() < m.start() or m.end() < end
+    ]
     return words + _chunk_masks(template) + _bracket_masks(template) if WILDCARD in template else words
 
 
