@@ -169,8 +169,12 @@ class MetricsServer:
         self._stopping.set()
         if self._thread.is_alive():
             # Wakes the serving thread from poll(); it closes everything on its way out,
-            # so no socket is touched by two threads.
-            self._server.pull_trigger()
+            # so no socket is touched by two threads. Under the lock, and only while nothing is
+            # closed: a thread that saw the flag first has closed the wake-up pipe (a write to
+            # it failed with EBADF, and its number may already belong to another socket).
+            with self._lock:
+                if not self._closed:
+                    self._server.pull_trigger()
             self._thread.join(timeout=2 * STOP_TIMEOUT_S)
             if self._thread.is_alive():
                 logger.warning("metrics server thread did not stop within %.0f s", 2 * STOP_TIMEOUT_S)

@@ -246,6 +246,19 @@ def test_stop_is_prompt_idempotent_and_frees_the_port() -> None:
     assert threading.active_count() == threads, "the serving and worker threads ended"
 
 
+def test_stop_after_the_serving_thread_closed_everything_does_not_touch_its_pipe() -> None:
+    # The serving thread may see the stop flag and close its sockets, the wake-up pipe included,
+    # between stop()'s flag and its wake-up: stop() must not write to that closed descriptor.
+    server = MetricsServer("127.0.0.1", 0, _registry(), lambda: True).start()
+    assert get(server.port, "/healthz")[0] == 200
+    server._close()  # what the serving thread does on its way out, while it is still alive
+    server.stop()
+    server.stop()
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", server.port))
+
+
 def test_stop_without_start_releases_the_port() -> None:
     server = MetricsServer("127.0.0.1", 0, _registry(), lambda: True)
     server.stop()
