@@ -244,7 +244,7 @@ def _joined(template: str, fields: bool = False) -> str:
             field = fields and _FIELD in chunk
             chunks[i] = match.group(1) + (_FIELD if field else WILDCARD) + match.group(3)
     joined = " ".join(chunks)
-    return joined if _LETTER.search(_plain(joined).replace(WILDCARD, "")) else template
+    return joined if _constant_letter(joined) else template
 
 
 def _plain(template: str) -> str:
@@ -290,11 +290,7 @@ def _field_masked(template: str) -> list[str]:
     # The spec's template makes header fields with only whitespace between them one wildcard.
     keys = [template[:start] + _FIELD + template[end:] for start, end in spans]
     # Only keys that keep a constant letter (see _masked).
-    return [
-        _ADJACENT_FIELDS.sub(_FIELD, key) if "<F> <F>" in key else key
-        for key in keys
-        if _LETTER.search(_plain(key).replace(WILDCARD, ""))
-    ]
+    return [_ADJACENT_FIELDS.sub(_FIELD, key) if "<F> <F>" in key else key for key in keys if _constant_letter(key)]
 
 
 def _lead(template: str) -> str:
@@ -309,7 +305,7 @@ def _lead(template: str) -> str:
     if not head.endswith(_FIELD + " ") or WILDCARD in head or _LETTER.search(head.replace(_FIELD, "")):
         return ""
     key = _ADJACENT_FIELDS.sub(_FIELD, head + _FIELD + template[match.end() :])
-    return key if _LETTER.search(_plain(key).replace(WILDCARD, "")) else ""
+    return key if _constant_letter(key) else ""
 
 
 # Templates whose keys are kept: a stream repeats its templates, and the keys are most of
@@ -356,16 +352,30 @@ def _masked(template: str) -> list[tuple[str, str]]:
     word of constant text (``<*> generating <*>``) masked to ``<*> <*> <*>`` met every other
     such event there, a stream's whole share of them in one group.
     """
-    first, last = _LETTER.search(template), _LETTER.search(template[::-1])
-    if first is None or last is None:
+    letters = _letter_extent(template)
+    if letters is None:
         return []  # no letter, no word
-    end = len(template) - last.start()  # just past the last letter
+    first, end = letters
     words = [
         (template[: m.start()] + WILDCARD + template[m.end() :], m.group())
         for m in _WORD.finditer(template)
-        if first.start() < m.start() or m.end() < end
+        if first < m.start() or m.end() < end
     ]
-    return words + _chunk_masks(template) + _bracket_masks(template) if WILDCARD in template else words
+    return words + _chunk_masks(template, letters) + _bracket_masks(template) if WILDCARD in template else words
+
+
+def _constant_letter(key: str) -> bool:
+    """Whether ``key`` keeps a letter of constant text (its wildcards and header fields hold none)."""
+    return _LETTER.search(_plain(key).replace(WILDCARD, "")) is not None
+
+
+def _letter_extent(template: str) -> tuple[int, int] | None:
+    """Where ``template``'s letters begin and just past where they end (a wildcard holds none): a
+    key that masks a span keeps a constant letter unless that span covers both; None: no letter."""
+    first, last = _LETTER.search(template), _LETTER.search(template[::-1])
+    if first is None or last is None:
+        return None
+    return first.start(), len(template) - last.start()
 
 
 def _bracket_masks(template: str) -> list[tuple[str, str]]:
@@ -381,7 +391,7 @@ def _bracket_masks(template: str) -> list[tuple[str, str]]:
     return out
 
 
-def _chunk_masks(template: str) -> list[tuple[str, str]]:
+def _chunk_masks(template: str, letters: tuple[int, int]) -> list[tuple[str, str]]:
     """``(template with one chunk as <*>, that chunk)`` for each whitespace-separated chunk that
     holds a wildcard and other characters: the chunk's middle as ``<*>`` inside its outer
     punctuation (``Surface(name=<*>)`` -> ``<*>)``), and the whole chunk as ``<*>`` but for the
@@ -389,19 +399,15 @@ def _chunk_masks(template: str) -> list[tuple[str, str]]:
     tagger's delimiters put the value's own brackets or marks in the template. Not for a wildcard
     in one pair of brackets or quotes or beside one mark (``[<*>]``, ``"<*>",``), the template's
     own syntax. Only keys that keep a constant letter: unrelated events must not meet in a
-    template of wildcards."""
+    template of wildcards (``letters``: :func:`_letter_extent` of the template)."""
     out: list[tuple[str, str]] = []
-    # Where constant text's letters begin and end (a wildcard holds none): a key keeps one unless
-    # the masked chunk held them all.
-    first, last = _LETTER.search(template), _LETTER.search(template[::-1])
-    if first is None or last is None:
-        return out
+    first, last_end = letters
     for found in _WILDCARD_CHUNK.finditer(template):
         chunk = found.group()
         if chunk == WILDCARD or _BRACKETED.fullmatch(chunk):
             continue
         start, end = found.span()
-        if first.start() >= start and len(template) - last.start() <= end:
+        if first >= start and last_end <= end:
             continue
         match = _CHUNK.fullmatch(chunk)
         assert match is not None  # every string matches
