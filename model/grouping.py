@@ -224,26 +224,38 @@ _SPACED_BRACKET = re.compile(r"\[[^\[\]]* [^\[\]]*\]")
 _ADJACENT_FIELDS = re.compile(r"<F>(?: <F>)+")
 # A bracket that opens with a header field and holds another wildcard after whitespace.
 _FIELD_BRACKET = re.compile(r"\[<F>[^\[\]]* [^\[\]]*\]")
+# Whitespace-separated chunks of punctuation alone before the first header field: the header's own
+# syntax (BGL's ``-`` flag), which the tagger reads as a delimiter on some lines, part of a field on others.
+_LEADING_MARKS = re.compile(r"^(?:[^\w\s<>]+ +)+(?=<F>)")
+# A header field, then chunks of marks (no brackets or quotes) and a field: one field read in pieces
+# (Proxifier's program ``chrome.exe *64``, whose ``*`` the tagger reads as a delimiter on some lines).
+_MARKED_FIELDS = re.compile(r"<F>(?: [^\w\s<>\[\](){}\"']+<F>(?= |$))+")
+# Wildcards with only ``. `` or ``, `` between them: a value with spaces cut at its punctuation (an
+# HDFS path and the block after it, ``<*>. <*>``), or a list of values as long as the line makes it.
+_VALUE_LIST = re.compile(r"<\*>(?:[.,] <\*>)+")
+# A wildcard, then chunks of a word glued to a wildcard: a list of values (HDFS's ``blk_<*> blk_<*>``).
+_VALUE_WORDS = re.compile(r"<\*>(?: +\w+<\*>(?=[ .,]|$))+")
 
 
 def _joined(template: str, fields: bool = False) -> str:
     """``template`` with each whitespace-separated chunk that holds two or more wildcards (header
     fields too, with ``fields``) made one wildcard inside the chunk's outer punctuation
-    (``[<*>:<*>@<*>]`` -> ``[<*>]``): a header field when any of its wildcards was one, else ``<*>``.
+    (``[<*>:<*>@<*>]`` -> ``[<*>]``): a header field when any of its wildcards was one, else ``<*>``;
+    and each run of values (:data:`_VALUE_WORDS`, :data:`_VALUE_LIST`) made one ``<*>``.
 
     Left as it is when no letter of constant text would remain: a template of wildcards
     and punctuation only (``<*>: <*>``) would then hold unrelated events.
     """
     if _wildcards(template, fields) < 2:
         return template
-    chunks = template.split(" ")
+    chunks = _VALUE_WORDS.sub(WILDCARD, template).split(" ")
     for i, chunk in enumerate(chunks):
         if "<" in chunk and _wildcards(chunk, fields) >= 2:
             match = _CHUNK.fullmatch(_plain(chunk))
             assert match is not None  # every string matches
             field = fields and _FIELD in chunk
             chunks[i] = match.group(1) + (_FIELD if field else WILDCARD) + match.group(3)
-    joined = " ".join(chunks)
+    joined = _VALUE_LIST.sub(WILDCARD, " ".join(chunks))
     return joined if _constant_letter(joined) else template
 
 
@@ -253,8 +265,10 @@ def _plain(template: str) -> str:
 
 
 def _with_fields(template: str, fields: str) -> str | None:
-    """``template`` with each wildcard that ``fields`` says is a header field (``F``) as _FIELD, and
-    each bracket opening with a field and holding more wildcards after whitespace as one field.
+    """``template`` with each wildcard that ``fields`` says is a header field (``F``) as _FIELD,
+    each bracket opening with a field and holding more wildcards after whitespace as one field,
+    a field read in pieces as one (:data:`_MARKED_FIELDS`), and without the punctuation chunks
+    before its first field (:data:`_LEADING_MARKS`).
 
     None when ``fields`` does not count the template's wildcards (no kinds, or a ``<*>`` in
     the line's own text)."""
@@ -265,7 +279,7 @@ def _with_fields(template: str, fields: str) -> str | None:
     for field, part in zip(fields, parts[1:]):
         out.append(_FIELD if field == "F" else WILDCARD)
         out.append(part)
-    marked = "".join(out)
+    marked = _MARKED_FIELDS.sub(_FIELD, _LEADING_MARKS.sub("", "".join(out)))
     return _FIELD_BRACKET.sub(lambda m: f"[{_FIELD}]" if _wildcards(m.group(), True) >= 2 else m.group(), marked)
 
 

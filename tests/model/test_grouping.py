@@ -262,3 +262,32 @@ def test_events_of_one_constant_word_never_meet_in_a_template_of_wildcards() -> 
     # A field-masked key needs a letter too: the word read as a header field joins nothing.
     assert groups.group("<*> <*>", "FV") == "<*> <*>"
     assert groups.group_of("<*> halting <*>", "FV") == "<*> halting <*>"
+
+
+def test_punctuation_before_the_first_header_field_is_the_header_s() -> None:
+    groups = StreamGroups()
+    # BGL's "-" flag, a delimiter on some lines and inside the first field on others.
+    assert groups.group("- <*> generating <*>", "FV") == groups.group("<*> generating <*>", "FV")
+    # Not before a variable, nor without the fields: "-> <*>" and "<*>" may be different events.
+    assert groups.group("- <*> generating <*>", "VV") == "- <*> generating <*>"
+    assert groups.group("- <*> generating <*>") == "- <*> generating <*>"
+
+
+def test_a_header_field_read_in_pieces_around_a_mark_is_one_field() -> None:
+    groups = StreamGroups()
+    # Proxifier's program "chrome.exe *64": its "*" a delimiter on some lines.
+    whole = groups.group("[<*>] <*> - <*> open through proxy <*>", "FFVV")
+    assert groups.group("[<*>] <*> *<*> - <*> open through proxy <*>", "FFFVV") == whole
+    # Brackets and quotes are the line's structure: a field in them stays one of its own.
+    assert groups.group("<*> (<*>) x: done", "FF") == "<*> (<*>) x: done"
+    assert groups.group('<*> "<*>" x: done', "FF") == '<*> "<*>" x: done'
+
+
+def test_a_list_of_values_is_one_value() -> None:
+    groups = StreamGroups()
+    one = groups.group("<*>: ask <*> to delete <*>", "FVV")
+    assert groups.group("<*>: ask <*> to delete <*> blk_<*> blk_<*>", "FVVVV") == one
+    assert groups.group("<*>: allocateBlock: <*>. <*>", "FVV") == groups.group("<*>: allocateBlock: <*>", "FV")
+    # A word between the values, or a wildcard glued to a word before it, keeps them apart.
+    assert groups.group("<*>: ask <*> to <*>", "FVV") == "<*>: ask <*> to <*>"
+    assert groups.group("<*>: run tcp_<*>_imp <*> error", "FVV") == "<*>: run tcp_<*>_imp <*> error"
