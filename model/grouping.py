@@ -199,9 +199,9 @@ class StreamGroups:
 
 
 # A word: letters and underscores between characters that are neither (``ftp`` in ``user=ftp``,
-# ``snake_case``; not ``x86``, nor the ``ms`` glued to a wildcard in ``<*>ms``). Punctuation
-# and wildcards are the template's structure.
-_WORD = re.compile(r"(?<![\w*<>])[^\W\d]+(?![\w*<>])")
+# ``snake_case``, ``BLOCK`` in HDFS's ``BLOCK*``; not ``x86``, nor the ``ms`` glued to a wildcard
+# in ``<*>ms``). Punctuation and wildcards are the template's structure.
+_WORD = re.compile(r"(?<![\w<>])[^\W\d]+(?![\w<>])")
 
 
 # A whitespace-separated chunk: its opening punctuation, its middle, its closing punctuation.

@@ -291,3 +291,13 @@ def test_a_list_of_values_is_one_value() -> None:
     # A word between the values, or a wildcard glued to a word before it, keeps them apart.
     assert groups.group("<*>: ask <*> to <*>", "FVV") == "<*>: ask <*> to <*>"
     assert groups.group("<*>: run tcp_<*>_imp <*> error", "FVV") == "<*>: run tcp_<*>_imp <*> error"
+
+
+def test_a_word_beside_a_literal_asterisk_is_a_word() -> None:
+    groups = StreamGroups(field_ratio=0.25)
+    for _ in range(2):
+        groups.group("<*>: BLOCK* ask <*> to delete <*>", "FVV")
+    # HDFS's "BLOCK*" read as a header field on three lines of the event.
+    for _ in range(3):
+        groups.group("<*>: <*>* ask <*> to delete <*>", "FFVV")
+    assert groups.group_of("<*>: BLOCK* ask <*> to delete <*>", "FVV") == "<*>: <*>* ask <*> to delete <*>"
