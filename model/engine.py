@@ -110,8 +110,8 @@ class TagResult:
         token_kinds: ``F``/``C``/``V`` per token, in order ('' when the network has no kind head).
         template: the line's template ('' without kinds).
         template_id: a stable id of the template ('' without kinds).
-        template_fields: per wildcard of the template, ``F`` when it stands for header fields
-            only, else ``V`` (``templates.template_and_fields``; '' without kinds).
+        template_fields: per wildcard of the template, ``F`` when it starts with a header
+            field, else ``V`` (``templates.template_and_fields``; '' without kinds).
     """
 
     __slots__ = (

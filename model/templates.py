@@ -70,8 +70,9 @@ def template_of_tokens(line: str, bounds: Sequence[tuple[int, int]], kinds: str)
 
 
 def template_and_fields(line: str, bounds: Sequence[tuple[int, int]], kinds: str) -> tuple[str, str]:
-    """:func:`template_of_tokens`, and one letter per wildcard of it: ``F`` where its run holds
-    header fields only, else ``V``.
+    """:func:`template_of_tokens`, and one letter per wildcard of it: ``F`` where its run starts
+    with a header field (the header's, with whatever value of the message the tagger read into
+    the same run after it), else ``V``.
 
     The template does not tell a header field from a variable (both are ``<*>``); grouping
     does (``grouping.StreamGroups``: a header's format is the whole stream's). One walk of
@@ -81,7 +82,7 @@ def template_and_fields(line: str, bounds: Sequence[tuple[int, int]], kinds: str
     append = out.append
     fields: list[str] = []
     position = 0
-    run = ""  # the <*> last written, that whitespace may extend: F while it holds fields only, else V
+    run = ""  # the <*> last written, that whitespace may extend: its first token's kind, F or V
     for (start, end), kind in zip(bounds, kinds):
         gap = line[position:start]
         if kind == "C" or not (run and gap.isspace()):
@@ -90,8 +91,6 @@ def template_and_fields(line: str, bounds: Sequence[tuple[int, int]], kinds: str
                 fields.append(run)
             run = "" if kind == "C" else "V" if kind == "V" else "F"
             append(WILDCARD if run else line[start:end])
-        elif kind == "V":
-            run = "V"
         position = end
     if run:
         fields.append(run)

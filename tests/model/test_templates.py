@@ -113,9 +113,11 @@ def test_template_fields_name_the_wildcards_made_of_header_fields() -> None:
     kinds = "FFFFCVCCCV"  # date, level, thread, logger: "org.a.Client" read as a field
     assert [line[s:e] for s, e in bounds][:4] == ["2015-10-18", "WARN", "main", "org.a.Client"]
     assert template_of_tokens(line, bounds, kinds) == "<*> [<*>] <*>: took <*> ms for job <*>"
-    # One letter per wildcard: a field and a variable in one whitespace-joined run make a V.
+    # One letter per wildcard, its run's first: a field, then a variable in the same
+    # whitespace-joined run (a message's first value read into the header's run), make an F.
     assert template_and_fields(line, bounds, kinds)[1] == "FFFVV"
-    assert template_and_fields(line, bounds, "FVFFCVCCCV")[1] == "VFFVV"
+    assert template_and_fields(line, bounds, "FVFFCVCCCV")[1] == "FFFVV"
+    assert template_and_fields(line, bounds, "VFFFCVCCCV")[1] == "VFFVV"
     assert template_and_fields("", (), "") == ("", "")
     for row in generate(300, seed=4):
         line, labels = row["line"], row["labels"]
