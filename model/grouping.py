@@ -400,7 +400,7 @@ def _bracket_masks(template: str) -> list[tuple[str, str]]:
     for match in _SPACED_BRACKET.finditer(template):
         if WILDCARD in match.group():
             key = template[: match.start()] + "[" + WILDCARD + "]" + template[match.end() :]
-            if _LETTER.search(key.replace(WILDCARD, "")):
+            if _constant_letter(key):
                 out.append((key, match.group()))
     return out
 
