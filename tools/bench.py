@@ -17,7 +17,8 @@ claim is a ratio taken on the same machine at the same time:
    (consuming) until the broker has acknowledged a record or dead letter for
    every line (the daemon's own counts on ``/metrics``, asked for a page rendered
    now, not the one it keeps for a moment). Latency: at
-   fractions of that rate a paced producer feeds new lines; a record's latency
+   fractions of that rate (the target's first: :func:`measuring_order`) a paced
+   producer feeds new lines; a record's latency
    is the input's timestamp (set by the producer at send, kept by the broker)
    to the output acknowledgement, as the daemon's own
    ``logdelim_end_to_end_seconds`` histogram counts it (``histogram_quantile``
@@ -528,6 +529,17 @@ async def daemon_latency(
     }
 
 
+def measuring_order(fractions: Sequence[float]) -> list[float]:
+    """The load points in the order they are measured: the target's first, then the others as given.
+
+    Every point leaves the embedded broker slower (docs/performance.md, "Measuring what a
+    consumer sees": the same point measured again and again gets slower for the daemon and the
+    bare loop alike, the daemon more), so the point the targets are read at is measured first,
+    not after whatever points precede it in the list.
+    """
+    return sorted(fractions, key=lambda f: f != TARGET_LOAD_FRACTION)
+
+
 class PacedPassthrough:
     """A long-lived :class:`Passthrough` loop whose output the load generator watches: the floor under each
     load point.
@@ -812,7 +824,7 @@ async def bench_daemon(
         rate = median_by(pairs, "daemon_lines_per_s")["daemon_lines_per_s"]
         points = []
         start = paced_start
-        for fraction in load_fractions:
+        for fraction in measuring_order(load_fractions):
             point = await daemon_latency(daemon, load, start, fraction * rate, latency_seconds)
             floor = await passthrough.latency(start, fraction * rate, latency_seconds)
             start += point["sent"]
@@ -826,6 +838,7 @@ async def bench_daemon(
                     },
                 }
             )
+        points.sort(key=lambda p: p["fraction"])
         scrape = await daemon_scrape_load(daemon, load, start, TARGET_LOAD_FRACTION * rate)
         metrics = await daemon.metrics_text()
         peak_rss_mb = daemon.peak_rss_mb()

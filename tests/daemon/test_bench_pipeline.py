@@ -321,3 +321,9 @@ def test_daemon_process_get_sends_the_headers_it_is_given() -> None:
         server.shutdown()
         server.server_close()
     assert seen == [None, "no-cache"]
+
+
+def test_the_target_load_point_is_measured_first() -> None:
+    assert bench.measuring_order((0.25, 0.5, 0.75)) == [0.5, 0.25, 0.75]
+    assert bench.measuring_order((0.75, 0.25)) == [0.75, 0.25]
+    assert bench.measuring_order((0.5,)) == [0.5]
