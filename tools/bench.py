@@ -532,10 +532,11 @@ async def daemon_latency(
 def measuring_order(fractions: Sequence[float]) -> list[float]:
     """The load points in the order they are measured: the target's first, then the others as given.
 
-    Every point leaves the embedded broker slower (docs/performance.md, "Measuring what a
-    consumer sees": the same point measured again and again gets slower for the daemon and the
-    bare loop alike, the daemon more), so the point the targets are read at is measured first,
-    not after whatever points precede it in the list.
+    Every point leaves the embedded broker and the load generator holding more records and using
+    more of the cores, so the same point measured again gets slower for the daemon and the bare
+    loop alike, the daemon more (docs/performance.md, "Each load point leaves the broker and the
+    load generator busier"). The point the targets are read at is measured first, not after
+    whatever points precede it in the list.
     """
     return sorted(fractions, key=lambda f: f != TARGET_LOAD_FRACTION)
 
