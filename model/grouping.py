@@ -111,8 +111,9 @@ class StreamGroups:
         ``fields``: which of its wildcards are header fields (``templates.template_and_fields``);
         empty when unknown, and then the header rules leave the template alone.
         """
-        self._record(template, fields, 1)
-        return self.group_of(template, fields)
+        keys = _keys(template, fields)
+        self._record(template, fields, keys, 1)
+        return self._group(keys)
 
     def group_batch(self, templates: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
         """Record a batch's ``(template, fields)``; each distinct one's group and the group's id, as
@@ -122,22 +123,35 @@ class StreamGroups:
         of its own keeps its own id. A batch repeats its templates, so this records each once
         with its count: a fraction of :meth:`group` per line.
         """
-        counts = Counter(templates)
-        for (template, fields), lines in counts.items():
-            self._record(template, fields, lines)
+        keyed = [(pair, _keys(*pair), lines) for pair, lines in Counter(templates).items()]
+        for (template, fields), keys, lines in keyed:
+            self._record(template, fields, keys, lines)
         out = {}
-        for pair in counts:
-            group = self.group_of(*pair)
+        for pair, keys, _ in keyed:
+            group = self._group(keys)
             out[pair] = (group, make_template_id(group))
         return out
 
-    def _record(self, template: str, fields: str, count: int) -> None:
-        keys = _keys(template, fields)
+    def _record(self, template: str, fields: str, keys: _Keys, count: int) -> None:
+        """Count ``template`` (its ``keys``: :func:`_keys`) on ``count`` more lines, and its words."""
         self._count(self._lines, keys.joined, count)
         if keys.field_joined:
             self._count(self._field_lines, keys.field_joined, count)
+        # The words seen at each masked key (every new template passes here: inlined, with locals).
+        values, min_values, max_keys = self._values, self.min_values, self.max_keys
         for key, word in keys.masked:
-            self._see(key, word)
+            if key in values:
+                values.move_to_end(key)
+                seen = values[key]
+                if seen is None:
+                    continue
+            else:
+                seen = values[key] = set()
+                if len(values) > max_keys:
+                    values.popitem(last=False)
+            seen.add(word)
+            if len(seen) >= min_values:
+                values[key] = None
         if keys.lead:
             known = self._leads.get(keys.lead, (template, fields))
             # Two templates read with their lead words as text, each a lead key of its own: a line
@@ -159,43 +173,30 @@ class StreamGroups:
         return self._group(_keys(template, fields))
 
     def _group(self, keys: _Keys) -> str:
+        values = self._values
         for key, _ in keys.masked:
-            if key in self._values and self._values[key] is None:
+            if values.get(key, ()) is None:  # refined
                 return key
-        lines = self._lines.get(keys.joined, 0)
+        counted = self._lines.get
+        lines = counted(keys.joined, 0)
         for key, _ in keys.masked:
-            wildcard_lines = self._lines.get(key, 0)
+            wildcard_lines = counted(key, 0)
             if wildcard_lines and (
-                wildcard_lines >= self.wildcard_ratio * lines
-                or len(self._values.get(key) or ()) >= self.wildcard_values
+                wildcard_lines >= self.wildcard_ratio * lines or len(values.get(key) or ()) >= self.wildcard_values
             ):
                 return key
-        field_lines = self._field_lines.get(keys.field_joined, 0)
+        field_counted = self._field_lines.get
+        field_lines = field_counted(keys.field_joined, 0)
         for key in keys.field_masked:
-            key_lines = self._field_lines.get(key, 0)
+            key_lines = field_counted(key, 0)
             if key_lines and key_lines >= self.field_ratio * field_lines:
                 return _field_group(key)
         lead = self._leads.get(keys.field_joined)
         if lead:
             fuller = _keys(*lead)
-            if self._field_lines.get(fuller.field_joined, 0) >= self.wildcard_ratio * field_lines:
+            if field_counted(fuller.field_joined, 0) >= self.wildcard_ratio * field_lines:
                 return self._group(fuller)
         return keys.joined
-
-    def _see(self, key: str, word: str) -> None:
-        values = self._values
-        if key in values:
-            values.move_to_end(key)
-            seen = values[key]
-            if seen is None:
-                return
-        else:
-            seen = values[key] = set()
-            if len(values) > self.max_keys:
-                values.popitem(last=False)
-        seen.add(word)
-        if len(seen) >= self.min_values:
-            values[key] = None
 
 
 # A word: letters and underscores between characters that are neither (``ftp`` in ``user=ftp``,
@@ -289,22 +290,26 @@ def _wildcards(text: str, fields: bool) -> int:
     return count + text.count(_FIELD) if fields else count
 
 
-def _field_masked(template: str) -> list[str]:
+def _field_masked(template: str, letters: tuple[int, int] | None, words: list[tuple[int, int]]) -> list[str]:
     """``template`` with one word or dotted name as _FIELD, for each word and each whitespace-separated
-    chunk's dotted middle of ``template`` (fields marked)."""
-    spans = [m.span() for m in _WORD.finditer(template)]
+    chunk's dotted middle of ``template`` (fields marked). Only keys that keep a constant letter (see
+    _masked): ``letters`` and ``words`` are :func:`_words` of the plain template."""
+    if letters is None:
+        return []
+    spans = list(words)
     if "." in template:
+        first, last_end = letters
         for chunk in _DOTTED_CHUNKS.finditer(template):
             match = _CHUNK.fullmatch(chunk.group())
             assert match is not None  # every string matches
             middle = match.group(2)
             if _DOTTED.fullmatch(middle) and _LETTER.search(middle.replace(_FIELD, "")):
                 start = chunk.start() + len(match.group(1))
-                spans.append((start, start + len(middle)))
-    # The spec's template makes header fields with only whitespace between them one wildcard.
+                if first < start or start + len(middle) < last_end:
+                    spans.append((start, start + len(middle)))
     keys = [template[:start] + _FIELD + template[end:] for start, end in spans]
-    # Only keys that keep a constant letter (see _masked).
-    return [_ADJACENT_FIELDS.sub(_FIELD, key) if "<F> <F>" in key else key for key in keys if _constant_letter(key)]
+    # The spec's template makes header fields with only whitespace between them one wildcard.
+    return [_ADJACENT_FIELDS.sub(_FIELD, key) if "<F> <F>" in key else key for key in keys]
 
 
 def _lead(template: str) -> str:
@@ -345,10 +350,29 @@ def _keys(template: str, fields: str) -> _Keys:
     marked = _with_fields(template, fields)
     if marked is None:
         joined = _joined(template)
-        return _Keys(joined, tuple(_masked(joined)), "", (), "")
+        return _Keys(joined, tuple(_masked(joined, *_words(joined))), "", (), "")
     field_joined = _joined(marked, fields=True)
     joined = _plain(field_joined)  # what _joined makes of the plain template: it joins the same chunks
-    return _Keys(joined, tuple(_masked(joined)), field_joined, tuple(_field_masked(field_joined)), _lead(field_joined))
+    # Its words and letters are where the template with fields marked has them: one look for both.
+    letters, words = _words(joined)
+    return _Keys(
+        joined,
+        tuple(_masked(joined, letters, words)),
+        field_joined,
+        tuple(_field_masked(field_joined, letters, words)),
+        _lead(field_joined),
+    )
+
+
+def _words(template: str) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """:func:`_letter_extent` of ``template`` and the spans of its words (:data:`_WORD`) that a key
+    may mask: those whose masking keeps a constant letter. The same in the template with its
+    header fields marked, whose marks neither hold a letter nor border a word differently."""
+    letters = _letter_extent(template)
+    if letters is None:
+        return None, []  # no letter, no word
+    first, end = letters
+    return letters, [(s, e) for s, e in map(re.Match.span, _WORD.finditer(template)) if first < s or e < end]
 
 
 @functools.lru_cache(maxsize=_KEYS_CACHED)
@@ -357,25 +381,20 @@ def _field_group(key: str) -> str:
     return _joined(_plain(key))
 
 
-def _masked(template: str) -> list[tuple[str, str]]:
+def _masked(template: str, letters: tuple[int, int] | None, words: list[tuple[int, int]]) -> list[tuple[str, str]]:
     """``(template with one word as <*>, that word)`` for each word of ``template``, then for each
     whitespace-separated chunk that holds a wildcard beside other characters (:func:`_chunk_masks`)
     and each square bracket with a wildcard and whitespace inside (:func:`_bracket_masks`).
 
     Only keys that keep a constant letter, as for chunks: the template of an event with one
     word of constant text (``<*> generating <*>``) masked to ``<*> <*> <*>`` met every other
-    such event there, a stream's whole share of them in one group.
+    such event there, a stream's whole share of them in one group. ``letters`` and ``words``:
+    :func:`_words` of ``template``.
     """
-    letters = _letter_extent(template)
     if letters is None:
         return []  # no letter, no word
-    first, end = letters
-    words = [
-        (template[: m.start()] + WILDCARD + template[m.end() :], m.group())
-        for m in _WORD.finditer(template)
-        if first < m.start() or m.end() < end
-    ]
-    return words + _chunk_masks(template, letters) + _bracket_masks(template) if WILDCARD in template else words
+    masked = [(template[:s] + WILDCARD + template[e:], template[s:e]) for s, e in words]
+    return masked + _chunk_masks(template, letters) + _bracket_masks(template) if WILDCARD in template else masked
 
 
 def _constant_letter(key: str) -> bool:
