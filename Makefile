@@ -30,7 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check model daemon tools tests docs corpus
 	$(VENV)/bin/ruff format --check model daemon tools tests docs corpus
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy docs/gen_config.py docs/gen_performance.py docs/profile_stages.py
+	$(VENV)/bin/mypy docs/gen_config.py docs/gen_performance.py docs/profile_stages.py docs/profile_cold.py
 
 # The generated docs pages: the configuration reference (from daemon/config.py) and the
 # performance table (from docs/bench.json). tests/daemon/test_config_docs.py fails when they are stale.

@@ -20,6 +20,7 @@ import yaml
 
 from logdelim.daemon import config
 from logdelim.daemon.records import load_schema
+from logdelim.tools.bench import cold_lines
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -159,3 +160,19 @@ def test_profile_stages_puts_each_sample_in_its_first_matching_stage() -> None:
     text = profile.table(shares)
     assert "| event loop | producer: record batches, requests, socket writes | 40% |" in text
     assert "| tagging process | record JSON | 75% |" in text
+
+
+def test_profile_cold_times_each_stage_of_the_tagging_process_on_cold_lines() -> None:
+    profile = _load("profile_cold")
+    lines = cold_lines(60)
+    rows = profile.measure(lines, batch_lines=25, rounds=1)
+    assert [row["stage"] for row in rows] == [
+        "uncached tagger (the bench's)",
+        "daemon's engine (tag_messages)",
+        "+ stream groups (batch_groups)",
+        "+ records (encode_messages)",
+    ]
+    assert all(row["lines_per_s"] > 0 and row["cpu_us_per_line"] > 0 and row["cores"] > 0 for row in rows)
+    text = profile.table(rows).splitlines()
+    assert len(text) == 2 + len(rows)
+    assert text[2].startswith("| uncached tagger (the bench's) |") and "| 1.00 |" in text[2]
