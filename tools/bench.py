@@ -37,7 +37,8 @@ claim is a ratio taken on the same machine at the same time:
    median of the pairs' ratios (see :func:`bench_daemon`). The **cold stream**
    comes first: a fresh daemon saturated on synthetic lines of shapes it has never
    seen (:func:`cold_lines`, ``--cold-lines``), beside the uncached tagger on the
-   same lines measured just before it (:func:`daemon_cold`);
+   same lines measured just before it (:func:`daemon_cold`), in ``COLD_ROUNDS`` such
+   pairs (medians, as for the ceiling);
 4. a GPU section when CUDA is present (tagger by batch size and the daemon with
    ``model.device: cuda``); otherwise it says ``skipped: no CUDA`` and the JSON
    has ``"gpu": null``.
@@ -63,7 +64,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,9 @@ DEFAULT_COLD_LINES = 20_000
 COLD_LINES_SEED = 7919
 # cold_lines gives up when this many generated rows per wanted line still lack distinct shapes.
 COLD_MAX_ROWS_PER_LINE = 64
+# Uncached tagger and cold daemon pairs, for medians: one pair's ratio moves with the machine from
+# minute to minute (docs/performance.md, "How each figure is measured").
+COLD_ROUNDS = 3
 # The pipeline's targets (docs/performance.md).
 TARGET_DAEMON_VS_CEILING = 0.8
 # model.workers of the comparison runs (the headline figures use the default, 1).
@@ -961,6 +965,37 @@ async def daemon_cold(
     }
 
 
+async def cold_rounds(
+    uncached: Callable[[], float] | None,
+    daemon: Callable[[], Awaitable[dict[str, Any]]],
+    rounds: int = COLD_ROUNDS,
+) -> dict[str, Any]:
+    """``rounds`` pairs of the uncached tagger (``uncached``: its lines/s) and a fresh cold daemon
+    (``daemon``: :func:`daemon_cold`'s figures), each pair back to back, as the ceiling's pairs:
+    the rates are the medians, ``daemon_cold_vs_uncached`` the median of the pairs' ratios, the
+    other figures the median daemon's, and ``cold_rounds`` every pair's rates and ratio.
+
+    One pair's ratio moves with the machine from minute to minute, and a cold run is short.
+    Without ``uncached`` the tagger's rate and the ratios are None.
+    """
+    pairs = []
+    for _ in range(rounds):
+        tagger = uncached() if uncached is not None else None
+        figures = await daemon()
+        pairs.append(
+            figures
+            | {
+                "tagger_uncached_cold_lines_per_s": tagger,
+                "daemon_cold_vs_uncached": _ratio(figures["daemon_cold_lines_per_s"], tagger),
+            }
+        )
+    keys = ("tagger_uncached_cold_lines_per_s", "daemon_cold_lines_per_s", "daemon_cold_vs_uncached")
+    result = dict(median_by(pairs, "daemon_cold_lines_per_s"))  # a copy: the pairs are reported as they are
+    if uncached is not None:
+        result |= {key: median_by(pairs, key)[key] for key in keys}
+    return result | {"cold_rounds": [{key: pair[key] for key in keys} for pair in pairs]}
+
+
 def metric_sum(metrics_text: str, name: str) -> float | None:
     """Sum of every sample called ``name`` on a ``/metrics`` page (None when there is none)."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -1006,6 +1041,7 @@ async def bench_pipeline(
     latency_seconds: float,
     cuda: bool,
     cold: Sequence[str] = (),
+    uncached_cold: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """The cold-stream daemon, the Kafka ceiling and daemon (and the daemon on CUDA when ``cuda``) on one broker.
 
@@ -1018,8 +1054,9 @@ async def bench_pipeline(
         device: the daemon's ``model.device`` for the CPU section (``auto`` means ``cpu`` here).
         cuda: also measure a daemon with ``model.device: cuda``.
         cold: lines of shapes no daemon has seen (:func:`cold_lines`) for :func:`daemon_cold`,
-            first, so it runs right after the caller's uncached tagger on the same lines;
-            empty skips it.
+            first; empty skips it.
+        uncached_cold: the uncached tagger's lines/s on ``cold``, measured in this process
+            right before each cold daemon (:func:`cold_rounds`); None leaves it out.
     """
     lines = pipeline_lines(all_lines, count)
     with contextlib.ExitStack() as stack:
@@ -1031,8 +1068,11 @@ async def bench_pipeline(
         daemon_options: dict[str, Any] = {"model_path": model_path, "num_threads": num_threads}
         cpu_device = "cpu" if device == "auto" else device
         if cold:
-            result |= await daemon_cold(
-                bootstrap_servers, directory, cold, device=cpu_device, quantize=quantize, **daemon_options
+            result |= await cold_rounds(
+                uncached_cold,
+                lambda: daemon_cold(
+                    bootstrap_servers, directory, cold, device=cpu_device, quantize=quantize, **daemon_options
+                ),
             )
             more = await daemon_cold(
                 bootstrap_servers,
@@ -1255,7 +1295,8 @@ def format_report(result: dict[str, Any]) -> str:
                 f"daemon saturated): {result['daemon_cold_lines_per_s']:,.0f} lines/s, cache hit ratio "
                 f"{_fmt(result['daemon_cold_cache_hit_ratio'], '.3f')}; uncached tagger on the same lines "
                 f"{_fmt(result['tagger_uncached_cold_lines_per_s'], ',.0f')} lines/s; daemon / tagger "
-                f"{_fmt(result['daemon_cold_vs_uncached'], '.2f')}; with "
+                f"{_fmt(result['daemon_cold_vs_uncached'], '.2f')} (medians of {len(result['cold_rounds'])} "
+                "pairs); with "
                 f"{result['more_workers']} workers {_fmt(result['daemon_cold_more_workers_lines_per_s'])} "
                 "lines/s"
             )
@@ -1535,17 +1576,20 @@ def run(args: argparse.Namespace) -> int:
         "daemon_cold_lines",
         "tagger_uncached_cold_lines_per_s",
         "daemon_cold_vs_uncached",
+        "cold_rounds",
         "daemon_more_workers_lines_per_s",
         "daemon_more_workers_peak_rss_mb",
         "daemon_cold_more_workers_lines_per_s",
     )
     result |= dict.fromkeys(pipeline_keys)
     cold = [] if args.no_pipeline else cold_lines(args.cold_lines)
-    if cold:
-        # The uncached tagger as the tagger table measures it, on the lines the cold daemon gets next.
-        result["tagger_uncached_cold_lines_per_s"] = model_bench.bench_tagger(
+
+    def uncached_cold() -> float:
+        """The uncached tagger as the tagger table measures it, on the lines the cold daemon gets next."""
+        return model_bench.bench_tagger(
             lambda cache_size: engine(args.device, cache_size, args.batch_size, tiles), cold, max_seconds=args.seconds
         )["tagger_lines_per_s"]
+
     if not args.no_pipeline:
         result |= asyncio.run(
             bench_pipeline(
@@ -1560,10 +1604,8 @@ def run(args: argparse.Namespace) -> int:
                 latency_seconds=args.latency_seconds,
                 cuda=cuda,
                 cold=cold,
+                uncached_cold=uncached_cold,
             )
-        )
-        result["daemon_cold_vs_uncached"] = _ratio(
-            result["daemon_cold_lines_per_s"], result["tagger_uncached_cold_lines_per_s"]
         )
     gpu_daemon = result.pop("gpu_daemon", None)
     result["gpu"] = None
