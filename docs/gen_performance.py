@@ -140,18 +140,19 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         if result.get("daemon_cold_lines_per_s") is not None:
             add(
-                f"daemon on a cold stream, lines/s (`daemon_cold_lines_per_s`: {result['daemon_cold_lines']:,} "
+                f"daemon on a cold stream, lines/s, median (`daemon_cold_lines_per_s`: {result['daemon_cold_lines']:,} "
                 f"synthetic lines of shapes it has not seen; cache hit ratio `daemon_cold_cache_hit_ratio`)",
                 f"{_num(result['daemon_cold_lines_per_s'])} (cache hit ratio "
                 f"{_num(result.get('daemon_cold_cache_hit_ratio'), '.2f')})",
             )
             add(
-                "uncached tagger on the same lines, lines/s (`tagger_uncached_cold_lines_per_s`)",
+                "uncached tagger on the same lines, lines/s, median (`tagger_uncached_cold_lines_per_s`)",
                 _num(result.get("tagger_uncached_cold_lines_per_s")),
             )
+            pairs = ", ".join(_num(r["daemon_cold_vs_uncached"], ".2f") for r in result.get("cold_rounds") or [])
             add(
-                "cold daemon / uncached tagger (`daemon_cold_vs_uncached`)",
-                f"**{_num(result.get('daemon_cold_vs_uncached'), '.2f')}**",
+                "cold daemon / uncached tagger (`daemon_cold_vs_uncached`), median of the pairs",
+                f"**{_num(result.get('daemon_cold_vs_uncached'), '.2f')}**" + (f" (pairs: {pairs})" if pairs else ""),
                 "daemon_cold_vs_uncached",
             )
             if result.get("daemon_cold_more_workers_lines_per_s") is not None:
