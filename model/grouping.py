@@ -15,7 +15,9 @@ change`` beside ``... <*>: Address change``), a line whose header took in the
 message's first word is read as the lines that keep it as text, when those are
 most (``<*> address: <*>`` beside many ``<*> instruction address: <*>``), and a
 bracket that opens with a header field is one field (a thread name such as
-``[IPC Server handler 5 on 8030]``). And a value the tagger's delimiters cut
+``[IPC Server handler 5 on 8030]``), and so is a dotted name in the header that holds
+one (a logger name cut at different dots on different lines, ``<*>.Client:`` beside
+``<*>.ipc.Client:``). And a value the tagger's delimiters cut
 into pieces on some lines (``<*>~<*>~<*>`` where other lines have ``<*>``) is
 one value for grouping, and a value the tagger read partly as text
 (``allreduce_int_<*>``, ``LOCAL(<*>),``, a thread name ``[CommitterEvent
@@ -217,8 +219,12 @@ _WILDCARD_CHUNK = re.compile(r"[^ ]*<\*>[^ ]*")
 _ENDING = ",;:."
 # A dotted name, some of its parts perhaps header fields: ``org.apache.hadoop.ipc.Client``.
 _DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
+# A dotted name with a header field in it, as a whole name (not a tail of a longer one).
+_FIELD_DOTTED = re.compile(r"(?<![\w$.])" + _DOTTED.pattern + r"(?![\w$])")
 # A whitespace-separated chunk with a dot in it.
 _DOTTED_CHUNKS = re.compile(r"[^ .]*\.[^ ]*")
+# A square bracket and what it holds.
+_SQUARE_BRACKET = re.compile(r"\[[^\[\]]*\]")
 # A square bracket with whitespace inside.
 _SPACED_BRACKET = re.compile(r"\[[^\[\]]* [^\[\]]*\]")
 # Header fields with only whitespace between them.
@@ -281,7 +287,18 @@ def _with_fields(template: str, fields: str) -> str | None:
         out.append(_FIELD if field == "F" else WILDCARD)
         out.append(part)
     marked = _MARKED_FIELDS.sub(_FIELD, _LEADING_MARKS.sub("", "".join(out)))
+    if "." in marked:
+        dotted = _FIELD_DOTTED.sub(lambda m: _FIELD if _header_name(m) else m.group(), marked)
+        marked = _ADJACENT_FIELDS.sub(_FIELD, dotted) if dotted != marked else marked
     return _FIELD_BRACKET.sub(lambda m: f"[{_FIELD}]" if _wildcards(m.group(), True) >= 2 else m.group(), marked)
+
+
+def _header_name(match: re.Match[str]) -> bool:
+    """Whether a dotted name (``match``) holds a header field and has only header fields,
+    punctuation and square brackets (a thread name) before it: a logger name in the header,
+    read partly as a field."""
+    head = _SQUARE_BRACKET.sub("", match.string[: match.start()])
+    return _FIELD in match.group() and WILDCARD not in head and not _LETTER.search(head.replace(_FIELD, ""))
 
 
 def _wildcards(text: str, fields: bool) -> int:

@@ -213,6 +213,26 @@ def test_a_bracket_that_opens_with_a_header_field_is_one_field() -> None:
     assert groups.group("<*> [<*> handler <*> on <*>] x: done") == "<*> [<*> handler <*> on <*>] x: done"
 
 
+def test_a_header_name_read_partly_as_a_field_is_one_field() -> None:
+    groups = StreamGroups()
+    # The logger org.apache.hadoop.ipc.Client cut at different dots on different lines: one event.
+    want = "<*> [<*>] <*>: Address change detected. Old: <*>"
+    assert groups.group("<*> [<*>] <*>.Client: Address change detected. Old: <*>", "FFFV") == want
+    assert groups.group("<*> [<*>] org.<*>.ipc.Client: Address change detected. Old: <*>", "FFFV") == want
+    # A field right before the name merges with it, as the spec's template merges adjacent fields.
+    assert groups.group("<*> dfs.<*>: BLOCK* allocateBlock: <*>", "FFV") == "<*>: BLOCK* allocateBlock: <*>"
+    # A thread name read as words before it is still the header.
+    thread = "<*> [DataStreamer for file <*>] <*>.Client: Address change detected. Old: <*>"
+    want = "<*> [DataStreamer for file <*>] <*>: Address change detected. Old: <*>"
+    assert StreamGroups().group(thread, "FVFV") == want
+    # Not a dotted name in the message (a field there is the tagger's slip), nor one of variables only.
+    message = "<*>: getRecentTasks: topActivity=ComponentInfo{x.<*>} for <*>.Client"
+    assert groups.group(message, "FFF") == message
+    assert groups.group("<*> [<*>] <*>.Client: done", "FFV") == "<*> [<*>] <*>.Client: done"
+    # Nor without the fields.
+    assert groups.group("<*> [<*>] <*>.Client: done") == "<*> [<*>] <*>.Client: done"
+
+
 WITH_WORD = "<*> CBS Read out package <*>"  # the header's component read as text
 WORD_IN_HEADER = "<*> Read out package <*>"  # the same line with the component in the header
 
