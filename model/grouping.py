@@ -231,9 +231,11 @@ _SPACED_BRACKET = re.compile(r"\[[^\[\]]* [^\[\]]*\]")
 _ADJACENT_FIELDS = re.compile(r"<F>(?: <F>)+")
 # A bracket that opens with a header field and holds another wildcard after whitespace.
 _FIELD_BRACKET = re.compile(r"\[<F>[^\[\]]* [^\[\]]*\]")
-# Whitespace-separated chunks of punctuation alone before the first header field: the header's own
-# syntax (BGL's ``-`` flag), which the tagger reads as a delimiter on some lines, part of a field on others.
-_LEADING_MARKS = re.compile(r"^(?:[^\w\s<>]+ +)+(?=<F>)")
+# Whitespace-separated chunks of punctuation alone at the start, before a wildcard: in a line with a
+# header, the header's own syntax (BGL's ``-`` flag), which the tagger reads as a delimiter on some
+# lines, part of a field on others; the wildcard after it a field, or the header's first value read
+# as a variable (``- <*>:<*> iar <*>``, the epoch a variable, beside ``<*>:<*>:<*> iar <*>``).
+_LEADING_MARKS = re.compile(r"^(?:[^\w\s<>]+ +)+(?=<F>|<\*>)")
 # A header field, then chunks of marks (no brackets or quotes) and a field: one field read in pieces
 # (Proxifier's program ``chrome.exe *64``, whose ``*`` the tagger reads as a delimiter on some lines).
 _MARKED_FIELDS = re.compile(r"<F>(?: [^\w\s<>\[\](){}\"']+<F>(?= |$))+")
@@ -274,8 +276,9 @@ def _plain(template: str) -> str:
 def _with_fields(template: str, fields: str) -> str | None:
     """``template`` with each wildcard that ``fields`` says is a header field (``F``) as _FIELD,
     each bracket opening with a field and holding more wildcards after whitespace as one field,
-    a field read in pieces as one (:data:`_MARKED_FIELDS`), and without the punctuation chunks
-    before its first field (:data:`_LEADING_MARKS`).
+    a field read in pieces as one (:data:`_MARKED_FIELDS`), a dotted name in the header that holds
+    a field as one (:func:`_header_name`), and, when it has a field, without the punctuation chunks
+    at its start (:data:`_LEADING_MARKS`).
 
     None when ``fields`` does not count the template's wildcards (no kinds, or a ``<*>`` in
     the line's own text)."""
@@ -286,7 +289,9 @@ def _with_fields(template: str, fields: str) -> str | None:
     for field, part in zip(fields, parts[1:]):
         out.append(_FIELD if field == "F" else WILDCARD)
         out.append(part)
-    marked = _MARKED_FIELDS.sub(_FIELD, _LEADING_MARKS.sub("", "".join(out)))
+    marked = "".join(out)
+    if "F" in fields:
+        marked = _MARKED_FIELDS.sub(_FIELD, _LEADING_MARKS.sub("", marked))
     if "." in marked:
         dotted = _FIELD_DOTTED.sub(lambda m: _FIELD if _header_name(m) else m.group(), marked)
         marked = _ADJACENT_FIELDS.sub(_FIELD, dotted) if dotted != marked else marked

@@ -284,11 +284,14 @@ def test_events_of_one_constant_word_never_meet_in_a_template_of_wildcards() -> 
     assert groups.group_of("<*> halting <*>", "FV") == "<*> halting <*>"
 
 
-def test_punctuation_before_the_first_header_field_is_the_header_s() -> None:
+def test_punctuation_at_the_start_of_a_line_with_a_header_is_the_header_s() -> None:
     groups = StreamGroups()
     # BGL's "-" flag, a delimiter on some lines and inside the first field on others.
     assert groups.group("- <*> generating <*>", "FV") == groups.group("<*> generating <*>", "FV")
-    # Not before a variable, nor without the fields: "-> <*>" and "<*>" may be different events.
+    # Also before the header's first value read as a variable (the epoch), fields after it.
+    assert groups.group("- <*>:<*> iar <*>", "VFV") == groups.group("<*>:<*> iar <*>", "FFV")
+    # Not in a line without a header field, nor without the fields: "-> <*>" and "<*>" may be
+    # different events.
     assert groups.group("- <*> generating <*>", "VV") == "- <*> generating <*>"
     assert groups.group("- <*> generating <*>") == "- <*> generating <*>"
 
