@@ -16,8 +16,8 @@ message's first word is read as the lines that keep it as text, when those are
 most (``<*> address: <*>`` beside many ``<*> instruction address: <*>``), and a
 bracket that opens with a header field is one field (a thread name such as
 ``[IPC Server handler 5 on 8030]``), and so is a dotted name in the header that holds
-one (a logger name cut at different dots on different lines, ``<*>.Client:`` beside
-``<*>.ipc.Client:``). And a value the tagger's delimiters cut
+a field or a variable (a logger name cut at different dots on different lines,
+``<*>.Client:`` beside ``<*>.ipc.Client:`` and ``org.apache.<*>.ipc.Client:``). And a value the tagger's delimiters cut
 into pieces on some lines (``<*>~<*>~<*>`` where other lines have ``<*>``) is
 one value for grouping, and a value the tagger read partly as text
 (``allreduce_int_<*>``, ``LOCAL(<*>),``, a thread name ``[CommitterEvent
@@ -219,8 +219,9 @@ _WILDCARD_CHUNK = re.compile(r"[^ ]*<\*>[^ ]*")
 _ENDING = ",;:."
 # A dotted name, some of its parts perhaps header fields: ``org.apache.hadoop.ipc.Client``.
 _DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
-# A dotted name with a header field in it, as a whole name (not a tail of a longer one).
-_FIELD_DOTTED = re.compile(r"(?<![\w$.])" + _DOTTED.pattern + r"(?![\w$])")
+# A dotted name, some of its parts perhaps wildcards of either kind, as a whole name (not the tail
+# of a longer one): ``org.apache.<*>.ipc.Client``.
+_HEADER_DOTTED = re.compile(r"(?<![\w$.])(?:[^\W\d][\w$]*|<[F*]>)(?:\.(?:[^\W\d][\w$]*|<[F*]>))+(?![\w$])")
 # A whitespace-separated chunk with a dot in it.
 _DOTTED_CHUNKS = re.compile(r"[^ .]*\.[^ ]*")
 # A square bracket and what it holds.
@@ -277,7 +278,7 @@ def _with_fields(template: str, fields: str) -> str | None:
     """``template`` with each wildcard that ``fields`` says is a header field (``F``) as _FIELD,
     each bracket opening with a field and holding more wildcards after whitespace as one field,
     a field read in pieces as one (:data:`_MARKED_FIELDS`), a dotted name in the header that holds
-    a field as one (:func:`_header_name`), and, when it has a field, without the punctuation chunks
+    a wildcard as one (:func:`_header_name`), and, when it has a field, without the punctuation chunks
     at its start (:data:`_LEADING_MARKS`).
 
     None when ``fields`` does not count the template's wildcards (no kinds, or a ``<*>`` in
@@ -290,20 +291,28 @@ def _with_fields(template: str, fields: str) -> str | None:
         out.append(_FIELD if field == "F" else WILDCARD)
         out.append(part)
     marked = "".join(out)
-    if "F" in fields:
-        marked = _MARKED_FIELDS.sub(_FIELD, _LEADING_MARKS.sub("", marked))
+    if "F" not in fields:
+        return marked  # no header: none of the header rules applies
+    marked = _MARKED_FIELDS.sub(_FIELD, _LEADING_MARKS.sub("", marked))
     if "." in marked:
-        dotted = _FIELD_DOTTED.sub(lambda m: _FIELD if _header_name(m) else m.group(), marked)
+        dotted = _HEADER_DOTTED.sub(lambda m: _FIELD if _header_name(m) else m.group(), marked)
         marked = _ADJACENT_FIELDS.sub(_FIELD, dotted) if dotted != marked else marked
     return _FIELD_BRACKET.sub(lambda m: f"[{_FIELD}]" if _wildcards(m.group(), True) >= 2 else m.group(), marked)
 
 
 def _header_name(match: re.Match[str]) -> bool:
-    """Whether a dotted name (``match``) holds a header field and has only header fields,
-    punctuation and square brackets (a thread name) before it: a logger name in the header,
-    read partly as a field."""
+    """Whether a dotted name (``match``) that holds a wildcard is the header's: a logger name the
+    tagger cut at a dot on some lines, reading part of it as a field or as a variable
+    (``<*>.Client:``, ``org.apache.<*>.ipc.Client:``). So it is when only header fields, square
+    brackets (a thread name) and punctuation but the colon that ends a header come before it,
+    and a field is among them or in it."""
+    name = match.group()
+    if WILDCARD not in name and _FIELD not in name:
+        return False
     head = _SQUARE_BRACKET.sub("", match.string[: match.start()])
-    return _FIELD in match.group() and WILDCARD not in head and not _LETTER.search(head.replace(_FIELD, ""))
+    if WILDCARD in head or ":" in head or _LETTER.search(head.replace(_FIELD, "")):
+        return False
+    return _FIELD in name or _FIELD in head
 
 
 def _wildcards(text: str, fields: bool) -> int:

@@ -213,7 +213,7 @@ def test_a_bracket_that_opens_with_a_header_field_is_one_field() -> None:
     assert groups.group("<*> [<*> handler <*> on <*>] x: done") == "<*> [<*> handler <*> on <*>] x: done"
 
 
-def test_a_header_name_read_partly_as_a_field_is_one_field() -> None:
+def test_a_header_name_read_partly_as_a_field_or_a_variable_is_one_field() -> None:
     groups = StreamGroups()
     # The logger org.apache.hadoop.ipc.Client cut at different dots on different lines: one event.
     want = "<*> [<*>] <*>: Address change detected. Old: <*>"
@@ -225,10 +225,19 @@ def test_a_header_name_read_partly_as_a_field_is_one_field() -> None:
     thread = "<*> [DataStreamer for file <*>] <*>.Client: Address change detected. Old: <*>"
     want = "<*> [DataStreamer for file <*>] <*>: Address change detected. Old: <*>"
     assert StreamGroups().group(thread, "FVFV") == want
-    # Not a dotted name in the message (a field there is the tagger's slip), nor one of variables only.
+    # A part read as a variable, after the header's fields and a thread name read as text.
+    variable = "<*> [CommitterEvent <*> #<*>] org.apache.<*>.ipc.Client: Address change detected. Old: <*>"
+    assert StreamGroups().group(variable, "FFVVV") == (
+        "<*> [CommitterEvent <*> #<*>] <*>: Address change detected. Old: <*>"
+    )
+    # Not a dotted name in the message (a field there is the tagger's slip), nor after the colon
+    # that ends a header (Spark's `<*>: mapred.<*>.id is deprecated`, the property name a
+    # variable on some lines), nor one of variables after no field.
     message = "<*>: getRecentTasks: topActivity=ComponentInfo{x.<*>} for <*>.Client"
     assert groups.group(message, "FFF") == message
-    assert groups.group("<*> [<*>] <*>.Client: done", "FFV") == "<*> [<*>] <*>.Client: done"
+    after_colon = "<*>: mapred.<*>.id is deprecated"
+    assert groups.group(after_colon, "FV") == after_colon
+    assert groups.group("<*> [<*>] <*>.Client: done", "VVV") == "<*> [<*>] <*>.Client: done"
     # Nor without the fields.
     assert groups.group("<*> [<*>] <*>.Client: done") == "<*> [<*>] <*>.Client: done"
 
