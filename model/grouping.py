@@ -17,9 +17,9 @@ most (``<*> address: <*>`` beside many ``<*> instruction address: <*>``), and a
 bracket that opens with a header field is one field (a thread name such as
 ``[IPC Server handler 5 on 8030]``), and so is a dotted name in the header that holds
 a field or a variable (a logger name cut at different dots on different lines,
-``<*>.Client:`` beside ``<*>.ipc.Client:`` and ``org.apache.<*>.ipc.Client:``). And a value the tagger's delimiters cut
-into pieces on some lines (``<*>~<*>~<*>`` where other lines have ``<*>``) is
-one value for grouping, and a value the tagger read partly as text
+``<*>.Client:`` beside ``<*>.ipc.Client:`` and ``org.apache.<*>.ipc.Client:``). And a
+value the tagger's delimiters cut into pieces on some lines (``<*>~<*>~<*>`` where
+other lines have ``<*>``) is one value for grouping, and a value the tagger read partly as text
 (``allreduce_int_<*>``, ``LOCAL(<*>),``, a thread name ``[CommitterEvent
 Processor #<*>]``) is a value like a word: it joins the ``<*>`` the tagger gave
 that place on more lines, or becomes one after many values.
