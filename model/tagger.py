@@ -31,6 +31,8 @@ class TaggerConfig:
     conv_kernel: int = 5
     hidden_size: int = 32
     dropout: float = 0.2
+    # BiLSTM layers; each above the first reads both directions of the one below.
+    num_layers: int = 1
 
 
 def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -64,6 +66,9 @@ class CharTagger(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
         self.forward_lstm = nn.LSTM(c.embedding_dim, c.hidden_size)
         self.backward_lstm = nn.LSTM(c.embedding_dim, c.hidden_size)
+        # Layers above the first (none by default, so one-layer checkpoints keep their keys).
+        self.upper_forward = nn.ModuleList(nn.LSTM(2 * c.hidden_size, c.hidden_size) for _ in range(c.num_layers - 1))
+        self.upper_backward = nn.ModuleList(nn.LSTM(2 * c.hidden_size, c.hidden_size) for _ in range(c.num_layers - 1))
         self.head = nn.Linear(2 * c.hidden_size, c.num_labels + c.num_kinds)
 
     def _convolve(self, ids: torch.Tensor) -> torch.Tensor:
@@ -117,6 +122,11 @@ class CharTagger(nn.Module):
         reverse = reverse_index(lengths, ids.shape[0])
         fwd, _ = self.forward_lstm(x)
         bwd, _ = self.backward_lstm(_reorder(x, reverse))
+        for forward_lstm, backward_lstm in zip(self.upper_forward, self.upper_backward):
+            # bwd runs in each sequence's reversed order: both directions in line order, then on.
+            below = self.dropout(torch.cat([fwd, _reorder(bwd, reverse)], dim=-1))
+            fwd, _ = forward_lstm(below)
+            bwd, _ = backward_lstm(_reorder(below, reverse))
         # head(cat([fwd, bwd])) without materialising the concatenation.
         hidden = self.config.hidden_size
         weight, bias = self.head.weight, self.head.bias

@@ -60,6 +60,7 @@ class TrainConfig:
     num_threads: int | None = None
     embedding_dim: int = 32
     hidden_size: int = 24
+    num_layers: int = 1
     dropout: float = 0.2
     # Weight of the kind loss beside the delimiter loss.
     kind_loss_weight: float = 0.75
@@ -278,6 +279,7 @@ def train(cfg: TrainConfig) -> dict:
         num_kinds=len(kinds),
         embedding_dim=cfg.embedding_dim,
         hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
         dropout=cfg.dropout,
     )
     model = CharTagger(model_cfg).to(device)
@@ -386,6 +388,7 @@ TUNING_FIELDS = (
     "learning_rate",
     "embedding_dim",
     "hidden_size",
+    "num_layers",
     "dropout",
     "patience",
     "max_train_chars",
