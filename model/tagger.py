@@ -1,4 +1,5 @@
-"""The network: character embedding plus a 1-D convolution over it, a BiLSTM and a linear head.
+"""The network: character embedding plus a 1-D convolution over it, a BiLSTM (one layer, or
+more stacked) and a linear head.
 
 The head scores every character twice in one pass: its label (``O``/``D``) and,
 when the network has a kind head, its kind (``F``/``C``/``V``: header field,
@@ -57,6 +58,8 @@ class CharTagger(nn.Module):
 
     def __init__(self, config: TaggerConfig) -> None:
         super().__init__()
+        if config.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {config.num_layers}")
         self.config = config
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)

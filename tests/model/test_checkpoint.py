@@ -12,9 +12,10 @@ from logdelim.model.tagger import CharTagger, TaggerConfig
 from logdelim.model.vocab import CharVocab
 
 
-def test_round_trip(tmp_path) -> None:
+@pytest.mark.parametrize("layers", [1, 2])
+def test_round_trip(tmp_path, layers: int) -> None:
     torch.manual_seed(0)
-    model = CharTagger(TaggerConfig(vocab_size=110, num_labels=3, hidden_size=8)).eval()
+    model = CharTagger(TaggerConfig(vocab_size=110, num_labels=3, hidden_size=8, num_layers=layers)).eval()
     vocab = CharVocab.from_lines(["hello wörld"])
     path = tmp_path / "m.pt"
     model_id = checkpoint.save(path, model, vocab, ["O", "B-X", "I-X"], delimiter_rules=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from logdelim.model.tagger import CharTagger, TaggerConfig
@@ -49,3 +50,5 @@ def test_a_line_gets_the_same_logits_alone_as_in_a_padded_batch_at_every_depth()
     assert not any(key.startswith("upper_") for key in one.state_dict())
     two = CharTagger(TaggerConfig(vocab_size=20, embedding_dim=8, hidden_size=6, num_layers=2))
     assert sum(p.numel() for p in two.parameters()) > sum(p.numel() for p in one.parameters())
+    with pytest.raises(ValueError, match="num_layers"):
+        CharTagger(TaggerConfig(vocab_size=20, num_layers=0))
