@@ -217,11 +217,18 @@ _BRACKETED = re.compile(r"""(?:\[<\*>\]|\(<\*>\)|\{<\*>\}|"<\*>"|'<\*>'|[^\w\s]<
 _WILDCARD_CHUNK = re.compile(r"[^ ]*<\*>[^ ]*")
 # The sentence punctuation that ends a chunk: ``,`` in ``LOCAL(<*>),``.
 _ENDING = ",;:."
+
+
+def _dotted_name(part: str) -> str:
+    """The pattern of a dotted name whose parts are names or ``part``."""
+    return rf"(?:[^\W\d][\w$]*|{part})(?:\.(?:[^\W\d][\w$]*|{part}))+"
+
+
 # A dotted name, some of its parts perhaps header fields: ``org.apache.hadoop.ipc.Client``.
-_DOTTED = re.compile(r"(?:[^\W\d][\w$]*|<F>)(?:\.(?:[^\W\d][\w$]*|<F>))+")
+_DOTTED = re.compile(_dotted_name("<F>"))
 # A dotted name, some of its parts perhaps wildcards of either kind, as a whole name (not the tail
 # of a longer one): ``org.apache.<*>.ipc.Client``.
-_HEADER_DOTTED = re.compile(r"(?<![\w$.])(?:[^\W\d][\w$]*|<[F*]>)(?:\.(?:[^\W\d][\w$]*|<[F*]>))+(?![\w$])")
+_HEADER_DOTTED = re.compile(r"(?<![\w$.])" + _dotted_name("<[F*]>") + r"(?![\w$])")
 # A whitespace-separated chunk with a dot in it.
 _DOTTED_CHUNKS = re.compile(r"[^ .]*\.[^ ]*")
 # A square bracket and what it holds.
@@ -310,9 +317,15 @@ def _header_name(match: re.Match[str]) -> bool:
     if WILDCARD not in name and _FIELD not in name:
         return False
     head = _SQUARE_BRACKET.sub("", match.string[: match.start()])
-    if WILDCARD in head or ":" in head or _LETTER.search(head.replace(_FIELD, "")):
+    if ":" in head or not _fields_and_marks(head):
         return False
     return _FIELD in name or _FIELD in head
+
+
+def _fields_and_marks(text: str) -> bool:
+    """Whether ``text`` holds only header fields, punctuation and whitespace: no variable, no letter
+    of constant text (the header before a word the header rules look at)."""
+    return WILDCARD not in text and not _LETTER.search(text.replace(_FIELD, ""))
 
 
 def _wildcards(text: str, fields: bool) -> int:
@@ -352,7 +365,7 @@ def _lead(template: str) -> str:
     if match is None:
         return ""
     head = template[: match.start()]
-    if not head.endswith(_FIELD + " ") or WILDCARD in head or _LETTER.search(head.replace(_FIELD, "")):
+    if not head.endswith(_FIELD + " ") or not _fields_and_marks(head):
         return ""
     key = _ADJACENT_FIELDS.sub(_FIELD, head + _FIELD + template[match.end() :])
     return key if _constant_letter(key) else ""
