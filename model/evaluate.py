@@ -73,6 +73,7 @@ KIND_TITLES = {
     "digit_rule": "digit rule",
     "drain3": "Drain3 default",
     "drain3_regex": "Drain3 + benchmark regexes",
+    "drain3_tuned": "Drain3 tuned as the benchmark",
     DRAIN3_MASKED: "Drain3 on our masked content",
     GOLD: "gold templates",
 }

@@ -363,7 +363,7 @@ def test_a_checkpoint_without_a_kind_head_gets_the_baselines_only() -> None:
 def test_benchmark_regexes_apply_to_loghub_systems_and_lines_without_events_get_no_ga() -> None:
     examples = _kinds_lines("HDFS", 20, 4)
     scores = evaluate(_KindOracle(examples), examples).to_dict()["systems"]["HDFS"]["kinds"]["scores"]
-    assert "drain3_regex" in scores
+    assert "drain3_regex" in scores and "drain3_tuned" in scores
     no_events = [{k: v for k, v in e.items() if k != "event"} for e in examples]
     scores = evaluate(_KindOracle(no_events), no_events).to_dict()["systems"]["HDFS"]["kinds"]["scores"]
     assert list(scores) == [TAGGER, "digit_rule"] and "grouping_accuracy" not in scores[TAGGER]
