@@ -701,6 +701,11 @@ def _pct(r: Rng) -> str:
     return f"{r.uniform(0, 100):.{r.randint(0, 2)}f}%"
 
 
+def _pct_number(r: Rng) -> str:
+    # A percentage whose "%" the format string prints as a literal ("%.1f%%"): constant text.
+    return _pct(r)[:-1]
+
+
 def _mac(r: Rng) -> str:
     return ":".join(_hexs(r, 2) for _ in range(6))
 
@@ -715,6 +720,17 @@ def _debver(r: Rng) -> str:
     epoch = f"{r.randint(1, 2)}:" if r.random() < 0.2 else ""
     rev = r.choice(("-1", "-9", "-1~deb12u2", "-2ubuntu0.1", "-1.1", "+dfsg-3", "-4+deb12u4", "-0ubuntu1~22.04.3"))
     return epoch + core + rev
+
+
+def _pkg_arch(r: Rng) -> str:
+    # dpkg and APT print a package as one value, name:arch (dpkg's pkg_name(pkg, pnaw_always),
+    # APT's FullName()), as corpus/formats/dpkg.yaml and the 27-program annotations label it.
+    return f"{VALUES['pkg'](r)}:{VALUES['arch'](r)}"
+
+
+def _deb_file(r: Rng) -> str:
+    # APT's "Preparing to unpack" prints the archive's shortened path with one %s.
+    return f".../{VALUES['small'](r)}-{VALUES['pkg'](r)}_{_debver(r)}_{VALUES['arch'](r)}.deb"
 
 
 def _srcline(r: Rng) -> str:
@@ -982,6 +998,11 @@ VALUES: dict[str, Gen] = {
     "exp": _exp,
     "number": _number,
     "pct": _pct,
+    "pctnum": _pct_number,
+    # PostgreSQL quotes a constraint's name, one value ("%s"), here its default name.
+    "pkey": lambda r: VALUES["table"](r) + "_pkey",
+    # The program path (my_progname) is one value, as in corpus/formats/mariadb.yaml.
+    "mysqld": lambda r: "/usr/sbin/mysqld",
     "hex": _hex,
     "sha": _sha,
     "uuid": _uuid,
@@ -1147,6 +1168,8 @@ VALUES: dict[str, Gen] = {
         "vim-common",
     ),
     "debver": _debver,
+    "pkgarch": _pkg_arch,
+    "debfile": _deb_file,
     "arch": _pick("amd64", "amd64", "all", "arm64", "i386"),
     "suite": _pick("bookworm/main", "bookworm-updates/main", "jammy/universe", "bookworm-security/main", "noble/main"),
     "pypkg": _pick(
@@ -1304,7 +1327,7 @@ _ERROR_MESSAGES = (
     "x509: certificate has expired or is not yet valid",
     "invalid character '{word}' looking for beginning of value",
     "lookup {host} on {ip}:53: no such host",
-    'pq: duplicate key value violates unique constraint "{table}_pkey"',
+    'pq: duplicate key value violates unique constraint "{pkey}"',
 )
 
 _SYSLOG_MESSAGES = (
@@ -1408,7 +1431,7 @@ _POSTGRES_MESSAGES = (
     'listening on IPv4 address "{ipv4}", port {port}',
     'listening on IPv6 address "{ipv6}", port {port}',
     "checkpoint starting: time",
-    "checkpoint complete: wrote {int} buffers ({pct}); {small} WAL file(s) added, {small} removed, {small} recycled; write={decimal} s, sync={decimal} s, total={decimal} s",
+    "checkpoint complete: wrote {int} buffers ({pctnum}%); {small} WAL file(s) added, {small} removed, {small} recycled; write={decimal} s, sync={decimal} s, total={decimal} s",
     "duration: {decimal} ms  statement: {sql}",
     "duration: {decimal} ms",
     'relation "{table}" does not exist at character {int}',
@@ -1421,7 +1444,7 @@ _POSTGRES_MESSAGES = (
 )
 
 _MYSQL_MESSAGES = (
-    "/usr/sbin/mysqld (mysqld {version}) starting as process {pid}",
+    "{mysqld} (mysqld {version}) starting as process {pid}",
     "InnoDB initialization has started.",
     "InnoDB: Buffer pool(s) load completed at {compactts}",
     "CA certificate ca.pem is self signed.",
@@ -1955,9 +1978,9 @@ def fam_apt(r: Rng) -> list[Piece]:
             "Hit:{small} {url} {suite} InRelease",
             "Ign:{small} {url} {suite} InRelease",
             "Fetched {thousands} kB in {small}s ({thousands} kB/s)",
-            "Unpacking {pkg}:{arch} ({debver}) over ({debver}) ...",
-            "Preparing to unpack .../{small}-{pkg}_{debver}_{arch}.deb ...",
-            "Setting up {pkg}:{arch} ({debver}) ...",
+            "Unpacking {pkgarch} ({debver}) over ({debver}) ...",
+            "Preparing to unpack {debfile} ...",
+            "Setting up {pkgarch} ({debver}) ...",
             "Setting up {pkg} ({debver}) ...",
             "Processing triggers for {pkg} ({debver}) ...",
             "Selecting previously unselected package {pkg}.",
@@ -1969,7 +1992,7 @@ def fam_apt(r: Rng) -> list[Piece]:
             "W: GPG error: {url} {suite} InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY {sha}",
             "Start-Date: {datetime}",
             "Commandline: apt-get install -y {pkg}",
-            "Upgrade: {pkg}:{arch} ({debver}, {debver})",
+            "Upgrade: {pkgarch} ({debver}, {debver})",
         )
     )
     # Terminal output has no header: every value is the event's variable.
@@ -1980,12 +2003,12 @@ def fam_dpkg(r: Rng) -> list[Piece]:
     """``/var/log/dpkg.log``: ``2024-01-02 03:04:05 status installed libc6:amd64 2.36-9``."""
     template = r.choice(
         (
-            "{datetime} status {state} {pkg}:{arch} {debver}",
-            "{datetime} upgrade {pkg}:{arch} {debver} {debver}",
-            "{datetime} install {pkg}:{arch} {none} {debver}",
-            "{datetime} configure {pkg}:{arch} {debver} {none}",
+            "{datetime} status {state} {pkgarch} {debver}",
+            "{datetime} upgrade {pkgarch} {debver} {debver}",
+            "{datetime} install {pkgarch} {none} {debver}",
+            "{datetime} configure {pkgarch} {debver} {none}",
             "{datetime} startup {stage} {action}",
-            "{datetime} trigproc {pkg}:{arch} {debver} {none}",
+            "{datetime} trigproc {pkgarch} {debver} {none}",
         )
     )
     fields = {
