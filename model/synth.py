@@ -1003,6 +1003,17 @@ VALUES: dict[str, Gen] = {
     "pkey": lambda r: VALUES["table"](r) + "_pkey",
     # The program path (my_progname) is one value, as in corpus/formats/mariadb.yaml.
     "mysqld": lambda r: "/usr/sbin/mysqld",
+    # sshd prints a key's fingerprint with one %s, its hash name included.
+    "apachedesc": lambda r: f"Apache/{VALUES['version'](r)} (Debian) OpenSSL/{VALUES['version'](r)}",
+    "apachecmd": lambda r: "/usr/sbin/apache2",
+    "fingerprint": lambda r: "SHA256:" + VALUES["sha"](r),
+    # sudo's "TTY=%s" and cron's "CMD (%s)": the tty name and the command line are one value.
+    "tty": lambda r: "pts/" + VALUES["small"](r),
+    "croncmd": lambda r: VALUES["path"](r) + " > /dev/null 2>&1",
+    # BIND formats a socket address as one string, address#port (isc_sockaddr_format).
+    "sockaddr": lambda r: VALUES["ipv4"](r) + "#" + VALUES["port"](r),
+    # APT's history.log "Commandline: %s".
+    "aptcmd": lambda r: "apt-get install -y " + VALUES["pkg"](r),
     "hex": _hex,
     "sha": _sha,
     "uuid": _uuid,
@@ -1331,7 +1342,7 @@ _ERROR_MESSAGES = (
 )
 
 _SYSLOG_MESSAGES = (
-    "Accepted publickey for {user} from {ip} port {port} ssh2: RSA SHA256:{sha}",
+    "Accepted publickey for {user} from {ip} port {port} ssh2: RSA {fingerprint}",
     "Accepted password for {user} from {ip} port {port} ssh2",
     "Failed password for invalid user {user} from {ip} port {port} ssh2",
     "Invalid user {user} from {ip} port {port}",
@@ -1339,8 +1350,8 @@ _SYSLOG_MESSAGES = (
     "Disconnected from authenticating user {user} {ip} port {port} [preauth]",
     "pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)",
     "pam_unix(cron:session): session closed for user {user}",
-    "({user}) CMD ({path} > /dev/null 2>&1)",
-    "{user} : TTY=pts/{small} ; PWD={path} ; USER=root ; COMMAND={path}",
+    "({user}) CMD ({croncmd})",
+    "{user} : TTY={tty} ; PWD={path} ; USER=root ; COMMAND={path}",
     "DHCPACK of {ipv4} from {ipv4}",
     "DHCPREQUEST for {ipv4} on {iface} to {ipv4} port 67",
     "Started {unit} - Daily apt download activities.",
@@ -1356,7 +1367,7 @@ _SYSLOG_MESSAGES = (
     "EXT4-fs ({device}): mounted filesystem with ordered data mode. Quota mode: none.",
     "{iface}: Link is Up - {int}Mbps/Full - flow control off",
     "connect from unknown[{ipv4}]",
-    "client {ipv4}#{port} ({host}): query: {host} IN A + ({ipv4})",
+    "client {sockaddr} ({host}): query: {host} IN A + ({ipv4})",
     "Reloading.",
     "error: kex_exchange_identification: Connection closed by remote host",
     "Server listening on {ip} port {port}.",
@@ -1911,17 +1922,20 @@ def fam_nginx_error(r: Rng) -> list[Piece]:
 
 def fam_apache_error(r: Rng) -> list[Piece]:
     """Apache 2.4 error log: ``[Tue Oct 10 13:55:36.123456 2023] [core:error] [pid 1:tid 2] [client ...] AH...: msg``."""
+    # ErrorLogFormat "[%-m:%l]": the module and the level are two fields.
     module = r.choice(("core", "ssl", "mpm_event", "proxy", "authz_core", "php7", "cgi"))
     fields: dict[str, FieldValue] = {
-        "modlevel": f"{module}:{r.choice(('error', 'notice', 'warn', 'info', 'debug'))}",
+        "module": module,
+        "level": r.choice(("error", "notice", "warn", "info", "debug")),
         "code": f"AH{r.randint(0, 3999):05d}",
         "msg": _msg(
             r,
             (
                 "File does not exist: {path}",
                 "client denied by server configuration: {path}",
-                "Apache/{version} (Debian) OpenSSL/{version} configured -- resuming normal operations",
-                "Command line: '/usr/sbin/apache2'",
+                # AH00489 and AH00094 print the server's description and command line with one %s.
+                "{apachedesc} configured -- resuming normal operations",
+                "Command line: '{apachecmd}'",
                 "caught SIGTERM, shutting down",
                 "Timeout waiting for output from CGI script {path}",
                 "script '{path}' not found or unable to stat",
@@ -1929,7 +1943,7 @@ def fam_apache_error(r: Rng) -> list[Piece]:
         ),
     }
     client = "[client {ip}:{port}] " if r.random() < 0.6 else ""
-    return render(r, "[{ctime}] [{modlevel}] [pid {pid}:tid {int}] " + client + "{code}: {msg}", fields)
+    return render(r, "[{ctime}] [{module}:{level}] [pid {pid}:tid {int}] " + client + "{code}: {msg}", fields)
 
 
 def fam_postgres(r: Rng) -> list[Piece]:
@@ -1991,7 +2005,7 @@ def fam_apt(r: Rng) -> list[Piece]:
             "E: Unable to locate package {pkg}",
             "W: GPG error: {url} {suite} InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY {sha}",
             "Start-Date: {datetime}",
-            "Commandline: apt-get install -y {pkg}",
+            "Commandline: {aptcmd}",
             "Upgrade: {pkgarch} ({debver}, {debver})",
         )
     )
