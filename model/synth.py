@@ -1003,9 +1003,10 @@ VALUES: dict[str, Gen] = {
     "pkey": lambda r: VALUES["table"](r) + "_pkey",
     # The program path (my_progname) is one value, as in corpus/formats/mariadb.yaml.
     "mysqld": lambda r: "/usr/sbin/mysqld",
-    # sshd prints a key's fingerprint with one %s, its hash name included.
+    # Apache's server description (ap_get_server_description) and command line, one %s each.
     "apachedesc": lambda r: f"Apache/{VALUES['version'](r)} (Debian) OpenSSL/{VALUES['version'](r)}",
     "apachecmd": lambda r: "/usr/sbin/apache2",
+    # sshd prints a key's fingerprint with one %s, its hash name included.
     "fingerprint": lambda r: "SHA256:" + VALUES["sha"](r),
     # sudo's "TTY=%s" and cron's "CMD (%s)": the tty name and the command line are one value.
     "tty": lambda r: "pts/" + VALUES["small"](r),
