@@ -197,14 +197,14 @@ def test_conventions_of_the_programs_own_formats(rows: list[dict]) -> None:
     annotations label it (dpkg's and APT's name:arch and .deb path, a key fingerprint, a tty,
     BIND's address#port, a constraint's name); what it prints with several is several (Apache's
     module and level); a percent sign the format prints literally ("%.1f%%") is a delimiter."""
-    packages = constraints = percents = apache = 0
+    one_value = re.compile(
+        r"[\w.+-]+:(amd64|arm64|i386|all)\b|\.\.\./\S+\.deb|SHA256:\w+|(?<=TTY=)pts/\d+|(?<=client )[\d.]+#\d+"
+    )
+    one_values = constraints = percents = apache = 0
     for row in rows:
         line, tokens = row["line"], _tokens(row["line"], row["labels"])
-        one_value = (
-            r"[\w.+-]+:(amd64|arm64|i386|all)\b|\.\.\./\S+\.deb|SHA256:\w+|(?<=TTY=)pts/\d+|(?<=client )[\d.]+#\d+"
-        )
-        for match in re.finditer(one_value, line):
-            packages += 1
+        for match in one_value.finditer(line):
+            one_values += 1
             assert match.group() in tokens, line
         # Apache 2.4's "[%-m:%l]": module and level are two fields.
         for match in re.finditer(r"\] \[(\w+):(\w+)\] \[pid ", line):
@@ -216,7 +216,7 @@ def test_conventions_of_the_programs_own_formats(rows: list[dict]) -> None:
         for match in re.finditer(r"buffers \(([\d.]+)%\)", line):
             percents += 1
             assert match.group(1) in tokens and row["labels"][match.end(1)] == "D", line
-    assert packages > 20 and constraints > 0 and percents > 0 and apache > 0
+    assert one_values > 20 and constraints > 0 and percents > 0 and apache > 0
 
 
 def test_punctuation_gets_both_labels(rows: list[dict]) -> None:
