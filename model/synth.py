@@ -1050,6 +1050,18 @@ VALUES: dict[str, Gen] = {
         "200", "200", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404", "429", "500", "502", "503"
     ),
     "proto": _pick("HTTP/1.1", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "HTTP/2"),
+    # A media type is one header value, its parameters included.
+    "mime": _pick(
+        "text/html; charset=utf-8",
+        "text/plain; charset=utf-8",
+        "application/json",
+        "image/png",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=----7MA4YWxkTrZu0gW",
+    ),
+    # DNS tools print a name fully qualified, its root dot part of the name.
+    "fqdn": lambda r: _host(r) + ".",
+    "rrtype": _pick("A", "A", "AAAA", "MX", "TXT", "PTR", "NS", "SOA", "CNAME", "SRV"),
     "ua": _pick(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/120.0.0.0 Safari/537.36",
@@ -1369,6 +1381,10 @@ _SYSLOG_MESSAGES = (
     "{iface}: Link is Up - {int}Mbps/Full - flow control off",
     "connect from unknown[{ipv4}]",
     "client {sockaddr} ({host}): query: {host} IN A + ({ipv4})",
+    "[{fqdn}] zone file parsed, serial {int}",
+    "query {fqdn} {rrtype} IN from {ip}",
+    "answer: {fqdn} {int} IN {rrtype} {ipv4}",
+    "validation failure <{fqdn} {rrtype} IN>: no signatures from {ip}",
     "Reloading.",
     "error: kex_exchange_identification: Connection closed by remote host",
     "Server listening on {ip} port {port}.",
@@ -1705,8 +1721,13 @@ JsonValue = str | list[Piece] | dict | tuple
 pieces a string (quoted, escaped), a dict a nested object, a tuple an array."""
 
 
+class DataKeys(dict):
+    """A JSON object whose keys are data, not the program's constants: an HTTP header map
+    (Go's ``http.Header`` as zap prints it), where each name is a value of the request."""
+
+
 def json_pieces(obj: Mapping[str, JsonValue], spaced: bool) -> list[Piece]:
-    """Pieces of a JSON object: its syntax and keys are constant, its values variable.
+    """Pieces of a JSON object: its syntax and keys are constant (``DataKeys``: variable), its values variable.
 
     Args:
         obj: keys to values (see ``JsonValue``).
@@ -1715,7 +1736,10 @@ def json_pieces(obj: Mapping[str, JsonValue], spaced: bool) -> list[Piece]:
     colon, comma = (": ", ", ") if spaced else (":", ",")
     pieces: list[Piece] = [("{", CONST)]
     for i, (key, value) in enumerate(obj.items()):
-        pieces.append(((comma if i else "") + '"' + _json_escape(key) + '"' + colon, CONST))
+        if isinstance(obj, DataKeys):
+            pieces += [((comma if i else "") + '"', CONST), (_json_escape(key), VAR), ('"' + colon, CONST)]
+        else:
+            pieces.append(((comma if i else "") + '"' + _json_escape(key) + '"' + colon, CONST))
         pieces.extend(_json_value(value, spaced))
     pieces.append(("}", CONST))
     return pieces
@@ -1871,8 +1895,11 @@ def fam_jsonlines(r: Rng) -> list[Piece]:
     if r.random() < 0.3:
         obj["caller"] = [(VALUES["srcline"](r), FIELD)]
     obj[r.choice(("msg", "message"))] = _msg(r, _APP_MESSAGES)
+    # Some loggers spell their keys in kebab case (etcd's "local-member-id"): still the
+    # program's constants, so their hyphens are delimiters, unlike a header map's names.
+    kebab = r.random() < 0.25
     for key, value in _context(r, 0, 4):
-        obj[key] = json_scalar(value)
+        obj[key.replace("_", "-") if kebab else key] = json_scalar(value)
     if r.random() < 0.25:
         obj[r.choice(("http", "ctx", "attr"))] = {
             "method": [(VALUES["method"](r), VAR)],
@@ -1881,9 +1908,54 @@ def fam_jsonlines(r: Rng) -> list[Piece]:
         }
     if r.random() < 0.15:
         obj["tags"] = tuple([(tag, VAR)] for tag in r.sample(("prod", "api", "canary", "eu", "v2"), r.randint(1, 3)))
+    if r.random() < 0.2:
+        obj.update(_json_http(r))
     if r.random() < 0.1:
         obj["error"] = _msg(r, _ERROR_MESSAGES) if r.random() < 0.7 else "null"
     return json_pieces(obj, spaced=r.random() < 0.3)
+
+
+# HTTP header names with a value generator: a request's headers as Go servers log them.
+_HTTP_HEADERS: tuple[tuple[str, Gen], ...] = (
+    ("User-Agent", lambda r: VALUES["ua"](r)),
+    ("Accept", _pick("*/*", "*/*", "application/json", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")),
+    ("Accept-Encoding", _pick("gzip", "gzip, deflate, br", "identity")),
+    ("Accept-Language", _pick("en-US,en;q=0.9", "de-DE,de;q=0.8,en;q=0.5")),
+    ("Content-Type", lambda r: VALUES["mime"](r)),
+    ("Content-Length", lambda r: str(r.randint(0, 100_000))),
+    ("X-Forwarded-For", lambda r: VALUES["ipv4"](r)),
+    ("X-Forwarded-Proto", _pick("http", "https")),
+    ("X-Request-Id", lambda r: _uuid(r)),
+    ("Date", ts_rfc1123),
+    ("Last-Modified", ts_rfc1123),
+    ("Cache-Control", _pick("no-cache", "max-age=0", "public, max-age=3600")),
+    ("Connection", _pick("keep-alive", "close")),
+    ("Etag", lambda r: f'"{r.getrandbits(40):x}"'),
+)
+
+
+def _json_headers(r: Rng) -> DataKeys:
+    """An ``http.Header`` map: names are data (the client's), each value a list of strings."""
+    return DataKeys((name, ([(gen(r), VAR)],)) for name, gen in r.sample(_HTTP_HEADERS, r.randint(1, 6)))
+
+
+def _json_http(r: Rng) -> dict[str, JsonValue]:
+    """The request fields of a Go HTTP server's JSON log line (Caddy, Traefik, zap middleware)."""
+    request: dict[str, JsonValue] = {
+        "remote_ip": [(VALUES["ip"](r), VAR)],
+        "remote_port": [(VALUES["port"](r), VAR)],
+        "proto": [(VALUES["proto"](r), VAR)],
+        "method": [(VALUES["method"](r), VAR)],
+        "host": [(r.choice((VALUES["host"], VALUES["hostport"]))(r), VAR)],
+        "uri": [(VALUES["httppath"](r), VAR)],
+        "headers": _json_headers(r),
+    }
+    fields: dict[str, JsonValue] = {"request": request, "duration": VALUES["decimal"](r)}
+    if r.random() < 0.5:
+        fields["status"] = VALUES["status"](r)
+        fields["size"] = str(r.randint(0, 500_000))
+        fields["resp_headers"] = _json_headers(r)
+    return fields
 
 
 def fam_web_access(r: Rng) -> list[Piece]:
@@ -1953,6 +2025,7 @@ def fam_postgres(r: Rng) -> list[Piece]:
         (
             "{datetime} {tz} [{pid}] ",
             "{datetime} {tz} [{pid}] {user}@{db} ",
+            "{datetime} {tz} [{pid}] {user}@{db} {pghost} ({pgapp}) ",
             "{datetime} {tz} [{pid}-{small}] ",
             "[{pid}] ",
             "{datetime} {tz} [{pid}]: [{small}-1] user={user},db={db},app={func},client={ip} ",
@@ -1963,8 +2036,15 @@ def fam_postgres(r: Rng) -> list[Piece]:
         msg = [(VALUES["sql"](r), VAR)]
     else:
         msg = _msg(r, _POSTGRES_MESSAGES)
+    # Before authentication PostgreSQL prints "[unknown]" for the user, database and
+    # application, and "[local]" for a Unix-socket client: one value each (elog.c).
+    unknown = r.random() < 0.2
     fields = {
         "tz": r.choice(("UTC", "CET", "EST", "+00", "PDT")),
+        "user": "[unknown]" if unknown else VALUES["user"](r),
+        "db": "[unknown]" if unknown else VALUES["db"](r),
+        "pghost": r.choice(("[local]", VALUES["ip"](r))),
+        "pgapp": r.choice(("[unknown]", "psql", "pg_dump", VALUES["func"](r))),
         "level": level,
         "msg": msg,
         "datetime": f"{ts_date_time(r).split(',')[0]}",

@@ -219,6 +219,31 @@ def test_conventions_of_the_programs_own_formats(rows: list[dict]) -> None:
     assert one_values > 20 and constraints > 0 and percents > 0 and apache > 0
 
 
+def test_values_that_hold_punctuation_stay_one_token(rows: list[dict]) -> None:
+    """A JSON string value is one value whatever it holds (a media type, a user agent, an
+    HTTP date); the names of an HTTP header map are data, so one token each as well; a DNS
+    name keeps its root dot; PostgreSQL's "[unknown]" and "[local]" are values. A constant
+    key in kebab case is still constant text: its hyphens are delimiters."""
+    header_names = dns_names = placeholders = kebab_keys = 0
+    for row in rows:
+        line, tokens = row["line"], _tokens(row["line"], row["labels"])
+        for match in re.finditer(r'"headers": ?\{"([\w-]+)": ?\["([^"]*)"\]', line):
+            header_names += 1
+            name, value = match.group(1), match.group(2)
+            assert name in tokens and row["kinds"][match.start(1)] == "V", line
+            assert value.split(" ")[0] in tokens, line
+        for match in re.finditer(r"(?<= )[\w.-]+\.(?= (A|AAAA|MX|TXT|PTR|NS|SOA|CNAME|SRV) IN\b)", line):
+            dns_names += 1
+            assert match.group() in tokens, line
+        for match in re.finditer(r"\[(unknown|local)\](?=[@ )])", line):
+            placeholders += 1
+            assert match.group() in tokens, line
+        for match in re.finditer(r'[{,] ?"[a-z]+(-)[a-z]+": ?', line):
+            kebab_keys += 1
+            assert row["labels"][match.start(1)] == "D", line
+    assert header_names > 5 and dns_names > 0 and placeholders > 5 and kebab_keys > 5
+
+
 def test_punctuation_gets_both_labels(rows: list[dict]) -> None:
     counts: Counter[tuple[str, str]] = Counter()
     for row in rows:
