@@ -1734,12 +1734,10 @@ def json_pieces(obj: Mapping[str, JsonValue], spaced: bool) -> list[Piece]:
         spaced: ``{"a": 1, "b": 2}`` when True, compact ``{"a":1,"b":2}`` when False.
     """
     colon, comma = (": ", ", ") if spaced else (":", ",")
+    key_kind = VAR if isinstance(obj, DataKeys) else CONST
     pieces: list[Piece] = [("{", CONST)]
     for i, (key, value) in enumerate(obj.items()):
-        if isinstance(obj, DataKeys):
-            pieces += [((comma if i else "") + '"', CONST), (_json_escape(key), VAR), ('"' + colon, CONST)]
-        else:
-            pieces.append(((comma if i else "") + '"' + _json_escape(key) + '"' + colon, CONST))
+        pieces += [((comma if i else "") + '"', CONST), (_json_escape(key), key_kind), ('"' + colon, CONST)]
         pieces.extend(_json_value(value, spaced))
     pieces.append(("}", CONST))
     return pieces
@@ -1917,15 +1915,15 @@ def fam_jsonlines(r: Rng) -> list[Piece]:
 
 # HTTP header names with a value generator: a request's headers as Go servers log them.
 _HTTP_HEADERS: tuple[tuple[str, Gen], ...] = (
-    ("User-Agent", lambda r: VALUES["ua"](r)),
+    ("User-Agent", VALUES["ua"]),
     ("Accept", _pick("*/*", "*/*", "application/json", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")),
     ("Accept-Encoding", _pick("gzip", "gzip, deflate, br", "identity")),
     ("Accept-Language", _pick("en-US,en;q=0.9", "de-DE,de;q=0.8,en;q=0.5")),
-    ("Content-Type", lambda r: VALUES["mime"](r)),
+    ("Content-Type", VALUES["mime"]),
     ("Content-Length", lambda r: str(r.randint(0, 100_000))),
-    ("X-Forwarded-For", lambda r: VALUES["ipv4"](r)),
+    ("X-Forwarded-For", VALUES["ipv4"]),
     ("X-Forwarded-Proto", _pick("http", "https")),
-    ("X-Request-Id", lambda r: _uuid(r)),
+    ("X-Request-Id", _uuid),
     ("Date", ts_rfc1123),
     ("Last-Modified", ts_rfc1123),
     ("Cache-Control", _pick("no-cache", "max-age=0", "public, max-age=3600")),
