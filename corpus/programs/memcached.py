@@ -12,8 +12,8 @@ proto_text.c, proto_bin.c, slabs.c, restart.c). Three servers are run, their out
   auto-negotiating client connection`` (``<23 new ascii client connection.`` with ``-Y``) and ``30: Client using
   the ascii protocol`` (or ``binary``); ``<30 connection closed.`` at the end; ``Closing idle fd 25`` for an idle
   client.
-- a command read from client fd 30: ``<30 set user:1 0 60 5`` -- ``<`` glued to the fd number (one token, the
-  direction and the connection), then the command line exactly as sent: command, key(s), flags, exptime, byte
+- a command read from client fd 30: ``<30 set user:1 0 60 5`` -- ``<`` glued to the fd number (``"<%d %s"``: the
+  mark is format text, the fd a value), then the command line exactly as sent: command, key(s), flags, exptime, byte
   count, ``noreply``, meta flags (``mg feed:12 v N30 R10 Oab12``). Keys are free strings without spaces, e.g.
   ``page:/api/v1/users?page=2``, ``sess:<32 hex digits>``, ``rl:203.0.113.7:login``, base64 keys (``dGVzdA==``).
 - a response written to client fd 30: ``>30 STORED``, ``>30 sending key user:1``, ``>30 END``, ``>30 NOT_FOUND``,
