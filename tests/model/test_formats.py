@@ -84,6 +84,24 @@ def test_format_without_content_and_optional_part(formats) -> None:
     assert with_agent is not None and with_agent.kinds.endswith("D" + "FFFFFFFF" + "D")
 
 
+def test_escaped_mark_glued_to_a_field_and_templates_shared_by_anchor(tmp_path: Path) -> None:
+    # memcached's "<%d %s" and ">%d %s": the mark is the format's text (a delimiter), the fd a field,
+    # and the two directions are two formats, so two events, with one list of templates.
+    path = tmp_path / "cached.yaml"
+    path.write_text(
+        "program: cached\n"
+        "formats:\n"
+        "  - {name: read, header: '\\<<Fd> <Content>', templates: &conn ['get <*>']}\n"
+        "  - {name: write, header: '\\><Fd> <Content>', templates: *conn}\n"
+    )
+    _, fmts = load_formats(path)
+    read, written = label_line(fmts, "<28 get user:1:profile"), label_line(fmts, ">28 get user:1:profile")
+    assert read is not None and written is not None
+    assert (read.event, written.event) == ("read:1", "write:1")
+    assert read.kinds == written.kinds == "DFFDCCCD" + "V" * 14
+    assert label_line(fmts, "28 get user:1") is None
+
+
 def test_unmatched_lines_are_not_guessed(formats) -> None:
     _, fmts = formats
     assert label_line(fmts, "2026/12/05 10:00:02 [notice] 1#1: something else entirely") is None
