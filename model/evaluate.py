@@ -588,8 +588,9 @@ def training_files(files: Sequence[str | Path], out_dir: Path) -> list[str]:
     return out
 
 
-def loso_table(out_dir: Path, systems: Sequence[str]) -> dict[str, Any]:
-    """Pools the saved fold results of ``systems`` into one table; writes ``loso.json`` and ``loso.md``."""
+def loso_table(out_dir: Path, systems: Sequence[str], write: bool = True) -> dict[str, Any]:
+    """Pools the saved fold results of ``systems`` into one table; writes ``loso.json`` and ``loso.md``
+    unless ``write`` is false."""
     pooled = Evaluation()
     models = {}
     for system in systems:
@@ -601,9 +602,10 @@ def loso_table(out_dir: Path, systems: Sequence[str]) -> dict[str, Any]:
     data = pooled.to_dict() if pooled.lines else {"binary": True, "systems": {}}
     data["missing"] = [system for system in systems if system not in pooled.lines]
     data["models"] = models
-    if pooled.lines:
-        (out_dir / "loso.md").write_text(loso_markdown(data) + "\n")
-    (out_dir / "loso.json").write_text(json.dumps(data, indent=2))
+    if write:
+        if pooled.lines:
+            (out_dir / "loso.md").write_text(loso_markdown(data) + "\n")
+        (out_dir / "loso.json").write_text(json.dumps(data, indent=2))
     return data
 
 
@@ -810,6 +812,10 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"logdelim eval: {error}\n")
             return 2
         if seeds:
+            if systems:
+                # Seeds compare on the folds asked for (the corpus programs beside Loghub's systems,
+                # say), each seed's table pooling those alone.
+                tables = {seed: loso_table(seed_dir(args.out, seed), systems, write=False) for seed in tables}
             summary = seeds_table(args.out, tables)
             sys.stdout.write((json.dumps(summary, indent=2) if args.json else seeds_markdown(summary)) + "\n")
             return 0

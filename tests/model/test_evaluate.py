@@ -221,11 +221,19 @@ def test_loso_over_seeds_keeps_each_seed_and_tables_mean_and_range(
     assert table == seeds_markdown(summary) + "\n"
     assert f"| 0 | {overall[0]:.3f} |" in table and "| **mean** |" in table and "of 2 |" in table
 
-    # One seed's folds incomplete: it is left out of the table and named.
+    # A run over some systems tables the seeds over those folds alone.
     (tmp_path / "seed-1" / "pipe" / "result.json").unlink()
-    assert main([*common, "--seeds", "0,1", "--systems", "kv", "--minutes-per-system", "0.03"]) == 0
+    assert main([*common, "--seeds", "0,1", "--systems", "kv", "--minutes-per-system", "0.03", "--json"]) == 0
+    kv_only = json.loads(capsys.readouterr().out)
+    for row in kv_only["seeds"]:
+        kv = json.loads((tmp_path / f"seed-{row['seed']}" / "kv" / "result.json").read_text())
+        assert row["delimiter F1"] == kv["scores"]["tagger"]["delimiter_f1"] and row["systems"] == 1
+    assert [row["seed"] for row in kv_only["seeds"]] == [0, 1]
+    # One seed's folds incomplete: it is left out of the table and named.
+    assert main([*common, "--seeds", "0,1", "--rescore"]) == 0
     text = capsys.readouterr().out
     assert "| 0 |" in text and "| 1 |" not in text and "Seeds not complete (not in the table): 1" in text
+    assert "Not yet run (not in the overall row): pipe" in (tmp_path / "seed-1" / "loso.md").read_text()
 
     assert main([*common, "--seeds", "0,x"]) == 2
     assert "--seeds takes comma-separated integers" in capsys.readouterr().err
